@@ -1,0 +1,50 @@
+# One entry point for every routine task. Each target builds what it needs from scratch, so
+# on a fresh machine `make test` and `make demo` are all there is to run.
+PYTHON ?= python3
+VENV ?= .venv
+LOCK ?= requirements/test.txt
+UV_VERSION := 0.13.8
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+
+.PHONY: test lint format pytest bench lock clean
+
+# The virtualenv, installed exactly as pinned in $(LOCK) (a new upstream release changes nothing).
+$(VENV)/.installed: pyproject.toml $(LOCK)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(BIN)/python -r $(LOCK) -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+## test: lint, then the whole test suite (the command CI runs)
+test: lint pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+pytest: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: the side-by-side benchmarks (own environment, with the classic httsleep beside ours)
+bench: $(VENV)/.installed
+	$(MAKE) VENV=.venv-bench LOCK=requirements/bench.txt venv
+	.venv-bench/bin/python benchmarks/bench_engine.py
+
+## lock: re-pin every environment (run after changing dependencies, then commit the files)
+lock: $(VENV)/.installed
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test \
+		-o requirements/test.txt
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test \
+		-c requirements/lowest-airflow.in -o requirements/test-lowest-airflow.txt
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test \
+		requirements/bench.in -o requirements/bench.txt
+
+clean:
+	rm -rf .venv .venv-* .pytest_cache .ruff_cache

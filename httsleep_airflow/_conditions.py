@@ -1,0 +1,418 @@
+"""The condition language: validate ``until``/``alarms`` once, then judge responses.
+
+A condition is a dict whose keys must all hold (AND); a list of such dicts holds when any of them
+does (OR). The keys:
+
+==============  ==============================================================================
+``status_code`` ``response.status_code == int(value)``
+``text``        ``response.text == value``
+``json``        ``response.json() == value``
+``jsonpath``    a non-empty list of ``{"expression": ..., "value": ...}``; every entry must hold.
+                One match: its value equals ``value``; several: the list of their values does;
+                no match: not met.
+``callback``    ``callback(response) == True``; a callable or a ``"package.module.function"``.
+==============  ==============================================================================
+
+A key that is present always counts, whatever its value (``json={}`` requires an empty object).
+A ``json``/``jsonpath`` check on a body that is not JSON raises ``ValueError``, unless another
+branch of the same list holds.
+Within one dict the checks run cheapest first (status code, text, JSON, JSONPath, callback) and
+stop at the first that fails, so ``{"status_code": 200, "json": ...}`` never decodes the body of
+a 502 error page.
+
+Nothing here does I/O: judging reads a ``requests.Response`` that a runner already has.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json as jsonlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jsonpath_rw import parse as _jsonpath_parse
+from jsonpath_rw.jsonpath import JSONPath
+
+from httsleep_airflow._dotted import dotted_path_of, import_dotted
+from httsleep_airflow.exceptions import ConditionError
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["CONDITION_KEYS", "ConditionSet", "Judgement", "Rules", "Verdict", "compile_conditions"]
+
+#: The condition keys, in the order they are evaluated within one dict.
+CONDITION_KEYS = ("status_code", "text", "json", "jsonpath", "callback")
+
+_EXCERPT = 60
+
+
+def excerpt(value: Any, limit: int = _EXCERPT) -> str:
+    """A short, single-line rendering of ``value`` for messages (JSON where possible)."""
+    if isinstance(value, str | int | float | bool | dict | list) or value is None:
+        try:
+            text = jsonlib.dumps(value, ensure_ascii=False, default=repr)
+        except ValueError:  # circular structures
+            text = repr(value)
+    else:
+        text = repr(value)
+    return shorten(text, limit)
+
+
+def shorten(text: str, limit: int = _EXCERPT) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Subject:
+    """One response being judged; decodes the JSON body at most once."""
+
+    __slots__ = ("_json", "response")
+
+    _UNSET: Any = object()
+
+    def __init__(self, response: requests.Response):
+        self.response = response
+        self._json: Any = self._UNSET
+
+    def json(self) -> Any:
+        if self._json is self._UNSET:
+            self._json = self.response.json()
+        return self._json
+
+
+# --- checks: one per condition key -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _StatusCode:
+    expected: int
+
+    def matches(self, subject: _Subject) -> bool:
+        return subject.response.status_code == self.expected
+
+    def explain(self, subject: _Subject) -> str:
+        return f"status_code == {self.expected} (got {subject.response.status_code})"
+
+    def to_data(self) -> Any:
+        return self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    expected: str
+
+    def matches(self, subject: _Subject) -> bool:
+        return subject.response.text == self.expected
+
+    def explain(self, subject: _Subject) -> str:
+        return f"text == {excerpt(self.expected)} (got {excerpt(subject.response.text)})"
+
+    def to_data(self) -> Any:
+        return self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class _Json:
+    expected: Any
+
+    def matches(self, subject: _Subject) -> bool:
+        return bool(subject.json() == self.expected)
+
+    def explain(self, subject: _Subject) -> str:
+        return f"json == {excerpt(self.expected)} (got {excerpt(subject.json())})"
+
+    def to_data(self) -> Any:
+        return self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class _JsonPathEntry:
+    source: str
+    expression: JSONPath
+    expected: Any
+
+    def found(self, data: Any) -> tuple[bool, Any]:
+        matches = self.expression.find(data)
+        if not matches:
+            return False, None
+        if len(matches) == 1:
+            return True, matches[0].value
+        return True, [match.value for match in matches]
+
+
+@dataclass(frozen=True, slots=True)
+class _JsonPath:
+    entries: tuple[_JsonPathEntry, ...]
+
+    def matches(self, subject: _Subject) -> bool:
+        data = subject.json()
+        for entry in self.entries:
+            found, value = entry.found(data)
+            if not found or value != entry.expected:
+                return False
+        return True
+
+    def explain(self, subject: _Subject) -> str:
+        data = subject.json()
+        for entry in self.entries:
+            found, value = entry.found(data)
+            if not found:
+                return f"{entry.source} == {excerpt(entry.expected)} (no match)"
+            if value != entry.expected:
+                return f"{entry.source} == {excerpt(entry.expected)} (got {excerpt(value)})"
+        return "jsonpath met"
+
+    def to_data(self) -> Any:
+        return [{"expression": e.source, "value": e.expected} for e in self.entries]
+
+
+@dataclass(frozen=True, slots=True)
+class _Callback:
+    function: Callable[[requests.Response], Any]
+    name: str
+    path: str | None  # how to import it again, when it can be
+
+    def matches(self, subject: _Subject) -> bool:
+        return bool(self.function(subject.response) == True)  # noqa: E712 (the documented rule)
+
+    def explain(self, subject: _Subject) -> str:
+        return f"callback {self.name}(response) == True"
+
+    def to_data(self) -> Any:
+        if self.path is None:
+            raise ConditionError(
+                f"callback {self.name} cannot be passed on as a dotted path: use a function "
+                "defined at module level (not a lambda, closure or nested function)"
+            )
+        return self.path
+
+
+_Check = _StatusCode | _Text | _Json | _JsonPath | _Callback
+
+
+# --- compiling ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_jsonpath(expression: str) -> JSONPath:
+    """Parse a JSONPath once per process (jsonpath-rw rebuilds its parser on every parse)."""
+    return _jsonpath_parse(expression)
+
+
+def _compile_status_code(value: Any, where: str) -> _StatusCode:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConditionError(
+            f"{where}: 'status_code' must be an int like 200, not {value!r}"
+        ) from None
+    try:
+        code = int(value)
+    except ValueError:
+        raise ConditionError(
+            f"{where}: 'status_code' must be an int like 200, not {value!r}"
+        ) from None
+    if not 100 <= code <= 599:
+        raise ConditionError(f"{where}: 'status_code' {code} is not an HTTP status code")
+    return _StatusCode(code)
+
+
+def _compile_text(value: Any, where: str) -> _Text:
+    if not isinstance(value, str):
+        raise ConditionError(f"{where}: 'text' must be a string, not {type(value).__name__}")
+    return _Text(value)
+
+
+def _compile_json(value: Any, where: str) -> _Json:
+    return _Json(value)
+
+
+def _compile_jsonpath(value: Any, where: str) -> _JsonPath:
+    if isinstance(value, Mapping):
+        value = [value]  # a lone entry is accepted as a list of one
+    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        raise ConditionError(
+            f"{where}: 'jsonpath' must be a non-empty list of "
+            "{'expression': ..., 'value': ...} dicts"
+        )
+    entries = []
+    for index, item in enumerate(value):
+        at = f"{where}: jsonpath[{index}]"
+        if not isinstance(item, Mapping) or set(item) != {"expression", "value"}:
+            got = sorted(item) if isinstance(item, Mapping) else type(item).__name__
+            raise ConditionError(
+                f"{at} must be a dict with exactly the keys 'expression' and 'value' (got {got})"
+            )
+        expression = item["expression"]
+        if isinstance(expression, JSONPath):
+            entries.append(_JsonPathEntry(str(expression), expression, item["value"]))
+            continue
+        if not isinstance(expression, str) or not expression.strip():
+            raise ConditionError(
+                f"{at}: 'expression' must be a JSONPath string, not {expression!r}"
+            )
+        try:
+            compiled = parse_jsonpath(expression)
+        except Exception as exc:  # jsonpath-rw raises bare Exception on syntax errors
+            raise ConditionError(f"{at}: JSONPath {expression!r} does not parse: {exc}") from None
+        entries.append(_JsonPathEntry(expression, compiled, item["value"]))
+    return _JsonPath(tuple(entries))
+
+
+def _compile_callback(value: Any, where: str) -> _Callback:
+    if isinstance(value, str):
+        try:
+            function = import_dotted(value)
+        except ImportError as exc:
+            raise ConditionError(
+                f"{where}: 'callback' {value!r} cannot be imported: {exc}"
+            ) from None
+        if not callable(function):
+            raise ConditionError(f"{where}: 'callback' {value!r} is not callable")
+        return _Callback(function, value, value)
+    if not callable(value):
+        raise ConditionError(
+            f"{where}: 'callback' must be a callable or a 'package.module.function' string, "
+            f"not {value!r}"
+        )
+    path = dotted_path_of(value)
+    name = path or getattr(value, "__qualname__", None) or repr(value)
+    return _Callback(value, name, path)
+
+
+_COMPILERS: dict[str, Callable[[Any, str], _Check]] = {
+    "status_code": _compile_status_code,
+    "text": _compile_text,
+    "json": _compile_json,
+    "jsonpath": _compile_jsonpath,
+    "callback": _compile_callback,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One condition dict: all of its checks must hold."""
+
+    source: dict[str, Any]  # the caller's own dict, never modified
+    checks: tuple[_Check, ...]
+
+    def matches(self, subject: _Subject) -> bool:
+        return all(check.matches(subject) for check in self.checks)
+
+    def explain(self, subject: _Subject) -> str:
+        for check in self.checks:
+            if not check.matches(subject):
+                return check.explain(subject)
+        return "met"
+
+    def to_data(self) -> dict[str, Any]:
+        keys = [key for key in CONDITION_KEYS if key in self.source]
+        return {key: check.to_data() for key, check in zip(keys, self.checks, strict=True)}
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionSet:
+    """A list of clauses: the set holds when any clause does."""
+
+    name: str  # "until" or "alarms"
+    clauses: tuple[Clause, ...]
+
+    def first_match(self, subject: _Subject) -> Clause | None:
+        """The first clause that holds. A clause that raises (say, ``json`` on an HTML error
+        page) does not hide a later one that holds; when none holds, the first error is raised.
+        """
+        error: Exception | None = None
+        for clause in self.clauses:
+            try:
+                if clause.matches(subject):
+                    return clause
+            except Exception as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        return None
+
+    def explain(self, subject: _Subject) -> str:
+        return " | ".join(clause.explain(subject) for clause in self.clauses)
+
+    def to_data(self) -> list[dict[str, Any]]:
+        return [clause.to_data() for clause in self.clauses]
+
+
+def _compile_clause(spec: Any, where: str) -> Clause:
+    if not isinstance(spec, dict):
+        raise ConditionError(f"{where} must be a dict of conditions, not {type(spec).__name__}")
+    if not spec:
+        raise ConditionError(
+            f"{where} is an empty dict; give at least one of {', '.join(CONDITION_KEYS)}"
+        )
+    unknown = sorted(str(key) for key in spec if key not in _COMPILERS)
+    if unknown:
+        raise ConditionError(
+            f"{where}: unknown condition key {', '.join(map(repr, unknown))}; "
+            f"allowed keys: {', '.join(CONDITION_KEYS)}"
+        )
+    checks = tuple(_COMPILERS[key](spec[key], where) for key in CONDITION_KEYS if key in spec)
+    return Clause(spec, checks)
+
+
+def compile_conditions(spec: Any, name: str) -> ConditionSet:
+    """Validate and compile ``until`` or ``alarms`` (``name`` says which, for messages).
+
+    :raises ConditionError: the spec is malformed; the message names the key at fault.
+    """
+    if isinstance(spec, dict):
+        return ConditionSet(name, (_compile_clause(spec, name),))
+    if isinstance(spec, list | tuple):
+        if not spec:
+            raise ConditionError(f"{name} is an empty list; give at least one condition dict")
+        clauses = tuple(_compile_clause(item, f"{name}[{i}]") for i, item in enumerate(spec))
+        return ConditionSet(name, clauses)
+    raise ConditionError(
+        f"{name} must be a condition dict or a list of them, not {type(spec).__name__}"
+    )
+
+
+# --- judging -----------------------------------------------------------------------------------
+
+
+class Verdict(enum.Enum):
+    MET = "met"
+    ALARM = "alarm"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    clause: Clause | None = None  # the alarm or until clause that matched
+
+
+class Rules:
+    """``until`` and ``alarms`` together: alarms are checked first, on every response."""
+
+    __slots__ = ("alarms", "until")
+
+    def __init__(self, until: Any, alarms: Any = None):
+        if until is None:
+            raise ConditionError("until is required: give the condition(s) that end the wait")
+        self.until = compile_conditions(until, "until")
+        self.alarms = None if alarms is None else compile_conditions(alarms, "alarms")
+
+    def judge(self, response: requests.Response) -> Judgement:
+        """Decide one response. Errors from decoding or callbacks propagate to the caller."""
+        subject = _Subject(response)
+        if self.alarms is not None:
+            alarm = self.alarms.first_match(subject)
+            if alarm is not None:
+                return Judgement(Verdict.ALARM, alarm)
+        met = self.until.first_match(subject)
+        if met is not None:
+            return Judgement(Verdict.MET, met)
+        return Judgement(Verdict.PENDING)
+
+    def explain_pending(self, response: requests.Response) -> str:
+        """Why ``response`` does not meet ``until``: one reason per OR branch."""
+        return self.until.explain(_Subject(response))

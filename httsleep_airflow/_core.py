@@ -1,0 +1,329 @@
+"""The polling state machine. It decides; runners send requests and sleep.
+
+A runner repeats::
+
+    action = poller.next_action(now)
+    Done(response)  -> return response
+    Sleep(seconds)  -> sleep that long
+    Send()          -> poller.receive(<the response, or the exception sending raised>, now)
+
+``receive`` raises ``Alarm``, ``MaxRetriesExceeded``, ``DeadlineExceeded`` or a non-ignored
+exception; ``next_action`` never raises. The poller holds no socket and reads no clock: ``now``
+comes from the runner (any monotonic clock), so tests drive it as plain function calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from httsleep_airflow._conditions import Judgement, Rules, Verdict, excerpt, shorten
+from httsleep_airflow._dotted import import_dotted
+from httsleep_airflow.exceptions import (
+    Alarm,
+    ConditionError,
+    DeadlineExceeded,
+    GaveUp,
+    MaxRetriesExceeded,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["Done", "Policy", "Poller", "Send", "Sleep"]
+
+logger = logging.getLogger("httsleep_airflow")
+
+#: Statuses whose ``Retry-After`` header sets the next wait.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+#: Default upper bound for a server-requested wait, in seconds.
+DEFAULT_RETRY_AFTER_CAP = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send one request now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait this many seconds, then ask again."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A response met ``until``; polling is over."""
+
+    response: requests.Response
+
+
+SEND = Send()
+
+
+def _exception_classes(value: Any) -> tuple[type[BaseException], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | type):
+        value = [value]
+    classes = []
+    for item in value:
+        cls = item
+        if isinstance(item, str):
+            try:
+                cls = import_dotted(item)
+            except ImportError as exc:
+                raise ConditionError(
+                    f"ignore_exceptions: {item!r} cannot be imported: {exc}"
+                ) from None
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise ConditionError(
+                f"ignore_exceptions: {item!r} is not an exception class "
+                "(give classes or 'package.module.ClassName' strings)"
+            )
+        classes.append(cls)
+    return tuple(classes)
+
+
+def check_seconds(name: str, value: Any, *, minimum: float = 0, allow_equal: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConditionError(f"{name} must be a number of seconds, not {value!r}")
+    if value < minimum or (not allow_equal and value == minimum):
+        relation = "at least" if allow_equal else "more than"
+        raise ConditionError(f"{name} must be {relation} {minimum:g}, not {value!r}")
+    return float(value)
+
+
+def check_timeout(value: Any) -> float | tuple[float, float] | None:
+    """Validate a per-request ``timeout``: seconds, a ``(connect, read)`` pair, or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, tuple | list):
+        if len(value) != 2:
+            raise ConditionError(
+                f"timeout must be seconds or a (connect, read) pair, not {value!r}"
+            )
+        connect, read = (
+            check_seconds("timeout", part, minimum=0, allow_equal=False) for part in value
+        )
+        return (connect, read)
+    return check_seconds("timeout", value, minimum=0, allow_equal=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How long and how often to poll. Checked when created."""
+
+    max_retries: int | None = 50
+    polling_interval: float = 2.0
+    ignore_exceptions: tuple[type[BaseException], ...] = ()
+    retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        max_retries: int | None = 50,
+        polling_interval: float = 2,
+        ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
+        retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
+    ) -> Policy:
+        if max_retries is not None and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 1
+        ):
+            raise ConditionError(
+                f"max_retries must be a whole number of at least 1, or None, not {max_retries!r}"
+            )
+        return cls(
+            max_retries=max_retries,
+            polling_interval=check_seconds("polling_interval", polling_interval, minimum=0),
+            ignore_exceptions=_exception_classes(ignore_exceptions),
+            retry_after_cap=check_seconds("retry_after_cap", retry_after_cap, minimum=0),
+        )
+
+
+def retry_after_seconds(response: requests.Response, wall_now: float) -> float | None:
+    """Seconds a 429/503 response asks us to wait (``Retry-After``), or ``None``."""
+    if response.status_code not in RETRY_AFTER_STATUSES:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        return None
+    reference = wall_now
+    server_date = response.headers.get("Date")
+    if server_date:  # measure against the server's own clock: immune to clock skew
+        with contextlib.suppress(TypeError, ValueError):
+            reference = email.utils.parsedate_to_datetime(server_date).timestamp()
+    return max(0.0, when.timestamp() - reference)
+
+
+class Poller:
+    """One polling run: attempts, verdicts, waits and the deadline.
+
+    :param rules: the compiled ``until``/``alarms``.
+    :param policy: the retry budget, interval, ignored exceptions and Retry-After cap.
+    :param label: what is polled, for log lines, e.g. ``"GET https://api/jobs/7"``; it must not
+        hold credentials.
+    :param attempts_made: attempts already spent elsewhere (an earlier poke or worker).
+    :param deadline: give up once ``now`` passes it (same clock as ``now``), or ``None``.
+    :param log: where the one line per poll goes.
+    :param wall_clock: wall time, only to read ``Retry-After`` dates when the server sends no
+        ``Date`` header.
+    """
+
+    __slots__ = (
+        "_action",
+        "_last_error",
+        "_last_response",
+        "attempts",
+        "deadline",
+        "label",
+        "log",
+        "policy",
+        "rules",
+        "wall_clock",
+    )
+
+    def __init__(
+        self,
+        rules: Rules,
+        policy: Policy,
+        *,
+        label: str = "",
+        attempts_made: int = 0,
+        deadline: float | None = None,
+        log: logging.Logger | logging.LoggerAdapter[Any] = logger,
+        wall_clock: Callable[[], float] = time.time,
+    ):
+        self.rules = rules
+        self.policy = policy
+        self.label = label
+        self.attempts = attempts_made
+        self.deadline = deadline
+        self.log = log
+        self.wall_clock = wall_clock
+        self._action: Send | Sleep | Done = SEND
+        self._last_response: requests.Response | None = None
+        self._last_error: BaseException | None = None
+
+    @property
+    def budget_left(self) -> int | None:
+        """Requests still allowed, or ``None`` for no limit."""
+        if self.policy.max_retries is None:
+            return None
+        return max(0, self.policy.max_retries - self.attempts)
+
+    def next_action(self, now: float) -> Send | Sleep | Done:
+        """What the runner should do next."""
+        action = self._action
+        if isinstance(action, Sleep):
+            self._action = SEND
+        return action
+
+    def receive(self, outcome: requests.Response | Exception, now: float) -> Judgement | None:
+        """Take the result of the request just sent: a response, or the exception raised.
+
+        :returns: the judgement of a response (``None`` for an ignored exception).
+        :raises Alarm: the response matched an alarm.
+        :raises MaxRetriesExceeded: that was the last attempt allowed, without a match.
+        :raises DeadlineExceeded: the deadline has passed, without a match.
+        :raises Exception: ``outcome`` itself, or an error raised while judging it (JSON decoding,
+            a callback), when it is not in ``ignore_exceptions``.
+        """
+        self.attempts += 1
+        judgement: Judgement | None = None
+        error: Exception | None = None
+        if isinstance(outcome, Exception):
+            error = outcome
+        else:
+            self._last_response = outcome
+            try:
+                judgement = self.rules.judge(outcome)
+            except Exception as exc:
+                error = exc
+        if error is not None:
+            if not isinstance(error, self.policy.ignore_exceptions):
+                raise error
+            self._last_error = error
+            self._log_line(f"{type(error).__name__}: {shorten(str(error), 120)} (ignored)")
+            if isinstance(outcome, Exception):
+                self._last_response = None
+        else:
+            self._last_error = None
+            assert judgement is not None
+            response = outcome
+            assert not isinstance(response, Exception)
+            if judgement.verdict is Verdict.ALARM:
+                assert judgement.clause is not None
+                message = f"alarm {excerpt(judgement.clause.source, 200)} matched: " + (
+                    response_excerpt(response)
+                )
+                self._log_line(f"{response.status_code}; {message}", level=logging.WARNING)
+                raise Alarm(message, response=response, alarm=judgement.clause.source)
+            if judgement.verdict is Verdict.MET:
+                self._log_line(f"{response.status_code}; met")
+                self._action = Done(response)
+                return judgement
+            if self.log.isEnabledFor(logging.INFO):
+                self._log_line(f"{response.status_code}; pending: {self._explain(response)}")
+        self._after_miss(now)
+        return judgement
+
+    def _explain(self, response: requests.Response) -> str:
+        try:
+            return self.rules.explain_pending(response)
+        except Exception as exc:
+            return f"({type(exc).__name__} while explaining)"
+
+    def _after_miss(self, now: float) -> None:
+        max_retries = self.policy.max_retries
+        if max_retries is not None and self.attempts >= max_retries:
+            self._give_up(MaxRetriesExceeded, f"no match after {self.attempts} attempts")
+        delay = self.policy.polling_interval
+        if self._last_response is not None:
+            asked = retry_after_seconds(self._last_response, self.wall_clock())
+            if asked is not None:
+                delay = max(delay, min(asked, self.policy.retry_after_cap))
+        if self.deadline is not None:
+            if now >= self.deadline:
+                self._give_up(DeadlineExceeded, f"deadline passed after {self.attempts} attempts")
+            delay = min(delay, self.deadline - now)  # one last look at the deadline itself
+        self._action = Sleep(delay)
+
+    def _give_up(self, kind: type[GaveUp], text: str) -> None:
+        response = self._last_response
+        if response is not None:
+            text += f"; last response: {response_excerpt(response)}"
+        elif self._last_error is not None:
+            text += f"; last attempt raised {type(self._last_error).__name__}"
+        raise kind(text, attempts=self.attempts, response=response) from self._last_error
+
+    def _log_line(self, result: str, level: int = logging.INFO) -> None:
+        limit = self.policy.max_retries
+        of = f"/{limit}" if limit is not None else ""
+        self.log.log(level, "poll %d%s: %s -> %s", self.attempts, of, self.label, result)
+
+
+def response_excerpt(response: requests.Response, limit: int = 200) -> str:
+    """``"<status> <start of body>"`` for messages; the body is cut to ``limit`` characters."""
+    try:
+        body = response.text
+    except Exception:  # undecodable bodies still get a status
+        body = ""
+    return f"{response.status_code} {shorten(body, limit)}".rstrip()

@@ -1,0 +1,295 @@
+"""The blocking runner: ``httsleep()`` and ``HttSleeper`` over ``requests``."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.structures import CaseInsensitiveDict
+
+from httsleep_airflow._conditions import Rules
+from httsleep_airflow._core import (
+    DEFAULT_RETRY_AFTER_CAP,
+    Done,
+    Policy,
+    Poller,
+    Sleep,
+    check_seconds,
+    check_timeout,
+)
+from httsleep_airflow.exceptions import ConditionError
+
+__all__ = ["HttSleeper", "httsleep"]
+
+
+class _Missing:
+    """Sentinel for "not given", where ``None`` is a meaningful value (``json=None``)."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+MISSING: Any = _Missing()
+
+_SHORTHAND = ("status_code", "text", "json", "jsonpath", "callback")
+
+
+def merge_shorthand(until: Any, shorthand: Mapping[str, Any], stacklevel: int) -> Any:
+    """Fold the classic shorthand keywords (``status_code=200``...) into one ``until`` dict."""
+    given = {key: value for key, value in shorthand.items() if value is not MISSING}
+    if not given:
+        return until
+    if until is not None:
+        raise ConditionError(
+            f"give conditions either in until or as keywords ({', '.join(given)}), not both"
+        )
+    warnings.warn(
+        f"condition keywords ({', '.join(given)}) are deprecated; pass until={given!r}",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return given
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without ``user:password@``, for log lines and messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def check_url(url: Any) -> str:
+    if not isinstance(url, str):
+        raise ConditionError(f"url must be a string, not {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConditionError(f"{url!r} is not an http(s) URL like 'https://host/path'")
+    return url
+
+
+def build_request(
+    url_or_request: str | requests.Request,
+    *,
+    auth: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Request:
+    """A new ``requests.Request``: a URL means GET; a Request's own auth and headers win."""
+    merged: CaseInsensitiveDict[str] = CaseInsensitiveDict(headers or {})
+    if isinstance(url_or_request, str):
+        return requests.Request("GET", check_url(url_or_request), headers=merged, auth=auth)
+    if isinstance(url_or_request, requests.Request):
+        source = url_or_request
+        merged.update(source.headers or {})
+        return requests.Request(
+            method=(source.method or "GET").upper(),
+            url=check_url(source.url),
+            headers=merged,
+            files=source.files,
+            data=source.data,
+            json=source.json,
+            params=source.params,
+            auth=source.auth if source.auth is not None else auth,
+            cookies=source.cookies,
+            hooks=source.hooks,
+        )
+    raise ConditionError(
+        "url_or_request must be a URL string or a requests.Request, "
+        f"not {type(url_or_request).__name__}"
+    )
+
+
+def describe_request(request: requests.Request) -> str:
+    """``"METHOD url?query"`` without credentials, for log lines."""
+    url = requests.Request(url=request.url, params=request.params).prepare().url or request.url
+    return f"{request.method} {strip_credentials(url)}"
+
+
+class HttSleeper:
+    """Poll one HTTP endpoint until a response meets ``until``; raise at once on an alarm.
+
+    :param url_or_request: a URL (polled with GET) or a ``requests.Request`` (any method, body,
+        params).
+    :param until: a condition dict (all keys must hold) or a list of them (any may hold).
+    :param alarms: same shape; checked before ``until`` on every response; a match raises
+        ``Alarm``.
+    :param auth: requests auth for every poll (a Request's own auth wins).
+    :param headers: headers for every poll (a Request's own headers win).
+    :param session: a ``requests.Session`` to use and leave open; by default the HttSleeper owns
+        one, reused across polls and runs (see ``close()``).
+    :param verify: TLS verification: ``True``/``False`` or a CA bundle path; ``None`` leaves the
+        session's and the environment's setting.
+    :param polling_interval: seconds between polls (fractions honoured).
+    :param max_retries: total number of requests per run; ``None`` for no limit.
+    :param ignore_exceptions: exception classes (or dotted paths) that count as a failed attempt
+        instead of ending the run. ``Alarm`` is never ignored.
+    :param timeout: per-request timeout in seconds, a ``(connect, read)`` pair, or ``None``.
+    :param retry_after_cap: the longest wait a ``Retry-After`` header can ask for, in seconds.
+    :param max_wait: overall seconds a run may take before ``DeadlineExceeded``; ``None``: no limit.
+    :param sleep: the sleeping function (tests pass a recorder).
+    :param clock: a monotonic clock, read for ``max_wait``.
+
+    The keywords ``status_code``, ``text``, ``json``, ``jsonpath`` and ``callback`` are the
+    classic shorthand for ``until={...}``; they are deprecated.
+    """
+
+    def __init__(
+        self,
+        url_or_request: str | requests.Request,
+        until: Any = None,
+        alarms: Any = None,
+        *,
+        auth: Any = None,
+        headers: Mapping[str, str] | None = None,
+        session: requests.Session | None = None,
+        verify: bool | str | None = None,
+        polling_interval: float = 2,
+        max_retries: int | None = 50,
+        ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
+        timeout: float | tuple[float, float] | None = 30,
+        retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
+        max_wait: float | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        status_code: Any = MISSING,
+        text: Any = MISSING,
+        json: Any = MISSING,
+        jsonpath: Any = MISSING,
+        callback: Any = MISSING,
+    ):
+        shorthand = {
+            "status_code": status_code,
+            "text": text,
+            "json": json,
+            "jsonpath": jsonpath,
+            "callback": callback,
+        }
+        self.rules = Rules(merge_shorthand(until, shorthand, stacklevel=2), alarms)
+        self.policy = Policy.build(
+            max_retries=max_retries,
+            polling_interval=polling_interval,
+            ignore_exceptions=ignore_exceptions,
+            retry_after_cap=retry_after_cap,
+        )
+        self.request = build_request(url_or_request, auth=auth, headers=headers)
+        self.label = describe_request(self.request)
+        self.timeout = check_timeout(timeout)
+        self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
+        self.verify = verify
+        self._session = session
+        self._owns_session = session is None
+        self._sleep = sleep
+        self._clock = clock
+
+    @property
+    def session(self) -> requests.Session:
+        """The session polls go through (created on first use when none was given)."""
+        if self._session is None:
+            self._session = requests.Session()
+        return self._session
+
+    def close(self) -> None:
+        """Close the session this HttSleeper created (a session passed in is left open)."""
+        if self._owns_session and self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> HttSleeper:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def send_once(self) -> requests.Response:
+        """Send one request, as every poll does."""
+        request = self.request
+        return self.session.request(
+            request.method,
+            request.url,
+            params=request.params,
+            data=request.data,
+            headers=request.headers,
+            cookies=request.cookies,
+            files=request.files,
+            auth=request.auth,
+            timeout=self.timeout,
+            hooks=request.hooks,
+            verify=self.verify,
+            json=request.json,
+        )
+
+    def poller(self, *, attempts_made: int = 0) -> Poller:
+        """A fresh poll state machine for one run."""
+        deadline = None if self.max_wait is None else self._clock() + self.max_wait
+        return Poller(
+            self.rules,
+            self.policy,
+            label=self.label,
+            attempts_made=attempts_made,
+            deadline=deadline,
+        )
+
+    def run(self) -> requests.Response:
+        """Poll until ``until`` is met; each run starts with the full attempt budget.
+
+        :returns: the response that met ``until``.
+        :raises Alarm: a response matched an alarm.
+        :raises MaxRetriesExceeded: ``max_retries`` requests, none matched.
+        :raises DeadlineExceeded: ``max_wait`` passed, none matched.
+        """
+        poller = self.poller()
+        while True:
+            action = poller.next_action(self._clock())
+            if isinstance(action, Done):
+                return action.response
+            if isinstance(action, Sleep):
+                self._sleep(action.seconds)
+                continue
+            try:
+                outcome: requests.Response | Exception = self.send_once()
+            except Exception as exc:
+                outcome = exc
+            poller.receive(outcome, self._clock())
+
+
+def httsleep(
+    url_or_request: str | requests.Request,
+    until: Any = None,
+    alarms: Any = None,
+    *,
+    auth: Any = None,
+    headers: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+    verify: bool | str | None = None,
+    polling_interval: float = 2,
+    max_retries: int | None = 50,
+    ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
+    timeout: float | tuple[float, float] | None = 30,
+    **options: Any,
+) -> requests.Response:
+    """Poll until a response meets ``until`` and return it.
+
+    ``HttSleeper(...).run()`` with the same arguments; see ``HttSleeper`` for each of them and
+    for the further ``options`` (``retry_after_cap``, ``max_wait``, ``sleep``, ``clock`` and the
+    deprecated condition keywords).
+    """
+    shorthand = {key: options.pop(key) for key in _SHORTHAND if key in options}
+    with HttSleeper(
+        url_or_request,
+        merge_shorthand(until, shorthand, stacklevel=2),
+        alarms,
+        auth=auth,
+        headers=headers,
+        session=session,
+        verify=verify,
+        polling_interval=polling_interval,
+        max_retries=max_retries,
+        ignore_exceptions=ignore_exceptions,
+        timeout=timeout,
+        **options,
+    ) as sleeper:
+        return sleeper.run()

@@ -1,0 +1,266 @@
+"""The condition language, judged on in-memory responses (no I/O)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import requests
+from jsonpath_rw.jsonpath import Fields
+
+from httsleep_airflow._conditions import Rules, Verdict, compile_conditions, parse_jsonpath
+from httsleep_airflow.exceptions import ConditionError
+from tests.helpers import make_response
+
+
+def judge(until, response, alarms=None):
+    return Rules(until, alarms).judge(response).verdict
+
+
+def job_is_done(response: requests.Response) -> bool:
+    return response.json().get("status") == "OK"
+
+
+def returns_one(response: requests.Response) -> int:
+    return 1
+
+
+def returns_truthy_string(response: requests.Response) -> str:
+    return "yes"
+
+
+class TestKeys:
+    def test_status_code(self):
+        assert judge({"status_code": 200}, make_response(200)) is Verdict.MET
+        assert judge({"status_code": 200}, make_response(503)) is Verdict.PENDING
+
+    def test_status_code_as_string(self):
+        assert judge({"status_code": "201"}, make_response(201)) is Verdict.MET
+
+    def test_text(self):
+        assert judge({"text": "OK!"}, make_response(body="OK!")) is Verdict.MET
+        assert judge({"text": "OK!"}, make_response(body="OK")) is Verdict.PENDING
+
+    def test_json(self):
+        assert judge({"json": {"status": "OK"}}, make_response(body={"status": "OK"})) is (
+            Verdict.MET
+        )
+        assert judge({"json": {"status": "OK"}}, make_response(body={"status": "NO"})) is (
+            Verdict.PENDING
+        )
+
+    def test_jsonpath_single_match_compares_its_value(self):
+        until = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+        assert judge(until, make_response(body={"id": 3, "status": "OK"})) is Verdict.MET
+        assert judge(until, make_response(body={"id": 3, "status": "RUNNING"})) is Verdict.PENDING
+
+    def test_jsonpath_several_matches_compare_as_a_list(self):
+        until = {"jsonpath": [{"expression": "tasks[*].state", "value": ["done", "done"]}]}
+        body = {"tasks": [{"state": "done"}, {"state": "done"}]}
+        assert judge(until, make_response(body=body)) is Verdict.MET
+        body = {"tasks": [{"state": "done"}, {"state": "queued"}]}
+        assert judge(until, make_response(body=body)) is Verdict.PENDING
+
+    def test_jsonpath_no_match_is_not_met_even_for_none(self):
+        until = {"jsonpath": [{"expression": "missing", "value": None}]}
+        assert judge(until, make_response(body={"status": "OK"})) is Verdict.PENDING
+
+    def test_jsonpath_every_entry_must_hold(self):
+        until = {
+            "jsonpath": [
+                {"expression": "status", "value": "UNKNOWN"},
+                {"expression": "owner", "value": "Chris"},
+            ]
+        }
+        assert judge(until, make_response(body={"status": "UNKNOWN", "owner": "Chris"})) is (
+            Verdict.MET
+        )
+        assert judge(until, make_response(body={"status": "UNKNOWN", "owner": "Ann"})) is (
+            Verdict.PENDING
+        )
+
+    def test_jsonpath_precompiled_expression(self):
+        until = {"jsonpath": [{"expression": Fields("status"), "value": "OK"}]}
+        assert judge(until, make_response(body={"status": "OK"})) is Verdict.MET
+
+    def test_callback_callable(self):
+        assert judge({"callback": job_is_done}, make_response(body={"status": "OK"})) is (
+            Verdict.MET
+        )
+        assert judge({"callback": job_is_done}, make_response(body={"status": "NO"})) is (
+            Verdict.PENDING
+        )
+
+    def test_callback_dotted_path(self):
+        path = f"{__name__}.job_is_done"
+        assert judge({"callback": path}, make_response(body={"status": "OK"})) is Verdict.MET
+
+    def test_callback_met_only_when_equal_to_true(self):
+        assert judge({"callback": returns_one}, make_response()) is Verdict.MET  # 1 == True
+        assert judge({"callback": returns_truthy_string}, make_response()) is Verdict.PENDING
+        assert judge({"callback": lambda r: None}, make_response()) is Verdict.PENDING
+
+
+class TestFalsyValuesCount:
+    """A key that is present counts even when its value is falsy (the original ignored them)."""
+
+    def test_empty_json_object_requires_empty_body_object(self):
+        until = {"status_code": 200, "json": {}}
+        assert judge(until, make_response(200, body={})) is Verdict.MET
+        assert judge(until, make_response(200, body={"status": "RUNNING"})) is Verdict.PENDING
+
+    def test_empty_text_requires_empty_body(self):
+        assert judge({"text": ""}, make_response(body="")) is Verdict.MET
+        assert judge({"text": ""}, make_response(body="x")) is Verdict.PENDING
+
+    def test_json_null_and_zero_and_false(self):
+        assert judge({"json": None}, make_response(body=b"null")) is Verdict.MET
+        assert judge({"json": 0}, make_response(body=b"0")) is Verdict.MET
+        assert judge({"json": False}, make_response(body=b"0")) is Verdict.MET  # 0 == False
+        assert judge({"json": None}, make_response(body=b"{}")) is Verdict.PENDING
+
+    def test_jsonpath_value_zero(self):
+        until = {"jsonpath": [{"expression": "left", "value": 0}]}
+        assert judge(until, make_response(body={"left": 0})) is Verdict.MET
+        assert judge(until, make_response(body={"left": 3})) is Verdict.PENDING
+
+
+class TestAndOr:
+    def test_and_inside_a_dict(self):
+        until = {"status_code": 200, "json": {"status": "OK"}}
+        assert judge(until, make_response(200, {"status": "OK"})) is Verdict.MET
+        assert judge(until, make_response(201, {"status": "OK"})) is Verdict.PENDING
+
+    def test_or_across_a_list(self):
+        until = [{"json": {"status": "SUCCESS"}}, {"json": {"status": "PENDING"}}]
+        assert judge(until, make_response(body={"status": "PENDING"})) is Verdict.MET
+        assert judge(until, make_response(body={"status": "SUCCESS"})) is Verdict.MET
+        assert judge(until, make_response(body={"status": "FAILED"})) is Verdict.PENDING
+
+    def test_alarms_are_checked_before_until(self):
+        rules = Rules({"status_code": 200}, alarms={"json": {"status": "ERROR"}})
+        judgement = rules.judge(make_response(200, {"status": "ERROR"}))
+        assert judgement.verdict is Verdict.ALARM
+
+    def test_alarm_clause_is_the_callers_own_dict(self):
+        alarm_404 = {"status_code": 404}
+        alarms = [{"json": {"status": "ERROR"}}, alarm_404]
+        judgement = Rules({"status_code": 200}, alarms).judge(make_response(404, b"gone"))
+        assert judgement.clause is not None
+        assert judgement.clause.source is alarm_404
+
+    def test_cheap_checks_first_so_an_html_error_page_is_not_decoded(self):
+        until = {"json": {"status": "OK"}, "status_code": 200}
+        html = make_response(502, b"<html>Bad gateway</html>")
+        assert judge(until, html) is Verdict.PENDING
+
+    def test_tutorial_putting_it_all_together(self):
+        def is_job_really_failing(response):
+            return True
+
+        until = {"status_code": 200, "jsonpath": [{"expression": "status", "value": "OK"}]}
+        alarms = [
+            {"json": {"status": "ERROR"}},
+            {
+                "jsonpath": [
+                    {"expression": "status", "value": "UNKNOWN"},
+                    {"expression": "owner", "value": "Chris"},
+                ],
+                "callback": is_job_really_failing,
+            },
+            {"status_code": 404},
+        ]
+        rules = Rules(until, alarms)
+        assert rules.judge(make_response(200, {"status": "OK"})).verdict is Verdict.MET
+        assert rules.judge(make_response(200, {"status": "RUNNING"})).verdict is Verdict.PENDING
+        unknown = make_response(200, {"status": "UNKNOWN", "owner": "Chris"})
+        assert rules.judge(unknown).clause.source is alarms[1]
+        assert rules.judge(make_response(404, {"x": 1})).clause.source is alarms[2]
+        assert rules.judge(make_response(200, {"status": "ERROR"})).clause.source is alarms[0]
+
+
+class TestJsonErrors:
+    def test_non_json_body_raises_value_error(self):
+        with pytest.raises(ValueError):
+            Rules({"json": {"a": 1}}).judge(make_response(200, b"not json"))
+
+    def test_non_json_body_under_jsonpath_raises_value_error(self):
+        until = {"jsonpath": [{"expression": "a", "value": 1}]}
+        with pytest.raises(ValueError):
+            Rules(until).judge(make_response(200, b"<html>"))
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("until", "needle"),
+        [
+            ({"status": 200}, "'status'"),
+            ({"status_code": 200, "jsonpaht": []}, "'jsonpaht'"),
+            ({}, "empty dict"),
+            ([], "empty list"),
+            ({"jsonpath": []}, "jsonpath"),
+            ({"jsonpath": [{"expression": "a[", "value": 1}]}, "'a['"),
+            ({"jsonpath": [{"expression": "a"}]}, "jsonpath[0]"),
+            ({"jsonpath": [{"expression": "a", "value": 1, "x": 2}]}, "jsonpath[0]"),
+            ({"jsonpath": [{"expression": 5, "value": 1}]}, "expression"),
+            ({"callback": "no.such.module.fn"}, "'no.such.module.fn'"),
+            ({"callback": "json.nope"}, "'json.nope'"),
+            ({"callback": 42}, "callback"),
+            ({"callback": "json.__doc__"}, "not callable"),
+            ({"status_code": "abc"}, "status_code"),
+            ({"status_code": True}, "status_code"),
+            ({"status_code": 42}, "status_code"),
+            ({"text": 5}, "'text'"),
+            ("status_code", "until must be"),
+            ([{"status_code": 200}, "x"], "until[1]"),
+            ([{"status_code": 200}, {"bogus": 1}], "until[1]"),
+        ],
+    )
+    def test_mistakes_name_the_key(self, until, needle):
+        with pytest.raises(ConditionError, match=None) as info:
+            Rules(until)
+        assert needle in str(info.value)
+        assert isinstance(info.value, ValueError)
+
+    def test_unknown_key_lists_the_allowed_keys(self):
+        with pytest.raises(ValueError, match="allowed keys: status_code, text, json"):
+            Rules({"stauts_code": 200})
+
+    def test_until_is_required(self):
+        with pytest.raises(ValueError, match="until is required"):
+            Rules(None)
+
+    def test_alarms_are_validated_too(self):
+        with pytest.raises(ValueError, match=r"alarms\[1\]: unknown condition key 'jsn'"):
+            Rules({"status_code": 200}, [{"status_code": 500}, {"jsn": {}}])
+
+    def test_callers_dicts_are_not_mutated(self):
+        until = [
+            {"status_code": "200", "jsonpath": {"expression": "a", "value": 1}},
+            {"callback": f"{__name__}.job_is_done"},
+        ]
+        alarms = {"jsonpath": [{"expression": Fields("s"), "value": "ERROR"}]}
+        before = copy.deepcopy((until, alarms))
+        Rules(until, alarms).judge(make_response(200, {"a": 1}))
+        assert (until, alarms) == before
+
+
+class TestJsonPathCache:
+    def test_each_expression_is_parsed_once_per_process(self):
+        parse_jsonpath.cache_clear()
+        for _ in range(3):
+            compile_conditions({"jsonpath": [{"expression": "x.y", "value": 1}]}, "until")
+        info = parse_jsonpath.cache_info()
+        assert (info.misses, info.hits) == (1, 2)
+
+
+class TestExplain:
+    def test_pending_reason_names_the_expected_and_got_values(self):
+        rules = Rules({"jsonpath": [{"expression": "status", "value": "OK"}]})
+        reason = rules.explain_pending(make_response(200, {"status": "RUNNING"}))
+        assert reason == 'status == "OK" (got "RUNNING")'
+
+    def test_each_or_branch_gets_a_reason(self):
+        rules = Rules([{"status_code": 200}, {"text": "done"}])
+        reason = rules.explain_pending(make_response(202, "working"))
+        assert reason == 'status_code == 200 (got 202) | text == "done" (got "working")'

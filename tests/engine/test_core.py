@@ -1,0 +1,263 @@
+"""The poll state machine, driven as plain function calls: no sockets, no clock, no sleep."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+
+from httsleep_airflow._conditions import Rules
+from httsleep_airflow._core import Done, Policy, Poller, Send, Sleep, retry_after_seconds
+from httsleep_airflow.exceptions import (
+    Alarm,
+    ConditionError,
+    DeadlineExceeded,
+    GaveUp,
+    MaxRetriesExceeded,
+)
+from tests.helpers import make_response
+
+RUNNING = {"status": "RUNNING"}
+OK = {"status": "OK"}
+UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+ALARMS = [{"json": {"status": "ERROR"}}, {"status_code": 404}]
+
+
+def poller(until=UNTIL, alarms=ALARMS, **policy) -> Poller:
+    return Poller(Rules(until, alarms), Policy.build(**policy), label="GET http://h/jobs/1")
+
+
+def drive(p: Poller, outcomes: list, now: float = 0.0) -> list:
+    """Feed outcomes in turn; return the actions the poller asked for."""
+    actions = []
+    for outcome in outcomes:
+        action = p.next_action(now)
+        actions.append(action)
+        assert isinstance(action, Send)
+        p.receive(outcome, now)
+        action = p.next_action(now)
+        actions.append(action)
+        if isinstance(action, Done):
+            break
+        assert isinstance(action, Sleep)
+        now += action.seconds
+    return actions
+
+
+def test_sleeps_between_pending_polls_then_done():
+    p = poller(polling_interval=0.5)
+    ok = make_response(200, OK)
+    actions = drive(p, [make_response(200, RUNNING), make_response(200, RUNNING), ok])
+    assert actions == [Send(), Sleep(0.5), Send(), Sleep(0.5), Send(), Done(ok)]
+    assert p.attempts == 3
+
+
+def test_alarm_raises_with_response_and_callers_dict():
+    p = poller()
+    bad = make_response(404, b"<html>no such job</html>")
+    p.next_action(0)
+    with pytest.raises(Alarm) as info:
+        p.receive(bad, 0)
+    assert info.value.response is bad
+    assert info.value.alarm is ALARMS[1]
+    assert "404" in str(info.value)
+    assert "no such job" in str(info.value)
+
+
+def test_max_retries_is_the_total_number_of_requests_and_no_sleep_after_the_last():
+    p = poller(max_retries=3, polling_interval=1)
+    last = make_response(200, RUNNING)
+    p.next_action(0)
+    p.receive(make_response(200, RUNNING), 0)
+    assert p.next_action(0) == Sleep(1)
+    p.next_action(1)
+    p.receive(make_response(200, RUNNING), 1)
+    assert p.next_action(1) == Sleep(1)
+    p.next_action(2)
+    with pytest.raises(MaxRetriesExceeded) as info:
+        p.receive(last, 2)
+    assert info.value.attempts == 3
+    assert info.value.response is last
+    assert isinstance(info.value, StopIteration)
+    assert isinstance(info.value, GaveUp)
+    assert "RUNNING" in str(info.value)
+
+
+def test_ignored_exception_counts_as_an_attempt_and_polling_goes_on():
+    p = poller(max_retries=5, ignore_exceptions=[requests.ConnectionError])
+    actions = drive(p, [requests.ConnectionError("refused"), make_response(200, OK)])
+    assert [type(a) for a in actions] == [Send, Sleep, Send, Done]
+    assert p.attempts == 2
+
+
+def test_last_attempt_raising_an_ignored_exception_gives_up_with_no_response():
+    p = poller(max_retries=2, ignore_exceptions=["requests.exceptions.ConnectionError"])
+    p.next_action(0)
+    p.receive(make_response(200, RUNNING), 0)
+    p.next_action(0)
+    p.next_action(0)
+    error = requests.ConnectionError("refused")
+    with pytest.raises(MaxRetriesExceeded) as info:
+        p.receive(error, 0)
+    assert info.value.response is None
+    assert info.value.__cause__ is error
+    assert info.value.attempts == 2
+
+
+def test_exception_not_ignored_propagates_as_is():
+    p = poller(ignore_exceptions=[requests.Timeout])
+    error = requests.ConnectionError("refused")
+    p.next_action(0)
+    with pytest.raises(requests.ConnectionError) as info:
+        p.receive(error, 0)
+    assert info.value is error
+
+
+def test_non_json_body_raises_value_error_unless_ignored():
+    html = make_response(500, b"<html>oops</html>")
+    p = poller(alarms=None)
+    p.next_action(0)
+    with pytest.raises(ValueError):
+        p.receive(html, 0)
+    p = poller(alarms=None, ignore_exceptions=[ValueError])
+    p.next_action(0)
+    p.receive(html, 0)
+    assert isinstance(p.next_action(0), Sleep)
+
+
+def test_alarm_is_never_swallowed_even_when_exception_is_ignored():
+    p = poller(ignore_exceptions=[Exception, BaseException])
+    p.next_action(0)
+    with pytest.raises(Alarm):
+        p.receive(make_response(200, {"status": "ERROR"}), 0)
+
+
+def test_max_retries_exceeded_is_never_swallowed_either():
+    p = poller(max_retries=1, ignore_exceptions=[Exception])
+    p.next_action(0)
+    with pytest.raises(MaxRetriesExceeded):
+        p.receive(make_response(200, RUNNING), 0)
+
+
+def test_no_limit_when_max_retries_is_none():
+    p = poller(max_retries=None, polling_interval=0)
+    drive(p, [make_response(200, RUNNING)] * 500)
+    assert p.attempts == 500
+    assert p.budget_left is None
+
+
+def test_attempts_made_elsewhere_count_against_the_budget():
+    p = Poller(Rules(UNTIL), Policy.build(max_retries=3), attempts_made=2)
+    assert p.budget_left == 1
+    p.next_action(0)
+    with pytest.raises(MaxRetriesExceeded) as info:
+        p.receive(make_response(200, RUNNING), 0)
+    assert info.value.attempts == 3
+
+
+class TestRetryAfter:
+    @staticmethod
+    def wait_after(response, **policy) -> Sleep:
+        p = poller(until={"status_code": 200}, alarms=None, **policy)
+        p.next_action(0)
+        p.receive(response, 0)
+        return p.next_action(0)
+
+    @pytest.mark.parametrize("status", [429, 503])
+    def test_seconds_extend_the_wait(self, status):
+        response = make_response(status, b"slow down", {"Retry-After": "7"})
+        assert self.wait_after(response, polling_interval=2) == Sleep(7.0)
+
+    def test_capped(self):
+        response = make_response(503, b"", {"Retry-After": "3600"})
+        assert self.wait_after(response, polling_interval=2, retry_after_cap=60) == Sleep(60.0)
+
+    def test_never_shortens_the_interval(self):
+        response = make_response(503, b"", {"Retry-After": "1"})
+        assert self.wait_after(response, polling_interval=5) == Sleep(5.0)
+
+    def test_only_for_429_and_503(self):
+        response = make_response(500, b"", {"Retry-After": "30"})
+        assert self.wait_after(response, polling_interval=2) == Sleep(2.0)
+
+    def test_http_date_measured_against_the_server_date(self):
+        response = make_response(
+            503,
+            b"",
+            {
+                "Retry-After": "Wed, 21 Oct 2026 07:28:40 GMT",
+                "Date": "Wed, 21 Oct 2026 07:28:00 GMT",
+            },
+        )
+        assert retry_after_seconds(response, wall_now=0) == 40.0
+
+    def test_http_date_without_server_date_uses_the_wall_clock(self):
+        response = make_response(503, b"", {"Retry-After": "Wed, 21 Oct 2026 07:28:40 GMT"})
+        wall = 1792567700.0  # 2026-10-21 07:28:20 GMT
+        assert retry_after_seconds(response, wall_now=wall) == 20.0
+
+    def test_garbage_is_ignored(self):
+        assert retry_after_seconds(make_response(503, b"", {"Retry-After": "soon"}), 0) is None
+
+
+class TestDeadline:
+    def test_last_sleep_is_clipped_to_the_deadline_then_gives_up(self):
+        p = Poller(Rules(UNTIL), Policy.build(polling_interval=10, max_retries=None), deadline=25)
+        actions = drive(p, [make_response(200, RUNNING)] * 3)
+        assert actions[1::2] == [Sleep(10.0), Sleep(10.0), Sleep(5.0)]
+        p.next_action(25)
+        with pytest.raises(DeadlineExceeded) as info:
+            p.receive(make_response(200, RUNNING), 25)
+        assert info.value.attempts == 4
+
+    def test_a_match_at_the_deadline_still_wins(self):
+        p = Poller(Rules(UNTIL), Policy.build(polling_interval=10), deadline=5)
+        p.next_action(7)
+        ok = make_response(200, OK)
+        p.receive(ok, 7)
+        assert p.next_action(7) == Done(ok)
+
+
+class TestPolicyValidation:
+    @pytest.mark.parametrize(
+        ("options", "needle"),
+        [
+            ({"max_retries": 0}, "max_retries"),
+            ({"max_retries": -3}, "max_retries"),
+            ({"max_retries": 2.5}, "max_retries"),
+            ({"max_retries": True}, "max_retries"),
+            ({"polling_interval": -1}, "polling_interval"),
+            ({"polling_interval": "2"}, "polling_interval"),
+            ({"ignore_exceptions": [KeyError, "no.such.Error"]}, "'no.such.Error'"),
+            ({"ignore_exceptions": [int]}, "not an exception class"),
+            ({"ignore_exceptions": ["json.dumps"]}, "not an exception class"),
+        ],
+    )
+    def test_mistakes_fail_at_construction(self, options, needle):
+        with pytest.raises(ConditionError) as info:
+            Policy.build(**options)
+        assert needle in str(info.value)
+
+    def test_fractional_interval_is_kept(self):
+        assert Policy.build(polling_interval=0.5).polling_interval == 0.5
+
+
+class TestLogLine:
+    def test_one_info_line_per_poll_with_the_pending_reason(self, caplog):
+        caplog.set_level(logging.INFO, logger="httsleep_airflow")
+        p = poller(max_retries=10)
+        drive(p, [make_response(200, RUNNING), make_response(200, OK)])
+        lines = [r.getMessage() for r in caplog.records]
+        assert lines == [
+            'poll 1/10: GET http://h/jobs/1 -> 200; pending: status == "OK" (got "RUNNING")',
+            "poll 2/10: GET http://h/jobs/1 -> 200; met",
+        ]
+
+    def test_ignored_error_line(self, caplog):
+        caplog.set_level(logging.INFO, logger="httsleep_airflow")
+        p = poller(max_retries=None, ignore_exceptions=[requests.ConnectionError])
+        drive(p, [requests.ConnectionError("refused"), make_response(200, OK)])
+        assert caplog.records[0].getMessage() == (
+            "poll 1: GET http://h/jobs/1 -> ConnectionError: refused (ignored)"
+        )

@@ -1,0 +1,351 @@
+"""httsleep() and HttSleeper against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import subprocess
+import sys
+
+import pytest
+import requests
+import responses
+
+from httsleep_airflow import Alarm, HttSleeper, MaxRetriesExceeded, httsleep
+from httsleep_airflow.exceptions import ConditionError
+from tests.helpers import Recorder
+from tests.scripted_server import Reply, ScriptedServer, free_port
+
+RUNNING = Reply(body={"status": "RUNNING"})
+OK = Reply(body={"id": 7, "status": "OK", "result": {"url": "s3://bucket/out"}})
+ERROR = Reply(body={"status": "ERROR"})
+UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+
+
+@pytest.fixture
+def rec() -> Recorder:
+    return Recorder()
+
+
+def test_import_does_not_import_airflow():
+    code = "import sys, httsleep_airflow; assert 'airflow' not in sys.modules, 'airflow imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_polls_until_met_and_returns_the_response(server: ScriptedServer, rec: Recorder):
+    server.script(RUNNING, RUNNING, OK)
+    response = httsleep(
+        server.url("/jobs/7"), until=UNTIL, polling_interval=0.5, sleep=rec.sleep, clock=rec.clock
+    )
+    assert isinstance(response, requests.Response)
+    assert response.json()["result"]["url"] == "s3://bucket/out"
+    assert rec.sleeps == [0.5, 0.5]
+    assert [(r.method, r.path) for r in server.received] == [("GET", "/jobs/7")] * 3
+
+
+def test_alarm_raises_at_once(server: ScriptedServer, rec: Recorder):
+    server.script(RUNNING, ERROR, OK)
+    alarm = {"json": {"status": "ERROR"}}
+    with pytest.raises(Alarm) as info:
+        httsleep(server.url("/jobs/7"), UNTIL, [alarm], sleep=rec.sleep)
+    assert info.value.alarm is alarm
+    assert info.value.response.json() == {"status": "ERROR"}
+    assert len(server.received) == 2
+
+
+def test_max_retries_is_the_total_number_of_requests(server: ScriptedServer, rec: Recorder):
+    server.script(RUNNING)
+    with pytest.raises(MaxRetriesExceeded) as info:
+        httsleep(server.url("/j"), UNTIL, max_retries=4, polling_interval=3, sleep=rec.sleep)
+    assert len(server.received) == 4
+    assert rec.sleeps == [3, 3, 3]  # none after the last attempt
+    assert info.value.attempts == 4
+    assert info.value.response.json() == {"status": "RUNNING"}
+
+
+def test_tutorial_except_stop_iteration_still_works(server: ScriptedServer, rec: Recorder):
+    server.script(Reply(status=202))
+    try:
+        with pytest.deprecated_call():
+            httsleep(server.url(), status_code=200, max_retries=2, sleep=rec.sleep)
+    except StopIteration:
+        exhausted = True
+    assert exhausted
+
+
+def test_each_run_starts_with_the_full_budget(server: ScriptedServer, rec: Recorder):
+    sleeper = HttSleeper(server.url(), UNTIL, max_retries=2, sleep=rec.sleep)
+    for _ in range(2):
+        server.script(RUNNING)
+        with pytest.raises(MaxRetriesExceeded):
+            sleeper.run()
+        assert len(server.received) == 2
+    server.script(RUNNING, OK)
+    assert sleeper.run().json()["status"] == "OK"
+    sleeper.close()
+
+
+def test_post_request_with_body_and_params(server: ScriptedServer, rec: Recorder):
+    server.script(Reply(body={"hits": 0}), Reply(body={"hits": 3}))
+    request = requests.Request(
+        "POST", server.url("/search"), json={"q": "spark"}, params={"page": "1"}
+    )
+    response = httsleep(
+        request, until={"jsonpath": [{"expression": "hits", "value": 3}]}, sleep=rec.sleep
+    )
+    assert response.json() == {"hits": 3}
+    assert [(r.method, r.path, r.body) for r in server.received] == [
+        ("POST", "/search?page=1", b'{"q": "spark"}')
+    ] * 2
+
+
+def test_auth_and_headers_apply_to_a_url(server: ScriptedServer, rec: Recorder):
+    httsleep(
+        server.url(),
+        {"status_code": 200},
+        auth=("ann", "s3cret"),
+        headers={"X-Api-Key": "k1"},
+        sleep=rec.sleep,
+    )
+    headers = server.received[0].headers
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"ann:s3cret").decode()
+    assert headers["X-Api-Key"] == "k1"
+
+
+def test_a_requests_own_auth_and_headers_win(server: ScriptedServer, rec: Recorder):
+    request = requests.Request(
+        "GET", server.url(), headers={"x-api-key": "mine"}, auth=("own", "pw")
+    )
+    httsleep(
+        request,
+        {"status_code": 200},
+        auth=("ann", "s3cret"),
+        headers={"X-Api-Key": "theirs", "X-Other": "kept"},
+        sleep=rec.sleep,
+    )
+    headers = server.received[0].headers
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"own:pw").decode()
+    assert headers["X-Api-Key"] == "mine"
+    assert headers["X-Other"] == "kept"
+
+
+def test_callers_request_is_not_modified(server: ScriptedServer, rec: Recorder):
+    request = requests.Request("GET", server.url(), headers={"A": "1"})
+    httsleep(request, {"status_code": 200}, headers={"B": "2"}, auth=("u", "p"), sleep=rec.sleep)
+    assert request.headers == {"A": "1"}
+    assert request.auth is None
+
+
+@pytest.mark.parametrize("bad", [42, None, b"http://x", ["http://x"]])
+def test_url_or_request_of_another_type_is_a_value_error(bad):
+    with pytest.raises(ValueError, match="url_or_request"):
+        HttSleeper(bad, {"status_code": 200})
+
+
+@pytest.mark.parametrize("bad", ["", "jobs/7", "ftp://host/x", "http://"])
+def test_a_string_that_is_not_an_http_url_is_a_value_error(bad):
+    with pytest.raises(ValueError, match="not an http"):
+        HttSleeper(bad, {"status_code": 200})
+
+
+def test_one_session_is_reused_across_polls_keep_alive(server: ScriptedServer, rec: Recorder):
+    server.script(RUNNING, RUNNING, RUNNING, OK)
+    httsleep(server.url(), UNTIL, sleep=rec.sleep)
+    assert len({r.client_port for r in server.received}) == 1
+
+
+def test_a_given_session_is_used_and_left_open(server: ScriptedServer, rec: Recorder):
+    session = requests.Session()
+    session.headers["X-From-Session"] = "yes"
+    session.headers["X-Both"] = "session"
+    sleeper = HttSleeper(
+        server.url(), {"status_code": 200}, session=session, headers={"X-Both": "argument"}
+    )
+    sleeper.run()
+    sleeper.close()
+    headers = server.received[0].headers
+    assert headers["X-From-Session"] == "yes"
+    assert headers["X-Both"] == "argument"
+    assert sleeper.session is session
+    session.get(server.url())  # still usable
+    session.close()
+
+
+def test_no_module_global_session_between_callers(server: ScriptedServer):
+    a = HttSleeper(server.url(), {"status_code": 200})
+    b = HttSleeper(server.url(), {"status_code": 200})
+    assert a.session is not b.session
+
+
+def test_close_closes_only_an_owned_session(server: ScriptedServer):
+    sleeper = HttSleeper(server.url(), {"status_code": 200})
+    owned = sleeper.session
+    sleeper.close()
+    with HttSleeper(server.url(), {"status_code": 200}) as again:
+        assert again.session is not owned
+
+
+def test_json_condition_on_non_json_body_raises_value_error(server: ScriptedServer, rec):
+    server.script(Reply(body="<html>maintenance</html>"))
+    with pytest.raises(ValueError):
+        httsleep(server.url(), {"json": {"status": "OK"}}, sleep=rec.sleep)
+    assert len(server.received) == 1
+
+
+def test_value_error_can_be_ignored(server: ScriptedServer, rec: Recorder):
+    server.script(Reply(body="<html>maintenance</html>"), OK)
+    response = httsleep(server.url(), UNTIL, ignore_exceptions=[ValueError], sleep=rec.sleep)
+    assert response.json()["status"] == "OK"
+    assert len(server.received) == 2
+
+
+def test_connection_error_ignored_until_the_server_answers():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/jobs/1"
+    started: list[ScriptedServer] = []
+
+    def sleep(seconds: float) -> None:
+        if len(started) == 0 and sleep.calls == 1:  # type: ignore[attr-defined]
+            started.append(ScriptedServer(port).start())  # comes up after two refused attempts
+            started[0].script(OK)
+        sleep.calls += 1  # type: ignore[attr-defined]
+
+    sleep.calls = 0  # type: ignore[attr-defined]
+    try:
+        response = httsleep(url, UNTIL, ignore_exceptions=[requests.ConnectionError], sleep=sleep)
+    finally:
+        for server in started:
+            server.stop()
+    assert response.json()["status"] == "OK"
+    assert sleep.calls == 2  # type: ignore[attr-defined]
+    assert len(started[0].received) == 1
+
+
+def test_connection_error_propagates_when_not_ignored(rec: Recorder):
+    with pytest.raises(requests.ConnectionError):
+        httsleep(f"http://127.0.0.1:{free_port()}/", UNTIL, sleep=rec.sleep)
+
+
+def test_slow_answer_hits_the_request_timeout(server: ScriptedServer, rec: Recorder):
+    server.script(Reply(body={"status": "OK"}, delay=1.0))
+    with pytest.raises(requests.Timeout):
+        httsleep(server.url(), UNTIL, timeout=0.2, sleep=rec.sleep)
+
+
+def test_timeout_ignored_counts_as_an_attempt(server: ScriptedServer, rec: Recorder):
+    server.script(Reply(body={"status": "OK"}, delay=1.0), OK)
+    response = httsleep(
+        server.url(), UNTIL, timeout=(2, 0.2), ignore_exceptions=[requests.Timeout], sleep=rec.sleep
+    )
+    assert response.json()["status"] == "OK"
+    assert len(server.received) == 2
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("given", "sent"), [({}, 30.0), ({"timeout": None}, None), ({"timeout": (3, 10)}, (3.0, 10.0))]
+)
+def test_timeout_is_passed_on_every_request(given, sent):
+    responses.get("http://api.test/jobs/1", json={"status": "OK"})
+    httsleep("http://api.test/jobs/1", UNTIL, **given)
+    assert responses.calls[0].request.req_kwargs["timeout"] == sent
+
+
+@pytest.mark.parametrize("bad", [0, -1, "30", (1, 2, 3), (1, "x")])
+def test_bad_timeout_is_a_value_error(bad):
+    with pytest.raises(ConditionError, match="timeout"):
+        HttSleeper("http://api.test/", UNTIL, timeout=bad)
+
+
+def test_retry_after_sets_the_next_wait(server: ScriptedServer, rec: Recorder):
+    server.script(Reply(status=503, body="busy", headers={"Retry-After": "9"}), OK)
+    until = {"status_code": 200, **UNTIL}  # the status check spares decoding the 503 page
+    httsleep(server.url(), until, polling_interval=1, sleep=rec.sleep, clock=rec.clock)
+    assert rec.sleeps == [9.0]
+
+
+def test_fractional_polling_interval(server: ScriptedServer, rec: Recorder):
+    server.script(RUNNING, OK)
+    httsleep(server.url(), UNTIL, polling_interval=0.25, sleep=rec.sleep)
+    assert rec.sleeps == [0.25]
+
+
+def test_max_wait_is_an_overall_deadline(server: ScriptedServer, rec: Recorder):
+    from httsleep_airflow.exceptions import DeadlineExceeded
+
+    server.script(RUNNING)
+    with pytest.raises(DeadlineExceeded) as info:
+        httsleep(
+            server.url(),
+            UNTIL,
+            max_retries=None,
+            polling_interval=10,
+            max_wait=25,
+            sleep=rec.sleep,
+            clock=rec.clock,
+        )
+    assert rec.sleeps == [10, 10, 5]
+    assert info.value.attempts == len(server.received) == 4
+
+
+def test_verify_false_is_passed_on():
+    with responses.RequestsMock() as mock:
+        mock.get("https://api.test/", json={})
+        httsleep("https://api.test/", {"status_code": 200}, verify=False)
+        assert mock.calls[0].request.req_kwargs["verify"] is False
+
+
+def test_proxy_environment_variables_apply(server: ScriptedServer, rec, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", server.url())
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    httsleep("http://job-api.invalid/jobs/3", {"status_code": 200}, sleep=rec.sleep)
+    assert server.received[0].path == "http://job-api.invalid/jobs/3"  # a proxy's request line
+
+
+class TestShorthand:
+    def test_keywords_build_one_and_condition_with_a_deprecation_warning(self, server, rec):
+        server.script(Reply(body={}))
+        with pytest.deprecated_call(match="until=") as warned:
+            response = httsleep(server.url(), status_code=200, json={}, sleep=rec.sleep)
+        assert response.json() == {}
+        assert warned[0].filename == __file__  # points at the caller's line
+
+    def test_falsy_shorthand_still_counts(self, server, rec):
+        server.script(Reply(body={"status": "RUNNING"}), Reply(body={}))
+        with pytest.deprecated_call():
+            httsleep(server.url(), status_code=200, json={}, sleep=rec.sleep)
+        assert len(server.received) == 2
+
+    def test_combined_with_until_is_an_error(self):
+        with pytest.raises(ValueError, match="not both"):
+            HttSleeper("http://api.test/", until={"status_code": 200}, text="OK")
+
+
+class TestLogging:
+    def test_log_lines_hold_no_credentials_headers_or_bodies(self, server, rec, caplog):
+        caplog.set_level(logging.DEBUG)
+        server.script(Reply(body={"status": "RUNNING", "secret": "body-secret"}), OK)
+        url = server.url("/jobs/7").replace("http://", "http://user:url-pass@")
+        httsleep(
+            url,
+            UNTIL,
+            headers={"Authorization": "Bearer tok-123"},
+            max_retries=5,
+            sleep=rec.sleep,
+        )
+        ours = [r for r in caplog.records if r.name.startswith("httsleep_airflow")]
+        assert [r.levelno for r in ours] == [logging.INFO, logging.INFO]
+        text = "\n".join(r.getMessage() for r in ours)
+        assert f"poll 1/5: GET {server.url('/jobs/7')} -> 200; pending" in text
+        for secret in ("url-pass", "user:", "tok-123", "body-secret", "Authorization"):
+            assert secret not in text
+
+    def test_root_logger_is_untouched(self):
+        code = (
+            "import logging, httsleep_airflow, httsleep_airflow._core;"
+            "root = logging.getLogger();"
+            "assert not root.handlers and root.level == logging.WARNING;"
+            "assert logging.getLogger('httsleep_airflow').handlers == []"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)

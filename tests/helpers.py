@@ -1,0 +1,41 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+
+def make_response(
+    status: int = 200, body: Any = b"", headers: dict[str, str] | None = None
+) -> requests.Response:
+    """A ``requests.Response`` built in memory, for judging without I/O."""
+    response = requests.Response()
+    response.status_code = status
+    if isinstance(body, bytes):
+        response._content = body
+    elif isinstance(body, str):
+        response._content = body.encode()
+    else:
+        response._content = json.dumps(body).encode()
+    response.headers.update(headers or {})
+    response.encoding = "utf-8"
+    response.url = "http://127.0.0.1/test"
+    return response
+
+
+class Recorder:
+    """A fake clock and sleep: sleeping advances the clock, and every sleep is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
