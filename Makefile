@@ -35,7 +35,7 @@ format: $(VENV)/.installed
 ## bench: the side-by-side benchmarks (own environment, with the classic httsleep beside ours)
 bench: $(VENV)/.installed
 	$(MAKE) VENV=.venv-bench LOCK=requirements/bench.txt venv
-	.venv-bench/bin/python benchmarks/bench_engine.py
+	.venv-bench/bin/python -m benchmarks.bench_engine
 
 ## lock: re-pin every environment (run after changing dependencies, then commit the files)
 lock: $(VENV)/.installed

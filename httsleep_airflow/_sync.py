@@ -247,7 +247,8 @@ class HttSleeper:
             if isinstance(action, Done):
                 return action.response
             if isinstance(action, Sleep):
-                self._sleep(action.seconds)
+                if action.seconds > 0:  # time.sleep(0) still costs a system call
+                    self._sleep(action.seconds)
                 continue
             try:
                 outcome: requests.Response | Exception = self.send_once()
