@@ -136,12 +136,17 @@ class _JsonPathEntry:
     expected: Any
 
     def found(self, data: Any) -> tuple[bool, Any]:
-        matches = self.expression.find(data)
-        if not matches:
-            return False, None
-        if len(matches) == 1:
-            return True, matches[0].value
-        return True, [match.value for match in matches]
+        return jsonpath_value(self.expression, data)
+
+
+def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
+    """``(found, value)``: one match gives its value, several the list of their values."""
+    matches = expression.find(data)
+    if not matches:
+        return False, None
+    if len(matches) == 1:
+        return True, matches[0].value
+    return True, [match.value for match in matches]
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,6 +183,7 @@ class Poller:
     :param attempts_made: attempts already spent elsewhere (an earlier poke or worker).
     :param deadline: give up once ``now`` passes it (same clock as ``now``), or ``None``.
     :param log: where the one line per poll goes.
+    :param noun: what a log line calls one attempt ("poll", or "poke" in a sensor).
     :param wall_clock: wall time, only to read ``Retry-After`` dates when the server sends no
         ``Date`` header.
     """
@@ -195,6 +196,7 @@ class Poller:
         "deadline",
         "label",
         "log",
+        "noun",
         "policy",
         "rules",
         "wall_clock",
@@ -209,6 +211,7 @@ class Poller:
         attempts_made: int = 0,
         deadline: float | None = None,
         log: logging.Logger | logging.LoggerAdapter[Any] = logger,
+        noun: str = "poll",
         wall_clock: Callable[[], float] = time.time,
     ):
         self.rules = rules
@@ -217,6 +220,7 @@ class Poller:
         self.attempts = attempts_made
         self.deadline = deadline
         self.log = log
+        self.noun = noun
         self.wall_clock = wall_clock
         self._action: Send | Sleep | Done = SEND
         self._last_response: requests.Response | None = None
@@ -317,7 +321,7 @@ class Poller:
     def _log_line(self, result: str, level: int = logging.INFO) -> None:
         limit = self.policy.max_retries
         of = f"/{limit}" if limit is not None else ""
-        self.log.log(level, "poll %d%s: %s -> %s", self.attempts, of, self.label, result)
+        self.log.log(level, "%s %d%s: %s -> %s", self.noun, self.attempts, of, self.label, result)
 
 
 def response_excerpt(response: requests.Response, limit: int = 200) -> str:

@@ -222,8 +222,8 @@ class HttSleeper:
             json=request.json,
         )
 
-    def poller(self, *, attempts_made: int = 0) -> Poller:
-        """A fresh poll state machine for one run."""
+    def poller(self, *, attempts_made: int = 0, **options: Any) -> Poller:
+        """A fresh poll state machine for one run (``options``: ``log``, ``noun``)."""
         deadline = None if self.max_wait is None else self._clock() + self.max_wait
         return Poller(
             self.rules,
@@ -231,6 +231,7 @@ class HttSleeper:
             label=self.label,
             attempts_made=attempts_made,
             deadline=deadline,
+            **options,
         )
 
     def run(self) -> requests.Response:

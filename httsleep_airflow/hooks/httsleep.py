@@ -1,0 +1,338 @@
+"""HttSleepHook: an Airflow connection turned into a configured ``requests.Session``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
+
+from httsleep_airflow._sync import HttSleeper, check_url, strip_credentials
+
+__all__ = [
+    "BearerAuth",
+    "ConnectionSettings",
+    "HttSleepHook",
+    "make_request",
+    "settings_from_connection",
+]
+
+#: The keys a connection's extra may hold.
+EXTRA_KEYS = ("headers", "verify", "cert", "proxies", "timeout", "auth_type")
+AUTH_TYPES = ("basic", "digest", "bearer")
+DEFAULT_TIMEOUT = 30.0
+_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api[-_]?key|key$", re.I)
+
+
+def is_absolute(endpoint: str | None) -> bool:
+    """Whether ``endpoint`` is a full http(s) URL rather than a path under the base URL."""
+    return bool(endpoint) and urlsplit(endpoint).scheme in ("http", "https")  # type: ignore[arg-type]
+
+
+def make_request(
+    url: str,
+    *,
+    method: str = "GET",
+    params: Mapping[str, Any] | None = None,
+    data: Any = None,
+    json_body: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Request:
+    """The request every poll sends."""
+    return requests.Request(
+        method.upper(),
+        url,
+        params=dict(params or {}),
+        data=data,
+        json=json_body,
+        headers=dict(headers or {}),
+    )
+
+
+class BearerAuth(AuthBase):
+    """``Authorization: Bearer <token>`` on every request."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a connection says about how to reach the API; checked when built."""
+
+    conn_id: str
+    base_url: str
+    auth: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    verify: bool | str | None = None
+    cert: str | tuple[str, str] | None = None
+    proxies: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT
+    secrets: tuple[str, ...] = ()
+
+    def url_for(self, endpoint: str | None) -> str:
+        """Join the base URL and ``endpoint``; an absolute URL is returned untouched."""
+        if is_absolute(endpoint):
+            return endpoint  # type: ignore[return-value]
+        if not endpoint:
+            return self.base_url
+        return self.base_url.rstrip("/") + "/" + endpoint.lstrip("/")
+
+    def new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.auth = self.auth
+        session.headers.update(self.headers)
+        if self.verify is not None:
+            session.verify = self.verify
+        if self.cert is not None:
+            session.cert = self.cert
+        session.proxies.update(self.proxies)
+        return session
+
+
+def _bad(conn_id: str, message: str) -> ValueError:
+    return ValueError(f"connection {conn_id!r}: {message}")
+
+
+def _parse_extra(conn_id: str, extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    if extra is None or extra == "":
+        return {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError as exc:
+            raise _bad(conn_id, f"extra is not valid JSON ({exc})") from None
+    if not isinstance(extra, Mapping):
+        raise _bad(conn_id, f"extra must be a JSON object, not {type(extra).__name__}")
+    # The connection form stores its fields as "extra__httsleep__<key>"; blank fields mean unset.
+    prefix = f"extra__{HttSleepHook.conn_type}__"
+    cleaned = {key.removeprefix(prefix): value for key, value in extra.items()}
+    return {key: value for key, value in cleaned.items() if value not in (None, "")}
+
+
+def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | None) -> str:
+    if not host:
+        raise _bad(conn_id, "host is empty; set it to the API's base URL or host name")
+    if "://" in host:
+        base = host
+        if port and urlsplit(host).port is None:
+            parts = urlsplit(host)
+            base = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+    else:
+        scheme = schema or "http"
+        base = f"{scheme}://{host}" + (f":{port}" if port else "")
+    try:
+        return check_url(base)
+    except ValueError as exc:
+        raise _bad(conn_id, str(exc)) from None
+
+
+def settings_from_connection(
+    conn_id: str,
+    *,
+    host: str | None,
+    schema: str | None = None,
+    port: int | None = None,
+    login: str | None = None,
+    password: str | None = None,
+    extra: str | Mapping[str, Any] | None = None,
+) -> ConnectionSettings:
+    """Check a connection's fields and extra; the errors name the connection and the key."""
+    from httsleep_airflow._core import check_timeout
+
+    options = _parse_extra(conn_id, extra)
+    unknown = sorted(set(options) - set(EXTRA_KEYS))
+    if unknown:
+        raise _bad(
+            conn_id,
+            f"unknown extra key {', '.join(map(repr, unknown))}; allowed keys: "
+            f"{', '.join(EXTRA_KEYS)} (HTTP headers go under 'headers')",
+        )
+    headers = options.get("headers", {})
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise _bad(conn_id, "extra 'headers' must be an object of string names to string values")
+    verify = options.get("verify")
+    if isinstance(verify, str) and verify.lower() in ("true", "false"):
+        verify = verify.lower() == "true"
+    if verify is not None and not isinstance(verify, bool | str):
+        raise _bad(conn_id, "extra 'verify' must be true, false or a CA bundle path")
+    cert = options.get("cert")
+    if isinstance(cert, list):
+        cert = tuple(cert)
+    if cert is not None and not (
+        isinstance(cert, str) or (isinstance(cert, tuple) and len(cert) == 2)
+    ):
+        raise _bad(conn_id, "extra 'cert' must be a path or a [cert, key] pair of paths")
+    proxies = options.get("proxies", {})
+    if not isinstance(proxies, Mapping):
+        raise _bad(conn_id, "extra 'proxies' must be an object like {'https': 'http://proxy:3128'}")
+    try:
+        timeout = check_timeout(options.get("timeout", DEFAULT_TIMEOUT))
+    except ValueError as exc:
+        raise _bad(conn_id, f"extra {exc}") from None
+    auth_type = str(options.get("auth_type", "basic")).lower()
+    if auth_type not in AUTH_TYPES:
+        raise _bad(conn_id, f"extra 'auth_type' must be one of {', '.join(AUTH_TYPES)}")
+
+    auth: Any = None
+    if auth_type == "bearer":
+        if not password:
+            raise _bad(conn_id, "auth_type 'bearer' needs the token in the password field")
+        auth = BearerAuth(password)
+    elif login or password:
+        auth = (HTTPDigestAuth if auth_type == "digest" else HTTPBasicAuth)(
+            login or "", password or ""
+        )
+    secrets = [password] if password else []
+    secrets += [value for name, value in headers.items() if _SECRET_HEADER.search(name) and value]
+    return ConnectionSettings(
+        conn_id=conn_id,
+        base_url=_base_url(conn_id, host, schema, port),
+        auth=auth,
+        headers=dict(headers),
+        verify=verify,
+        cert=cert,
+        proxies=dict(proxies),
+        timeout=timeout,
+        secrets=tuple(secrets),
+    )
+
+
+class HttSleepHook(BaseHook):
+    """Talk to an HTTP job API described by an Airflow connection.
+
+    The connection's host is the base URL (``https://api.example.com/v1``) or a host name
+    completed by schema (``http``/``https``) and port. Login and password give HTTP Basic auth;
+    the extra (JSON) may hold ``headers``, ``verify``, ``cert``, ``proxies``, ``timeout`` and
+    ``auth_type`` (``basic``, ``digest`` or ``bearer``: the password is the bearer token).
+
+    :param httsleep_conn_id: the connection id.
+    """
+
+    conn_name_attr = "httsleep_conn_id"
+    default_conn_name = "httsleep_default"
+    conn_type = "httsleep"
+    hook_name = "HttSleep"
+
+    def __init__(self, httsleep_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.httsleep_conn_id = httsleep_conn_id
+        self._settings: ConnectionSettings | None = None
+        self._session: requests.Session | None = None
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """The checked connection settings, read once per hook."""
+        if self._settings is None:
+            conn = self.get_connection(self.httsleep_conn_id)
+            settings = settings_from_connection(
+                self.httsleep_conn_id,
+                host=conn.host,
+                schema=conn.schema,
+                port=conn.port,
+                login=conn.login,
+                password=conn.password,
+                extra=conn.extra,
+            )
+            for secret in settings.secrets:
+                mask_secret(secret)
+            self._settings = settings
+        return self._settings
+
+    def get_conn(self) -> requests.Session:
+        """The configured session, built once per hook and reused."""
+        if self._session is None:
+            self._session = self.settings.new_session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def url_for(self, endpoint: str | None) -> str:
+        """The base URL joined with ``endpoint``; an absolute URL passes through untouched
+        (and then no connection is looked up)."""
+        if is_absolute(endpoint):
+            return endpoint  # type: ignore[return-value]
+        return self.settings.url_for(endpoint)
+
+    def sleeper(
+        self,
+        endpoint: str | None,
+        until: Any,
+        alarms: Any = None,
+        *,
+        method: str = "GET",
+        params: Mapping[str, Any] | None = None,
+        data: Any = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> HttSleeper:
+        """An ``HttSleeper`` for ``endpoint`` that polls through this connection's session."""
+        request = make_request(
+            self.url_for(endpoint),
+            method=method,
+            params=params,
+            data=data,
+            json_body=json_body,
+            headers=headers,
+        )
+        options.setdefault("timeout", self.settings.timeout)
+        return HttSleeper(request, until, alarms, session=self.get_conn(), **options)
+
+    def poll(self, endpoint: str | None, until: Any, alarms: Any = None, **options: Any) -> Any:
+        """Poll ``endpoint`` until ``until`` holds and return the ``requests.Response``.
+
+        For use inside a TaskFlow ``@task``. ``options`` are those of ``sleeper()`` and of the
+        engine (``max_retries``, ``polling_interval``, ``ignore_exceptions``, ``timeout``...).
+        """
+        return self.sleeper(endpoint, until, alarms, **options).run()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One GET to the base URL: what the UI's Test button shows."""
+        try:
+            settings = self.settings
+            response = self.get_conn().get(settings.base_url, timeout=settings.timeout)
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        where = strip_credentials(settings.base_url)
+        if response.status_code >= 400:
+            return False, f"{where} answered {response.status_code} {response.reason}"
+        return True, f"{where} answered {response.status_code} {response.reason}"
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (read by Airflow 3.1's UI)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from wtforms import StringField
+
+        from httsleep_airflow.get_provider_info import CONN_FIELDS
+
+        return {
+            name: StringField(field["label"], widget=BS3TextFieldWidget())
+            for name, field in CONN_FIELDS.items()
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Labels and placeholders of the connection form (read by Airflow 3.1's UI)."""
+        from httsleep_airflow.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}

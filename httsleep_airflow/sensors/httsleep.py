@@ -1,0 +1,223 @@
+"""HttSleepSensor: wait until an HTTP response meets declarative conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import requests
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+)
+
+from httsleep_airflow._conditions import Rules, jsonpath_value, parse_jsonpath, shorten
+from httsleep_airflow._core import Done, Policy, check_timeout
+from httsleep_airflow._sync import HttSleeper, check_url
+from httsleep_airflow.exceptions import Alarm, MaxRetriesExceeded
+from httsleep_airflow.hooks.httsleep import HttSleepHook, is_absolute, make_request
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["HttSleepSensor"]
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_template(item) for item in value)
+    return False
+
+
+class HttSleepSensor(BaseSensorOperator):
+    """Wait until a response from ``endpoint`` meets ``until``; fail at once on an ``alarm``.
+
+    One poke sends exactly one request. A response matching an alarm fails the task at once,
+    without using its retries; after ``max_retries`` pokes without a match the sensor gives up
+    (``AirflowSensorTimeout``, no retries). ``soft_fail=True`` turns both into a skip. The
+    sensor's own ``timeout`` still applies: whichever comes first ends the wait.
+
+    :param endpoint: a path joined to the connection's base URL, or an absolute URL (then no
+        connection is needed). (templated)
+    :param until: a condition dict (all keys must hold) or a list of them (any may hold); keys
+        ``status_code``, ``text``, ``json``, ``jsonpath``, ``callback``. (templated)
+    :param alarms: conditions of the same shape that fail the task at once. (templated)
+    :param httsleep_conn_id: the HttSleep connection. (templated)
+    :param method: the HTTP method of every poke.
+    :param request_params: query parameters. (templated)
+    :param data: the request body, with requests' semantics (dict: form-encoded). (templated)
+    :param json_body: a body sent as JSON. (templated)
+    :param headers: extra headers; they win over the connection's. (templated)
+    :param max_retries: pokes before giving up; ``None``: only the sensor ``timeout`` ends it.
+    :param ignore_exceptions: exception classes or dotted paths; a poke raising one is "not yet".
+    :param request_timeout: per-request timeout: seconds, ``(connect, read)``, or ``None``.
+    :param xcom_jsonpath: push only this JSONPath's value from the matched response's JSON body
+        (default: the whole JSON body, or its text when it is not JSON).
+    """
+
+    template_fields: Sequence[str] = (
+        "endpoint",
+        "request_params",
+        "data",
+        "json_body",
+        "headers",
+        "until",
+        "alarms",
+        "httsleep_conn_id",
+    )
+    template_fields_renderers = {
+        "request_params": "json",
+        "json_body": "json",
+        "headers": "json",
+        "until": "json",
+        "alarms": "json",
+    }
+    ui_color = "#d9f0e3"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        until: Any,
+        alarms: Any = None,
+        httsleep_conn_id: str = HttSleepHook.default_conn_name,
+        method: str = "GET",
+        request_params: Mapping[str, Any] | None = None,
+        data: Any = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        max_retries: int | None = None,
+        ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
+        request_timeout: float | tuple[float, float] | None = 30,
+        xcom_jsonpath: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+        self.until = until
+        self.alarms = alarms
+        self.httsleep_conn_id = httsleep_conn_id
+        self.method = method.upper()
+        self.request_params = request_params
+        self.data = data
+        self.json_body = json_body
+        self.headers = headers
+        self.max_retries = max_retries
+        self.ignore_exceptions = ignore_exceptions
+        self.request_timeout = request_timeout
+        self.xcom_jsonpath = xcom_jsonpath
+        self._sleeper: HttSleeper | None = None
+        self._hook: HttSleepHook | None = None
+        self._pokes = 0
+        # A mistake is a DAG import error; templated parts are checked again once rendered.
+        self._check(rendered=False)
+
+    def _check(self, *, rendered: bool) -> None:
+        """Validate every argument the engine will use; errors name the task and the key."""
+        try:
+            if rendered or not _has_template((self.until, self.alarms)):
+                Rules(self.until, self.alarms)
+            Policy.build(max_retries=self.max_retries, ignore_exceptions=self.ignore_exceptions)
+            check_timeout(self.request_timeout)
+            if self.xcom_jsonpath is not None:
+                self._xcom_expression()
+            endpoint = self.endpoint
+            if (rendered or not _has_template(endpoint)) and is_absolute(endpoint):
+                check_url(endpoint)
+            elif rendered and not isinstance(endpoint, str):
+                raise ValueError(f"endpoint must be a string, not {type(endpoint).__name__}")
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
+
+    def _xcom_expression(self) -> Any:
+        try:
+            return parse_jsonpath(self.xcom_jsonpath)
+        except Exception as exc:
+            raise ValueError(
+                f"xcom_jsonpath {self.xcom_jsonpath!r} does not parse: {exc}"
+            ) from None
+
+    def _build_sleeper(self) -> HttSleeper:
+        request_options: dict[str, Any] = {
+            "method": self.method,
+            "params": self.request_params,
+            "data": self.data,
+            "json_body": self.json_body,
+            "headers": self.headers,
+        }
+        engine_options: dict[str, Any] = {
+            "timeout": self.request_timeout,
+            "max_retries": self.max_retries,
+            "ignore_exceptions": self.ignore_exceptions,
+            "polling_interval": 0,  # Airflow's poke_interval governs the waits
+        }
+        if is_absolute(self.endpoint):
+            request = make_request(self.endpoint, **request_options)
+            return HttSleeper(request, self.until, self.alarms, **engine_options)
+        self._hook = HttSleepHook(httsleep_conn_id=self.httsleep_conn_id)
+        return self._hook.sleeper(
+            self.endpoint, self.until, self.alarms, **request_options, **engine_options
+        )
+
+    def execute(self, context: Context) -> Any:
+        self._check(rendered=True)
+        self._sleeper = self._build_sleeper()
+        self._pokes = 0
+        try:
+            return super().execute(context)
+        finally:
+            self._sleeper.close()
+            if self._hook is not None:
+                self._hook.close()
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        sleeper = self._sleeper
+        assert sleeper is not None, "poke() runs inside execute()"
+        # Earlier pokes of this try: rescheduled runs (reschedule mode) + this run's (poke mode).
+        attempts_made = int(context.get("task_reschedule_count") or 0) + self._pokes
+        poller = sleeper.poller(attempts_made=attempts_made, log=self.log, noun="poke")
+        poller.next_action(time.monotonic())
+        try:
+            outcome: requests.Response | Exception = sleeper.send_once()
+        except Exception as exc:
+            outcome = exc
+        self._pokes += 1
+        try:
+            poller.receive(outcome, time.monotonic())
+        except Alarm as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+        except MaxRetriesExceeded as exc:
+            raise AirflowSensorTimeout(f"{self.task_id}: gave up: {exc}") from exc
+        action = poller.next_action(time.monotonic())
+        if not isinstance(action, Done):
+            return False
+        if not self.do_xcom_push:
+            return True
+        return PokeReturnValue(is_done=True, xcom_value=self._xcom_value(action.response))
+
+    def _xcom_value(self, response: requests.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            if self.xcom_jsonpath is None:
+                return response.text
+            raise AirflowFailException(
+                f"{self.task_id}: xcom_jsonpath {self.xcom_jsonpath!r} needs a JSON body; got "
+                f"{shorten(response.text, 120)!r}"
+            ) from None
+        if self.xcom_jsonpath is None:
+            return body
+        found, value = jsonpath_value(self._xcom_expression(), body)
+        if not found:
+            raise AirflowFailException(
+                f"{self.task_id}: xcom_jsonpath {self.xcom_jsonpath!r} matched nothing in "
+                f"{shorten(response.text, 120)}"
+            )
+        return value

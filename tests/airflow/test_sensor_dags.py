@@ -1,0 +1,114 @@
+"""HttSleepSensor in real Airflow DAG runs (dag.test(), SQLite) against a real local server."""
+
+from __future__ import annotations
+
+from tests.airflow.conftest import task_states, xcom
+from tests.scripted_server import Reply, ScriptedServer
+
+RUNNING = Reply(body={"status": "RUNNING"})
+OK = Reply(body={"status": "OK", "result": {"url": "s3://results/7"}})
+
+
+def test_success_after_k_pokes_pushes_the_json_body(run_dag, server: ScriptedServer):
+    server.script(RUNNING, RUNNING, OK)
+    dr = run_dag(
+        "success_k_pokes",
+        f"""
+        HttSleepSensor(
+            task_id="wait",
+            endpoint="{server.url("/jobs/7")}",
+            until={{"jsonpath": [{{"expression": "status", "value": "OK"}}]}},
+            poke_interval=0.01,
+            max_retries=10,
+        )
+        """,
+    )
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert xcom(dr, "wait") == {"status": "OK", "result": {"url": "s3://results/7"}}
+    assert len(server.received) == 3
+
+
+UNTIL = '{"jsonpath": [{"expression": "status", "value": "OK"}]}'
+
+
+def sensor(server: ScriptedServer, path: str = "/jobs/7", **extra: str) -> str:
+    args = {
+        "task_id": '"wait"',
+        "endpoint": f'"{server.url(path)}"',
+        "until": UNTIL,
+        "poke_interval": "0.01",
+        "retries": "2",
+        "retry_delay": "0",
+    }
+    args.update(extra)
+    return "HttSleepSensor(" + ", ".join(f"{k}={v}" for k, v in args.items()) + ")\n"
+
+
+def test_alarm_fails_at_once_without_using_retries(run_dag, server: ScriptedServer):
+    server.script(RUNNING, Reply(body={"status": "ERROR"}), OK)
+    dr = run_dag(
+        "alarm_fails",
+        sensor(server, alarms='[{"json": {"status": "ERROR"}}, {"status_code": 404}]'),
+    )
+    assert task_states(dr) == {"wait": ("failed", 1)}
+    assert len(server.received) == 2
+
+
+def test_gives_up_after_exactly_max_retries_requests(run_dag, server: ScriptedServer):
+    server.script(RUNNING)
+    dr = run_dag("give_up", sensor(server, max_retries="4"))
+    assert task_states(dr) == {"wait": ("failed", 1)}
+    assert len(server.received) == 4
+
+
+def test_soft_fail_turns_give_up_and_alarm_into_skipped(run_dag, server: ScriptedServer):
+    server.script(RUNNING)
+    dr = run_dag("soft_give_up", sensor(server, max_retries="3", soft_fail="True"))
+    assert task_states(dr) == {"wait": ("skipped", 1)}
+    assert len(server.received) == 3
+    server.script(Reply(status=404, body="gone"))
+    dr = run_dag("soft_alarm", sensor(server, alarms='{"status_code": 404}', soft_fail="True"))
+    assert task_states(dr) == {"wait": ("skipped", 1)}
+    assert len(server.received) == 1
+
+
+def test_reschedule_mode_makes_exactly_max_retries_requests(run_dag, server: ScriptedServer):
+    server.script(RUNNING)
+    dr = run_dag("reschedule_give_up", sensor(server, max_retries="3", mode='"reschedule"'))
+    assert task_states(dr) == {"wait": ("failed", 1)}
+    assert len(server.received) == 3
+
+
+def test_reschedule_mode_success(run_dag, server: ScriptedServer):
+    server.script(RUNNING, OK)
+    dr = run_dag("reschedule_ok", sensor(server, max_retries="3", mode='"reschedule"'))
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert xcom(dr, "wait")["status"] == "OK"
+
+
+def test_xcom_jsonpath_and_no_push(run_dag, server: ScriptedServer):
+    server.script(OK)
+    dr = run_dag("xcom_path", sensor(server, xcom_jsonpath='"result.url"'))
+    assert xcom(dr, "wait") == "s3://results/7"
+    dr = run_dag("xcom_off", sensor(server, do_xcom_push="False"))
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert xcom(dr, "wait") is None
+
+
+def test_templated_endpoint_and_post_body(run_dag, server: ScriptedServer):
+    server.script(OK)
+    dr = run_dag(
+        "templated_post",
+        sensor(
+            server,
+            path="/jobs/{{ params.job }}",
+            params='{"job": 42}',
+            method='"POST"',
+            json_body='{"run": "{{ run_id }}"}',
+            request_params='{"verbose": "1"}',
+        ),
+    )
+    assert task_states(dr) == {"wait": ("success", 1)}
+    received = server.received[0]
+    assert (received.method, received.path) == ("POST", "/jobs/42?verbose=1")
+    assert dr.run_id in received.body.decode()
