@@ -4,6 +4,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 
+import pytest
+
+from tests.scripted_server import ScriptedServer
+
 # A throwaway Airflow home with SQLite, set before anything imports Airflow.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="httsleep-airflow-tests-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -11,10 +15,6 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
-
-import pytest
-
-from tests.scripted_server import ScriptedServer
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,187 @@
+"""HttSleepHook: connections from AIRFLOW_CONN_<ID> JSON, auth kinds, extras, secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import warnings
+
+import pytest
+
+from httsleep_airflow.get_provider_info import get_provider_info
+from httsleep_airflow.hooks.httsleep import HttSleepHook, settings_from_connection
+from tests.airflow.conftest import task_states, xcom
+from tests.scripted_server import Reply, ScriptedServer
+
+OK = Reply(body={"status": "OK"})
+
+
+def set_conn(monkeypatch, conn_id: str, **fields) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "httsleep", **fields})
+    )
+
+
+def test_basic_auth_and_extra_headers_from_env_json(monkeypatch, server: ScriptedServer):
+    set_conn(
+        monkeypatch,
+        "jobs_basic",
+        host=server.url("/api"),
+        login="ann",
+        password="pw-basic-123",
+        extra={"headers": {"X-Api-Key": "key-456"}},
+    )
+    hook = HttSleepHook("jobs_basic")
+    server.script(OK)
+    response = hook.poll("jobs/1", {"status_code": 200})
+    assert response.json() == OK.body
+    received = server.received[0]
+    assert received.path == "/api/jobs/1"
+    assert (
+        received.headers["Authorization"]
+        == "Basic " + base64.b64encode(b"ann:pw-basic-123").decode()
+    )
+    assert received.headers["X-Api-Key"] == "key-456"
+
+
+def test_bearer_token(monkeypatch, server: ScriptedServer):
+    set_conn(
+        monkeypatch,
+        "jobs_bearer",
+        host=server.url(),
+        password="tok-789",
+        extra={"auth_type": "bearer"},
+    )
+    HttSleepHook("jobs_bearer").poll("/jobs/1", {"status_code": 200})
+    assert server.received[0].headers["Authorization"] == "Bearer tok-789"
+
+
+def test_host_name_completed_by_schema_and_port(monkeypatch):
+    set_conn(monkeypatch, "by_parts", host="api.example.com", schema="https", port=8443)
+    assert (
+        HttSleepHook("by_parts").url_for("/v1/jobs/2") == "https://api.example.com:8443/v1/jobs/2"
+    )
+
+
+def test_absolute_url_passes_through_without_a_connection():
+    hook = HttSleepHook("no_such_connection")
+    assert hook.url_for("https://elsewhere.test/x") == "https://elsewhere.test/x"
+
+
+def test_one_session_per_hook(monkeypatch, server: ScriptedServer):
+    set_conn(monkeypatch, "reuse", host=server.url())
+    hook = HttSleepHook("reuse")
+    assert hook.get_conn() is hook.get_conn()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"X-Api-Key": "k"}, "unknown extra key 'X-Api-Key'; allowed keys: headers, verify, cert"),
+        ({"auth_type": "oauth"}, "auth_type"),
+        ({"headers": ["a"]}, "headers"),
+        ({"timeout": -1}, "timeout"),
+        ("{not json", "not valid JSON"),
+    ],
+)
+def test_bad_extra_is_a_clear_error(extra, needle):
+    with pytest.raises(ValueError) as info:
+        settings_from_connection("c1", host="http://h", extra=extra)
+    assert needle in str(info.value)
+    assert "'c1'" in str(info.value)
+
+
+def test_bearer_without_token_is_an_error():
+    with pytest.raises(ValueError, match="bearer"):
+        settings_from_connection("c2", host="http://h", extra={"auth_type": "bearer"})
+
+
+def test_form_field_prefix_and_blank_fields_are_understood():
+    settings = settings_from_connection(
+        "c3", host="http://h", extra={"extra__httsleep__timeout": 5, "extra__httsleep__verify": ""}
+    )
+    assert settings.timeout == 5.0
+    assert settings.verify is None
+
+
+def test_test_connection(monkeypatch, server: ScriptedServer):
+    set_conn(monkeypatch, "testable", host=server.url())
+    assert HttSleepHook("testable").test_connection()[0] is True
+    server.script(Reply(status=401, body="no"))
+    ok, message = HttSleepHook("testable").test_connection()
+    assert not ok and "401" in message
+
+
+def test_provider_registration():
+    from importlib.metadata import entry_points
+
+    (entry,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.value.startswith("httsleep_airflow")
+    ]
+    info = entry.load()()
+    assert info == get_provider_info()
+    assert info["package-name"] == "httsleep-airflow"
+    conn = info["connection-types"][0]
+    assert conn["connection-type"] == HttSleepHook.conn_type
+    assert conn["hook-class-name"] == f"{HttSleepHook.__module__}.{HttSleepHook.__name__}"
+    assert HttSleepHook.get_ui_field_behaviour()["relabeling"]["host"] == "Base URL or host"
+
+
+def test_providers_manager_lists_the_provider_and_connection_type():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "httsleep-airflow" in manager.providers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # .hooks moved to the task SDK's manager in 3.2
+        assert "httsleep" in manager.hooks
+
+
+def test_secrets_never_reach_the_task_log(
+    run_dag, monkeypatch, server: ScriptedServer, capfd, caplog
+):
+    caplog.set_level(logging.INFO)
+    set_conn(
+        monkeypatch,
+        "secret_jobs",
+        host=server.url(),
+        login="ann",
+        password="pw-SECRET-1",
+        extra={"headers": {"X-Api-Key": "key-SECRET-2"}},
+    )
+    server.script(Reply(body={"status": "RUNNING"}), OK)
+    dr = run_dag(
+        "secrets_masked",
+        """
+        HttSleepSensor(
+            task_id="wait",
+            endpoint="/jobs/1",
+            httsleep_conn_id="secret_jobs",
+            until={"json": {"status": "OK"}},
+            poke_interval=0.01,
+        )
+        """,
+    )
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert xcom(dr, "wait") == {"status": "OK"}
+    log = capfd.readouterr().out + capfd.readouterr().err + caplog.text
+    assert "poke 1: GET " in log  # the capture holds the task log
+    assert "pw-SECRET-1" not in log
+    assert "key-SECRET-2" not in log
+    assert base64.b64encode(b"ann:pw-SECRET-1").decode() not in log
+
+
+def test_unknown_extra_fails_the_task_with_the_allowed_keys(run_dag, monkeypatch, server, caplog):
+    set_conn(monkeypatch, "bad_extra", host=server.url(), extra={"token": "x"})
+    dr = run_dag(
+        "bad_extra",
+        """
+        HttSleepSensor(task_id="wait", endpoint="/j", httsleep_conn_id="bad_extra",
+                       until={"status_code": 200}, poke_interval=0.01)
+        """,
+    )
+    assert task_states(dr)["wait"][0] == "failed"
+    assert server.received == []

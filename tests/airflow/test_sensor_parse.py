@@ -1,0 +1,74 @@
+"""Mistakes in a sensor's arguments fail when the DAG is parsed, naming the task and the key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from httsleep_airflow.sensors.httsleep import HttSleepSensor
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"until": {"stauts_code": 200}}, "'stauts_code'"),
+        ({"until": {"status_code": 200}, "alarms": [{"jsonpath": []}]}, "jsonpath"),
+        ({"until": {"jsonpath": [{"expression": "a[", "value": 1}]}}, "'a['"),
+        ({"until": {"status_code": 200}, "max_retries": 0}, "max_retries"),
+        ({"until": {"status_code": 200}, "ignore_exceptions": ["no.such.Error"]}, "no.such.Error"),
+        ({"until": {"status_code": 200}, "xcom_jsonpath": "a["}, "xcom_jsonpath"),
+        ({"until": {"status_code": 200}, "request_timeout": -5}, "timeout"),
+        ({"until": {"status_code": 200}, "endpoint": "http://"}, "not an http"),
+    ],
+)
+def test_bad_arguments_name_the_task(kwargs, needle):
+    kwargs = {"endpoint": "/jobs/1", **kwargs}
+    with pytest.raises(ValueError) as info:
+        HttSleepSensor(task_id="wait_for_job", **kwargs)
+    assert "'wait_for_job'" in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_templated_conditions_are_checked_after_rendering():
+    sensor = HttSleepSensor(task_id="t", endpoint="/j", until={"status_code": "{{ params.code }}"})
+    sensor.until = {"status_code": "abc"}  # what a bad render would leave
+    with pytest.raises(ValueError, match=r"'t'.*status_code"):
+        sensor._check(rendered=True)
+
+
+def test_bad_condition_is_a_dag_import_error(tmp_path):
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
+
+    (tmp_path / "bad.py").write_text(
+        textwrap.dedent(
+            """
+            import pendulum
+            from airflow.sdk import DAG
+            from httsleep_airflow.sensors.httsleep import HttSleepSensor
+
+            with DAG("bad", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+                HttSleepSensor(task_id="wait_for_export", endpoint="/x", until={"jsn": {}})
+            """
+        )
+    )
+    bag = DagBag(dag_folder=str(tmp_path))
+    (error,) = bag.import_errors.values()
+    assert "wait_for_export" in error
+    assert "'jsn'" in error
+
+
+def test_template_fields():
+    assert set(HttSleepSensor.template_fields) >= {
+        "endpoint",
+        "request_params",
+        "data",
+        "json_body",
+        "headers",
+        "until",
+        "alarms",
+        "httsleep_conn_id",
+    }
