@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
-.PHONY: test lint format pytest bench lock clean
+.PHONY: test test-lowest lint format pytest bench lock clean
 
 # The virtualenv, installed exactly as pinned in $(LOCK) (a new upstream release changes nothing).
 $(VENV)/.installed: pyproject.toml $(LOCK)
@@ -28,6 +28,10 @@ lint: $(VENV)/.installed
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## test-lowest: the suite on the lowest Airflow this package supports (CI runs it too)
+test-lowest:
+	$(MAKE) VENV=.venv-lowest LOCK=requirements/test-lowest-airflow.txt pytest
+
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -42,7 +46,9 @@ lock: $(VENV)/.installed
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test \
 		-o requirements/test.txt
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test \
-		-c requirements/lowest-airflow.in -o requirements/test-lowest-airflow.txt
+		-c requirements/lowest-airflow.in -o requirements/test-lowest-airflow.txt \
+		--exclude-newer 2026-01-01 \
+		--exclude-newer-package apache-airflow-providers-common-compat=2026-11-01
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test \
 		requirements/bench.in -o requirements/bench.txt
 

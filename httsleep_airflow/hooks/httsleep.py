@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._sync import HttSleeper, check_url, strip_credentials

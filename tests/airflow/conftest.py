@@ -44,7 +44,21 @@ class DagRunner:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        _serialize_for_old_airflow(path)
         return module.dag.test()
+
+
+def _serialize_for_old_airflow(path: Path) -> None:
+    """Airflow 3.1's dag.test() needs the DAG in the database already; 3.2+ syncs it itself."""
+    try:
+        import airflow.dag_processing.dagbag  # noqa: F401  (3.2+)
+    except ImportError:
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+        from airflow.models.dagbag import DagBag, sync_bag_to_db
+
+        DagBundlesManager().sync_bundles_to_db()
+        bag = DagBag(dag_folder=str(path), include_examples=False)
+        sync_bag_to_db(bag, "dags-folder", None)
 
 
 @pytest.fixture(scope="session")
