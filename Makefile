@@ -40,6 +40,7 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(MAKE) VENV=.venv-bench LOCK=requirements/bench.txt venv
 	.venv-bench/bin/python -m benchmarks.bench_engine
+	.venv-bench/bin/python -m benchmarks.bench_sensor
 
 ## lock: re-pin every environment (run after changing dependencies, then commit the files)
 lock: $(VENV)/.installed

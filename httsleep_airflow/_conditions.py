@@ -26,11 +26,10 @@ Nothing here does I/O: judging reads a ``requests.Response`` that a runner alrea
 from __future__ import annotations
 
 import enum
-import functools
 import json as jsonlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jsonpath_rw import parse as _jsonpath_parse
 from jsonpath_rw.jsonpath import JSONPath
@@ -87,8 +86,7 @@ class _Subject:
 # --- checks: one per condition key -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _StatusCode:
+class _StatusCode(NamedTuple):
     expected: int
 
     def matches(self, subject: _Subject) -> bool:
@@ -101,8 +99,7 @@ class _StatusCode:
         return self.expected
 
 
-@dataclass(frozen=True, slots=True)
-class _Text:
+class _Text(NamedTuple):
     expected: str
 
     def matches(self, subject: _Subject) -> bool:
@@ -115,8 +112,7 @@ class _Text:
         return self.expected
 
 
-@dataclass(frozen=True, slots=True)
-class _Json:
+class _Json(NamedTuple):
     expected: Any
 
     def matches(self, subject: _Subject) -> bool:
@@ -129,8 +125,7 @@ class _Json:
         return self.expected
 
 
-@dataclass(frozen=True, slots=True)
-class _JsonPathEntry:
+class _JsonPathEntry(NamedTuple):
     source: str
     expression: JSONPath
     expected: Any
@@ -149,8 +144,7 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
     return True, [match.value for match in matches]
 
 
-@dataclass(frozen=True, slots=True)
-class _JsonPath:
+class _JsonPath(NamedTuple):
     entries: tuple[_JsonPathEntry, ...]
 
     def matches(self, subject: _Subject) -> bool:
@@ -175,8 +169,7 @@ class _JsonPath:
         return [{"expression": e.source, "value": e.expected} for e in self.entries]
 
 
-@dataclass(frozen=True, slots=True)
-class _Callback:
+class _Callback(NamedTuple):
     function: Callable[[requests.Response], Any]
     name: str
     path: str | None  # how to import it again, when it can be
@@ -202,10 +195,19 @@ _Check = _StatusCode | _Text | _Json | _JsonPath | _Callback
 # --- compiling ---------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
+_PARSED: dict[str, JSONPath] = {}
+_PARSED_MAX = 4096
+
+
 def parse_jsonpath(expression: str) -> JSONPath:
     """Parse a JSONPath once per process (jsonpath-rw rebuilds its parser on every parse)."""
-    return _jsonpath_parse(expression)
+    compiled = _PARSED.get(expression)
+    if compiled is None:
+        compiled = _jsonpath_parse(expression)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[expression] = compiled
+    return compiled
 
 
 def _compile_status_code(value: Any, where: str) -> _StatusCode:
@@ -235,35 +237,40 @@ def _compile_json(value: Any, where: str) -> _Json:
 
 
 def _compile_jsonpath(value: Any, where: str) -> _JsonPath:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         value = [value]  # a lone entry is accepted as a list of one
-    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+    if not isinstance(value, list | tuple) or not value:
         raise ConditionError(
             f"{where}: 'jsonpath' must be a non-empty list of "
             "{'expression': ..., 'value': ...} dicts"
         )
     entries = []
     for index, item in enumerate(value):
-        at = f"{where}: jsonpath[{index}]"
-        if not isinstance(item, Mapping) or set(item) != {"expression", "value"}:
-            got = sorted(item) if isinstance(item, Mapping) else type(item).__name__
-            raise ConditionError(
-                f"{at} must be a dict with exactly the keys 'expression' and 'value' (got {got})"
-            )
-        expression = item["expression"]
-        if isinstance(expression, JSONPath):
-            entries.append(_JsonPathEntry(str(expression), expression, item["value"]))
-            continue
-        if not isinstance(expression, str) or not expression.strip():
-            raise ConditionError(
-                f"{at}: 'expression' must be a JSONPath string, not {expression!r}"
-            )
-        try:
-            compiled = parse_jsonpath(expression)
-        except Exception as exc:  # jsonpath-rw raises bare Exception on syntax errors
-            raise ConditionError(f"{at}: JSONPath {expression!r} does not parse: {exc}") from None
-        entries.append(_JsonPathEntry(expression, compiled, item["value"]))
+        if type(item) is dict and len(item) == 2 and "expression" in item and "value" in item:
+            expression = item["expression"]
+            if type(expression) is str and expression in _PARSED:  # the common, fast case
+                entries.append(_JsonPathEntry(expression, _PARSED[expression], item["value"]))
+                continue
+        entries.append(_compile_jsonpath_entry(item, f"{where}: jsonpath[{index}]"))
     return _JsonPath(tuple(entries))
+
+
+def _compile_jsonpath_entry(item: Any, at: str) -> _JsonPathEntry:
+    if not isinstance(item, dict) or set(item) != {"expression", "value"}:
+        got = sorted(item) if isinstance(item, dict) else type(item).__name__
+        raise ConditionError(
+            f"{at} must be a dict with exactly the keys 'expression' and 'value' (got {got})"
+        )
+    expression = item["expression"]
+    if isinstance(expression, JSONPath):
+        return _JsonPathEntry(str(expression), expression, item["value"])
+    if not isinstance(expression, str) or not expression.strip():
+        raise ConditionError(f"{at}: 'expression' must be a JSONPath string, not {expression!r}")
+    try:
+        compiled = parse_jsonpath(expression)
+    except Exception as exc:  # jsonpath-rw raises bare Exception on syntax errors
+        raise ConditionError(f"{at}: JSONPath {expression!r} does not parse: {exc}") from None
+    return _JsonPathEntry(expression, compiled, item["value"])
 
 
 def _compile_callback(value: Any, where: str) -> _Callback:
@@ -296,8 +303,7 @@ _COMPILERS: dict[str, Callable[[Any, str], _Check]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Clause:
+class Clause(NamedTuple):
     """One condition dict: all of its checks must hold."""
 
     source: dict[str, Any]  # the caller's own dict, never modified
@@ -317,8 +323,7 @@ class Clause:
         return {key: check.to_data() for key, check in zip(keys, self.checks, strict=True)}
 
 
-@dataclass(frozen=True, slots=True)
-class ConditionSet:
+class ConditionSet(NamedTuple):
     """A list of clauses: the set holds when any clause does."""
 
     name: str  # "until" or "alarms"
@@ -353,8 +358,8 @@ def _compile_clause(spec: Any, where: str) -> Clause:
         raise ConditionError(
             f"{where} is an empty dict; give at least one of {', '.join(CONDITION_KEYS)}"
         )
-    unknown = sorted(str(key) for key in spec if key not in _COMPILERS)
-    if unknown:
+    if not _COMPILERS.keys() >= spec.keys():
+        unknown = sorted(str(key) for key in spec if key not in _COMPILERS)
         raise ConditionError(
             f"{where}: unknown condition key {', '.join(map(repr, unknown))}; "
             f"allowed keys: {', '.join(CONDITION_KEYS)}"

@@ -184,6 +184,7 @@ class HttSleeper:
         self._owns_session = session is None
         self._sleep = sleep
         self._clock = clock
+        self._send_options: dict[str, Any] | None = None
 
     @property
     def session(self) -> requests.Session:
@@ -197,6 +198,7 @@ class HttSleeper:
         if self._owns_session and self._session is not None:
             self._session.close()
             self._session = None
+            self._send_options = None
 
     def __enter__(self) -> HttSleeper:
         return self
@@ -205,22 +207,18 @@ class HttSleeper:
         self.close()
 
     def send_once(self) -> requests.Response:
-        """Send one request, as every poll does."""
-        request = self.request
-        return self.session.request(
-            request.method,
-            request.url,
-            params=request.params,
-            data=request.data,
-            headers=request.headers,
-            cookies=request.cookies,
-            files=request.files,
-            auth=request.auth,
-            timeout=self.timeout,
-            hooks=request.hooks,
-            verify=self.verify,
-            json=request.json,
-        )
+        """Send one request, as every poll does.
+
+        What ``requests.get`` would read from the environment (proxies, CA bundle) is read at
+        the first poll and kept: the URL does not change between polls, and reading it costs
+        more than the request itself on a keep-alive connection.
+        """
+        session = self.session
+        prepared = session.prepare_request(self.request)  # per poll: cookies can change
+        if self._send_options is None:
+            settings = session.merge_environment_settings(prepared.url, {}, None, self.verify, None)
+            self._send_options = {**settings, "timeout": self.timeout, "allow_redirects": True}
+        return session.send(prepared, **self._send_options)
 
     def poller(self, *, attempts_made: int = 0, **options: Any) -> Poller:
         """A fresh poll state machine for one run (``options``: ``log``, ``noun``)."""

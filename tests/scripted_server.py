@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ class _QuietServer(ThreadingHTTPServer):
 class ScriptedServer:
     """Serve ``script``'s replies in order; the last one repeats."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.received: list[Received] = []
         self._script: list[Reply] = [Reply()]
         self._lock = threading.Lock()
@@ -97,6 +98,9 @@ class ScriptedServer:
                 pass
 
         self.httpd = _QuietServer(("127.0.0.1", port), Handler)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -113,7 +117,8 @@ class ScriptedServer:
             self.received.clear()
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        host = "localhost" if self.scheme == "https" else "127.0.0.1"  # the certificate's name
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def start(self) -> ScriptedServer:
         self._thread.start()

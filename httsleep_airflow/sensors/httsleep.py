@@ -122,14 +122,19 @@ class HttSleepSensor(BaseSensorOperator):
     def _check(self, *, rendered: bool) -> None:
         """Validate every argument the engine will use; errors name the task and the key."""
         try:
-            if rendered or not _has_template((self.until, self.alarms)):
+            try:
                 Rules(self.until, self.alarms)
-            Policy.build(max_retries=self.max_retries, ignore_exceptions=self.ignore_exceptions)
+            except ValueError:
+                # Before rendering, a Jinja template may stand where a value is not valid yet.
+                if rendered or not _has_template((self.until, self.alarms)):
+                    raise
+            if self.max_retries is not None or self.ignore_exceptions is not None:
+                Policy.build(max_retries=self.max_retries, ignore_exceptions=self.ignore_exceptions)
             check_timeout(self.request_timeout)
             if self.xcom_jsonpath is not None:
                 self._xcom_expression()
             endpoint = self.endpoint
-            if (rendered or not _has_template(endpoint)) and is_absolute(endpoint):
+            if is_absolute(endpoint) and (rendered or not _has_template(endpoint)):
                 check_url(endpoint)
             elif rendered and not isinstance(endpoint, str):
                 raise ValueError(f"endpoint must be a string, not {type(endpoint).__name__}")

@@ -8,7 +8,7 @@ import pytest
 import requests
 from jsonpath_rw.jsonpath import Fields
 
-from httsleep_airflow._conditions import Rules, Verdict, compile_conditions, parse_jsonpath
+from httsleep_airflow._conditions import Rules, Verdict, compile_conditions
 from httsleep_airflow.exceptions import ConditionError
 from tests.helpers import make_response
 
@@ -246,12 +246,16 @@ class TestValidation:
 
 
 class TestJsonPathCache:
-    def test_each_expression_is_parsed_once_per_process(self):
-        parse_jsonpath.cache_clear()
+    def test_each_expression_is_parsed_once_per_process(self, monkeypatch):
+        import httsleep_airflow._conditions as conditions
+
+        calls = []
+        real = conditions._jsonpath_parse
+        monkeypatch.setattr(conditions, "_jsonpath_parse", lambda e: calls.append(e) or real(e))
         for _ in range(3):
-            compile_conditions({"jsonpath": [{"expression": "x.y", "value": 1}]}, "until")
-        info = parse_jsonpath.cache_info()
-        assert (info.misses, info.hits) == (1, 2)
+            compile_conditions({"jsonpath": [{"expression": "only.once.here", "value": 1}]}, "u")
+            compile_conditions({"jsonpath": {"expression": "only.once.here", "value": 2}}, "u")
+        assert calls == ["only.once.here"]
 
 
 class TestExplain:
