@@ -1,4 +1,4 @@
-"""Every Python example in the README runs, against a real local server."""
+"""Every Python example in the README runs (the engine's against a real local server)."""
 
 from __future__ import annotations
 
@@ -22,4 +22,5 @@ def test_readme_has_examples():
 def test_readme_example_runs(code: str, server: ScriptedServer):
     server.script(Reply(body=JOB))
     exec(compile(code.replace("http://127.0.0.1:8088", server.url("")), "README.md", "exec"), {})
-    assert server.received, "the example sent no request"
+    if "httsleep(" in code or ".run()" in code:  # engine examples poll; Airflow ones only build
+        assert server.received, "the example sent no request"
