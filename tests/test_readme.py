@@ -9,7 +9,7 @@ import pytest
 
 from tests.scripted_server import Reply, ScriptedServer
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 JOB = {"id": 1, "status": "OK", "result": {"url": "s3://results/1"}}
 
