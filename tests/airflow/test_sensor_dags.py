@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.airflow.conftest import task_states, xcom
-from tests.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer, free_port
 
 RUNNING = Reply(body={"status": "RUNNING"})
 OK = Reply(body={"status": "OK", "result": {"url": "s3://results/7"}})
@@ -26,6 +26,7 @@ def test_success_after_k_pokes_pushes_the_json_body(run_dag, server: ScriptedSer
     assert task_states(dr) == {"wait": ("success", 1)}
     assert xcom(dr, "wait") == {"status": "OK", "result": {"url": "s3://results/7"}}
     assert len(server.received) == 3
+    assert len({r.client_port for r in server.received}) == 1  # one session, kept alive
 
 
 UNTIL = '{"jsonpath": [{"expression": "status", "value": "OK"}]}'
@@ -112,3 +113,48 @@ def test_templated_endpoint_and_post_body(run_dag, server: ScriptedServer):
     received = server.received[0]
     assert (received.method, received.path) == ("POST", "/jobs/42?verbose=1")
     assert dr.run_id in received.body.decode()
+
+
+def test_alarm_message_names_the_alarm_and_the_response(run_dag, server, capfd):
+    server.script(Reply(body={"status": "ERROR", "reason": "executor lost"}))
+    run_dag(
+        "alarm_message",
+        sensor(server, alarms='{"json": {"status": "ERROR", "reason": "executor lost"}}'),
+    )
+    captured = capfd.readouterr()
+    text = captured.out + captured.err  # the task log, as dag.test() prints it
+    assert 'alarm {"json": {"status": "ERROR"' in text
+    assert "matched: 200" in text
+    assert "executor lost" in text
+
+
+def test_the_sensor_timeout_still_applies(run_dag, server: ScriptedServer):
+    server.script(RUNNING)
+    dr = run_dag("sensor_timeout", sensor(server, poke_interval="0.05", timeout="0.3"))
+    assert task_states(dr) == {"wait": ("failed", 1)}
+    assert 2 <= len(server.received) < 20
+
+
+def test_a_request_error_fails_the_poke_and_the_retries_apply(run_dag):
+    url = f"http://127.0.0.1:{free_port()}/jobs/1"
+    dr = run_dag(
+        "error_retries",
+        f"""
+        HttSleepSensor(task_id="wait", endpoint="{url}", until={{"status_code": 200}},
+                       poke_interval=0.01, retries=2, retry_delay=0, max_retries=5)
+        """,
+    )
+    assert task_states(dr) == {"wait": ("failed", 3)}
+
+
+def test_ignored_exceptions_count_as_not_yet(run_dag):
+    url = f"http://127.0.0.1:{free_port()}/jobs/1"
+    dr = run_dag(
+        "ignored_errors",
+        f"""
+        HttSleepSensor(task_id="wait", endpoint="{url}", until={{"status_code": 200}},
+                       ignore_exceptions=["requests.exceptions.ConnectionError"],
+                       poke_interval=0.01, retries=2, retry_delay=0, max_retries=3)
+        """,
+    )
+    assert task_states(dr) == {"wait": ("failed", 1)}  # gave up: no retries
