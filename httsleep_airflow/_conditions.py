@@ -411,6 +411,28 @@ class Rules:
         self.until = compile_conditions(until, "until")
         self.alarms = None if alarms is None else compile_conditions(alarms, "alarms")
 
+    @property
+    def has_callback(self) -> bool:
+        """Whether judging may run user code (of unknown cost)."""
+        sets = (self.until,) if self.alarms is None else (self.until, self.alarms)
+        return any(
+            isinstance(check, _Callback)
+            for condition_set in sets
+            for clause in condition_set.clauses
+            for check in clause.checks
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        """``{"until": ..., "alarms": ...}`` as plain JSON-safe data (callbacks as dotted paths,
+        compiled JSONPaths as their text), to rebuild equal rules in another process.
+
+        :raises ConditionError: a callback has no importable dotted path (a lambda, a closure).
+        """
+        return {
+            "until": self.until.to_data(),
+            "alarms": None if self.alarms is None else self.alarms.to_data(),
+        }
+
     def judge(self, response: requests.Response) -> Judgement:
         """Decide one response. Errors from decoding or callbacks propagate to the caller."""
         subject = _Subject(response)

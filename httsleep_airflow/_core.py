@@ -7,7 +7,7 @@ A runner repeats::
     Sleep(seconds)  -> sleep that long
     Send()          -> poller.receive(<the response, or the exception sending raised>, now)
 
-``receive`` raises ``Alarm``, ``MaxRetriesExceeded``, ``DeadlineExceeded`` or a non-ignored
+``receive`` raises ``Alarm``, ``RetriesExhausted``, ``DeadlinePassed`` or a non-ignored
 exception; ``next_action`` never raises. The poller holds no socket and reads no clock: ``now``
 comes from the runner (any monotonic clock), so tests drive it as plain function calls.
 """
@@ -28,9 +28,9 @@ from httsleep_airflow._dotted import import_dotted
 from httsleep_airflow.exceptions import (
     Alarm,
     ConditionError,
-    DeadlineExceeded,
+    DeadlinePassed,
     GaveUp,
-    MaxRetriesExceeded,
+    RetriesExhausted,
 )
 
 if TYPE_CHECKING:
@@ -245,8 +245,8 @@ class Poller:
 
         :returns: the judgement of a response (``None`` for an ignored exception).
         :raises Alarm: the response matched an alarm.
-        :raises MaxRetriesExceeded: that was the last attempt allowed, without a match.
-        :raises DeadlineExceeded: the deadline has passed, without a match.
+        :raises RetriesExhausted: that was the last attempt allowed, without a match.
+        :raises DeadlinePassed: the deadline has passed, without a match.
         :raises Exception: ``outcome`` itself, or an error raised while judging it (JSON decoding,
             a callback), when it is not in ``ignore_exceptions``.
         """
@@ -298,7 +298,7 @@ class Poller:
     def _after_miss(self, now: float) -> None:
         max_retries = self.policy.max_retries
         if max_retries is not None and self.attempts >= max_retries:
-            self._give_up(MaxRetriesExceeded, f"no match after {self.attempts} attempts")
+            self._give_up(RetriesExhausted, f"no match after {self.attempts} attempts")
         delay = self.policy.polling_interval
         if self._last_response is not None:
             asked = retry_after_seconds(self._last_response, self.wall_clock())
@@ -306,7 +306,7 @@ class Poller:
                 delay = max(delay, min(asked, self.policy.retry_after_cap))
         if self.deadline is not None:
             if now >= self.deadline:
-                self._give_up(DeadlineExceeded, f"deadline passed after {self.attempts} attempts")
+                self._give_up(DeadlinePassed, f"deadline passed after {self.attempts} attempts")
             delay = min(delay, self.deadline - now)  # one last look at the deadline itself
         self._action = Sleep(delay)
 

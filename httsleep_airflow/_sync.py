@@ -21,9 +21,9 @@ from httsleep_airflow._core import (
     check_seconds,
     check_timeout,
 )
-from httsleep_airflow.exceptions import ConditionError
+from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp
 
-__all__ = ["HttSleeper", "httsleep"]
+__all__ = ["HttSleeper", "Plan", "httsleep"]
 
 
 class _Missing:
@@ -109,8 +109,8 @@ def describe_request(request: requests.Request) -> str:
     return f"{request.method} {strip_credentials(url)}"
 
 
-class HttSleeper:
-    """Poll one HTTP endpoint until a response meets ``until``; raise at once on an alarm.
+class Plan:
+    """What both runners share: the checked conditions, policy and request of one endpoint.
 
     :param url_or_request: a URL (polled with GET) or a ``requests.Request`` (any method, body,
         params).
@@ -119,8 +119,6 @@ class HttSleeper:
         ``Alarm``.
     :param auth: requests auth for every poll (a Request's own auth wins).
     :param headers: headers for every poll (a Request's own headers win).
-    :param session: a ``requests.Session`` to use and leave open; by default the HttSleeper owns
-        one, reused across polls and runs (see ``close()``).
     :param verify: TLS verification: ``True``/``False`` or a CA bundle path; ``None`` leaves the
         session's and the environment's setting.
     :param polling_interval: seconds between polls (fractions honoured).
@@ -130,11 +128,7 @@ class HttSleeper:
     :param timeout: per-request timeout in seconds, a ``(connect, read)`` pair, or ``None``.
     :param retry_after_cap: the longest wait a ``Retry-After`` header can ask for, in seconds.
     :param max_wait: overall seconds a run may take before ``DeadlineExceeded``; ``None``: no limit.
-    :param sleep: the sleeping function (tests pass a recorder).
-    :param clock: a monotonic clock, read for ``max_wait``.
-
-    The keywords ``status_code``, ``text``, ``json``, ``jsonpath`` and ``callback`` are the
-    classic shorthand for ``until={...}``; they are deprecated.
+    :param clock: the clock ``max_wait`` is measured on (monotonic by default).
     """
 
     def __init__(
@@ -145,7 +139,6 @@ class HttSleeper:
         *,
         auth: Any = None,
         headers: Mapping[str, str] | None = None,
-        session: requests.Session | None = None,
         verify: bool | str | None = None,
         polling_interval: float = 2,
         max_retries: int | None = 50,
@@ -153,22 +146,9 @@ class HttSleeper:
         timeout: float | tuple[float, float] | None = 30,
         retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
         max_wait: float | None = None,
-        sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        status_code: Any = MISSING,
-        text: Any = MISSING,
-        json: Any = MISSING,
-        jsonpath: Any = MISSING,
-        callback: Any = MISSING,
     ):
-        shorthand = {
-            "status_code": status_code,
-            "text": text,
-            "json": json,
-            "jsonpath": jsonpath,
-            "callback": callback,
-        }
-        self.rules = Rules(merge_shorthand(until, shorthand, stacklevel=2), alarms)
+        self.rules = Rules(until, alarms)
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,
@@ -180,10 +160,61 @@ class HttSleeper:
         self.timeout = check_timeout(timeout)
         self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
         self.verify = verify
+        self._clock = clock
+
+    def poller(self, *, attempts_made: int = 0, **options: Any) -> Poller:
+        """A fresh poll state machine for one run (``options``: ``log``, ``noun``)."""
+        deadline = None if self.max_wait is None else self._clock() + self.max_wait
+        return Poller(
+            self.rules,
+            self.policy,
+            label=self.label,
+            attempts_made=attempts_made,
+            deadline=deadline,
+            **options,
+        )
+
+
+class HttSleeper(Plan):
+    """Poll one HTTP endpoint until a response meets ``until``; raise at once on an alarm.
+
+    Takes the arguments of ``Plan``, and:
+
+    :param session: a ``requests.Session`` to use and leave open; by default the HttSleeper owns
+        one, reused across polls and runs (see ``close()``).
+    :param sleep: the sleeping function (tests pass a recorder).
+
+    The keywords ``status_code``, ``text``, ``json``, ``jsonpath`` and ``callback`` are the
+    classic shorthand for ``until={...}``; they are deprecated.
+    """
+
+    def __init__(
+        self,
+        url_or_request: str | requests.Request,
+        until: Any = None,
+        alarms: Any = None,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        status_code: Any = MISSING,
+        text: Any = MISSING,
+        json: Any = MISSING,
+        jsonpath: Any = MISSING,
+        callback: Any = MISSING,
+        **options: Any,
+    ):
+        shorthand = {
+            "status_code": status_code,
+            "text": text,
+            "json": json,
+            "jsonpath": jsonpath,
+            "callback": callback,
+        }
+        until = merge_shorthand(until, shorthand, stacklevel=2)
+        super().__init__(url_or_request, until, alarms, **options)
         self._session = session
         self._owns_session = session is None
         self._sleep = sleep
-        self._clock = clock
         self._send_options: dict[str, Any] | None = None
 
     @property
@@ -220,40 +251,34 @@ class HttSleeper:
             self._send_options = {**settings, "timeout": self.timeout, "allow_redirects": True}
         return session.send(prepared, **self._send_options)
 
-    def poller(self, *, attempts_made: int = 0, **options: Any) -> Poller:
-        """A fresh poll state machine for one run (``options``: ``log``, ``noun``)."""
-        deadline = None if self.max_wait is None else self._clock() + self.max_wait
-        return Poller(
-            self.rules,
-            self.policy,
-            label=self.label,
-            attempts_made=attempts_made,
-            deadline=deadline,
-            **options,
-        )
-
-    def run(self) -> requests.Response:
+    def run(self, *, attempts_made: int = 0) -> requests.Response:
         """Poll until ``until`` is met; each run starts with the full attempt budget.
 
+        :param attempts_made: attempts already spent elsewhere, counted against ``max_retries``.
         :returns: the response that met ``until``.
         :raises Alarm: a response matched an alarm.
         :raises MaxRetriesExceeded: ``max_retries`` requests, none matched.
         :raises DeadlineExceeded: ``max_wait`` passed, none matched.
         """
-        poller = self.poller()
+        poller = self.poller(attempts_made=attempts_made)
         while True:
             action = poller.next_action(self._clock())
             if isinstance(action, Done):
                 return action.response
             if isinstance(action, Sleep):
-                if action.seconds > 0:  # time.sleep(0) still costs a system call
+                if action.seconds > 0:  # sleeping 0 s still costs a system call
                     self._sleep(action.seconds)
                 continue
             try:
                 outcome: requests.Response | Exception = self.send_once()
             except Exception as exc:
                 outcome = exc
-            poller.receive(outcome, self._clock())
+            try:
+                poller.receive(outcome, self._clock())
+            except GaveUp as exc:  # in the StopIteration form the classic API promises
+                raise BLOCKING_FORM[type(exc)](
+                    str(exc), attempts=exc.attempts, response=exc.response
+                ) from exc.__cause__
 
 
 def httsleep(

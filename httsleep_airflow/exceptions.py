@@ -5,15 +5,20 @@
     Exception
     ├── HttSleepError                    base of everything below
     │   ├── Alarm                        a response matched an alarm    .response .alarm
-    │   └── GaveUp (also StopIteration)  polling ended with no match    .response .attempts
-    │       ├── MaxRetriesExceeded       the attempt budget is spent
-    │       └── DeadlineExceeded         the overall deadline has passed
+    │   └── GaveUp                       polling ended with no match    .response .attempts
+    │       ├── RetriesExhausted         the attempt budget is spent
+    │       │   └── MaxRetriesExceeded   ...as httsleep()/HttSleeper raise it (a StopIteration)
+    │       └── DeadlinePassed           the overall deadline has passed
+    │           └── DeadlineExceeded     ...as httsleep()/HttSleeper raise it (a StopIteration)
     └── ValueError
         └── ConditionError (also HttSleepError)   a condition or option is malformed
 
-``GaveUp`` subclasses ``StopIteration`` so that code written for the classic library
-(``except StopIteration:``) keeps working. Errors raised by requests or aiohttp and not listed in
-``ignore_exceptions`` are re-raised as they are.
+The blocking runner raises ``MaxRetriesExceeded`` and ``DeadlineExceeded``, which subclass
+``StopIteration`` so that code written for the classic library (``except StopIteration:``) keeps
+working. A ``StopIteration`` cannot leave a coroutine (it turns into ``RuntimeError``), so the
+core and the asyncio runner raise their bases, ``RetriesExhausted`` and ``DeadlinePassed``:
+``except GaveUp`` (or either base) catches both runners' errors. Errors raised by requests (or
+translated to them from aiohttp) and not listed in ``ignore_exceptions`` are re-raised as they are.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ __all__ = [
     "Alarm",
     "ConditionError",
     "DeadlineExceeded",
+    "DeadlinePassed",
     "GaveUp",
     "HttSleepError",
     "MaxRetriesExceeded",
+    "RetriesExhausted",
 ]
 
 
@@ -58,10 +65,10 @@ class Alarm(HttSleepError):
         self.alarm = alarm
 
 
-class GaveUp(HttSleepError, StopIteration):
+class GaveUp(HttSleepError):
     """Polling stopped before any response met the ``until`` conditions.
 
-    :ivar attempts: how many requests were sent in this run.
+    :ivar attempts: how many requests were sent, those of earlier runs counted in.
     :ivar response: the last response, or ``None`` when the last attempt raised an ignored
         exception (then chained as ``__cause__``).
     """
@@ -71,13 +78,28 @@ class GaveUp(HttSleepError, StopIteration):
         self.attempts = attempts
         self.response = response
 
-    def __str__(self) -> str:  # StopIteration would show args[0] only; keep it explicit.
+    def __str__(self) -> str:  # StopIteration subclasses would show args[0] only; keep it plain.
         return str(self.args[0]) if self.args else ""
 
 
-class MaxRetriesExceeded(GaveUp):
+class RetriesExhausted(GaveUp):
     """``max_retries`` requests were sent and none met the ``until`` conditions."""
 
 
-class DeadlineExceeded(GaveUp):
+class DeadlinePassed(GaveUp):
     """The overall deadline passed before a response met the ``until`` conditions."""
+
+
+class MaxRetriesExceeded(RetriesExhausted, StopIteration):
+    """``RetriesExhausted``, as the blocking runner raises it: also a ``StopIteration``."""
+
+
+class DeadlineExceeded(DeadlinePassed, StopIteration):
+    """``DeadlinePassed``, as the blocking runner raises it: also a ``StopIteration``."""
+
+
+#: The blocking runner's form of each core error.
+BLOCKING_FORM: dict[type[GaveUp], type[GaveUp]] = {
+    RetriesExhausted: MaxRetriesExceeded,
+    DeadlinePassed: DeadlineExceeded,
+}

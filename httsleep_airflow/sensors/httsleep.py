@@ -14,10 +14,11 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
 )
 
-from httsleep_airflow._conditions import Rules, jsonpath_value, parse_jsonpath, shorten
+from httsleep_airflow._conditions import Rules, parse_jsonpath
 from httsleep_airflow._core import Done, Policy, check_timeout
+from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._sync import HttSleeper, check_url
-from httsleep_airflow.exceptions import Alarm, MaxRetriesExceeded
+from httsleep_airflow.exceptions import Alarm, GaveUp
 from httsleep_airflow.hooks.httsleep import HttSleepHook, is_absolute, make_request
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ class HttSleepSensor(BaseSensorOperator):
             poller.receive(outcome, time.monotonic())
         except Alarm as exc:
             raise AirflowFailException(f"{self.task_id}: {exc}") from exc
-        except MaxRetriesExceeded as exc:
+        except GaveUp as exc:
             raise AirflowSensorTimeout(f"{self.task_id}: gave up: {exc}") from exc
         action = poller.next_action(time.monotonic())
         if not isinstance(action, Done):
@@ -209,20 +210,6 @@ class HttSleepSensor(BaseSensorOperator):
 
     def _xcom_value(self, response: requests.Response) -> Any:
         try:
-            body = response.json()
-        except ValueError:
-            if self.xcom_jsonpath is None:
-                return response.text
-            raise AirflowFailException(
-                f"{self.task_id}: xcom_jsonpath {self.xcom_jsonpath!r} needs a JSON body; got "
-                f"{shorten(response.text, 120)!r}"
-            ) from None
-        if self.xcom_jsonpath is None:
-            return body
-        found, value = jsonpath_value(self._xcom_expression(), body)
-        if not found:
-            raise AirflowFailException(
-                f"{self.task_id}: xcom_jsonpath {self.xcom_jsonpath!r} matched nothing in "
-                f"{shorten(response.text, 120)}"
-            )
-        return value
+            return response_payload(response, self.xcom_jsonpath)
+        except PayloadError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None

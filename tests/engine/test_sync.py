@@ -61,6 +61,7 @@ def test_max_retries_is_the_total_number_of_requests(server: ScriptedServer, rec
     assert rec.sleeps == [3, 3, 3]  # none after the last attempt
     assert info.value.attempts == 4
     assert info.value.response.json() == {"status": "RUNNING"}
+    assert isinstance(info.value, StopIteration)
 
 
 def test_tutorial_except_stop_iteration_still_works(server: ScriptedServer, rec: Recorder):
