@@ -8,6 +8,7 @@ callbacks and ``ignore_exceptions`` behaves the same under both runners.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import functools
 import os
@@ -56,6 +57,20 @@ def _ssl_option(verify: bool | str | None, cert: str | tuple[str, str] | None) -
     return _ssl_context(cafile, certs)
 
 
+def _basic(username: str | bytes, password: str | bytes) -> str:
+    """The ``Authorization`` value requests sends for Basic auth (latin-1, else UTF-8)."""
+
+    def raw(value: str | bytes) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            return value.encode("utf-8")
+
+    return "Basic " + base64.b64encode(raw(username) + b":" + raw(password)).decode("ascii")
+
+
 def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any]:
     """aiohttp options for a requests-style ``auth``."""
     from httsleep_airflow.hooks.httsleep import BearerAuth  # the only custom auth we make
@@ -65,7 +80,7 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any
     if isinstance(auth, tuple) and len(auth) == 2:
         auth = HTTPBasicAuth(*auth)
     if isinstance(auth, HTTPBasicAuth):
-        headers["Authorization"] = aiohttp.BasicAuth(auth.username, auth.password).encode()
+        headers["Authorization"] = _basic(auth.username, auth.password)
         return {}
     if isinstance(auth, HTTPDigestAuth):
         return {"middlewares": (aiohttp.DigestAuthMiddleware(auth.username, auth.password),)}
@@ -206,16 +221,17 @@ class AsyncHttSleeper(Plan):
             return False
         return self._offload_always or len(outcome.content) > OFFLOAD_BYTES
 
-    async def run(self, *, attempts_made: int = 0) -> requests.Response:
+    async def run(self, *, attempts_made: int = 0, **options: Any) -> requests.Response:
         """Poll until ``until`` is met; each run starts with the full attempt budget.
 
         :param attempts_made: attempts already spent elsewhere, counted against ``max_retries``.
+        :param options: for the poll state machine: ``log`` (a logger), ``noun`` ("poll").
         :returns: the response that met ``until``.
         :raises Alarm: a response matched an alarm.
         :raises RetriesExhausted: ``max_retries`` requests, none matched.
         :raises DeadlinePassed: ``max_wait`` passed, none matched.
         """
-        poller = self.poller(attempts_made=attempts_made)
+        poller = self.poller(attempts_made=attempts_made, **options)
         while True:
             action = poller.next_action(self._clock())
             if isinstance(action, Done):

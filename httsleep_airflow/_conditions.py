@@ -166,6 +166,12 @@ class _JsonPath(NamedTuple):
         return "jsonpath met"
 
     def to_data(self) -> Any:
+        for entry in self.entries:  # a compiled expression travels as its text: it must parse back
+            if parse_jsonpath(entry.source) != entry.expression:
+                raise ConditionError(
+                    f"JSONPath {entry.expression!r} does not survive the trip through its text "
+                    f"{entry.source!r}; pass the expression as a string"
+                )
         return [{"expression": e.source, "value": e.expected} for e in self.entries]
 
 

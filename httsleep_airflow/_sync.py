@@ -251,16 +251,17 @@ class HttSleeper(Plan):
             self._send_options = {**settings, "timeout": self.timeout, "allow_redirects": True}
         return session.send(prepared, **self._send_options)
 
-    def run(self, *, attempts_made: int = 0) -> requests.Response:
+    def run(self, *, attempts_made: int = 0, **options: Any) -> requests.Response:
         """Poll until ``until`` is met; each run starts with the full attempt budget.
 
         :param attempts_made: attempts already spent elsewhere, counted against ``max_retries``.
+        :param options: for the poll state machine: ``log`` (a logger), ``noun`` ("poll").
         :returns: the response that met ``until``.
         :raises Alarm: a response matched an alarm.
         :raises MaxRetriesExceeded: ``max_retries`` requests, none matched.
         :raises DeadlineExceeded: ``max_wait`` passed, none matched.
         """
-        poller = self.poller(attempts_made=attempts_made)
+        poller = self.poller(attempts_made=attempts_made, **options)
         while True:
             action = poller.next_action(self._clock())
             if isinstance(action, Done):

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
 )
 
+try:
+    from airflow.sdk.configuration import conf
+except ImportError:  # Airflow < 3.2
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
 from httsleep_airflow._conditions import Rules, parse_jsonpath
 from httsleep_airflow._core import Done, Policy, check_timeout
+from httsleep_airflow._dotted import dotted_path_of
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._sync import HttSleeper, check_url
-from httsleep_airflow.exceptions import Alarm, GaveUp
+from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp, HttSleepError
 from httsleep_airflow.hooks.httsleep import HttSleepHook, is_absolute, make_request
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 
 __all__ = ["HttSleepSensor"]
 
@@ -35,6 +46,22 @@ def _has_template(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_template(item) for item in value)
     return False
+
+
+def _exception_paths(classes: Any) -> list[str] | None:
+    """``ignore_exceptions`` as dotted paths, for the trigger."""
+    policy = Policy.build(ignore_exceptions=classes)
+    if classes is None:
+        return None
+    paths = []
+    for cls in policy.ignore_exceptions:
+        path = dotted_path_of(cls)
+        if path is None:
+            raise ConditionError(
+                f"ignore_exceptions: {cls!r} cannot be imported by a dotted path (deferrable)"
+            )
+        paths.append(path)
+    return paths
 
 
 class HttSleepSensor(BaseSensorOperator):
@@ -61,6 +88,9 @@ class HttSleepSensor(BaseSensorOperator):
     :param request_timeout: per-request timeout: seconds, ``(connect, read)``, or ``None``.
     :param xcom_jsonpath: push only this JSONPath's value from the matched response's JSON body
         (default: the whole JSON body, or its text when it is not JSON).
+    :param deferrable: after a first poke on the worker, wait in the triggerer (no worker slot);
+        default ``[operators] default_deferrable``. Callbacks and ignored exceptions must then be
+        importable (module-level functions and classes, or dotted paths).
     """
 
     template_fields: Sequence[str] = (
@@ -82,6 +112,11 @@ class HttSleepSensor(BaseSensorOperator):
     }
     ui_color = "#d9f0e3"
 
+    # Set by execute(), for its pokes (class defaults keep DAG parsing cheap).
+    _sleeper: HttSleeper | None = None
+    _hook: HttSleepHook | None = None
+    _pokes = 0
+
     def __init__(
         self,
         *,
@@ -98,6 +133,7 @@ class HttSleepSensor(BaseSensorOperator):
         ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
         request_timeout: float | tuple[float, float] | None = 30,
         xcom_jsonpath: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -114,9 +150,7 @@ class HttSleepSensor(BaseSensorOperator):
         self.ignore_exceptions = ignore_exceptions
         self.request_timeout = request_timeout
         self.xcom_jsonpath = xcom_jsonpath
-        self._sleeper: HttSleeper | None = None
-        self._hook: HttSleepHook | None = None
-        self._pokes = 0
+        self.deferrable = deferrable
         # A mistake is a DAG import error; templated parts are checked again once rendered.
         self._check(rendered=False)
 
@@ -124,11 +158,15 @@ class HttSleepSensor(BaseSensorOperator):
         """Validate every argument the engine will use; errors name the task and the key."""
         try:
             try:
-                Rules(self.until, self.alarms)
+                rules = Rules(self.until, self.alarms)
+                if self.deferrable:
+                    rules.to_data()  # what the trigger will carry: no lambdas, no closures
             except ValueError:
                 # Before rendering, a Jinja template may stand where a value is not valid yet.
                 if rendered or not _has_template((self.until, self.alarms)):
                     raise
+            if self.deferrable:
+                _exception_paths(self.ignore_exceptions)
             if self.max_retries is not None or self.ignore_exceptions is not None:
                 Policy.build(max_retries=self.max_retries, ignore_exceptions=self.ignore_exceptions)
             check_timeout(self.request_timeout)
@@ -174,14 +212,76 @@ class HttSleepSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         self._check(rendered=True)
+        started = time.time()
         self._sleeper = self._build_sleeper()
         self._pokes = 0
         try:
-            return super().execute(context)
+            if not self.deferrable:
+                return super().execute(context)
+            with self._sensor_outcome():
+                done = self.poke(context)  # attempt 1 happens here, on the worker
         finally:
             self._sleeper.close()
             if self._hook is not None:
                 self._hook.close()
+        if done:
+            return done.xcom_value if isinstance(done, PokeReturnValue) else None
+        remaining = max(0.0, self.timeout - (time.time() - started))
+        attempts_made = int(context.get("task_reschedule_count") or 0) + self._pokes
+        self.defer(
+            trigger=self._trigger(attempts_made=attempts_made, deadline=time.time() + remaining),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=remaining),
+        )
+
+    @contextmanager
+    def _sensor_outcome(self) -> Iterator[None]:
+        """What BaseSensorOperator.execute makes of a fail-fast error, for the deferrable path."""
+        try:
+            yield
+        except (AirflowFailException, AirflowSensorTimeout) as exc:
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping: {exc}") from exc
+            raise
+
+    def _trigger(self, *, attempts_made: int, deadline: float) -> HttSleepTrigger:
+        # Imported here: the trigger brings aiohttp, which only deferring tasks need.
+        from httsleep_airflow.triggers.httsleep import HttSleepTrigger
+
+        absolute = is_absolute(self.endpoint)
+        timeout = self.request_timeout
+        return HttSleepTrigger(
+            endpoint=self.endpoint,
+            conditions=Rules(self.until, self.alarms).to_data(),
+            httsleep_conn_id=None if absolute else self.httsleep_conn_id,
+            method=self.method,
+            params=self.request_params,
+            data=self.data,
+            json_body=self.json_body,
+            headers=self.headers,
+            max_retries=self.max_retries,
+            attempts_made=attempts_made,
+            polling_interval=self.poke_interval,
+            ignore_exceptions=_exception_paths(self.ignore_exceptions),
+            request_timeout=list(timeout) if isinstance(timeout, tuple) else timeout,
+            deadline=deadline,
+            xcom_jsonpath=self.xcom_jsonpath,
+            do_xcom_push=self.do_xcom_push,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Turn the trigger's event into the outcome poke mode would have had."""
+        status = event.get("status")
+        if status == "success":
+            if "payload_error" in event:
+                raise AirflowFailException(f"{self.task_id}: {event['payload_error']}")
+            return event.get("xcom")
+        if status == "alarm":
+            raise AirflowFailException(f"{self.task_id}: {event['message']}")
+        if status == "exhausted":
+            raise AirflowSensorTimeout(f"{self.task_id}: gave up: {event['message']}")
+        # A request error: not an Airflow fail-fast exception, so the task's retries apply.
+        raise HttSleepError(f"{self.task_id}: {event.get('error_type')}: {event.get('message')}")
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         sleeper = self._sleeper
