@@ -41,6 +41,7 @@ bench: $(VENV)/.installed
 	$(MAKE) VENV=.venv-bench LOCK=requirements/bench.txt venv
 	.venv-bench/bin/python -m benchmarks.bench_engine
 	.venv-bench/bin/python -m benchmarks.bench_sensor
+	.venv-bench/bin/python -m benchmarks.bench_triggers
 
 ## lock: re-pin every environment (run after changing dependencies, then commit the files)
 lock: $(VENV)/.installed

@@ -1,6 +1,8 @@
 """A fast keep-alive HTTP/1.1 server for benchmarks, run in its own process.
 
-Every GET/POST answers 200 with the same JSON body, so what is measured is the client.
+Every request answers 200 with the same JSON body (a job still running), so what is measured is
+the client; a path under ``/missing`` answers 404 with that body (what HttpSensorTrigger waits
+through).
 ``python -m benchmarks._server`` prints the port it listens on, then serves until killed.
 """
 
@@ -14,12 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BODY = json.dumps({"id": 7, "status": "RUNNING", "result": None}).encode()
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-    + str(len(BODY)).encode()
-    + b"\r\n\r\n"
-    + BODY
-)
+_HEAD = b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(BODY)).encode()
+RESPONSE = b"HTTP/1.1 200 OK" + _HEAD + b"\r\n\r\n" + BODY
+MISSING = b"HTTP/1.1 404 Not Found" + _HEAD + b"\r\n\r\n" + BODY
 
 
 class _Protocol(asyncio.Protocol):
@@ -42,7 +41,8 @@ class _Protocol(asyncio.Protocol):
             if len(self.buffer) < end + 4 + length:
                 return
             self.buffer = self.buffer[end + 4 + length :]
-            self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+            missing = head.split(b" ", 2)[1].startswith(b"/missing")
+            self.transport.write(MISSING if missing else RESPONSE)  # type: ignore[attr-defined]
 
 
 async def _main() -> None:

@@ -22,7 +22,7 @@ import aiohttp
 import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
+from requests.utils import get_encoding_from_headers, get_environ_proxies
 
 from httsleep_airflow._core import Done, Sleep
 from httsleep_airflow._sync import Plan
@@ -30,6 +30,9 @@ from httsleep_airflow.exceptions import ConditionError
 
 __all__ = ["AsyncHttSleeper", "translate_error"]
 
+#: Connections one event loop's sleepers share at most (aiohttp's own default); a poll that
+#: finds them all busy waits for one.
+POOL_LIMIT = 100
 #: Bodies larger than this are judged in a worker thread, so decoding them never stalls the loop.
 OFFLOAD_BYTES = 64 * 1024
 
@@ -130,6 +133,32 @@ def to_requests_response(
     return result
 
 
+class _Pools:
+    """One TCP connection pool per event loop, shared by that loop's sleepers; closed when the
+    last of them closes."""
+
+    def __init__(self) -> None:
+        self._pools: dict[asyncio.AbstractEventLoop, tuple[aiohttp.TCPConnector, int]] = {}
+
+    def acquire(self) -> aiohttp.TCPConnector:
+        loop = asyncio.get_running_loop()
+        connector, users = self._pools.get(loop) or (aiohttp.TCPConnector(limit=POOL_LIMIT), 0)
+        self._pools[loop] = (connector, users + 1)
+        return connector
+
+    async def release(self) -> None:
+        loop = asyncio.get_running_loop()
+        connector, users = self._pools[loop]
+        if users > 1:
+            self._pools[loop] = (connector, users - 1)
+        else:
+            del self._pools[loop]
+            await connector.close()
+
+
+_POOLS = _Pools()
+
+
 class AsyncHttSleeper(Plan):
     """``HttSleeper`` for asyncio: the same arguments, conditions and rules; ``await run()``.
 
@@ -139,7 +168,8 @@ class AsyncHttSleeper(Plan):
         on first use, reused across polls and runs, and closed by ``close()``.
     :param cert: a client certificate: a path, or a ``(cert, key)`` pair.
     :param proxies: requests-style ``{"https": "http://proxy:3128"}``; proxy environment
-        variables apply as well.
+        variables apply as well (read at the first poll, like the CA bundle variables). Unlike
+        requests, ``~/.netrc`` is not read: give credentials explicitly.
     :param sleep: the awaitable sleeping function (tests pass a recorder).
     """
 
@@ -169,10 +199,11 @@ class AsyncHttSleeper(Plan):
             "headers": dict(headers),
             "cookies": request.cookies or None,
             "timeout": _client_timeout(self.timeout),
-            "proxy": (proxies or {}).get(scheme) or (proxies or {}).get("all"),
             **extra,
         }
+        self._proxies = dict(proxies or {})
         self._tls = (self.verify, cert) if scheme == "https" else None
+        self._environment_read = False
         self._session = session
         self._owns_session = session is None
         self._sleep = sleep
@@ -180,16 +211,24 @@ class AsyncHttSleeper(Plan):
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The session polls go through (created on first use, on the running loop)."""
+        """The session polls go through (created on first use, on the running loop).
+
+        Each sleeper has its own session (its own cookies), over a connection pool shared by
+        every sleeper on the loop: a thousand triggers do not hold a thousand idle connections.
+        The environment is read once per sleeper (``send_once``), not by aiohttp per request.
+        """
         if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=True)
+            self._session = aiohttp.ClientSession(
+                connector=_POOLS.acquire(), connector_owner=False, trust_env=False
+            )
         return self._session
 
     async def close(self) -> None:
         """Close the session this sleeper created (a session passed in is left open)."""
         if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+            session, self._session = self._session, None
+            await session.close()
+            await _POOLS.release()
 
     async def __aenter__(self) -> AsyncHttSleeper:
         return self
@@ -200,20 +239,40 @@ class AsyncHttSleeper(Plan):
     async def send_once(self) -> requests.Response:
         """Send one request and read its body; aiohttp errors come out as requests errors."""
         options = self._request_options
-        if self._tls is not None and "ssl" not in options:
-            options["ssl"] = _ssl_option(*self._tls)  # once: it reads the environment
+        if not self._environment_read:  # what requests.get would read from the environment
+            url = self.request.url
+            proxies = {**get_environ_proxies(url), **self._proxies}
+            options["proxy"] = proxies.get(urlsplit(url).scheme) or proxies.get("all")
+            if self._tls is not None:
+                options["ssl"] = _ssl_option(*self._tls)
+            self._environment_read = True
         started = time.monotonic()
         try:
             async with self.session.request(
                 self.request.method, self.request.url, **options
             ) as response:
-                body = await response.read()
+                body = await self._read_capped(response)
         except Exception as exc:
             translated = translate_error(exc)
             if translated is exc:
                 raise
             raise translated from exc
         return to_requests_response(response, body, time.monotonic() - started)
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, but never more than ``max_body_bytes`` of it."""
+        limit = self.max_body_bytes
+        if limit is None:
+            return await response.read()
+        if response.content_length is not None and response.content_length > limit:
+            raise self.too_large(response.content_length)
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise self.too_large(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _offload(self, outcome: requests.Response | Exception) -> bool:
         """Judge in a worker thread when it could take long: a callback, or a large body."""

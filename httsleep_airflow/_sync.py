@@ -21,9 +21,13 @@ from httsleep_airflow._core import (
     check_seconds,
     check_timeout,
 )
-from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp
+from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp, ResponseTooLarge
 
 __all__ = ["HttSleeper", "Plan", "httsleep"]
+
+
+#: The default ``max_body_bytes``: far above any job status document.
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 class _Missing:
@@ -128,6 +132,8 @@ class Plan:
     :param timeout: per-request timeout in seconds, a ``(connect, read)`` pair, or ``None``.
     :param retry_after_cap: the longest wait a ``Retry-After`` header can ask for, in seconds.
     :param max_wait: overall seconds a run may take before ``DeadlineExceeded``; ``None``: no limit.
+    :param max_body_bytes: the largest body read (10 MiB by default); a larger one raises
+        ``ResponseTooLarge`` instead of filling memory. ``None``: no limit.
     :param clock: the clock ``max_wait`` is measured on (monotonic by default).
     """
 
@@ -146,6 +152,7 @@ class Plan:
         timeout: float | tuple[float, float] | None = 30,
         retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
         max_wait: float | None = None,
+        max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.rules = Rules(until, alarms)
@@ -160,7 +167,24 @@ class Plan:
         self.timeout = check_timeout(timeout)
         self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
         self.verify = verify
+        if max_body_bytes is not None and (
+            isinstance(max_body_bytes, bool)
+            or not isinstance(max_body_bytes, int)
+            or max_body_bytes < 1
+        ):
+            raise ConditionError(
+                f"max_body_bytes must be a positive int or None, not {max_body_bytes!r}"
+            )
+        self.max_body_bytes = max_body_bytes
         self._clock = clock
+
+    def too_large(self, size: int) -> ResponseTooLarge:
+        limit = self.max_body_bytes
+        return ResponseTooLarge(
+            f"{self.label}: the response body is larger than max_body_bytes ({limit} bytes; "
+            f"{size} or more)",
+            limit=limit or 0,
+        )
 
     def poller(self, *, attempts_made: int = 0, **options: Any) -> Poller:
         """A fresh poll state machine for one run (``options``: ``log``, ``noun``)."""
@@ -249,7 +273,27 @@ class HttSleeper(Plan):
         if self._send_options is None:
             settings = session.merge_environment_settings(prepared.url, {}, None, self.verify, None)
             self._send_options = {**settings, "timeout": self.timeout, "allow_redirects": True}
-        return session.send(prepared, **self._send_options)
+            self._send_options["stream"] = self.max_body_bytes is not None  # read it capped
+        response = session.send(prepared, **self._send_options)
+        if self.max_body_bytes is not None:
+            self._read_capped(response, self.max_body_bytes)
+        return response
+
+    def _read_capped(self, response: requests.Response, limit: int) -> None:
+        """Read the body as ``response.content`` would, but never more than ``limit`` bytes."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise self.too_large(int(declared))
+        chunks, size = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise self.too_large(size)
+            chunks.append(chunk)
+        response._content = b"".join(chunks)
+        response._content_consumed = True
 
     def run(self, *, attempts_made: int = 0, **options: Any) -> requests.Response:
         """Poll until ``until`` is met; each run starts with the full attempt budget.

@@ -5,6 +5,7 @@
     Exception
     ├── HttSleepError                    base of everything below
     │   ├── Alarm                        a response matched an alarm    .response .alarm
+    │   ├── ResponseTooLarge             a body went past max_body_bytes  .limit
     │   └── GaveUp                       polling ended with no match    .response .attempts
     │       ├── RetriesExhausted         the attempt budget is spent
     │       │   └── MaxRetriesExceeded   ...as httsleep()/HttSleeper raise it (a StopIteration)
@@ -36,6 +37,7 @@ __all__ = [
     "GaveUp",
     "HttSleepError",
     "MaxRetriesExceeded",
+    "ResponseTooLarge",
     "RetriesExhausted",
 ]
 
@@ -63,6 +65,19 @@ class Alarm(HttSleepError):
         super().__init__(message)
         self.response = response
         self.alarm = alarm
+
+
+class ResponseTooLarge(HttSleepError):
+    """A response body was larger than ``max_body_bytes``; it was not read past the limit.
+
+    Raised by the request, so ``ignore_exceptions`` can list it like a connection error.
+
+    :ivar limit: the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int):
+        super().__init__(message)
+        self.limit = limit
 
 
 class GaveUp(HttSleepError):

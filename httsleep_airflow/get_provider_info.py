@@ -55,6 +55,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["httsleep_airflow.sensors.httsleep"],
             }
         ],
+        "triggers": [
+            {
+                "integration-name": "HttSleep",
+                "python-modules": ["httsleep_airflow.triggers.httsleep"],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "httsleep_airflow.hooks.httsleep.HttSleepHook",

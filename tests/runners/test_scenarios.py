@@ -16,7 +16,7 @@ import requests
 
 from httsleep_airflow import Alarm, HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
-from httsleep_airflow.exceptions import DeadlinePassed, RetriesExhausted
+from httsleep_airflow.exceptions import DeadlinePassed, ResponseTooLarge, RetriesExhausted
 from httsleep_airflow.hooks.httsleep import BearerAuth
 from tests.helpers import Recorder
 from tests.scripted_server import Reply, ScriptedServer, free_port
@@ -191,6 +191,20 @@ SCENARIOS = [
         ],
         until={"text": "d\xe9j\xe0"},
         alarms=None,
+    ),
+    Scenario(
+        "a body over max_body_bytes is an error, not a memory hog",
+        [Reply(body="x" * 5000)],
+        options={"max_body_bytes": 1000},
+        outcome="raises",
+        raises=ResponseTooLarge,
+        check=lambda error, server: error.limit == 1000,
+    ),
+    Scenario(
+        "a body over max_body_bytes can be ignored like a failed request",
+        [Reply(body="x" * 5000), OK],
+        options={"max_body_bytes": 1000, "ignore_exceptions": [ResponseTooLarge]},
+        requests_seen=2,
     ),
     Scenario(
         "deadline",

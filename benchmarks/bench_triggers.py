@@ -1,0 +1,246 @@
+"""K triggers on one asyncio loop: HttSleepTrigger, providers-http's HttpSensorTrigger, and the
+floor (a bare aiohttp loop sharing one session), side by side in one run.
+
+Each of the K pollers polls a local keep-alive server (another process) every second for a
+bounded time. For each contender and K, in a fresh process: polls/s achieved, lateness of each
+poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
+CPU time as a share of the wall time, and the share of time spent in garbage collection.
+
+    make bench                     # with the other benchmarks
+    python -m benchmarks.bench_triggers -k 100 500 1000 2000 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from benchmarks._server import serving
+
+INTERVAL = 1.0
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class Probe:
+    """Counts polls, measures how late each sleep ends, and the time spent in GC."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.lateness: list[float] = []
+        self.gc_time = 0.0
+        self._gc_start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_time += time.perf_counter() - self._gc_start
+
+    async def sleep(self, seconds: float) -> None:
+        due = time.monotonic() + seconds
+        await asyncio.sleep(seconds)
+        self.lateness.append(time.monotonic() - due)
+
+
+async def bare(base: str, k: int, seconds: float, probe: Probe) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+
+        async def poller() -> None:
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                async with session.get(base + "/jobs/7") as response:
+                    data = json.loads(await response.read())
+                probe.polls += 1
+                if data["status"] == "OK":
+                    return
+                await probe.sleep(INTERVAL)
+
+        await asyncio.gather(*(poller() for _ in range(k)))
+
+
+async def ours(base: str, k: int, seconds: float, probe: Probe) -> None:
+    from httsleep_airflow._async import AsyncHttSleeper
+    from httsleep_airflow.triggers.httsleep import HttSleepTrigger
+
+    real_send = AsyncHttSleeper.send_once
+
+    async def counted_send(self: AsyncHttSleeper) -> Any:
+        probe.polls += 1
+        self._sleep = probe.sleep  # measure the waits the engine asks for
+        return await real_send(self)
+
+    AsyncHttSleeper.send_once = counted_send  # type: ignore[method-assign]
+    deadline = time.time() + seconds
+    triggers = [
+        HttSleepTrigger(
+            endpoint=base + f"/jobs/{i}",
+            conditions={"until": {"jsonpath": [{"expression": "status", "value": "OK"}]}},
+            polling_interval=INTERVAL,
+            deadline=deadline,
+        )
+        for i in range(k)
+    ]
+
+    async def drain(trigger: HttSleepTrigger) -> None:
+        async for event in trigger.run():
+            assert event.payload["status"] == "exhausted", event.payload
+
+    await asyncio.gather(*(drain(t) for t in triggers))
+
+
+async def theirs(base: str, k: int, seconds: float, probe: Probe) -> None:
+    import airflow.providers.http.hooks.http as hook_module
+    import airflow.providers.http.triggers.http as trigger_module
+    from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+    os.environ["AIRFLOW_CONN_BENCH_HTTP"] = base
+    real_run = hook_module.HttpAsyncHook.run
+
+    async def counted_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        probe.polls += 1
+        return await real_run(self, *args, **kwargs)
+
+    hook_module.HttpAsyncHook.run = counted_run  # type: ignore[method-assign]
+    trigger_module.asyncio = _AsyncioWithProbeSleep(probe)  # type: ignore[attr-defined]
+    triggers = [
+        HttpSensorTrigger(
+            endpoint=f"missing/{i}", http_conn_id="bench_http", poke_interval=INTERVAL
+        )
+        for i in range(k)
+    ]
+
+    async def drain(trigger: HttpSensorTrigger) -> None:
+        async for _ in trigger.run():
+            raise AssertionError("the job never completes")
+
+    tasks = [asyncio.ensure_future(drain(t)) for t in triggers]
+    await asyncio.sleep(seconds)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _AsyncioWithProbeSleep:
+    """The asyncio module as HttpSensorTrigger sees it, with its sleep measured."""
+
+    def __init__(self, probe: Probe) -> None:
+        self._probe = probe
+
+    def __getattr__(self, name: str) -> Any:
+        return self._probe.sleep if name == "sleep" else getattr(asyncio, name)
+
+
+CONTENDERS = {"floor (bare aiohttp)": bare, "HttSleepTrigger": ours, "HttpSensorTrigger": theirs}
+#: Modules each contender needs, imported before the baseline RSS is read.
+IMPORTS = {
+    "floor (bare aiohttp)": ["aiohttp"],
+    "HttSleepTrigger": ["httsleep_airflow.triggers.httsleep", "airflow.sdk"],
+    "HttpSensorTrigger": ["airflow.providers.http.triggers.http", "airflow.sdk"],
+}
+
+
+def child(kind: str, base: str, k: int, seconds: float) -> None:
+    """Run one contender in this (fresh) process; print one JSON line of results."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    for module in IMPORTS[kind]:
+        importlib.import_module(module)
+    probe = Probe()
+    gc.collect()
+    rss0 = rss_bytes()
+    samples: list[int] = []
+
+    async def main() -> None:
+        async def sample_rss() -> None:
+            while True:
+                await asyncio.sleep(seconds / 4)
+                samples.append(rss_bytes())
+
+        sampler = asyncio.ensure_future(sample_rss())
+        await CONTENDERS[kind](base, k, seconds, probe)
+        sampler.cancel()
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    asyncio.run(main())
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0  # the contender's run
+    lateness = sorted(probe.lateness) or [0.0]
+    print(
+        json.dumps(
+            {
+                "polls_per_s": probe.polls / wall,
+                "late_p50": lateness[len(lateness) // 2],
+                "late_p99": lateness[int(len(lateness) * 0.99)],
+                "rss_per": (statistics.median(samples or [rss_bytes()]) - rss0) / k,
+                "cpu_share": cpu / wall,
+                "gc_share": probe.gc_time / wall,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", type=int, nargs="+", default=[100, 500, 1000, 2000])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--child", nargs=4, metavar=("KIND", "BASE", "K", "SECONDS"))
+    args = parser.parse_args()
+    if args.child:
+        kind, base, k, seconds = args.child
+        child(kind, base, int(k), float(seconds))
+        return
+    env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="httsleep-bench-")}
+    print(f"K pollers, one poll per {INTERVAL:g} s each for {args.seconds:g} s, one loop")
+    print(
+        f"{'K':>5} {'contender':<22} {'polls/s':>8} {'vs floor':>9} {'late p50':>9}"
+        f" {'late p99':>9} {'RSS/poller':>11} {'CPU':>5} {'GC':>5}"
+    )
+    with serving() as base:
+        for k in args.k:
+            for kind in CONTENDERS:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.bench_triggers",
+                        "--child",
+                        kind,
+                        base,
+                        str(k),
+                        str(args.seconds),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=True,
+                ).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                if kind.startswith("floor"):
+                    floor = r["polls_per_s"]
+                print(
+                    f"{k:>5} {kind:<22} {r['polls_per_s']:>8.0f} {r['polls_per_s'] / floor:>8.2f}x"
+                    f" {r['late_p50'] * 1e3:>7.0f}ms {r['late_p99'] * 1e3:>7.0f}ms"
+                    f" {r['rss_per'] / 1024:>8.1f}KiB {r['cpu_share']:>5.0%} {r['gc_share']:>5.0%}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

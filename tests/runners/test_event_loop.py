@@ -1,0 +1,46 @@
+"""A slow callback does not stall the event loop: it is judged in a worker thread, so other
+triggers on the loop keep their schedule. (Large bodies are judged in a thread too, but decoding
+JSON holds the GIL: what bounds them is ``max_body_bytes``, tested in the scenario table.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import requests
+
+from httsleep_airflow._async import AsyncHttSleeper
+from tests.scripted_server import Reply, ScriptedServer
+
+
+def slow_check(response: requests.Response) -> bool:
+    time.sleep(0.4)  # a callback doing blocking work
+    return True
+
+
+async def run_with_lag_probe(sleeper: AsyncHttSleeper) -> tuple[requests.Response, float]:
+    """Run ``sleeper`` while a ticker measures the longest the loop was unavailable."""
+    worst = 0.0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal worst
+        while not done.is_set():
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            worst = max(worst, time.monotonic() - before - 0.01)
+
+    probe = asyncio.ensure_future(ticker())
+    async with sleeper:
+        response = await sleeper.run()
+    done.set()
+    await probe
+    return response, worst
+
+
+def test_slow_callback_runs_off_the_loop(server: ScriptedServer):
+    server.script(Reply(body={"status": "OK"}))
+    sleeper = AsyncHttSleeper(server.url("/jobs/1"), {"callback": slow_check})
+    response, worst = asyncio.run(run_with_lag_probe(sleeper))
+    assert response.json() == {"status": "OK"}
+    assert worst < 0.2  # the callback blocked its thread for 0.4 s, not the loop
