@@ -8,6 +8,8 @@ import pytest
 
 from tests.scripted_server import ScriptedServer
 
+pytest_plugins = ["httsleep_airflow.testing.fixtures"]
+
 # A throwaway Airflow home with SQLite, set before anything imports Airflow.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="httsleep-airflow-tests-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
