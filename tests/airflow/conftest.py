@@ -26,7 +26,6 @@ class DagRunner:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, dag_id: str, body: str) -> Any:
-        import importlib.util
         import textwrap
 
         source = textwrap.dedent(
@@ -40,12 +39,18 @@ class DagRunner:
         ) + textwrap.indent(textwrap.dedent(body), "    ")
         path = self.folder / f"{dag_id}.py"
         path.write_text(source)
-        spec = importlib.util.spec_from_file_location(f"test_dag_{dag_id}", path)
+        return self.run_file(path, "dag")
+
+    def run_file(self, path: Path, attribute: str, **test_kwargs: Any) -> Any:
+        """Import the DAG file at ``path`` (in the DAGs folder) and ``.test()`` its DAG."""
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(f"dagfile_{path.stem}", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _serialize_for_old_airflow(path)
-        return module.dag.test()
+        return getattr(module, attribute).test(**test_kwargs)
 
 
 def _serialize_for_old_airflow(path: Path) -> None:
