@@ -7,7 +7,11 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
-.PHONY: test test-lowest lint format pytest bench lock clean
+.PHONY: demo test test-lowest lint format pytest bench lock clean
+
+## demo: the main example DAG, run by Airflow against the local job API (see README)
+demo: $(VENV)/.installed
+	VENV=$(VENV) scripts/demo.sh
 
 # The virtualenv, installed exactly as pinned in $(LOCK) (a new upstream release changes nothing).
 $(VENV)/.installed: pyproject.toml $(LOCK)
