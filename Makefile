@@ -34,7 +34,7 @@ pytest: $(VENV)/.installed
 
 ## test-lowest: the suite on the lowest Airflow this package supports (CI runs it too)
 test-lowest:
-	$(MAKE) VENV=.venv-lowest LOCK=requirements/test-lowest-airflow.txt pytest
+	$(MAKE) VENV=.venv-lowest LOCK=requirements/test-lowest-airflow.txt PYTEST_ARGS='-m "not e2e"' pytest
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
