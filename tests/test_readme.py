@@ -20,6 +20,8 @@ def test_readme_has_examples():
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(code: str, server: ScriptedServer):
+    for module in re.findall(r"# needs: ([\w.]+)", code):  # e.g. a provider we compare with
+        pytest.importorskip(module)
     server.script(Reply(body=JOB))
     exec(compile(code.replace("http://127.0.0.1:8088", server.url("")), "README.md", "exec"), {})
     if "httsleep(" in code or ".run()" in code:  # engine examples poll; Airflow ones only build
