@@ -214,6 +214,19 @@ def settings_from_connection(
     )
 
 
+def settings_of(conn_id: str, conn: Any) -> ConnectionSettings:
+    """``settings_from_connection`` for an Airflow ``Connection`` object."""
+    return settings_from_connection(
+        conn_id,
+        host=conn.host,
+        schema=conn.schema,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        extra=conn.extra,
+    )
+
+
 class HttSleepHook(BaseHook):
     """Talk to an HTTP job API described by an Airflow connection.
 
@@ -240,15 +253,8 @@ class HttSleepHook(BaseHook):
     def settings(self) -> ConnectionSettings:
         """The checked connection settings, read once per hook."""
         if self._settings is None:
-            conn = self.get_connection(self.httsleep_conn_id)
-            settings = settings_from_connection(
-                self.httsleep_conn_id,
-                host=conn.host,
-                schema=conn.schema,
-                port=conn.port,
-                login=conn.login,
-                password=conn.password,
-                extra=conn.extra,
+            settings = settings_of(
+                self.httsleep_conn_id, self.get_connection(self.httsleep_conn_id)
             )
             for secret in settings.secrets:
                 mask_secret(secret)

@@ -33,7 +33,7 @@ from httsleep_airflow.hooks.httsleep import (
     HttSleepHook,
     is_absolute,
     make_request,
-    settings_from_connection,
+    settings_of,
 )
 
 __all__ = ["HttSleepTrigger"]
@@ -177,16 +177,8 @@ class HttSleepTrigger(BaseTrigger):
     async def _settings(self) -> ConnectionSettings | None:
         if self.httsleep_conn_id is None or is_absolute(self.endpoint):
             return None
-        conn = await HttSleepHook.aget_connection(self.httsleep_conn_id)
-        settings = settings_from_connection(
-            self.httsleep_conn_id,
-            host=conn.host,
-            schema=conn.schema,
-            port=conn.port,
-            login=conn.login,
-            password=conn.password,
-            extra=conn.extra,
-        )
+        conn = await HttSleepHook.aget_connection(self.httsleep_conn_id)  # never blocks the loop
+        settings = settings_of(self.httsleep_conn_id, conn)
         for secret in settings.secrets:
             await _mask(secret)
         return settings
