@@ -207,6 +207,21 @@ SCENARIOS = [
         requests_seen=2,
     ),
     Scenario(
+        "a redirect loop is requests' TooManyRedirects",
+        [Reply(302, "", {"Location": "/jobs/1"})],
+        outcome="raises",
+        raises=requests.exceptions.TooManyRedirects,
+    ),
+    Scenario(
+        "a body that is not valid UTF-8 is judged, not a crash",
+        [Reply(body=b'{"status": "\xe9t\xe9"}', headers={"Content-Type": "application/json"})],
+        until={"json": {"status": "OK"}},
+        alarms=None,
+        options={"max_retries": 1},
+        outcome="gave_up",
+        raises=RetriesExhausted,
+    ),
+    Scenario(
         "deadline",
         [RUNNING],
         options={"max_retries": None, "polling_interval": 10, "max_wait": 25},
