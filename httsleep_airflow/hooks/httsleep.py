@@ -302,6 +302,10 @@ class HttSleepHook(BaseHook):
             headers=headers,
         )
         options.setdefault("timeout", self.settings.timeout)
+        if self.settings.verify is not None:
+            # Per request, not only on the session: requests lets REQUESTS_CA_BUNDLE override a
+            # session's verify, and the connection's own setting must win.
+            options.setdefault("verify", self.settings.verify)
         return HttSleeper(request, until, alarms, session=self.get_conn(), **options)
 
     def poll(self, endpoint: str | None, until: Any, alarms: Any = None, **options: Any) -> Any:
@@ -316,7 +320,8 @@ class HttSleepHook(BaseHook):
         """One GET to the base URL: what the UI's Test button shows."""
         try:
             settings = self.settings
-            response = self.get_conn().get(settings.base_url, timeout=settings.timeout)
+            verify = {} if settings.verify is None else {"verify": settings.verify}
+            response = self.get_conn().get(settings.base_url, timeout=settings.timeout, **verify)
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         where = strip_credentials(settings.base_url)
