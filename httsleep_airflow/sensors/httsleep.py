@@ -38,6 +38,25 @@ if TYPE_CHECKING:
 __all__ = ["HttSleepSensor"]
 
 
+# Condition specs already validated in this process, by their repr: a DAG file that builds many
+# sensors from equal conditions validates them once (and the DAG processor re-parses it often).
+# A repr stands for the value for the plain data conditions are made of; callables show their
+# identity in it, so two different functions never share an entry.
+_VALIDATED: set[str] = set()
+
+
+def _validate_conditions(until: Any, alarms: Any, deferrable: bool) -> None:
+    key = repr((until, alarms, deferrable))
+    if key in _VALIDATED:
+        return
+    rules = Rules(until, alarms)
+    if deferrable:
+        rules.to_data()  # what the trigger will carry: no lambdas, no closures
+    if len(_VALIDATED) >= 1024:
+        _VALIDATED.clear()
+    _VALIDATED.add(key)
+
+
 def _has_template(value: Any) -> bool:
     if isinstance(value, str):
         return "{{" in value or "{%" in value
@@ -158,9 +177,7 @@ class HttSleepSensor(BaseSensorOperator):
         """Validate every argument the engine will use; errors name the task and the key."""
         try:
             try:
-                rules = Rules(self.until, self.alarms)
-                if self.deferrable:
-                    rules.to_data()  # what the trigger will carry: no lambdas, no closures
+                _validate_conditions(self.until, self.alarms, self.deferrable)
             except ValueError:
                 # Before rendering, a Jinja template may stand where a value is not valid yet.
                 if rendered or not _has_template((self.until, self.alarms)):

@@ -72,3 +72,21 @@ def test_template_fields():
         "alarms",
         "httsleep_conn_id",
     }
+
+
+def test_equal_conditions_are_validated_once_and_a_changed_one_again(monkeypatch):
+    import httsleep_airflow.sensors.httsleep as module
+
+    compiled = []
+    real = module.Rules
+    monkeypatch.setattr(module, "Rules", lambda *a: compiled.append(a) or real(*a))
+    until = {"jsonpath": [{"expression": "state", "value": "done-once"}]}
+    for i in range(3):
+        HttSleepSensor(task_id=f"same_{i}", endpoint="/j", until=dict(until))
+    assert len(compiled) == 1
+    until["jsonpath"][0]["value"] = {"bad": object()}  # still valid: any value may be expected
+    HttSleepSensor(task_id="changed", endpoint="/j", until=until)
+    assert len(compiled) == 2
+    until["stauts"] = 1
+    with pytest.raises(ValueError, match="'broken'.*'stauts'"):
+        HttSleepSensor(task_id="broken", endpoint="/j", until=until)
