@@ -88,5 +88,5 @@ def test_equal_conditions_are_validated_once_and_a_changed_one_again(monkeypatch
     HttSleepSensor(task_id="changed", endpoint="/j", until=until)
     assert len(compiled) == 2
     until["stauts"] = 1
-    with pytest.raises(ValueError, match="'broken'.*'stauts'"):
+    with pytest.raises(ValueError, match=r"'broken'.*'stauts'"):
         HttSleepSensor(task_id="broken", endpoint="/j", until=until)
