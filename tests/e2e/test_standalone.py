@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,8 @@ from tests.scripted_server import free_port
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 STARTUP_SECONDS = 180
 RUN_SECONDS = 240
 
@@ -71,6 +73,10 @@ def job_api_e2e() -> Iterator[JobAPI]:
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, job_api_e2e: JobAPI) -> Iterator[Airflow]:
     home = tmp_path_factory.mktemp("airflow-home")
+    dags = home / "dags"  # the example DAGs, and this suite's own
+    dags.mkdir()
+    for source in [*(ROOT / "example_dags").glob("*.py"), *(HERE / "dags").glob("*.py")]:
+        shutil.copy(source, dags / source.name)
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -78,9 +84,9 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, job_api_e2e: JobAPI) -> It
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
@@ -106,7 +112,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, job_api_e2e: JobAPI) -> It
 
 def _wait_until_ready(client: Airflow, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
-    wanted = {"example_httsleep_job", "example_httsleep_job_deferrable"}
+    wanted = {"example_httsleep_job", "example_httsleep_job_deferrable", "httsleep_load_deferrable"}
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"airflow standalone exited:\n{client.log.read_text()[-3000:]}")
@@ -191,3 +197,34 @@ def test_example_dags_on_real_services(airflow: Airflow, job_api_e2e: JobAPI):
     # Reschedule: the sensor went through "up_for_reschedule" between pokes.
     assert finished["reschedule"] == "success"
     assert "up_for_reschedule" in seen["reschedule"], seen["reschedule"]
+
+
+def test_200_deferrable_sensors_on_one_triggerer(airflow: Airflow, job_api_e2e: JobAPI):
+    before = set(job_api_e2e.jobs)
+    run_id = airflow.trigger("httsleep_load_deferrable", {})
+    deadline = time.monotonic() + 900
+    state = "queued"
+    while state not in ("success", "failed") and time.monotonic() < deadline:
+        time.sleep(2)
+        state = airflow.run_state("httsleep_load_deferrable", run_id)
+    waits: list[dict[str, Any]] = []
+    while len(waits) % 100 == 0:  # the API pages by 100 at most
+        page = airflow.get(
+            f"/dags/httsleep_load_deferrable/dagRuns/{run_id}/taskInstances"
+            f"?task_id=wait&limit=100&offset={len(waits)}"
+        )["task_instances"]
+        if not page:
+            break
+        waits += page
+    summary: dict[tuple[str, int], int] = {}
+    for t in waits:
+        summary[(t["state"], t["try_number"])] = summary.get((t["state"], t["try_number"]), 0) + 1
+    assert state == "success", (state, summary)
+    assert len(waits) == 200
+    assert {(t["state"], t["try_number"]) for t in waits} == {("success", 1)}
+    # Each job: its POST, then exactly the GETs it takes to finish (PENDING, RUNNING x3, OK):
+    # no duplicate polls, no request past the budget.
+    counts = job_api_e2e.requests_per_job()
+    new_jobs = set(counts) - before
+    assert len(new_jobs) == 200
+    assert {counts[job] for job in new_jobs} == {6}
