@@ -218,9 +218,14 @@ class AsyncHttSleeper(Plan):
         The environment is read once per sleeper (``send_once``), not by aiohttp per request.
         """
         if self._session is None:
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=_POOLS.acquire(), connector_owner=False, trust_env=False
             )
+            # aiohttp silently resends a request whose reused connection was dropped; requests
+            # does not. One poll must be one request (the budget counts them), as in requests.
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
+            self._session = session
         return self._session
 
     async def close(self) -> None:

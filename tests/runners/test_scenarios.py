@@ -142,6 +142,13 @@ SCENARIOS = [
         outcome="raises",
         raises=requests.exceptions.ConnectionError,
     ),
+    Scenario(
+        "a flapping server, its drops ignored, then met",
+        [RUNNING, Reply(drop=True), RUNNING, Reply(drop=True), OK],
+        options={"ignore_exceptions": [requests.exceptions.ConnectionError]},
+        requests_seen=5,
+        sleeps=[1, 1, 1, 1],
+    ),
     Scenario("callback by function", [RUNNING, OK], until={"callback": job_done}),
     Scenario(
         "callback by dotted path",
