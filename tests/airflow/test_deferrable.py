@@ -245,3 +245,41 @@ def test_cancellation_closes_the_session(server: ScriptedServer):
         assert session.closed
 
     asyncio.run(main())
+
+
+def test_secrets_never_reach_trigger_logs_events_or_xcom(run_dag, monkeypatch, server, capfd):
+    import json
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SECRET_DEFERRED",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "password": "tok-SECRET-3",
+                "extra": {"auth_type": "bearer", "headers": {"X-Api-Key": "key-SECRET-4"}},
+            }
+        ),
+    )
+    server.script(RUNNING, RUNNING, Reply(body={"status": "OK", "echo": "fine"}))
+    dr = run_dag(
+        "def_secrets",
+        """
+        HttSleepSensor(
+            task_id="wait",
+            endpoint="/jobs/1",
+            httsleep_conn_id="secret_deferred",
+            until={"json": {"status": "OK", "echo": "fine"}},
+            poke_interval=0.05,
+            deferrable=True,
+        )
+        """,
+    )
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert server.received[-1].headers["Authorization"] == "Bearer tok-SECRET-3"  # sent...
+    out = capfd.readouterr()
+    log = out.out + out.err
+    assert "poke 3: GET" in log  # ...the trigger's own log lines are in the capture...
+    for secret in ("tok-SECRET-3", "key-SECRET-4"):
+        assert secret not in log  # ...but never the secrets
+        assert secret not in json.dumps(xcom(dr, "wait"))
