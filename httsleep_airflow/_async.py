@@ -25,7 +25,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, get_environ_proxies
 
 from httsleep_airflow._core import Done, Sleep
-from httsleep_airflow._sync import Plan
+from httsleep_airflow._sync import BearerAuth, Plan
 from httsleep_airflow.exceptions import ConditionError
 
 __all__ = ["AsyncHttSleeper", "translate_error"]
@@ -76,8 +76,6 @@ def _basic(username: str | bytes, password: str | bytes) -> str:
 
 def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any]:
     """aiohttp options for a requests-style ``auth``."""
-    from httsleep_airflow.hooks.httsleep import BearerAuth  # the only custom auth we make
-
     if auth is None:
         return {}
     if isinstance(auth, tuple) and len(auth) == 2:

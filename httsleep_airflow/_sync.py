@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.auth import AuthBase
 from requests.structures import CaseInsensitiveDict
 
 from httsleep_airflow._conditions import Rules
@@ -23,11 +24,25 @@ from httsleep_airflow._core import (
 )
 from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp, ResponseTooLarge
 
-__all__ = ["HttSleeper", "Plan", "httsleep"]
+__all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
 
 
 #: The default ``max_body_bytes``: far above any job status document.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class BearerAuth(AuthBase):
+    """``Authorization: Bearer <token>`` on every request."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
 
 
 class _Missing:

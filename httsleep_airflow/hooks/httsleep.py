@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
+from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
-from httsleep_airflow._sync import HttSleeper, check_url, strip_credentials
+from httsleep_airflow._sync import BearerAuth, HttSleeper, check_url, strip_credentials
 
 __all__ = [
     "BearerAuth",
@@ -54,20 +54,6 @@ def make_request(
         json=json_body,
         headers=dict(headers or {}),
     )
-
-
-class BearerAuth(AuthBase):
-    """``Authorization: Bearer <token>`` on every request."""
-
-    def __init__(self, token: str):
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "BearerAuth(***)"
 
 
 @dataclass(frozen=True)

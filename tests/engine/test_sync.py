@@ -28,7 +28,10 @@ def rec() -> Recorder:
 
 
 def test_import_does_not_import_airflow():
-    code = "import sys, httsleep_airflow; assert 'airflow' not in sys.modules, 'airflow imported'"
+    code = (
+        "import sys, httsleep_airflow, httsleep_airflow._async, httsleep_airflow.testing;"
+        "assert 'airflow' not in sys.modules, 'airflow imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
