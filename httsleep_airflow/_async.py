@@ -264,16 +264,13 @@ class AsyncHttSleeper(Plan):
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """The body, but never more than ``max_body_bytes`` of it."""
-        limit = self.max_body_bytes
-        if limit is None:
+        if self.max_body_bytes is None:
             return await response.read()
-        if response.content_length is not None and response.content_length > limit:
-            raise self.too_large(response.content_length)
+        self.check_body_size(response.content_length)
         chunks, size = [], 0
         async for chunk in response.content.iter_chunked(64 * 1024):
             size += len(chunk)
-            if size > limit:
-                raise self.too_large(size)
+            self.check_body_size(size)
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -193,13 +193,16 @@ class Plan:
         self.max_body_bytes = max_body_bytes
         self._clock = clock
 
-    def too_large(self, size: int) -> ResponseTooLarge:
+    def check_body_size(self, size: int | None) -> None:
+        """Raise ``ResponseTooLarge`` once ``size`` bytes (declared, or read so far) pass
+        ``max_body_bytes``. Both runners read bodies through this one rule."""
         limit = self.max_body_bytes
-        return ResponseTooLarge(
-            f"{self.label}: the response body is larger than max_body_bytes ({limit} bytes; "
-            f"{size} or more)",
-            limit=limit or 0,
-        )
+        if limit is not None and size is not None and size > limit:
+            raise ResponseTooLarge(
+                f"{self.label}: the response body is larger than max_body_bytes ({limit} bytes; "
+                f"{size} or more)",
+                limit=limit,
+            )
 
     def poller(self, *, attempts_made: int = 0, **options: Any) -> Poller:
         """A fresh poll state machine for one run (``options``: ``log``, ``noun``)."""
@@ -291,21 +294,21 @@ class HttSleeper(Plan):
             self._send_options["stream"] = self.max_body_bytes is not None  # read it capped
         response = session.send(prepared, **self._send_options)
         if self.max_body_bytes is not None:
-            self._read_capped(response, self.max_body_bytes)
+            try:
+                self._read_capped(response)
+            except ResponseTooLarge:
+                response.close()
+                raise
         return response
 
-    def _read_capped(self, response: requests.Response, limit: int) -> None:
-        """Read the body as ``response.content`` would, but never more than ``limit`` bytes."""
+    def _read_capped(self, response: requests.Response) -> None:
+        """Read the body as ``response.content`` would, but never past ``max_body_bytes``."""
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            response.close()
-            raise self.too_large(int(declared))
+        self.check_body_size(int(declared) if declared.isdigit() else None)
         chunks, size = [], 0
         for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
-            if size > limit:
-                response.close()
-                raise self.too_large(size)
+            self.check_body_size(size)
             chunks.append(chunk)
         response._content = b"".join(chunks)
         response._content_consumed = True
