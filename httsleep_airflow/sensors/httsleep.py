@@ -245,8 +245,11 @@ class HttSleepSensor(BaseSensorOperator):
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
         remaining = max(0.0, self.timeout - (time.time() - started))
         attempts_made = int(context.get("task_reschedule_count") or 0) + self._pokes
+        trigger = self._trigger(
+            self._sleeper.rules, attempts_made=attempts_made, deadline=time.time() + remaining
+        )
         self.defer(
-            trigger=self._trigger(attempts_made=attempts_made, deadline=time.time() + remaining),
+            trigger=trigger,
             method_name="execute_complete",
             timeout=timedelta(seconds=remaining),
         )
@@ -261,7 +264,7 @@ class HttSleepSensor(BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping: {exc}") from exc
             raise
 
-    def _trigger(self, *, attempts_made: int, deadline: float) -> HttSleepTrigger:
+    def _trigger(self, rules: Rules, *, attempts_made: int, deadline: float) -> HttSleepTrigger:
         # Imported here: the trigger brings aiohttp, which only deferring tasks need.
         from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 
@@ -269,7 +272,7 @@ class HttSleepSensor(BaseSensorOperator):
         timeout = self.request_timeout
         return HttSleepTrigger(
             endpoint=self.endpoint,
-            conditions=Rules(self.until, self.alarms).to_data(),
+            conditions=rules.to_data(),
             httsleep_conn_id=None if absolute else self.httsleep_conn_id,
             method=self.method,
             params=self.request_params,
@@ -286,19 +289,26 @@ class HttSleepSensor(BaseSensorOperator):
             do_xcom_push=self.do_xcom_push,
         )
 
+    def _ended(self, status: str, message: str) -> Exception:
+        """The exception that ends the task for an engine outcome, the same in every mode:
+        an alarm or an unusable XCom fails at once, a give-up times out (neither uses the
+        retries), and a request error is a plain failure, so the retries apply."""
+        if status in ("alarm", "payload_error"):
+            return AirflowFailException(f"{self.task_id}: {message}")
+        if status == "exhausted":
+            return AirflowSensorTimeout(f"{self.task_id}: gave up: {message}")
+        return HttSleepError(f"{self.task_id}: {message}")
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the outcome poke mode would have had."""
         status = event.get("status")
         if status == "success":
             if "payload_error" in event:
-                raise AirflowFailException(f"{self.task_id}: {event['payload_error']}")
+                raise self._ended("payload_error", event["payload_error"])
             return event.get("xcom")
-        if status == "alarm":
-            raise AirflowFailException(f"{self.task_id}: {event['message']}")
-        if status == "exhausted":
-            raise AirflowSensorTimeout(f"{self.task_id}: gave up: {event['message']}")
-        # A request error: not an Airflow fail-fast exception, so the task's retries apply.
-        raise HttSleepError(f"{self.task_id}: {event.get('error_type')}: {event.get('message')}")
+        if status in ("alarm", "exhausted"):
+            raise self._ended(status, event["message"])
+        raise self._ended("error", f"{event.get('error_type')}: {event.get('message')}")
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         sleeper = self._sleeper
@@ -315,9 +325,9 @@ class HttSleepSensor(BaseSensorOperator):
         try:
             poller.receive(outcome, time.monotonic())
         except Alarm as exc:
-            raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+            raise self._ended("alarm", str(exc)) from exc
         except GaveUp as exc:
-            raise AirflowSensorTimeout(f"{self.task_id}: gave up: {exc}") from exc
+            raise self._ended("exhausted", str(exc)) from exc
         action = poller.next_action(time.monotonic())
         if not isinstance(action, Done):
             return False
@@ -329,4 +339,4 @@ class HttSleepSensor(BaseSensorOperator):
         try:
             return response_payload(response, self.xcom_jsonpath)
         except PayloadError as exc:
-            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+            raise self._ended("payload_error", str(exc)) from None

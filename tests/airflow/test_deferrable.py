@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from httsleep_airflow._conditions import Rules
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 from tests.airflow.callbacks import job_done
@@ -140,7 +141,8 @@ def make_trigger(server: ScriptedServer, **extra) -> HttSleepTrigger:
         request_timeout=(3, 7),
         deferrable=True,
     )
-    return sensor._trigger(attempts_made=1, deadline=4102444800.0, **extra)
+    rules = Rules(sensor.until, sensor.alarms)
+    return sensor._trigger(rules, attempts_made=1, deadline=4102444800.0, **extra)
 
 
 async def collect(trigger: HttSleepTrigger) -> list:
@@ -185,7 +187,8 @@ def test_no_secret_travels_in_the_trigger(monkeypatch, server: ScriptedServer):
         until={"status_code": 200},
         deferrable=True,
     )
-    _, kwargs = sensor._trigger(attempts_made=1, deadline=4102444800.0).serialize()
+    rules = Rules(sensor.until, sensor.alarms)
+    _, kwargs = sensor._trigger(rules, attempts_made=1, deadline=4102444800.0).serialize()
     assert "pw-XYZ-7" not in json.dumps(kwargs)
     assert kwargs["httsleep_conn_id"] == "secret_trigger"
 
