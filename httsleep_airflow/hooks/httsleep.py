@@ -265,6 +265,18 @@ class HttSleepHook(BaseHook):
             return endpoint  # type: ignore[return-value]
         return self.settings.url_for(endpoint)
 
+    def request_options(self) -> dict[str, Any]:
+        """The connection's per-request settings: ``timeout``, and ``verify`` when it sets one.
+
+        ``verify`` goes with each request, not only on the session: requests lets
+        ``REQUESTS_CA_BUNDLE`` override a session's ``verify``, and the connection must win.
+        """
+        settings = self.settings
+        options: dict[str, Any] = {"timeout": settings.timeout}
+        if settings.verify is not None:
+            options["verify"] = settings.verify
+        return options
+
     def sleeper(
         self,
         endpoint: str | None,
@@ -287,11 +299,7 @@ class HttSleepHook(BaseHook):
             json_body=json_body,
             headers=headers,
         )
-        options.setdefault("timeout", self.settings.timeout)
-        if self.settings.verify is not None:
-            # Per request, not only on the session: requests lets REQUESTS_CA_BUNDLE override a
-            # session's verify, and the connection's own setting must win.
-            options.setdefault("verify", self.settings.verify)
+        options = {**self.request_options(), **options}
         return HttSleeper(request, until, alarms, session=self.get_conn(), **options)
 
     def poll(self, endpoint: str | None, until: Any, alarms: Any = None, **options: Any) -> Any:
@@ -306,8 +314,7 @@ class HttSleepHook(BaseHook):
         """One GET to the base URL: what the UI's Test button shows."""
         try:
             settings = self.settings
-            verify = {} if settings.verify is None else {"verify": settings.verify}
-            response = self.get_conn().get(settings.base_url, timeout=settings.timeout, **verify)
+            response = self.get_conn().get(settings.base_url, **self.request_options())
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         where = strip_credentials(settings.base_url)
