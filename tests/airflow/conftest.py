@@ -71,6 +71,11 @@ def run_dag() -> DagRunner:
     return DagRunner()
 
 
+def sensor_source(**args: str) -> str:
+    """``HttSleepSensor(...)`` as DAG-file source, each argument given as its source text."""
+    return "HttSleepSensor(" + ", ".join(f"{k}={v}" for k, v in args.items()) + ")\n"
+
+
 def task_states(dag_run: Any) -> dict[str, tuple[str, int]]:
     """``{task_id: (state, try_number)}`` of a finished run."""
     from airflow.utils.session import create_session

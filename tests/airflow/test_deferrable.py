@@ -11,7 +11,7 @@ from httsleep_airflow._conditions import Rules
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 from tests.airflow.callbacks import job_done
-from tests.airflow.conftest import task_states, xcom
+from tests.airflow.conftest import sensor_source, task_states, xcom
 from tests.scripted_server import Reply, ScriptedServer
 
 RUNNING = Reply(body={"status": "RUNNING"})
@@ -29,8 +29,7 @@ def sensor(server: ScriptedServer, **extra: str) -> str:
         "retry_delay": "0",
         "deferrable": "True",
     }
-    args.update(extra)
-    return "HttSleepSensor(" + ", ".join(f"{k}={v}" for k, v in args.items()) + ")\n"
+    return sensor_source(**{**args, **extra})
 
 
 def test_deferred_success_pushes_the_xcom(run_dag, server: ScriptedServer, capfd):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.airflow.conftest import task_states, xcom
+from tests.airflow.conftest import sensor_source, task_states, xcom
 from tests.scripted_server import Reply, ScriptedServer, free_port
 
 RUNNING = Reply(body={"status": "RUNNING"})
@@ -41,8 +41,7 @@ def sensor(server: ScriptedServer, path: str = "/jobs/7", **extra: str) -> str:
         "retries": "2",
         "retry_delay": "0",
     }
-    args.update(extra)
-    return "HttSleepSensor(" + ", ".join(f"{k}={v}" for k, v in args.items()) + ")\n"
+    return sensor_source(**{**args, **extra})
 
 
 def test_alarm_fails_at_once_without_using_retries(run_dag, server: ScriptedServer):
