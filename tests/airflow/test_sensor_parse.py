@@ -90,3 +90,49 @@ def test_equal_conditions_are_validated_once_and_a_changed_one_again(monkeypatch
     until["stauts"] = 1
     with pytest.raises(ValueError, match=r"'broken'.*'stauts'"):
         HttSleepSensor(task_id="broken", endpoint="/j", until=until)
+
+
+def test_sensor_timeout_comes_from_the_argument_then_default_args_then_config(monkeypatch):
+    import pendulum
+    from airflow.sdk import DAG
+
+    import httsleep_airflow.sensors.httsleep as module
+
+    module._default_timeout.cache_clear()
+    monkeypatch.setenv("AIRFLOW__SENSORS__DEFAULT_TIMEOUT", "4321")
+    try:
+        with DAG(
+            "timeouts",
+            schedule=None,
+            start_date=pendulum.datetime(2026, 1, 1),
+            default_args={"timeout": 600},
+        ):
+            from_default_args = HttSleepSensor(task_id="a", endpoint="/j", until={"text": "x"})
+            explicit = HttSleepSensor(task_id="b", endpoint="/j", until={"text": "x"}, timeout=9)
+        from_config = HttSleepSensor(task_id="c", endpoint="/j", until={"text": "x"})
+    finally:
+        module._default_timeout.cache_clear()
+    assert (from_default_args.timeout, explicit.timeout, from_config.timeout) == (600, 9, 4321)
+
+
+def test_xcom_args_in_templated_fields_make_upstream_tasks():
+    import pendulum
+    from airflow.sdk import DAG, task
+
+    @task
+    def submit() -> str:
+        return "jobs/1"
+
+    @task
+    def expected() -> str:
+        return "done"
+
+    with DAG("upstreams", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+        endpoint, state = submit(), expected()
+        sensor = HttSleepSensor(
+            task_id="wait",
+            endpoint=endpoint,
+            until={"jsonpath": [{"expression": "state", "value": state}]},
+        )
+    assert sensor.upstream_task_ids == {"submit", "expected"}
+    assert sensor.endpoint is endpoint  # stored as given, resolved when rendered
