@@ -101,3 +101,23 @@ def test_runs_as_a_module():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_token_is_required_when_set():
+    from httsleep_airflow.testing import running_job_api
+
+    with running_job_api(token="t0ken") as api:
+        assert requests.post(api.url + "/jobs", timeout=5).status_code == 401
+        assert requests.get(api.url + "/stats", timeout=5).status_code == 401
+        wrong = {"Authorization": "Bearer other"}
+        assert requests.get(api.url + "/stats", headers=wrong, timeout=5).status_code == 401
+        right = {"Authorization": "Bearer t0ken"}
+        created = requests.post(api.url + "/jobs", json={}, headers=right, timeout=5)
+        assert created.status_code == 201
+        assert api.requests_per_job() == {created.json()["id"]: 1}  # refused ones count for no job
+
+
+def test_a_job_can_echo_request_headers(job_api: JobAPI):
+    job = submit(job_api, polls=1, echo_headers=["X-Api-Key", "X-Absent"])
+    state = requests.get(f"{job_api.url}/jobs/{job}", headers={"X-Api-Key": "k"}, timeout=5).json()
+    assert state["headers"] == {"X-Api-Key": "k", "X-Absent": None}

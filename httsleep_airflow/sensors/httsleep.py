@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
     BaseSensorOperator,
     PokeReturnValue,
 )
+from airflow.sdk.log import mask_secret
 
 try:
     from airflow.sdk.configuration import conf
@@ -29,7 +30,12 @@ from httsleep_airflow._dotted import dotted_path_of
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._sync import HttSleeper, check_url
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp, HttSleepError
-from httsleep_airflow.hooks.httsleep import HttSleepHook, is_absolute, make_request
+from httsleep_airflow.hooks.httsleep import (
+    HttSleepHook,
+    is_absolute,
+    make_request,
+    request_secrets,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -224,6 +230,14 @@ class HttSleepSensor(BaseSensorOperator):
             raise ValueError(
                 f"xcom_jsonpath {self.xcom_jsonpath!r} does not parse: {exc}"
             ) from None
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        # Before anything shows or logs the rendered values: secret-looking header values
+        # (``{"X-Api-Key": "{{ var.value.key }}"}``) and a password in the endpoint's user-info
+        # are masked like the connection's.
+        for secret in request_secrets(self.endpoint, self.headers):
+            mask_secret(secret)
 
     def _build_sleeper(self) -> HttSleeper:
         request_options: dict[str, Any] = {

@@ -11,6 +11,7 @@ Endpoints (JSON in, JSON out):
         {"polls": 3,              # GETs before it finishes (default: --polls, 3)
          "outcome": "OK",         # or "ERROR" / "CANCELLED"
          "result": {...},         # what an OK job reports (default: {"url": "s3://results/<id>"})
+         "echo_headers": ["X-Api-Key"],  # report these request headers back, under "headers"
          "faults": {              # misbehaviour on this job's first GETs:
              "unavailable": 2,    #   that many 503s with Retry-After (see "retry_after")
              "retry_after": 1,    #   seconds, for those 503s
@@ -29,6 +30,9 @@ Endpoints (JSON in, JSON out):
 
 ``GET /stats``
     ``{"<id>": <requests about that job>, ...}``: what the server saw, for tests.
+
+With ``--token T`` (``JobAPI(token=...)``) every request must carry ``Authorization: Bearer T``;
+any other answers ``401``.
 
 Everything is in memory and thread-safe; the server binds to 127.0.0.1 only.
 """
@@ -58,6 +62,7 @@ class Job:
     outcome: str
     result: Any
     faults: dict[str, float] = field(default_factory=dict)
+    echo_headers: list[str] = field(default_factory=list)
     seen: int = 0  # GETs (and searches) answered with a state
     requests: int = 0  # every request about this job, faults included
 
@@ -88,8 +93,9 @@ class Job:
 class JobAPI:
     """The job API server. ``start()`` serves in a thread; ``url`` is its base URL."""
 
-    def __init__(self, port: int = 0, *, default_polls: int = 3) -> None:
+    def __init__(self, port: int = 0, *, default_polls: int = 3, token: str | None = None) -> None:
         self.default_polls = default_polls
+        self.token = token
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._next_id = 1
@@ -148,6 +154,7 @@ class JobAPI:
                 outcome=outcome,
                 result=spec.get("result", {"url": f"s3://results/{job_id}"}),
                 faults={k: float(v) for k, v in dict(spec.get("faults") or {}).items()},
+                echo_headers=[str(name) for name in spec.get("echo_headers") or []],
             )
             self.jobs[job_id] = job
         return job
@@ -157,6 +164,11 @@ class JobAPI:
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
+        if (
+            self.token is not None
+            and handler.headers.get("Authorization") != f"Bearer {self.token}"
+        ):
+            return _send(handler, 401, {"error": "missing or wrong bearer token"})
         path = handler.path.split("?", 1)[0].rstrip("/")
         try:
             body = json.loads(raw) if raw.strip() else {}
@@ -201,6 +213,8 @@ class JobAPI:
                 fault = "garbage"
             else:
                 fault, state = "", job.advance()
+                if job.echo_headers:
+                    state["headers"] = {n: handler.headers.get(n) for n in job.echo_headers}
             retry_after = job.faults.get("retry_after", 1)
         if slow:  # outside the lock: a slow job must not slow the others
             time.sleep(slow)
@@ -246,9 +260,11 @@ def _send(
 
 
 @contextmanager
-def running_job_api(port: int = 0, *, default_polls: int = 3) -> Iterator[JobAPI]:
+def running_job_api(
+    port: int = 0, *, default_polls: int = 3, token: str | None = None
+) -> Iterator[JobAPI]:
     """A started ``JobAPI`` for the length of a ``with`` block."""
-    api = JobAPI(port, default_polls=default_polls).start()
+    api = JobAPI(port, default_polls=default_polls, token=token).start()
     try:
         yield api
     finally:
@@ -259,8 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A local job API for httsleep-airflow demos.")
     parser.add_argument("--port", type=int, default=8088, help="port on 127.0.0.1 (0: any)")
     parser.add_argument("--polls", type=int, default=3, help="GETs before a job finishes")
+    parser.add_argument("--token", help="require this bearer token on every request")
     args = parser.parse_args(argv)
-    api = JobAPI(args.port, default_polls=args.polls)
+    api = JobAPI(args.port, default_polls=args.polls, token=args.token)
     print(f"job API listening on {api.url}", flush=True)
     try:
         api.httpd.serve_forever()

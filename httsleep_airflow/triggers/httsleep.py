@@ -33,6 +33,7 @@ from httsleep_airflow.hooks.httsleep import (
     HttSleepHook,
     is_absolute,
     make_request,
+    request_secrets,
     settings_of,
 )
 
@@ -185,6 +186,8 @@ class HttSleepTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
+            for secret in request_secrets(self.endpoint, self.headers):
+                await _mask(secret)
             sleeper = self.sleeper(await self._settings())
         except Exception as exc:
             yield TriggerEvent(_error_event(exc))

@@ -10,7 +10,11 @@ import warnings
 import pytest
 
 from httsleep_airflow.get_provider_info import get_provider_info
-from httsleep_airflow.hooks.httsleep import HttSleepHook, settings_from_connection
+from httsleep_airflow.hooks.httsleep import (
+    HttSleepHook,
+    request_secrets,
+    settings_from_connection,
+)
 from tests.airflow.conftest import task_states, xcom
 from tests.scripted_server import Reply, ScriptedServer
 
@@ -172,6 +176,25 @@ def test_secrets_never_reach_the_task_log(
     assert "pw-SECRET-1" not in log
     assert "key-SECRET-2" not in log
     assert base64.b64encode(b"ann:pw-SECRET-1").decode() not in log
+
+
+def test_what_is_handed_to_the_secrets_masker():
+    headers = {"X-Api-Key": "k", "Cookie": "c", "X-Team": "data", "Authorization": ""}
+    basic = settings_from_connection(
+        "c", host="h", login="ann", password="pw", extra={"headers": headers}
+    )
+    token = base64.b64encode(b"ann:pw").decode()  # the Basic header's value, should it be echoed
+    assert sorted(basic.secrets) == sorted(["pw", token, "k", "c"])
+    bearer = settings_from_connection(
+        "c", host="h", password="tok", extra={"auth_type": "bearer", "headers": headers}
+    )
+    assert sorted(bearer.secrets) == sorted(["tok", "k", "c"])
+    assert settings_from_connection("c", host="h", login="ann").secrets == ()
+    # A sensor's own request: user-info in an absolute endpoint, secret-looking headers.
+    own = request_secrets("http://ann:ui@h/x", {"Authorization": "Bearer t", "Accept": "json"})
+    assert own == ["Bearer t", "ui"]
+    assert request_secrets("/x", None) == []
+    assert request_secrets("{{ var.value.url }}", "{{ headers }}") == []  # not rendered yet
 
 
 def test_unknown_extra_fails_the_task_with_the_allowed_keys(run_dag, monkeypatch, server, caplog):
