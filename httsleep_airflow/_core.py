@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from httsleep_airflow._conditions import Judgement, Rules, Verdict, excerpt, shorten
 from httsleep_airflow._dotted import import_dotted
+from httsleep_airflow._secrets import redact
 from httsleep_airflow.exceptions import (
     Alarm,
     ConditionError,
@@ -186,6 +187,8 @@ class Poller:
     :param noun: what a log line calls one attempt ("poll", or "poke" in a sensor).
     :param wall_clock: wall time, only to read ``Retry-After`` dates when the server sends no
         ``Date`` header.
+    :param secrets: strings replaced by ``***`` in every log line and message (see
+        ``_secrets.tidy``): a server may echo credentials in the bodies quoted there.
     """
 
     __slots__ = (
@@ -199,6 +202,7 @@ class Poller:
         "noun",
         "policy",
         "rules",
+        "secrets",
         "wall_clock",
     )
 
@@ -213,6 +217,7 @@ class Poller:
         log: logging.Logger | logging.LoggerAdapter[Any] = logger,
         noun: str = "poll",
         wall_clock: Callable[[], float] = time.time,
+        secrets: tuple[str, ...] = (),
     ):
         self.rules = rules
         self.policy = policy
@@ -222,6 +227,7 @@ class Poller:
         self.log = log
         self.noun = noun
         self.wall_clock = wall_clock
+        self.secrets = secrets
         self._action: Send | Sleep | Done = SEND
         self._last_response: requests.Response | None = None
         self._last_error: BaseException | None = None
@@ -275,8 +281,10 @@ class Poller:
             assert not isinstance(response, Exception)
             if judgement.verdict is Verdict.ALARM:
                 assert judgement.clause is not None
-                message = f"alarm {excerpt(judgement.clause.source, 200)} matched: " + (
-                    response_excerpt(response)
+                message = redact(
+                    f"alarm {excerpt(judgement.clause.source, 200)} matched: "
+                    + response_excerpt(response),
+                    self.secrets,
                 )
                 self._log_line(f"{response.status_code}; {message}", level=logging.WARNING)
                 raise Alarm(message, response=response, alarm=judgement.clause.source)
@@ -316,12 +324,15 @@ class Poller:
             text += f"; last response: {response_excerpt(response)}"
         elif self._last_error is not None:
             text += f"; last attempt raised {type(self._last_error).__name__}"
-        raise kind(text, attempts=self.attempts, response=response) from self._last_error
+        raise kind(
+            redact(text, self.secrets), attempts=self.attempts, response=response
+        ) from self._last_error
 
     def _log_line(self, result: str, level: int = logging.INFO) -> None:
         limit = self.policy.max_retries
         of = f"/{limit}" if limit is not None else ""
-        self.log.log(level, "%s %d%s: %s -> %s", self.noun, self.attempts, of, self.label, result)
+        line = redact(f"{self.label} -> {result}", self.secrets)
+        self.log.log(level, "%s %d%s: %s", self.noun, self.attempts, of, line)
 
 
 def response_excerpt(response: requests.Response, limit: int = 200) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from requests.auth import AuthBase
 from requests.structures import CaseInsensitiveDict
 
 from httsleep_airflow._conditions import Rules
@@ -22,6 +21,7 @@ from httsleep_airflow._core import (
     check_seconds,
     check_timeout,
 )
+from httsleep_airflow._secrets import BearerAuth, request_secrets, tidy
 from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp, ResponseTooLarge
 
 __all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
@@ -29,20 +29,6 @@ __all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
 
 #: The default ``max_body_bytes``: far above any job status document.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
-
-
-class BearerAuth(AuthBase):
-    """``Authorization: Bearer <token>`` on every request."""
-
-    def __init__(self, token: str):
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "BearerAuth(***)"
 
 
 class _Missing:
@@ -150,6 +136,9 @@ class Plan:
     :param max_body_bytes: the largest body read (10 MiB by default); a larger one raises
         ``ResponseTooLarge`` instead of filling memory. ``None``: no limit.
     :param clock: the clock ``max_wait`` is measured on (monotonic by default).
+    :param secrets: more strings that messages must not show (say, a token in a query string).
+        The request's own are found without help: its auth, secret-looking header values and a
+        password in the URL. Each is replaced by ``***`` in log lines and exception messages.
     """
 
     def __init__(
@@ -169,6 +158,7 @@ class Plan:
         max_wait: float | None = None,
         max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        secrets: Iterable[str] = (),
     ):
         self.rules = Rules(until, alarms)
         self.policy = Policy.build(
@@ -179,6 +169,7 @@ class Plan:
         )
         self.request = build_request(url_or_request, auth=auth, headers=headers)
         self.label = describe_request(self.request)
+        self.secrets = tidy([*request_secrets(self.request), *secrets])
         self.timeout = check_timeout(timeout)
         self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
         self.verify = verify
@@ -213,6 +204,7 @@ class Plan:
             label=self.label,
             attempts_made=attempts_made,
             deadline=deadline,
+            secrets=self.secrets,
             **options,
         )
 
@@ -254,6 +246,8 @@ class HttSleeper(Plan):
         }
         until = merge_shorthand(until, shorthand, stacklevel=2)
         super().__init__(url_or_request, until, alarms, **options)
+        if session is not None:  # a configured session (a connection's) adds its own
+            self.secrets = tidy([*self.secrets, *request_secrets(self.request, session)])
         self._session = session
         self._owns_session = session is None
         self._sleep = sleep

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +13,13 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
-from httsleep_airflow._sync import BearerAuth, HttSleeper, check_url, strip_credentials
+from httsleep_airflow._secrets import (
+    BearerAuth,
+    auth_secrets,
+    secret_header_values,
+    url_secrets,
+)
+from httsleep_airflow._sync import HttSleeper, check_url, strip_credentials
 
 __all__ = [
     "BearerAuth",
@@ -29,28 +33,12 @@ __all__ = [
 EXTRA_KEYS = ("headers", "verify", "cert", "proxies", "timeout", "auth_type")
 AUTH_TYPES = ("basic", "digest", "bearer")
 DEFAULT_TIMEOUT = 30.0
-_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api[-_]?key|key$", re.I)
-
-
-def secret_header_values(headers: Any) -> list[str]:
-    """The values of headers whose names look secret (Authorization, cookies, API keys, tokens),
-    for Airflow's secrets masker."""
-    if not isinstance(headers, Mapping):
-        return []
-    return [
-        str(value) for name, value in headers.items() if _SECRET_HEADER.search(str(name)) and value
-    ]
 
 
 def request_secrets(endpoint: Any, headers: Any) -> list[str]:
     """The secrets a sensor's own request carries, beside its connection's: the password in an
-    absolute endpoint's user-info and secret-looking header values."""
-    secrets = secret_header_values(headers)
-    if isinstance(endpoint, str) and is_absolute(endpoint):
-        password = urlsplit(endpoint).password
-        if password:
-            secrets.append(password)
-    return secrets
+    absolute endpoint's user-info and secret-looking header values (for Airflow's masker)."""
+    return [*secret_header_values(headers), *url_secrets(endpoint)]
 
 
 def is_absolute(endpoint: str | None) -> bool:
@@ -207,12 +195,7 @@ def settings_from_connection(
         auth = (HTTPDigestAuth if auth_type == "digest" else HTTPBasicAuth)(
             login or "", password or ""
         )
-    secrets = [password] if password else []
-    if password and isinstance(
-        auth, HTTPBasicAuth
-    ):  # the header value itself, as a server may echo it
-        secrets.append(_basic_token(login or "", password or ""))
-    secrets += secret_header_values(headers)
+    secrets = [*auth_secrets(auth), *secret_header_values(headers)]
     return ConnectionSettings(
         conn_id=conn_id,
         base_url=_base_url(conn_id, host, schema, port),
@@ -224,10 +207,6 @@ def settings_from_connection(
         timeout=timeout,
         secrets=tuple(secrets),
     )
-
-
-def _basic_token(login: str, password: str) -> str:
-    return base64.b64encode(f"{login}:{password}".encode("latin1", "replace")).decode()
 
 
 def settings_of(conn_id: str, conn: Any) -> ConnectionSettings:

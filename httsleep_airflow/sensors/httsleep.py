@@ -25,7 +25,7 @@ except ImportError:  # Airflow < 3.2
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 from httsleep_airflow._conditions import Rules, parse_jsonpath
-from httsleep_airflow._core import Done, Policy, check_timeout
+from httsleep_airflow._core import Done, Policy, Sleep, check_timeout
 from httsleep_airflow._dotted import dotted_path_of
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._sync import HttSleeper, check_url
@@ -153,6 +153,7 @@ class HttSleepSensor(BaseSensorOperator):
     _sleeper: HttSleeper | None = None
     _hook: HttSleepHook | None = None
     _pokes = 0
+    _asked_wait = 0.0  # what the last response asked for with Retry-After (within the cap)
 
     def __init__(
         self,
@@ -364,10 +365,18 @@ class HttSleepSensor(BaseSensorOperator):
             raise self._ended("exhausted", str(exc)) from exc
         action = poller.next_action(time.monotonic())
         if not isinstance(action, Done):
+            # The engine polls with an interval of 0 here, so a wait is what the server asked.
+            self._asked_wait = action.seconds if isinstance(action, Sleep) else 0.0
             return False
         if not self.do_xcom_push:
             return True
         return PokeReturnValue(is_done=True, xcom_value=self._xcom_value(action.response))
+
+    def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
+        """Airflow's wait before the next poke (poke and reschedule modes), lengthened when a
+        ``429``/``503`` asked for more time with ``Retry-After`` (capped, as in the engine)."""
+        interval = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        return max(interval, self._asked_wait)
 
     def _xcom_value(self, response: requests.Response) -> Any:
         try:

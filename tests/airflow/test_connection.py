@@ -192,7 +192,7 @@ def test_what_is_handed_to_the_secrets_masker():
     assert settings_from_connection("c", host="h", login="ann").secrets == ()
     # A sensor's own request: user-info in an absolute endpoint, secret-looking headers.
     own = request_secrets("http://ann:ui@h/x", {"Authorization": "Bearer t", "Accept": "json"})
-    assert own == ["Bearer t", "ui"]
+    assert own == ["Bearer t", "ui", base64.b64encode(b"ann:ui").decode()]
     assert request_secrets("/x", None) == []
     assert request_secrets("{{ var.value.url }}", "{{ headers }}") == []  # not rendered yet
 

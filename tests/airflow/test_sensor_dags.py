@@ -157,3 +157,23 @@ def test_ignored_exceptions_count_as_not_yet(run_dag):
         """,
     )
     assert task_states(dr) == {"wait": ("failed", 1)}  # gave up: no retries
+
+
+def test_retry_after_lengthens_the_wait_before_the_next_poke(server: ScriptedServer):
+    from httsleep_airflow.sensors.httsleep import HttSleepSensor
+
+    sensor = HttSleepSensor(
+        task_id="t", endpoint=server.url("/jobs/1"), until={"status_code": 200}, poke_interval=5
+    )
+    sensor._sleeper = sensor._build_sleeper()
+
+    def wait_after(reply: Reply) -> float:
+        server.script(reply)
+        assert sensor.poke({}) is False
+        return sensor._get_next_poke_interval(0.0, lambda: 0.0, 1)
+
+    assert wait_after(Reply(503, "busy", {"Retry-After": "42"})) == 42  # longer: as asked
+    assert wait_after(Reply(429, "slow down", {"Retry-After": "1"})) == 5  # never shorter
+    assert wait_after(Reply(503, "busy", {"Retry-After": "100000"})) == 300  # the engine's cap
+    assert wait_after(Reply(202, "pending")) == 5  # no Retry-After: poke_interval again
+    sensor._sleeper.close()

@@ -16,7 +16,7 @@ import requests
 
 from httsleep_airflow import Alarm, HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
-from httsleep_airflow._sync import BearerAuth
+from httsleep_airflow._secrets import BearerAuth
 from httsleep_airflow.exceptions import DeadlinePassed, ResponseTooLarge, RetriesExhausted
 from tests.helpers import Recorder
 from tests.scripted_server import Reply, ScriptedServer, free_port
@@ -227,6 +227,28 @@ SCENARIOS = [
         options={"max_retries": 1},
         outcome="gave_up",
         raises=RetriesExhausted,
+    ),
+    Scenario(
+        "credentials a server echoes are *** in the alarm message",
+        [Reply(body={"status": "ERROR", "saw": "Bearer tok-12345", "key": "key-67890"})],
+        alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}],
+        options={"auth": BearerAuth("tok-12345"), "headers": {"X-Api-Key": "key-67890"}},
+        outcome="alarm",
+        alarm=0,
+        check=lambda error, server: (
+            server.received[0].headers["X-Api-Key"] == "key-67890"
+            and "tok-12345" not in str(error)
+            and "key-67890" not in str(error)
+            and '"saw": "Bearer ***", "key": "***"' in str(error)
+        ),
+    ),
+    Scenario(
+        "secrets given by the caller are *** in the give-up message",
+        [Reply(body={"status": "RUNNING", "query": "sig=qs-secret-1"})],
+        options={"max_retries": 1, "secrets": ["qs-secret-1"]},
+        outcome="gave_up",
+        raises=RetriesExhausted,
+        check=lambda error, server: "qs-secret-1" not in str(error) and "sig=***" in str(error),
     ),
     Scenario(
         "deadline",

@@ -1,0 +1,218 @@
+"""Real Airflow services for the end-to-end tests, and a client for their REST API.
+
+Every process is started in its own process group, so stopping (or killing) one component also
+stops what it started: the triggerer's trigger runner, the scheduler's LocalExecutor workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.scripted_server import free_port
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+BIN = Path(sys.executable).parent
+STARTUP_SECONDS = 180
+COMPONENTS = ("scheduler", "triggerer", "dag_processor")
+
+
+class Airflow:
+    """The REST API (v2) of a running Airflow."""
+
+    def __init__(self, api: str, log: Path) -> None:
+        self.api = api
+        self.log = log
+
+    def get(self, path: str) -> Any:
+        response = requests.get(f"{self.api}/api/v2{path}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        response = requests.post(
+            f"{self.api}/api/v2/dags/{dag_id}/dagRuns",
+            json={"logical_date": None, "conf": dict(conf or {})},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["dag_run_id"])
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of a run, mapped ones included (the API pages by 100)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.get(
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(found)}"
+            )["task_instances"]
+            found += page
+            if len(page) < 100:
+                return found
+
+    def states(self, dag_id: str, run_id: str) -> dict[str, tuple[str | None, int]]:
+        """``task_id`` (``task_id[i]`` when mapped) -> (state, try number)."""
+        return {
+            t["task_id"] + (f"[{t['map_index']}]" if t["map_index"] >= 0 else ""): (
+                t["state"],
+                t["try_number"],
+            )
+            for t in self.task_instances(dag_id, run_id)
+        }
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        return self.get(path + (f"?map_index={map_index}" if map_index >= 0 else ""))["value"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+    def wait_for_run(self, dag_id: str, run_id: str, seconds: float) -> str:
+        deadline = time.monotonic() + seconds
+        state = self.run_state(dag_id, run_id)
+        while state not in ("success", "failed") and time.monotonic() < deadline:
+            time.sleep(1)
+            state = self.run_state(dag_id, run_id)
+        return state
+
+
+def prepare_home(home: Path, connections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """An Airflow home with the example DAGs and this suite's own; the environment to run it."""
+    dags = home / "dags"
+    dags.mkdir()
+    for source in [*(ROOT / "example_dags").glob("*.py"), *(HERE / "dags").glob("*.py")]:
+        shutil.copy(source, dags / source.name)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+        "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", ""),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+    }
+    for conn_id, fields in connections.items():
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(fields)
+    return env
+
+
+def api_url(env: Mapping[str, str]) -> str:
+    return f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}"
+
+
+def start(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``airflow <command>`` in its own process group, its output appended to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [str(BIN / "airflow"), *command],
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Stop a process group: SIGTERM with a grace period, then SIGKILL (or SIGKILL at once)."""
+    steps = ((signal.SIGKILL, 10),) if kill else ((signal.SIGTERM, 20), (signal.SIGKILL, 10))
+    for sig, grace in steps:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        # the leader is gone; its children may linger a moment in the group
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+
+
+def wait_until_ready(
+    client: Airflow,
+    processes: Iterable[subprocess.Popen[bytes]],
+    dag_ids: set[str],
+    components: Iterable[str] = COMPONENTS,
+) -> None:
+    """Until the health endpoint reports every component healthy and ``dag_ids`` are parsed."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise RuntimeError(f"an Airflow process exited:\n{client.log.read_text()[-3000:]}")
+        try:
+            health = client.get("/monitor/health")
+            dags = {d["dag_id"] for d in client.get("/dags?limit=100")["dags"]}
+            if all(health[c]["status"] == "healthy" for c in components) and dag_ids <= dags:
+                return
+        except (requests.RequestException, KeyError, ValueError):
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"Airflow not ready:\n{client.log.read_text()[-3000:]}")
+
+
+class Deployment:
+    """Airflow's components as separate processes, each of which a test may kill and restart."""
+
+    COMMANDS = {
+        "api-server": ["api-server"],
+        "dag-processor": ["dag-processor"],
+        "scheduler": ["scheduler"],
+        "triggerer": ["triggerer"],
+    }
+
+    def __init__(self, home: Path, env: Mapping[str, str]) -> None:
+        self.home = home
+        self.env = dict(env)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.client = Airflow(api_url(env), home / "scheduler.log")
+
+    def start(self, dag_ids: set[str]) -> None:
+        subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=STARTUP_SECONDS,
+        )
+        for name in self.COMMANDS:
+            self.start_component(name)
+        wait_until_ready(self.client, self.processes.values(), dag_ids)
+
+    def start_component(self, name: str) -> None:
+        self.processes[name] = start(self.COMMANDS[name], self.env, self.home / f"{name}.log")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the component and everything it started: no chance to clean up."""
+        stop(self.processes.pop(name), kill=True)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            stop(self.processes.pop(name))
+
+    def healthy(self, component: str) -> bool:
+        try:
+            return self.client.get("/monitor/health")[component]["status"] == "healthy"
+        except (requests.RequestException, KeyError, ValueError):
+            return False

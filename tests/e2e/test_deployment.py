@@ -1,0 +1,228 @@
+"""End to end on Airflow's components run one by one (API server, DAG processor, scheduler,
+triggerer; LocalExecutor; SQLite), so that a test can kill one and start it again:
+
+- the triggerer dies (SIGKILL, with its trigger runner) while sensors are deferred;
+- the scheduler dies (SIGKILL, with its executor) while reschedule-mode sensors wait;
+- then every log the deployment wrote is searched for the secrets its DAGs used.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from httsleep_airflow.testing import JobAPI, running_job_api
+from tests.e2e.services import Airflow, Deployment, prepare_home
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "tok-E2E-7f3a91"
+API_KEY = "key-E2E-2b8c44"
+PARTNER_KEY = "partner-E2E-93d0e1"
+BASIC_PASSWORD = "pw-E2E-5e62aa"
+USERINFO_PASSWORD = "ui-E2E-c1d7f0"
+SECRETS = {
+    "bearer token": TOKEN,
+    "API key header": API_KEY,
+    "sensor header": PARTNER_KEY,
+    "basic password": BASIC_PASSWORD,
+    "basic header value": base64.b64encode(f"ann:{BASIC_PASSWORD}".encode()).decode(),
+    "user-info password": USERINFO_PASSWORD,
+}
+TRIGGERER_RESTART = "httsleep_triggerer_restart"
+SCHEDULER_RESTART = "httsleep_scheduler_restart"
+
+
+@pytest.fixture(scope="module")
+def job_apis() -> Iterator[tuple[JobAPI, JobAPI]]:
+    """The open job API, and one that wants the bearer token."""
+    with running_job_api() as open_api, running_job_api(token=TOKEN) as secure_api:
+        yield open_api, secure_api
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, job_apis: tuple[JobAPI, JobAPI]
+) -> Iterator[Deployment]:
+    open_api, secure_api = job_apis
+    home = tmp_path_factory.mktemp("airflow-deployment")
+    env = prepare_home(
+        home,
+        {
+            "job_api": {"conn_type": "httsleep", "host": open_api.url},
+            "secure_job_api": {
+                "conn_type": "httsleep",
+                "host": secure_api.url,
+                "password": TOKEN,
+                "extra": {"auth_type": "bearer", "headers": {"X-Api-Key": API_KEY}},
+            },
+            "basic_job_api": {
+                "conn_type": "httsleep",
+                "host": open_api.url,
+                "login": "ann",
+                "password": BASIC_PASSWORD,
+            },
+        },
+    )
+    env.update(
+        {
+            # A dead triggerer's triggers go to a live one once its heartbeat is this old.
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+            "AIRFLOW_VAR_PARTNER_HEADER": PARTNER_KEY,
+            "AIRFLOW_VAR_USERINFO_PW": USERINFO_PASSWORD,
+            "AIRFLOW_VAR_JOB_API_ADDRESS": open_api.url.removeprefix("http://"),
+        }
+    )
+    deployment = Deployment(home, env)
+    try:
+        deployment.start({TRIGGERER_RESTART, SCHEDULER_RESTART, "httsleep_secrets"})
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+def _gets(api: JobAPI, endpoints: dict[str, str]) -> dict[str, int]:
+    """GETs per sensor (the job API also counts each job's POST)."""
+    counts = api.requests_per_job()
+    return {name: counts[endpoint.rsplit("/", 1)[1]] - 1 for name, endpoint in endpoints.items()}
+
+
+def _endpoints(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, str]:
+    """Sensor ``kind[i]`` -> the job endpoint its submit task returned."""
+    found = {}
+    for kind in ("finish", "alarm", "exhaust"):
+        for i, endpoint in enumerate(airflow.xcom(dag_id, run_id, f"submit_{kind}")):
+            found[f"{kind}[{i}]"] = endpoint
+    return found
+
+
+def _wait_for(what: str, seconds: float, check, deployment: Deployment) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}\n{_tail(deployment.home)}")
+        time.sleep(0.5)
+
+
+def _tail(home: Path) -> str:
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in home.glob("*.log")
+    )
+
+
+def test_triggerer_killed_while_sensors_are_deferred(
+    deployment: Deployment, job_apis: tuple[JobAPI, JobAPI]
+):
+    airflow, api = deployment.client, job_apis[0]
+    run_id = airflow.trigger(TRIGGERER_RESTART)
+    sensors = [f"{kind}[{i}]" for kind in ("finish", "alarm", "exhaust") for i in range(2)]
+
+    def all_deferred_and_polled() -> bool:
+        states = airflow.states(TRIGGERER_RESTART, run_id)
+        if any(states.get(s, (None, 0))[0] != "deferred" for s in sensors):
+            return False
+        gets = _gets(api, _endpoints(airflow, TRIGGERER_RESTART, run_id))
+        return min(gets.values()) >= 3  # the worker's poke, then at least two from the trigger
+
+    _wait_for("sensors deferred and polling", 240, all_deferred_and_polled, deployment)
+    deployment.kill("triggerer")
+    time.sleep(1)  # a request the dead triggerer sent has been counted by now
+    endpoints = _endpoints(airflow, TRIGGERER_RESTART, run_id)
+    at_kill = _gets(api, endpoints)
+    time.sleep(3)
+    assert _gets(api, endpoints) == at_kill  # nothing polls while no triggerer runs
+    deployment.start_component("triggerer")
+
+    state = airflow.wait_for_run(TRIGGERER_RESTART, run_id, 300)
+    states = airflow.states(TRIGGERER_RESTART, run_id)
+    final = _gets(api, endpoints)
+    assert state == "failed", states  # the alarms and the give-ups fail the run
+    for i in range(2):
+        # A finishing job: the sensor stops at the first OK, whoever polled before.
+        assert states[f"finish[{i}]"] == ("success", 1)
+        assert final[f"finish[{i}]"] == 26  # PENDING, RUNNING x 24, OK
+        assert airflow.xcom(TRIGGERER_RESTART, run_id, "finish", i) == (
+            f"s3://results/{endpoints[f'finish[{i}]'].rsplit('/', 1)[1]}"
+        )
+        # A failing job: the alarm fails the task at once; its two retries are not used.
+        assert states[f"alarm[{i}]"] == ("failed", 1)
+        assert final[f"alarm[{i}]"] == 26
+        # A job that never finishes: the new triggerer starts from the count the worker handed
+        # over (1), so it polls max_retries - 1 more times. What the dead triggerer sent is on
+        # top: the budget (20) is exceeded by exactly the polls the dead triggerer made.
+        assert states[f"exhaust[{i}]"] == ("failed", 1)
+        assert final[f"exhaust[{i}]"] == at_kill[f"exhaust[{i}]"] + 20 - 1
+        assert 20 < final[f"exhaust[{i}]"] < 2 * 20
+
+
+def test_scheduler_killed_during_a_reschedule_wait(
+    deployment: Deployment, job_apis: tuple[JobAPI, JobAPI]
+):
+    airflow, api = deployment.client, job_apis[0]
+    run_id = airflow.trigger(SCHEDULER_RESTART)
+    sensors = [f"{kind}[0]" for kind in ("finish", "alarm", "exhaust")]
+
+    def all_waiting_after_two_pokes() -> bool:
+        states = airflow.states(SCHEDULER_RESTART, run_id)
+        if any(states.get(s, (None, 0))[0] != "up_for_reschedule" for s in sensors):
+            return False
+        return min(_gets(api, _endpoints(airflow, SCHEDULER_RESTART, run_id)).values()) >= 2
+
+    _wait_for("sensors waiting for their next poke", 240, all_waiting_after_two_pokes, deployment)
+    deployment.kill("scheduler")  # the next pokes are about 8 s away: no task is running
+    endpoints = _endpoints(airflow, SCHEDULER_RESTART, run_id)
+    at_kill = _gets(api, endpoints)
+    time.sleep(5)
+    deployment.start_component("scheduler")
+
+    state = airflow.wait_for_run(SCHEDULER_RESTART, run_id, 300)
+    states = airflow.states(SCHEDULER_RESTART, run_id)
+    final = _gets(api, endpoints)
+    assert state == "failed", states
+    assert min(at_kill.values()) >= 2
+    # The poke count lives in the database (one reschedule per poke), so a new scheduler
+    # carries on with it: exactly the pokes each job needs, and exactly max_retries.
+    assert states["finish[0]"] == ("success", 1)
+    assert final["finish[0]"] == 5
+    assert states["alarm[0]"] == ("failed", 1)
+    assert final["alarm[0]"] == 5
+    assert states["exhaust[0]"] == ("failed", 1)
+    assert final["exhaust[0]"] == 5
+
+
+def test_no_secret_in_any_log(deployment: Deployment, job_apis: tuple[JobAPI, JobAPI]):
+    airflow = deployment.client
+    run_id = airflow.trigger("httsleep_secrets")
+    state = airflow.wait_for_run("httsleep_secrets", run_id, 300)
+    states = airflow.states("httsleep_secrets", run_id)
+    assert state == "failed", states
+    for mode in ("poke", "reschedule", "deferrable"):
+        # The secrets were sent (the secure API refuses requests without the token)...
+        assert states[f"bearer_{mode}"] == ("failed", 1)
+        assert states[f"basic_{mode}"] == ("failed", 1)
+        assert states[f"userinfo_{mode}"] == ("success", 1)
+        xcom = airflow.xcom("httsleep_secrets", run_id, f"userinfo_{mode}")
+        assert xcom.startswith("s3://results/")
+
+    # ...and each alarm logged the echoed headers, masked. Now search every file the deployment
+    # wrote under its home: task logs (the triggerer's lines included), the DAG processor's,
+    # and each component's own output.
+    logs = [p for p in deployment.home.rglob("*") if p.is_file() and "log" in p.name]
+    text = {p: p.read_bytes().decode(errors="replace") for p in logs}
+    masked = re.compile(r'X-Api-Key\\?": \\?"\*\*\*')  # in plain and in JSON log lines
+    assert any(masked.search(t) for t in text.values()), "no alarm excerpt was logged"
+    assert any("http://127.0.0.1:" in t and "/jobs/" in t for t in text.values())
+    leaks = [
+        f"{what} in {path.relative_to(deployment.home)}"
+        for path, t in text.items()
+        for what, secret in SECRETS.items()
+        if secret in t
+    ]
+    assert leaks == []
+    assert len(logs) > 10  # every task's log, at least
