@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from httsleep_airflow.testing import JobAPI, running_job_api
 from tests.e2e.services import Airflow, Deployment, prepare_home
@@ -166,17 +167,35 @@ def test_scheduler_killed_during_a_reschedule_wait(
 ):
     airflow, api = deployment.client, job_apis[0]
     run_id = airflow.trigger(SCHEDULER_RESTART)
-    sensors = [f"{kind}[0]" for kind in ("finish", "alarm", "exhaust")]
+    sensors = ["wait[0]", "wait[1]", "wait[2]"]  # finish, alarm, exhaust
+    last_change: dict[str, tuple[int, float]] = {}  # sensor -> (GETs, when they last changed)
 
     def all_waiting_after_two_pokes() -> bool:
-        states = airflow.states(SCHEDULER_RESTART, run_id)
-        if any(states.get(s, (None, 0))[0] != "up_for_reschedule" for s in sensors):
+        """Each sensor has poked twice and is waiting, its latest poke under 4 s old: its next
+        one is 4 s away or more, so no task runs when the scheduler (and its executor) dies."""
+        now = time.monotonic()
+        try:
+            gets = _gets(api, sensor_endpoints())
+        except requests.HTTPError:  # the submit task has not pushed the endpoints yet
             return False
-        return min(_gets(api, _endpoints(airflow, SCHEDULER_RESTART, run_id)).values()) >= 2
+        for name, count in gets.items():
+            if last_change.get(name, (None, 0.0))[0] != count:
+                last_change[name] = (count, now)
+        states = airflow.states(SCHEDULER_RESTART, run_id)
+        return all(
+            states.get(s, (None, 0))[0] == "up_for_reschedule"
+            and gets[s] >= 2
+            and now - last_change[s][1] < 4
+            for s in sensors
+        )
+
+    def sensor_endpoints() -> dict[str, str]:
+        kwargs = airflow.xcom(SCHEDULER_RESTART, run_id, "submit_with_budgets")
+        return {f"wait[{i}]": k["endpoint"] for i, k in enumerate(kwargs)}
 
     _wait_for("sensors waiting for their next poke", 240, all_waiting_after_two_pokes, deployment)
-    deployment.kill("scheduler")  # the next pokes are about 8 s away: no task is running
-    endpoints = _endpoints(airflow, SCHEDULER_RESTART, run_id)
+    deployment.kill("scheduler")
+    endpoints = sensor_endpoints()
     at_kill = _gets(api, endpoints)
     time.sleep(5)
     deployment.start_component("scheduler")
@@ -188,12 +207,12 @@ def test_scheduler_killed_during_a_reschedule_wait(
     assert min(at_kill.values()) >= 2
     # The poke count lives in the database (one reschedule per poke), so a new scheduler
     # carries on with it: exactly the pokes each job needs, and exactly max_retries.
-    assert states["finish[0]"] == ("success", 1)
-    assert final["finish[0]"] == 5
-    assert states["alarm[0]"] == ("failed", 1)
-    assert final["alarm[0]"] == 5
-    assert states["exhaust[0]"] == ("failed", 1)
-    assert final["exhaust[0]"] == 5
+    assert states["wait[0]"] == ("success", 1)  # finish: PENDING, RUNNING x 3, OK
+    assert final["wait[0]"] == 5
+    assert states["wait[1]"] == ("failed", 1)  # alarm: PENDING, RUNNING x 3, ERROR
+    assert final["wait[1]"] == 5
+    assert states["wait[2]"] == ("failed", 1)  # exhaust: max_retries=5
+    assert final["wait[2]"] == 5
 
 
 def test_no_secret_in_any_log(deployment: Deployment, job_apis: tuple[JobAPI, JobAPI]):

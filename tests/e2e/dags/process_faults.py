@@ -59,19 +59,24 @@ def httsleep_triggerer_restart() -> None:
         ).expand(endpoint=submit.override(task_id=f"submit_{kind}")(spec, 2))
 
 
+@task
+def submit_with_budgets(specs: list[tuple[dict[str, Any], int]]) -> list[dict[str, Any]]:
+    """One job per spec, as the keyword arguments of one mapped sensor each."""
+    return [
+        {"endpoint": endpoint, "max_retries": max_retries}
+        for (spec, max_retries) in specs
+        for endpoint in submit.function(spec, 1)
+    ]
+
+
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
 def httsleep_scheduler_restart() -> None:
-    """One reschedule-mode sensor of each kind, poking every 8 s, while the scheduler dies."""
-    specs = {"finish": ({"polls": 4}, 10), "alarm": ({"polls": 4, "outcome": "ERROR"}, 10)}
-    specs["exhaust"] = ({"polls": 100_000}, 5)
-    for kind, (spec, max_retries) in specs.items():
-        HttSleepSensor.partial(
-            task_id=kind,
-            max_retries=max_retries,
-            poke_interval=8,
-            mode="reschedule",
-            **SENSOR_DEFAULTS,
-        ).expand(endpoint=submit.override(task_id=f"submit_{kind}")(spec, 1))
+    """One reschedule-mode sensor of each kind (finish, alarm, exhaust), poking every 8 s while
+    the scheduler dies. One mapped task, so that the three poke in step."""
+    specs = [({"polls": 4}, 10), ({"polls": 4, "outcome": "ERROR"}, 10), ({"polls": 100_000}, 5)]
+    HttSleepSensor.partial(
+        task_id="wait", poke_interval=8, mode="reschedule", **SENSOR_DEFAULTS
+    ).expand_kwargs(submit_with_budgets(specs))
 
 
 triggerer_restart = httsleep_triggerer_restart()
