@@ -25,7 +25,9 @@ ALARMS = {"jsonpath": [{"expression": "status", "value": "ERROR"}]}
 ECHO = ["Authorization", "X-Api-Key", "X-Partner-Key"]
 MODES: dict[str, dict[str, Any]] = {
     "poke": {"poke_interval": 1},
-    "reschedule": {"poke_interval": 2, "mode": "reschedule"},
+    # Not shorter: a reschedule due within seconds can meet Airflow's scheduler race
+    # (apache/airflow#71172; see the README's troubleshooting).
+    "reschedule": {"poke_interval": 5, "mode": "reschedule"},
     "deferrable": {"poke_interval": 1, "deferrable": True},
 }
 
