@@ -25,8 +25,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, get_environ_proxies
 
 from httsleep_airflow._core import Done, Sleep
-from httsleep_airflow._secrets import BearerAuth
-from httsleep_airflow._sync import Plan
+from httsleep_airflow._sync import BearerAuth, Plan
 from httsleep_airflow.exceptions import ConditionError
 
 __all__ = ["AsyncHttSleeper", "translate_error"]

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.structures import CaseInsensitiveDict
 
 from httsleep_airflow._conditions import Rules
@@ -21,7 +22,7 @@ from httsleep_airflow._core import (
     check_seconds,
     check_timeout,
 )
-from httsleep_airflow._secrets import BearerAuth, request_secrets, tidy
+from httsleep_airflow._secrets import basic_secrets, secret_header_values, tidy, url_secrets
 from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp, ResponseTooLarge
 
 __all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
@@ -29,6 +30,45 @@ __all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
 
 #: The default ``max_body_bytes``: far above any job status document.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class BearerAuth(AuthBase):
+    """``Authorization: Bearer <token>`` on every request."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
+
+
+def auth_secrets(auth: Any) -> list[str]:
+    """What a requests ``auth`` sends that must not be shown: a token, a password, and the
+    ``Basic`` header value made from it."""
+    if isinstance(auth, BearerAuth):
+        return [auth.token] if auth.token else []
+    if isinstance(auth, HTTPDigestAuth):
+        return [auth.password] if auth.password else []
+    if isinstance(auth, HTTPBasicAuth):
+        return basic_secrets(auth.username, auth.password)
+    if isinstance(auth, tuple) and len(auth) == 2:
+        return basic_secrets(*auth)
+    return []
+
+
+def request_secrets(
+    request: requests.Request, session: requests.Session | None = None
+) -> tuple[str, ...]:
+    """The secrets ``request`` carries, with those the ``session`` adds to it."""
+    found = [*url_secrets(request.url), *auth_secrets(request.auth)]
+    found += secret_header_values(request.headers)
+    if session is not None:
+        found += auth_secrets(session.auth) + secret_header_values(session.headers)
+    return tidy(found)
 
 
 class _Missing:

@@ -13,13 +13,14 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
-from httsleep_airflow._secrets import (
+from httsleep_airflow._secrets import secret_header_values, url_secrets
+from httsleep_airflow._sync import (
     BearerAuth,
+    HttSleeper,
     auth_secrets,
-    secret_header_values,
-    url_secrets,
+    check_url,
+    strip_credentials,
 )
-from httsleep_airflow._sync import HttSleeper, check_url, strip_credentials
 
 __all__ = [
     "BearerAuth",
@@ -35,9 +36,10 @@ AUTH_TYPES = ("basic", "digest", "bearer")
 DEFAULT_TIMEOUT = 30.0
 
 
-def request_secrets(endpoint: Any, headers: Any) -> list[str]:
-    """The secrets a sensor's own request carries, beside its connection's: the password in an
-    absolute endpoint's user-info and secret-looking header values (for Airflow's masker)."""
+def argument_secrets(endpoint: Any, headers: Any) -> list[str]:
+    """The secrets in a sensor's or trigger's own arguments, beside its connection's: the
+    password in an absolute endpoint's user-info, secret-looking header values (for Airflow's
+    masker; the engine finds them again in the request it builds)."""
     return [*secret_header_values(headers), *url_secrets(endpoint)]
 
 

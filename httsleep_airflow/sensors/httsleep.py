@@ -32,9 +32,9 @@ from httsleep_airflow._sync import HttSleeper, check_url
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp, HttSleepError
 from httsleep_airflow.hooks.httsleep import (
     HttSleepHook,
+    argument_secrets,
     is_absolute,
     make_request,
-    request_secrets,
 )
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class HttSleepSensor(BaseSensorOperator):
         # Before anything shows or logs the rendered values: secret-looking header values
         # (``{"X-Api-Key": "{{ var.value.key }}"}``) and a password in the endpoint's user-info
         # are masked like the connection's.
-        for secret in request_secrets(self.endpoint, self.headers):
+        for secret in argument_secrets(self.endpoint, self.headers):
             mask_secret(secret)
 
     def _build_sleeper(self) -> HttSleeper:

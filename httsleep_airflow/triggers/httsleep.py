@@ -31,9 +31,9 @@ from httsleep_airflow.exceptions import Alarm, GaveUp
 from httsleep_airflow.hooks.httsleep import (
     ConnectionSettings,
     HttSleepHook,
+    argument_secrets,
     is_absolute,
     make_request,
-    request_secrets,
     settings_of,
 )
 
@@ -186,7 +186,7 @@ class HttSleepTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            for secret in request_secrets(self.endpoint, self.headers):
+            for secret in argument_secrets(self.endpoint, self.headers):
                 await _mask(secret)
             sleeper = self.sleeper(await self._settings())
         except Exception as exc:

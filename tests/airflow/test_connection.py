@@ -12,7 +12,7 @@ import pytest
 from httsleep_airflow.get_provider_info import get_provider_info
 from httsleep_airflow.hooks.httsleep import (
     HttSleepHook,
-    request_secrets,
+    argument_secrets,
     settings_from_connection,
 )
 from tests.airflow.conftest import task_states, xcom
@@ -191,10 +191,10 @@ def test_what_is_handed_to_the_secrets_masker():
     assert sorted(bearer.secrets) == sorted(["tok", "k", "c"])
     assert settings_from_connection("c", host="h", login="ann").secrets == ()
     # A sensor's own request: user-info in an absolute endpoint, secret-looking headers.
-    own = request_secrets("http://ann:ui@h/x", {"Authorization": "Bearer t", "Accept": "json"})
+    own = argument_secrets("http://ann:ui@h/x", {"Authorization": "Bearer t", "Accept": "json"})
     assert own == ["Bearer t", "ui", base64.b64encode(b"ann:ui").decode()]
-    assert request_secrets("/x", None) == []
-    assert request_secrets("{{ var.value.url }}", "{{ headers }}") == []  # not rendered yet
+    assert argument_secrets("/x", None) == []
+    assert argument_secrets("{{ var.value.url }}", "{{ headers }}") == []  # not rendered yet
 
 
 def test_unknown_extra_fails_the_task_with_the_allowed_keys(run_dag, monkeypatch, server, caplog):

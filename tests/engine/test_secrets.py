@@ -11,8 +11,8 @@ from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._conditions import Rules
 from httsleep_airflow._core import Policy, Poller
-from httsleep_airflow._secrets import BearerAuth, redact, request_secrets, tidy
-from httsleep_airflow._sync import HttSleeper
+from httsleep_airflow._secrets import redact, tidy
+from httsleep_airflow._sync import BearerAuth, HttSleeper, request_secrets
 from httsleep_airflow.exceptions import Alarm, RetriesExhausted
 from tests.helpers import make_response
 

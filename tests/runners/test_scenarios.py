@@ -16,7 +16,7 @@ import requests
 
 from httsleep_airflow import Alarm, HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
-from httsleep_airflow._secrets import BearerAuth
+from httsleep_airflow._sync import BearerAuth
 from httsleep_airflow.exceptions import DeadlinePassed, ResponseTooLarge, RetriesExhausted
 from tests.helpers import Recorder
 from tests.scripted_server import Reply, ScriptedServer, free_port
