@@ -172,7 +172,7 @@ def test_scheduler_killed_during_a_reschedule_wait(
 
     def all_waiting_after_two_pokes() -> bool:
         """Each sensor has poked twice and is waiting, its latest poke under 4 s old: its next
-        one is 4 s away or more, so no task runs when the scheduler (and its executor) dies."""
+        one is 11 s away or more, so no task runs when the scheduler (and its executor) dies."""
         now = time.monotonic()
         try:
             gets = _gets(api, sensor_endpoints())

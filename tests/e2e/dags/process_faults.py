@@ -71,11 +71,12 @@ def submit_with_budgets(specs: list[tuple[dict[str, Any], int]]) -> list[dict[st
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
 def httsleep_scheduler_restart() -> None:
-    """One reschedule-mode sensor of each kind (finish, alarm, exhaust), poking every 8 s while
-    the scheduler dies. One mapped task, so that the three poke in step."""
+    """One reschedule-mode sensor of each kind (finish, alarm, exhaust), poking every 15 s while
+    the scheduler dies. One mapped task, so that the three poke in step. (A shorter interval
+    can meet Airflow's scheduler race, apache/airflow#71172.)"""
     specs = [({"polls": 4}, 10), ({"polls": 4, "outcome": "ERROR"}, 10), ({"polls": 100_000}, 5)]
     HttSleepSensor.partial(
-        task_id="wait", poke_interval=8, mode="reschedule", **SENSOR_DEFAULTS
+        task_id="wait", poke_interval=15, mode="reschedule", **SENSOR_DEFAULTS
     ).expand_kwargs(submit_with_budgets(specs))
 
 
