@@ -154,7 +154,6 @@ def wait_until_ready(
     client: Airflow,
     processes: Iterable[subprocess.Popen[bytes]],
     dag_ids: set[str],
-    components: Iterable[str] = COMPONENTS,
 ) -> None:
     """Until the health endpoint reports every component healthy and ``dag_ids`` are parsed."""
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -164,7 +163,7 @@ def wait_until_ready(
         try:
             health = client.get("/monitor/health")
             dags = {d["dag_id"] for d in client.get("/dags?limit=100")["dags"]}
-            if all(health[c]["status"] == "healthy" for c in components) and dag_ids <= dags:
+            if all(health[c]["status"] == "healthy" for c in COMPONENTS) and dag_ids <= dags:
                 return
         except (requests.RequestException, KeyError, ValueError):
             pass
@@ -210,9 +209,3 @@ class Deployment:
     def stop(self) -> None:
         for name in list(self.processes):
             stop(self.processes.pop(name))
-
-    def healthy(self, component: str) -> bool:
-        try:
-            return self.client.get("/monitor/health")[component]["status"] == "healthy"
-        except (requests.RequestException, KeyError, ValueError):
-            return False
