@@ -35,6 +35,7 @@ from jsonpath_rw import parse as _jsonpath_parse
 from jsonpath_rw.jsonpath import JSONPath
 
 from httsleep_airflow._dotted import dotted_path_of, import_dotted
+from httsleep_airflow._secrets import shorten
 from httsleep_airflow.exceptions import ConditionError
 
 if TYPE_CHECKING:
@@ -58,12 +59,6 @@ def excerpt(value: Any, limit: int = _EXCERPT) -> str:
     else:
         text = repr(value)
     return shorten(text, limit)
-
-
-def shorten(text: str, limit: int = _EXCERPT) -> str:
-    """``text`` on one line, cut to ``limit`` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Subject:

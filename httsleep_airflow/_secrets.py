@@ -1,57 +1,131 @@
-"""Secrets in text: which header values and URL parts are secrets, and redacting them.
+"""Secrets in text: which names hold secrets, every form a secret takes, and redacting them.
 
-Every message the engine writes (log lines, ``Alarm`` and give-up messages) quotes responses,
-and a server may echo what it was sent. So the runners find the secrets a request carries (its
-auth, secret-looking header values, a password in the URL; ``_sync.request_secrets``) and the
-core replaces them with ``***`` in what it writes. Plain text work: no I/O library here.
+Every message the engine writes (log lines, ``Alarm``, give-up and error messages) may quote a
+response, and a server may echo what it was sent: as is, JSON-escaped, percent-encoded, with its
+whitespace folded, or as the ``Basic`` value made from it. So the runners find the secrets a
+request carries (its auth, secret-looking header and query values, a password in the URL;
+``_sync.request_secrets``), ``tidy`` expands each into the forms it may take, and every message
+goes through ``scrub``: **redact first, then shorten**, so that no cut can fall inside a secret
+and leave part of it. Plain text work: no I/O library here.
 """
 
 from __future__ import annotations
 
 import base64
+import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit
 
-__all__ = ["basic_secrets", "redact", "secret_header_values", "tidy", "url_secrets"]
+__all__ = [
+    "MASK",
+    "basic_secrets",
+    "is_secret_name",
+    "redact",
+    "redact_exception",
+    "scrub",
+    "secret_forms",
+    "secret_header_values",
+    "secret_query_values",
+    "shorten",
+    "tidy",
+    "url_secrets",
+]
 
-#: Header names whose values are secrets.
-SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api[-_]?key|key$", re.I)
+#: Header and query parameter names whose values are secrets (``X-Api-Key``, ``Authorization``,
+#: ``X-Auth``, ``X-Session-Id``, ``access_token``, ``X-Amz-Signature``, ``sig``...).
+SECRET_NAME = re.compile(
+    r"key|token|secret|passw|pwd|auth|credential|session|cookie|signature|(?:^|[-_.])sig(?:$|[-_.])",
+    re.IGNORECASE,
+)
 #: Shorter strings are not redacted: they would blank out ordinary words and numbers.
 MIN_SECRET_LENGTH = 5
 MASK = "***"
 
 
-def secret_header_values(headers: Any) -> list[str]:
-    """The values of headers whose names look secret (Authorization, cookies, API keys, tokens)."""
+def is_secret_name(name: Any, extra: Iterable[str] = ()) -> bool:
+    """Whether a header or query parameter called ``name`` carries a secret (``extra``: more
+    names, lower-case, that a user marked as secret)."""
+    text = str(name)
+    return bool(SECRET_NAME.search(text)) or text.lower() in extra
+
+
+def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
+    """The values of headers whose names look secret (or are named in ``extra``)."""
     if not isinstance(headers, Mapping):
         return []
-    return [
-        str(value) for name, value in headers.items() if value and SECRET_HEADER.search(str(name))
-    ]
+    marked = frozenset(name.lower() for name in extra)
+    return [str(value) for name, value in headers.items() if value and is_secret_name(name, marked)]
+
+
+def secret_query_values(url: Any, params: Any = None) -> list[str]:
+    """The values of secret-looking query parameters, in ``url`` and in requests' ``params``."""
+    found: list[str] = []
+    if isinstance(url, str) and "?" in url:
+        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
+        found += [value for name, value in pairs if is_secret_name(name)]
+    if isinstance(params, Mapping):
+        for name, value in params.items():
+            if value is not None and is_secret_name(name):
+                values = value if isinstance(value, list | tuple) else [value]
+                found += [str(item) for item in values if item is not None]
+    return found
+
+
+def _base64(login: str, password: str, encoding: str) -> str | None:
+    try:
+        token = f"{login}:{password}".encode(encoding)
+    except UnicodeEncodeError:
+        return None
+    return base64.b64encode(token).decode()
 
 
 def basic_secrets(login: Any, password: Any) -> list[str]:
-    """A Basic auth password, and the header value made from it."""
+    """A Basic auth password, and the header value made from it, in each encoding a client may
+    use (latin-1, as requests does where it can, and UTF-8)."""
     if not password:
         return []
-    token = f"{login or ''}:{password}".encode("latin1", "replace")
-    return [str(password), base64.b64encode(token).decode()]  # the header value, should it echo
+    login, password = str(login or ""), str(password)
+    values = [_base64(login, password, "latin-1"), _base64(login, password, "utf-8")]
+    return [password, *(value for value in values if value)]
 
 
 def url_secrets(url: Any) -> list[str]:
-    """The password in a URL's user-info (requests sends it as Basic auth)."""
+    """The password in a URL's user-info, as written and percent-decoded (requests decodes it
+    and sends it as Basic auth), and the secret-looking query values."""
+    found = secret_query_values(url)
     if not isinstance(url, str) or "@" not in url:
-        return []
-    parts = urlsplit(url)
-    return basic_secrets(parts.username, parts.password)
+        return found
+    try:
+        parts = urlsplit(url)
+        login, password = parts.username, parts.password
+    except ValueError:  # a malformed netloc: take what stands between ':' and '@'
+        userinfo = url.partition("://")[2].rpartition("@")[0]
+        login, _, password = userinfo.partition(":")
+    if not password:
+        return found
+    return [*found, *basic_secrets(login, password), *basic_secrets(unquote(login or ""), unquote(password))]
 
 
-def tidy(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Distinct secrets long enough to redact, the longest first (so that a secret holding
-    another is replaced whole)."""
-    kept = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
+def secret_forms(secret: str) -> set[str]:
+    """Every form in which ``secret`` may come back in a body or a message: as is, with its
+    whitespace folded, JSON-escaped (ASCII or not), as a Python repr, HTML-escaped, and
+    percent-encoded or decoded."""
+    forms = {secret, " ".join(secret.split()), repr(secret)[1:-1], html.escape(secret)}
+    forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms |= {quote(secret, safe=""), quote_plus(secret), unquote(secret), unquote_plus(secret)}
+    return forms
+
+
+def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
+    """Every form of each secret long enough to redact, the longest first (so that a secret
+    holding another is replaced whole). What ``redact`` and ``scrub`` take."""
+    kept: set[str] = set()
+    for secret in secrets:
+        if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
+            kept |= {form for form in secret_forms(secret) if len(form) >= MIN_SECRET_LENGTH}
     return tuple(sorted(kept, key=len, reverse=True))
 
 
@@ -61,3 +135,76 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def shorten(text: str, limit: int | None = None) -> str:
+    """``text`` on one line, cut to ``limit`` characters. Only ever on redacted text: use
+    ``scrub`` for anything that may hold a secret."""
+    text = " ".join(text.split())
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def scrub(text: str, secrets: tuple[str, ...], limit: int | None = None) -> str:
+    """``text`` redacted, then put on one line and cut to ``limit``: the one way every message
+    that may quote a secret is made."""
+    return shorten(redact(text, secrets), limit)
+
+
+def redact_exception(error: BaseException, secrets: tuple[str, ...]) -> BaseException:
+    """``error`` (and the exceptions chained to it) with ``secrets`` redacted from its text.
+
+    The exception keeps its class, so ``except`` clauses and ``ignore_exceptions`` still match.
+    Its ``args`` and notes are redacted in place; a class whose ``str()`` is built from other
+    attributes is given a ``str()`` of the redacted text.
+    """
+    if not secrets:
+        return error
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        _redact_one(current, secrets)
+        current = current.__cause__ or current.__context__
+    return error
+
+
+def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
+    try:
+        text = str(error)
+    except Exception:
+        text = ""
+    clean = redact(text, secrets)
+    if error.args:
+        error.args = tuple(_redact_arg(arg, secrets) for arg in error.args)
+    notes = getattr(error, "__notes__", None)
+    if isinstance(notes, list):
+        error.__notes__ = [redact(str(note), secrets) for note in notes]
+    if clean == text:
+        return
+    try:
+        still = str(error)
+    except Exception:
+        still = text
+    if redact(still, secrets) != still:
+        _force_str(error, clean)
+
+
+def _redact_arg(arg: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(arg, str):
+        return redact(arg, secrets)
+    text = repr(arg)
+    return arg if redact(text, secrets) == text else redact(str(arg), secrets)
+
+
+def _force_str(error: BaseException, text: str) -> None:
+    """Give ``error`` a ``str()`` of ``text``, keeping its class name and its bases."""
+    cls = type(error)
+    namespace = {"__str__": lambda self: text, "__module__": cls.__module__}
+    try:
+        redacted_cls = type(cls.__name__, (cls,), namespace)
+        redacted_cls.__qualname__ = cls.__qualname__
+        error.__class__ = redacted_cls
+    except TypeError:  # built-in layouts refuse __class__ assignment: keep the args form
+        error.args = (text,)

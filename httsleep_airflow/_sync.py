@@ -176,9 +176,12 @@ class Plan:
     :param max_body_bytes: the largest body read (10 MiB by default); a larger one raises
         ``ResponseTooLarge`` instead of filling memory. ``None``: no limit.
     :param clock: the clock ``max_wait`` is measured on (monotonic by default).
-    :param secrets: more strings that messages must not show (say, a token in a query string).
-        The request's own are found without help: its auth, secret-looking header values and a
-        password in the URL. Each is replaced by ``***`` in log lines and exception messages.
+    :param secrets: more strings that messages must not show.
+        The request's own are found without help: its auth, secret-looking header and query
+        values and a password in the URL. Each is replaced by ``***`` in log lines and exception
+        messages, in every form it may take (``_secrets.tidy``).
+    :param secret_headers: more header names whose values are credentials, beside those that
+        look secret (``_secrets.is_secret_name``): redacted, and never sent to another origin.
     """
 
     def __init__(
@@ -199,8 +202,10 @@ class Plan:
         max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
         secrets: Iterable[str] = (),
+        secret_headers: Iterable[str] = (),
     ):
         self.rules = Rules(until, alarms)
+        self.secret_headers = frozenset(str(name).lower() for name in secret_headers)
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,
