@@ -106,7 +106,11 @@ def url_secrets(url: Any) -> list[str]:
         login, _, password = userinfo.partition(":")
     if not password:
         return found
-    return [*found, *basic_secrets(login, password), *basic_secrets(unquote(login or ""), unquote(password))]
+    return [
+        *found,
+        *basic_secrets(login, password),
+        *basic_secrets(unquote(login or ""), unquote(password)),
+    ]
 
 
 def secret_forms(secret: str) -> set[str]:
