@@ -35,7 +35,7 @@ from jsonpath_rw import parse as _jsonpath_parse
 from jsonpath_rw.jsonpath import JSONPath
 
 from httsleep_airflow._dotted import dotted_path_of, import_dotted
-from httsleep_airflow._secrets import shorten
+from httsleep_airflow._secrets import scrub
 from httsleep_airflow.exceptions import ConditionError
 
 if TYPE_CHECKING:
@@ -49,28 +49,33 @@ CONDITION_KEYS = ("status_code", "text", "json", "jsonpath", "callback")
 _EXCERPT = 60
 
 
-def excerpt(value: Any, limit: int = _EXCERPT) -> str:
-    """A short, single-line rendering of ``value`` for messages (JSON where possible)."""
+def excerpt(value: Any, limit: int = _EXCERPT, secrets: tuple[str, ...] = ()) -> str:
+    """A short, single-line rendering of ``value`` for messages (JSON where possible), with
+    ``secrets`` redacted before it is cut."""
     if isinstance(value, str | int | float | bool | dict | list) or value is None:
         try:
             text = jsonlib.dumps(value, ensure_ascii=False, default=repr)
-        except ValueError:  # circular structures
+        except (ValueError, RecursionError):  # circular or too deep
             text = repr(value)
     else:
         text = repr(value)
-    return shorten(text, limit)
+    return scrub(text, secrets, limit)
 
 
 class _Subject:
     """One response being judged; decodes the JSON body at most once."""
 
-    __slots__ = ("_json", "response")
+    __slots__ = ("_json", "response", "secrets")
 
     _UNSET: Any = object()
 
-    def __init__(self, response: requests.Response):
+    def __init__(self, response: requests.Response, secrets: tuple[str, ...] = ()):
         self.response = response
+        self.secrets = secrets  # redacted from every excerpt of this response
         self._json: Any = self._UNSET
+
+    def excerpt(self, value: Any) -> str:
+        return excerpt(value, secrets=self.secrets)
 
     def json(self) -> Any:
         if self._json is self._UNSET:
@@ -101,7 +106,8 @@ class _Text(NamedTuple):
         return subject.response.text == self.expected
 
     def explain(self, subject: _Subject) -> str:
-        return f"text == {excerpt(self.expected)} (got {excerpt(subject.response.text)})"
+        got = subject.excerpt(subject.response.text)
+        return f"text == {subject.excerpt(self.expected)} (got {got})"
 
     def to_data(self) -> Any:
         return self.expected
@@ -114,7 +120,7 @@ class _Json(NamedTuple):
         return bool(subject.json() == self.expected)
 
     def explain(self, subject: _Subject) -> str:
-        return f"json == {excerpt(self.expected)} (got {excerpt(subject.json())})"
+        return f"json == {subject.excerpt(self.expected)} (got {subject.excerpt(subject.json())})"
 
     def to_data(self) -> Any:
         return self.expected
@@ -155,9 +161,12 @@ class _JsonPath(NamedTuple):
         for entry in self.entries:
             found, value = entry.found(data)
             if not found:
-                return f"{entry.source} == {excerpt(entry.expected)} (no match)"
+                return f"{entry.source} == {subject.excerpt(entry.expected)} (no match)"
             if value != entry.expected:
-                return f"{entry.source} == {excerpt(entry.expected)} (got {excerpt(value)})"
+                return (
+                    f"{entry.source} == {subject.excerpt(entry.expected)} "
+                    f"(got {subject.excerpt(value)})"
+                )
         return "jsonpath met"
 
     def to_data(self) -> Any:
@@ -446,6 +455,7 @@ class Rules:
             return Judgement(Verdict.MET, met)
         return Judgement(Verdict.PENDING)
 
-    def explain_pending(self, response: requests.Response) -> str:
-        """Why ``response`` does not meet ``until``: one reason per OR branch."""
-        return self.until.explain(_Subject(response))
+    def explain_pending(self, response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
+        """Why ``response`` does not meet ``until``: one reason per OR branch, with ``secrets``
+        redacted from every excerpt of the response."""
+        return self.until.explain(_Subject(response, secrets))

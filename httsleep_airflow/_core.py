@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from httsleep_airflow._conditions import Judgement, Rules, Verdict, excerpt, shorten
+from httsleep_airflow._conditions import Judgement, Rules, Verdict, excerpt
 from httsleep_airflow._dotted import import_dotted
-from httsleep_airflow._secrets import redact
+from httsleep_airflow._secrets import redact, redact_exception, scrub
 from httsleep_airflow.exceptions import (
     Alarm,
     ConditionError,
@@ -268,10 +268,13 @@ class Poller:
             except Exception as exc:
                 error = exc
         if error is not None:
+            redact_exception(error, self.secrets)  # it may quote the body, the URL, a secret
             if not isinstance(error, self.policy.ignore_exceptions):
                 raise error
             self._last_error = error
-            self._log_line(f"{type(error).__name__}: {shorten(str(error), 120)} (ignored)")
+            self._log_line(
+                f"{type(error).__name__}: {scrub(str(error), self.secrets, 120)} (ignored)"
+            )
             if isinstance(outcome, Exception):
                 self._last_response = None
         else:
@@ -281,10 +284,9 @@ class Poller:
             assert not isinstance(response, Exception)
             if judgement.verdict is Verdict.ALARM:
                 assert judgement.clause is not None
-                message = redact(
-                    f"alarm {excerpt(judgement.clause.source, 200)} matched: "
-                    + response_excerpt(response),
-                    self.secrets,
+                message = (
+                    f"alarm {excerpt(judgement.clause.source, 200, self.secrets)} matched: "
+                    + response_excerpt(response, self.secrets)
                 )
                 self._log_line(f"{response.status_code}; {message}", level=logging.WARNING)
                 raise Alarm(message, response=response, alarm=judgement.clause.source)
@@ -299,7 +301,7 @@ class Poller:
 
     def _explain(self, response: requests.Response) -> str:
         try:
-            return self.rules.explain_pending(response)
+            return self.rules.explain_pending(response, self.secrets)
         except Exception as exc:
             return f"({type(exc).__name__} while explaining)"
 
@@ -321,7 +323,7 @@ class Poller:
     def _give_up(self, kind: type[GaveUp], text: str) -> None:
         response = self._last_response
         if response is not None:
-            text += f"; last response: {response_excerpt(response)}"
+            text += f"; last response: {response_excerpt(response, self.secrets)}"
         elif self._last_error is not None:
             text += f"; last attempt raised {type(self._last_error).__name__}"
         raise kind(
@@ -335,10 +337,13 @@ class Poller:
         self.log.log(level, "%s %d%s: %s", self.noun, self.attempts, of, line)
 
 
-def response_excerpt(response: requests.Response, limit: int = 200) -> str:
-    """``"<status> <start of body>"`` for messages; the body is cut to ``limit`` characters."""
+def response_excerpt(
+    response: requests.Response, secrets: tuple[str, ...] = (), limit: int = 200
+) -> str:
+    """``"<status> <start of body>"`` for messages: the body with ``secrets`` redacted, then
+    cut to ``limit`` characters."""
     try:
         body = response.text
     except Exception:  # undecodable bodies still get a status
         body = ""
-    return f"{response.status_code} {shorten(body, limit)}".rstrip()
+    return f"{response.status_code} {scrub(body, secrets, limit)}".rstrip()
