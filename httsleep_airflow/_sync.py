@@ -6,7 +6,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
@@ -22,7 +22,16 @@ from httsleep_airflow._core import (
     check_seconds,
     check_timeout,
 )
-from httsleep_airflow._secrets import basic_secrets, secret_header_values, tidy, url_secrets
+from httsleep_airflow._secrets import (
+    MASK,
+    basic_secrets,
+    is_secret_name,
+    redact,
+    secret_header_values,
+    secret_query_values,
+    tidy,
+    url_secrets,
+)
 from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp, ResponseTooLarge
 
 __all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
@@ -61,13 +70,17 @@ def auth_secrets(auth: Any) -> list[str]:
 
 
 def request_secrets(
-    request: requests.Request, session: requests.Session | None = None
+    request: requests.Request,
+    session: requests.Session | None = None,
+    secret_headers: Iterable[str] = (),
 ) -> tuple[str, ...]:
-    """The secrets ``request`` carries, with those the ``session`` adds to it."""
+    """The secrets ``request`` carries (auth, a password in the URL, secret-looking header and
+    query values, and the values of ``secret_headers``), with those the ``session`` adds."""
     found = [*url_secrets(request.url), *auth_secrets(request.auth)]
-    found += secret_header_values(request.headers)
+    found += secret_header_values(request.headers, secret_headers)
+    found += secret_query_values(None, request.params)
     if session is not None:
-        found += auth_secrets(session.auth) + secret_header_values(session.headers)
+        found += auth_secrets(session.auth) + secret_header_values(session.headers, secret_headers)
     return tidy(found)
 
 
@@ -101,19 +114,30 @@ def merge_shorthand(until: Any, shorthand: Mapping[str, Any], stacklevel: int) -
 
 
 def strip_credentials(url: str) -> str:
-    """``url`` without ``user:password@``, for log lines and messages."""
+    """``url`` without ``user:password@`` and with secret-looking query values as ``***``, for
+    log lines and messages."""
     parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(is_secret_name(name) for name, _ in pairs):
+            masked = [(name, MASK if is_secret_name(name) else value) for name, value in pairs]
+            parts = parts._replace(query=urlencode(masked, safe="*"))
+    return urlunsplit(parts)
 
 
 def check_url(url: Any) -> str:
     if not isinstance(url, str):
         raise ConditionError(f"url must be a string, not {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConditionError(f"{url!r} is not an http(s) URL like 'https://host/path'")
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an invalid IPv6 address
+        valid = False
+    if not valid:
+        shown = redact(url, tidy(url_secrets(url)))
+        raise ConditionError(f"{shown!r} is not an http(s) URL like 'https://host/path'")
     return url
 
 
@@ -214,7 +238,9 @@ class Plan:
         )
         self.request = build_request(url_or_request, auth=auth, headers=headers)
         self.label = describe_request(self.request)
-        self.secrets = tidy([*request_secrets(self.request), *secrets])
+        self.secrets = tidy(
+            [*request_secrets(self.request, secret_headers=self.secret_headers), *secrets]
+        )
         self.timeout = check_timeout(timeout)
         self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
         self.verify = verify
@@ -292,7 +318,9 @@ class HttSleeper(Plan):
         until = merge_shorthand(until, shorthand, stacklevel=2)
         super().__init__(url_or_request, until, alarms, **options)
         if session is not None:  # a configured session (a connection's) adds its own
-            self.secrets = tidy([*self.secrets, *request_secrets(self.request, session)])
+            self.secrets = tidy(
+                [*self.secrets, *request_secrets(self.request, session, self.secret_headers)]
+            )
         self._session = session
         self._owns_session = session is None
         self._sleep = sleep
