@@ -421,16 +421,21 @@ class Rules:
         self.until = compile_conditions(until, "until")
         self.alarms = None if alarms is None else compile_conditions(alarms, "alarms")
 
-    @property
-    def has_callback(self) -> bool:
-        """Whether judging may run user code (of unknown cost)."""
+    def callbacks(self) -> list[tuple[Callable[..., Any], str]]:
+        """Every callback with the name messages give it (its dotted path, when it has one)."""
         sets = (self.until,) if self.alarms is None else (self.until, self.alarms)
-        return any(
-            isinstance(check, _Callback)
+        return [
+            (check.function, check.name)
             for condition_set in sets
             for clause in condition_set.clauses
             for check in clause.checks
-        )
+            if isinstance(check, _Callback)
+        ]
+
+    @property
+    def has_callback(self) -> bool:
+        """Whether judging may run user code (of unknown cost)."""
+        return bool(self.callbacks())
 
     def to_data(self) -> dict[str, Any]:
         """``{"until": ..., "alarms": ...}`` as plain JSON-safe data (callbacks as dotted paths,

@@ -36,9 +36,12 @@ def import_dotted(path: str) -> Any:
 
 
 def dotted_path_of(obj: Any) -> str | None:
-    """The dotted path that imports back to ``obj`` itself, or ``None`` if there is none.
+    """The dotted path that imports back to ``obj``, or ``None`` if there is none.
 
-    Lambdas, closures, nested functions and objects defined in ``__main__`` have none.
+    Lambdas, closures, nested functions and objects defined in ``__main__`` have none. What the
+    path resolves to must be ``obj`` or its twin: the same module and qualified name, and for a
+    function the same code. (A module executed again, as Airflow's plugins manager does with
+    the plugins folder, holds new objects for the same definitions.)
     """
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
@@ -49,4 +52,21 @@ def dotted_path_of(obj: Any) -> str | None:
         found = import_dotted(path)
     except ImportError:
         return None
-    return path if found is obj else None
+    return path if found is obj or _same_definition(found, obj) else None
+
+
+def _same_definition(found: Any, obj: Any) -> bool:
+    if getattr(found, "__module__", None) != getattr(obj, "__module__", None):
+        return False
+    if getattr(found, "__qualname__", None) != getattr(obj, "__qualname__", None):
+        return False
+    if isinstance(obj, type):
+        return isinstance(found, type)
+    code, found_code = getattr(obj, "__code__", None), getattr(found, "__code__", None)
+    if code is None or found_code is None:
+        return False
+    return bool(
+        code.co_code == found_code.co_code
+        and code.co_consts == found_code.co_consts
+        and code.co_names == found_code.co_names
+    )

@@ -34,7 +34,7 @@ from httsleep_airflow._secrets import (
 )
 from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp, ResponseTooLarge
 
-__all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
+__all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep", "origin_of"]
 
 
 #: The default ``max_body_bytes``: far above any job status document.
@@ -125,6 +125,20 @@ def strip_credentials(url: str) -> str:
             masked = [(name, MASK if is_secret_name(name) else value) for name, value in pairs]
             parts = parts._replace(query=urlencode(masked, safe="*"))
     return urlunsplit(parts)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of ``url``: where credentials for it may go."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
 
 
 def check_url(url: Any) -> str:

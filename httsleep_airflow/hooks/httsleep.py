@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,41 +12,116 @@ from urllib.parse import urlsplit
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from httsleep_airflow._secrets import secret_header_values, url_secrets
+from httsleep_airflow._secrets import (
+    redact,
+    scrub,
+    secret_header_values,
+    secret_query_values,
+    tidy,
+    url_secrets,
+)
 from httsleep_airflow._sync import (
     BearerAuth,
     HttSleeper,
     auth_secrets,
     check_url,
+    origin_of,
     strip_credentials,
 )
+from httsleep_airflow.exceptions import ConditionError
 
 __all__ = [
     "BearerAuth",
+    "ConnectionConfigError",
     "ConnectionSettings",
     "HttSleepHook",
+    "check_endpoint",
     "make_request",
     "settings_from_connection",
 ]
 
 #: The keys a connection's extra may hold.
-EXTRA_KEYS = ("headers", "verify", "cert", "proxies", "timeout", "auth_type")
+EXTRA_KEYS = (
+    "headers",
+    "verify",
+    "cert",
+    "proxies",
+    "timeout",
+    "auth_type",
+    "secret_headers",
+    "test_endpoint",
+)
 AUTH_TYPES = ("basic", "digest", "bearer")
 DEFAULT_TIMEOUT = 30.0
 
 
-def argument_secrets(endpoint: Any, headers: Any) -> list[str]:
+def argument_secrets(
+    endpoint: Any, headers: Any, params: Any = None, secret_headers: Any = ()
+) -> list[str]:
     """The secrets in a sensor's or trigger's own arguments, beside its connection's: the
-    password in an absolute endpoint's user-info, secret-looking header values (for Airflow's
-    masker; the engine finds them again in the request it builds)."""
-    return [*secret_header_values(headers), *url_secrets(endpoint)]
+    password in an absolute endpoint's user-info, secret-looking header and query values (for
+    Airflow's masker; the engine finds them again in the request it builds)."""
+    found = [*secret_header_values(headers, secret_headers or ()), *url_secrets(endpoint)]
+    if isinstance(params, Mapping):
+        found += secret_query_values(None, params)
+    return found
+
+
+class _KeepAuthorization(AuthBase):
+    """An ``auth`` that leaves the request's own ``Authorization`` header as it is: set on a
+    request whose caller gave that header, so the session's (the connection's) auth never
+    overrides it."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+def has_authorization(headers: Mapping[str, Any] | None) -> bool:
+    """Whether ``headers`` carry their own ``Authorization``, which wins over the connection's
+    auth (the documented precedence)."""
+    return bool(headers) and any(str(name).lower() == "authorization" for name in headers)
 
 
 def is_absolute(endpoint: str | None) -> bool:
     """Whether ``endpoint`` is a full http(s) URL rather than a path under the base URL."""
     return isinstance(endpoint, str) and endpoint[:8].lower().startswith(("http://", "https://"))
+
+
+_SCHEME = re.compile(r"\s*([a-z][a-z0-9+.\-]*):", re.IGNORECASE)
+
+
+def check_endpoint(endpoint: Any) -> str:
+    """``endpoint`` if it is an absolute http(s) URL or a path under the base URL.
+
+    What looks like a URL of another kind is an error, not a path: another scheme
+    (``ftp://x``, ``file:///etc/passwd``, ``htp://host/x``), a scheme-relative URL
+    (``//host/x``) or a mistyped http(s) one (``http//host/x``, ``https:/host``).
+
+    :raises ConditionError: the message says what is wrong.
+    """
+    if not isinstance(endpoint, str):
+        raise ConditionError(f"endpoint must be a string, not {type(endpoint).__name__}")
+    if is_absolute(endpoint):
+        return check_url(endpoint)
+    text = endpoint.strip().lower()
+    shown = redact(endpoint, tidy(url_secrets(endpoint)))
+    scheme = _SCHEME.match(text)
+    problem = None
+    if text.startswith(("//", "\\\\")):
+        problem = "a scheme-relative URL; give the full 'https://host/path'"
+    elif re.match(r"https?/", text) or (
+        scheme is not None and scheme.group(1) in ("http", "https")
+    ):
+        problem = "a mistyped http(s) URL; write 'https://host/path'"
+    elif scheme is not None and text[scheme.end() :].startswith("/"):
+        problem = f"a URL with the scheme {scheme.group(1)!r}; only http and https are polled"
+    if problem is not None:
+        raise ConditionError(
+            f"endpoint {shown!r} is {problem} (a path is joined to the connection's base URL)"
+        )
+    return endpoint
 
 
 def make_request(
@@ -68,7 +144,7 @@ def make_request(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ConnectionSettings:
     """What a connection says about how to reach the API; checked when built."""
 
@@ -81,6 +157,24 @@ class ConnectionSettings:
     proxies: Mapping[str, str] = field(default_factory=dict)
     timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT
     secrets: tuple[str, ...] = ()
+    secret_headers: tuple[str, ...] = ()
+    test_endpoint: str | None = None
+
+    def __repr__(self) -> str:
+        """Names and shapes only: no password, token, header value or proxy credential."""
+        auth = type(self.auth).__name__ if self.auth is not None else None
+        proxies = {scheme: strip_credentials(url) for scheme, url in self.proxies.items()}
+        text = (
+            f"ConnectionSettings(conn_id={self.conn_id!r}, "
+            f"base_url={strip_credentials(self.base_url)!r}, auth={auth}, "
+            f"headers={sorted(self.headers)!r}, verify={self.verify!r}, cert={self.cert!r}, "
+            f"proxies={proxies!r}, timeout={self.timeout!r})"
+        )
+        return redact(text, tidy(self.secrets))
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return origin_of(self.base_url)
 
     def url_for(self, endpoint: str | None) -> str:
         """Join the base URL and ``endpoint``; an absolute URL is returned untouched."""
@@ -102,8 +196,19 @@ class ConnectionSettings:
         return session
 
 
-def _bad(conn_id: str, message: str) -> ValueError:
-    return ValueError(f"connection {conn_id!r}: {message}")
+class ConnectionConfigError(ValueError):
+    """A connection's fields or extra are wrong: retrying cannot help, so the task fails at
+    once. ``detail`` is the message without the connection's name (the UI's Test button tests
+    a connection under a temporary name)."""
+
+    def __init__(self, conn_id: str, detail: str):
+        super().__init__(f"connection {conn_id!r}: {detail}")
+        self.conn_id = conn_id
+        self.detail = detail
+
+
+def _bad(conn_id: str, message: str) -> ConnectionConfigError:
+    return ConnectionConfigError(conn_id, message)
 
 
 def _parse_extra(conn_id: str, extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -125,18 +230,21 @@ def _parse_extra(conn_id: str, extra: str | Mapping[str, Any] | None) -> dict[st
 def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | None) -> str:
     if not host:
         raise _bad(conn_id, "host is empty; set it to the API's base URL or host name")
-    if "://" in host:
-        base = host
-        if port and urlsplit(host).port is None:
-            parts = urlsplit(host)
-            base = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
-    else:
-        scheme = schema or "http"
-        base = f"{scheme}://{host}" + (f":{port}" if port else "")
     try:
-        return check_url(base)
+        if "://" in host:
+            base = host
+            if port and urlsplit(host).port is None:
+                parts = urlsplit(host)
+                base = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+        else:
+            scheme = schema or "http"
+            base = f"{scheme}://{host}" + (f":{port}" if port else "")
+        check_url(base)
+        urlsplit(base).port  # noqa: B018  (raises on a port that is not a number)
     except ValueError as exc:
-        raise _bad(conn_id, str(exc)) from None
+        shown = redact(str(exc), tidy(url_secrets(host)))
+        raise _bad(conn_id, f"host: {shown}") from None
+    return base
 
 
 def settings_from_connection(
@@ -178,8 +286,18 @@ def settings_from_connection(
     ):
         raise _bad(conn_id, "extra 'cert' must be a path or a [cert, key] pair of paths")
     proxies = options.get("proxies", {})
-    if not isinstance(proxies, Mapping):
+    if not isinstance(proxies, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in proxies.items()
+    ):
         raise _bad(conn_id, "extra 'proxies' must be an object like {'https': 'http://proxy:3128'}")
+    secret_headers = options.get("secret_headers", [])
+    if not isinstance(secret_headers, list) or not all(
+        isinstance(name, str) for name in secret_headers
+    ):
+        raise _bad(conn_id, "extra 'secret_headers' must be a list of header names")
+    test_endpoint = options.get("test_endpoint")
+    if test_endpoint is not None and not isinstance(test_endpoint, str):
+        raise _bad(conn_id, "extra 'test_endpoint' must be a path like '/health'")
     try:
         timeout = check_timeout(options.get("timeout", DEFAULT_TIMEOUT))
     except ValueError as exc:
@@ -197,10 +315,14 @@ def settings_from_connection(
         auth = (HTTPDigestAuth if auth_type == "digest" else HTTPBasicAuth)(
             login or "", password or ""
         )
-    secrets = [*auth_secrets(auth), *secret_header_values(headers)]
+    base_url = _base_url(conn_id, host, schema, port)
+    secrets = [*auth_secrets(auth), *secret_header_values(headers, secret_headers)]
+    secrets += url_secrets(base_url)  # a password in the host's user-info
+    for proxy in proxies.values():
+        secrets += url_secrets(proxy)  # a proxy's password
     return ConnectionSettings(
         conn_id=conn_id,
-        base_url=_base_url(conn_id, host, schema, port),
+        base_url=base_url,
         auth=auth,
         headers=dict(headers),
         verify=verify,
@@ -208,6 +330,8 @@ def settings_from_connection(
         proxies=dict(proxies),
         timeout=timeout,
         secrets=tuple(secrets),
+        secret_headers=tuple(name.lower() for name in secret_headers),
+        test_endpoint=test_endpoint,
     )
 
 
@@ -248,12 +372,13 @@ class HttSleepHook(BaseHook):
 
     @property
     def settings(self) -> ConnectionSettings:
-        """The checked connection settings, read once per hook."""
+        """The checked connection settings, read once per hook; its secrets, in every form
+        they take, are registered with Airflow's masker."""
         if self._settings is None:
             settings = settings_of(
                 self.httsleep_conn_id, self.get_connection(self.httsleep_conn_id)
             )
-            for secret in settings.secrets:
+            for secret in tidy(settings.secrets):
                 mask_secret(secret)
             self._settings = settings
         return self._settings
@@ -271,7 +396,12 @@ class HttSleepHook(BaseHook):
 
     def url_for(self, endpoint: str | None) -> str:
         """The base URL joined with ``endpoint``; an absolute URL passes through untouched
-        (and then no connection is looked up)."""
+        (and then no connection is looked up).
+
+        :raises ConditionError: ``endpoint`` is a URL of another kind (``check_endpoint``).
+        """
+        if endpoint:
+            check_endpoint(endpoint)
         if is_absolute(endpoint):
             return endpoint  # type: ignore[return-value]
         return self.settings.url_for(endpoint)
@@ -301,16 +431,32 @@ class HttSleepHook(BaseHook):
         headers: Mapping[str, str] | None = None,
         **options: Any,
     ) -> HttSleeper:
-        """An ``HttSleeper`` for ``endpoint`` that polls through this connection's session."""
+        """An ``HttSleeper`` for ``endpoint`` that polls through this connection's session.
+
+        The connection's credentials (auth, headers, client certificate) go only to its own
+        origin (scheme, host and port of its base URL): an absolute URL on another origin is
+        polled as a plain request, with none of the connection's settings but its timeout.
+        """
+        url = self.url_for(endpoint)
         request = make_request(
-            self.url_for(endpoint),
+            url,
             method=method,
             params=params,
             data=data,
             json_body=json_body,
             headers=headers,
         )
-        options = {**self.request_options(), **options}
+        settings = self.settings
+        if origin_of(url) != settings.origin:
+            options = {"timeout": settings.timeout, **options}
+            return HttSleeper(request, until, alarms, **options)
+        if has_authorization(headers):  # the caller's own Authorization wins over the session's
+            request.auth = _KeepAuthorization()
+        options = {
+            **self.request_options(),
+            "secret_headers": settings.secret_headers,
+            **options,
+        }
         return HttSleeper(request, until, alarms, session=self.get_conn(), **options)
 
     def poll(self, endpoint: str | None, until: Any, alarms: Any = None, **options: Any) -> Any:
@@ -322,16 +468,38 @@ class HttSleepHook(BaseHook):
         return self.sleeper(endpoint, until, alarms, **options).run()
 
     def test_connection(self) -> tuple[bool, str]:
-        """One GET to the base URL: what the UI's Test button shows."""
+        """What the UI's *Test* button shows: one GET, to the connection's ``test_endpoint``
+        (which must answer 2xx) or else to its base URL (any answer but 401/403, 407 or 5xx:
+        the API is reachable and takes the credentials). Messages name no connection id: the
+        UI tests under a temporary one."""
         try:
             settings = self.settings
-            response = self.get_conn().get(settings.base_url, **self.request_options())
+        except ConnectionConfigError as exc:
+            return False, f"the connection being tested: {exc.detail}"
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        where = strip_credentials(settings.base_url)
-        if response.status_code >= 400:
-            return False, f"{where} answered {response.status_code} {response.reason}"
-        return True, f"{where} answered {response.status_code} {response.reason}"
+        url = settings.url_for(settings.test_endpoint) if settings.test_endpoint else None
+        url = url or settings.base_url
+        where = strip_credentials(url)
+        try:
+            response = self.get_conn().get(url, **self.request_options())
+        except Exception as exc:
+            text = scrub(f"{type(exc).__name__}: {exc}", tidy(settings.secrets), 500)
+            return False, f"GET {where} failed: {text}"
+        answer = f"GET {where} answered {response.status_code} {response.reason}"
+        status = response.status_code
+        if settings.test_endpoint:
+            ok = 200 <= status < 300
+        else:
+            ok = status not in (401, 403, 407) and status < 500
+        if ok:
+            return True, answer
+        hint = {
+            401: "the credentials were refused",
+            403: "the credentials were refused",
+            407: "the proxy refused its credentials",
+        }.get(status, "the API is not healthy" if status >= 500 else "expected a 2xx answer")
+        return False, f"{answer}: {hint}"
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

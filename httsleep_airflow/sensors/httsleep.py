@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,14 +27,17 @@ except ImportError:  # Airflow < 3.2
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 from httsleep_airflow._conditions import Rules, parse_jsonpath
-from httsleep_airflow._core import Done, Policy, Sleep, check_timeout
+from httsleep_airflow._core import Done, Policy, Sleep, check_seconds, check_timeout
 from httsleep_airflow._dotted import dotted_path_of
 from httsleep_airflow._payload import PayloadError, response_payload
-from httsleep_airflow._sync import HttSleeper, check_url
+from httsleep_airflow._secrets import tidy
+from httsleep_airflow._sync import HttSleeper
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp, HttSleepError
 from httsleep_airflow.hooks.httsleep import (
+    ConnectionConfigError,
     HttSleepHook,
     argument_secrets,
+    check_endpoint,
     is_absolute,
     make_request,
 )
@@ -59,9 +64,55 @@ def _validate_conditions(until: Any, alarms: Any, deferrable: bool) -> None:
     rules = Rules(until, alarms)
     if deferrable:
         rules.to_data()  # what the trigger will carry: no lambdas, no closures
+        for function, name in rules.callbacks():
+            _check_triggerer_importable(function, f"callback {name}")
     if len(_VALIDATED) >= 1024:
         _VALIDATED.clear()
     _VALIDATED.add(key)
+
+
+def _is_under(path: str, folder: str | None) -> bool:
+    if not folder:
+        return False
+    try:
+        return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == (
+            os.path.realpath(folder)
+        )
+    except ValueError:  # different drives
+        return False
+
+
+def _check_triggerer_importable(obj: Any, what: str) -> None:
+    """Raise unless the triggerer could import ``obj`` by its dotted path.
+
+    The triggerer is a fresh interpreter with ``$AIRFLOW_HOME/plugins`` and the installed
+    packages on its path, not the DAG folder; Airflow imports DAG files under mangled module
+    names. So an object from ``__main__``, from a DAG file, or from a module whose file lies
+    under the DAG folder (outside the plugins folder) cannot be imported there.
+    """
+    module_name = getattr(obj, "__module__", None) or ""
+    reason = None
+    if module_name == "__main__":
+        reason = "it is defined in __main__"
+    elif module_name.startswith("unusual_prefix_"):
+        reason = "it is defined in a DAG file"
+    else:
+        module_file = getattr(sys.modules.get(module_name), "__file__", None)
+        dags_folder = conf.get("core", "dags_folder", fallback=None)
+        plugins_folder = conf.get("core", "plugins_folder", fallback=None)
+        if (
+            module_file
+            and _is_under(module_file, dags_folder)
+            and not _is_under(module_file, plugins_folder)
+        ):
+            reason = f"its module {module_name!r} lies in the DAG folder ({module_file})"
+    if reason is not None:
+        raise ConditionError(
+            f"{what} cannot run in deferrable mode: {reason}, and the triggerer imports it by "
+            "its dotted path with only $AIRFLOW_HOME/plugins/ and installed packages on its "
+            "path. Move it to a module in $AIRFLOW_HOME/plugins/ (or an installed package) and "
+            "import it from there, or pass its 'module.function' path"
+        )
 
 
 @cache
@@ -97,6 +148,7 @@ def _exception_paths(classes: Any) -> list[str] | None:
             raise ConditionError(
                 f"ignore_exceptions: {cls!r} cannot be imported by a dotted path (deferrable)"
             )
+        _check_triggerer_importable(cls, f"ignore_exceptions: {path}")
         paths.append(path)
     return paths
 
@@ -125,9 +177,13 @@ class HttSleepSensor(BaseSensorOperator):
     :param request_timeout: per-request timeout: seconds, ``(connect, read)``, or ``None``.
     :param xcom_jsonpath: push only this JSONPath's value from the matched response's JSON body
         (default: the whole JSON body, or its text when it is not JSON).
+    :param secret_headers: more header names whose values are credentials (beside names with
+        ``key``, ``token``, ``secret``, ``auth``... in them): masked in logs, never sent to
+        another origin, sealed on their way to the triggerer.
     :param deferrable: after a first poke on the worker, wait in the triggerer (no worker slot);
         default ``[operators] default_deferrable``. Callbacks and ignored exceptions must then be
-        importable (module-level functions and classes, or dotted paths).
+        importable in the triggerer: defined in a module in ``$AIRFLOW_HOME/plugins/`` or in an
+        installed package, not in (or beside) the DAG file.
     """
 
     template_fields: Sequence[str] = (
@@ -171,6 +227,7 @@ class HttSleepSensor(BaseSensorOperator):
         ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
         request_timeout: float | tuple[float, float] | None = 30,
         xcom_jsonpath: str | None = None,
+        secret_headers: Sequence[str] = (),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -195,6 +252,7 @@ class HttSleepSensor(BaseSensorOperator):
             ignore_exceptions=ignore_exceptions,
             request_timeout=request_timeout,
             xcom_jsonpath=xcom_jsonpath,
+            secret_headers=tuple(secret_headers),
             deferrable=deferrable,
         )
         # A mistake is a DAG import error; templated parts are checked again once rendered.
@@ -214,13 +272,13 @@ class HttSleepSensor(BaseSensorOperator):
             if self.max_retries is not None or self.ignore_exceptions is not None:
                 Policy.build(max_retries=self.max_retries, ignore_exceptions=self.ignore_exceptions)
             check_timeout(self.request_timeout)
+            check_seconds("timeout", self.timeout)
+            check_seconds("poke_interval", self.poke_interval)
             if self.xcom_jsonpath is not None:
                 self._xcom_expression()
             endpoint = self.endpoint
-            if is_absolute(endpoint) and (rendered or not _has_template(endpoint)):
-                check_url(endpoint)
-            elif rendered and not isinstance(endpoint, str):
-                raise ValueError(f"endpoint must be a string, not {type(endpoint).__name__}")
+            if rendered or (isinstance(endpoint, str) and not _has_template(endpoint)):
+                check_endpoint(endpoint)
         except ValueError as exc:
             raise ValueError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
 
@@ -237,7 +295,10 @@ class HttSleepSensor(BaseSensorOperator):
         # Before anything shows or logs the rendered values: secret-looking header values
         # (``{"X-Api-Key": "{{ var.value.key }}"}``) and a password in the endpoint's user-info
         # are masked like the connection's.
-        for secret in argument_secrets(self.endpoint, self.headers):
+        own = argument_secrets(
+            self.endpoint, self.headers, self.request_params, self.secret_headers
+        )
+        for secret in tidy(own):
             mask_secret(secret)
 
     def _build_sleeper(self) -> HttSleeper:
@@ -253,11 +314,17 @@ class HttSleepSensor(BaseSensorOperator):
             "max_retries": self.max_retries,
             "ignore_exceptions": self.ignore_exceptions,
             "polling_interval": 0,  # Airflow's poke_interval governs the waits
+            "secret_headers": self.secret_headers,
         }
         if is_absolute(self.endpoint):
             request = make_request(self.endpoint, **request_options)
             return HttSleeper(request, self.until, self.alarms, **engine_options)
         self._hook = HttSleepHook(httsleep_conn_id=self.httsleep_conn_id)
+        try:
+            settings = self._hook.settings
+        except ConnectionConfigError as exc:  # a mistake that no retry can fix
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+        engine_options["secret_headers"] = (*self.secret_headers, *settings.secret_headers)
         return self._hook.sleeper(
             self.endpoint, self.until, self.alarms, **request_options, **engine_options
         )
@@ -301,19 +368,22 @@ class HttSleepSensor(BaseSensorOperator):
 
     def _trigger(self, rules: Rules, *, attempts_made: int, deadline: float) -> HttSleepTrigger:
         # Imported here: the trigger brings aiohttp, which only deferring tasks need.
-        from httsleep_airflow.triggers.httsleep import HttSleepTrigger
+        from httsleep_airflow.triggers.httsleep import HttSleepTrigger, seal, split_secrets
 
         absolute = is_absolute(self.endpoint)
         timeout = self.request_timeout
-        return HttSleepTrigger(
-            endpoint=self.endpoint,
+        endpoint, headers, params, secrets = split_secrets(
+            self.endpoint, self.headers, self.request_params, self.secret_headers
+        )
+        trigger = HttSleepTrigger(
+            endpoint=endpoint,
             conditions=rules.to_data(),
             httsleep_conn_id=None if absolute else self.httsleep_conn_id,
             method=self.method,
-            params=self.request_params,
+            params=params,
             data=self.data,
             json_body=self.json_body,
-            headers=self.headers,
+            headers=headers,
             max_retries=self.max_retries,
             attempts_made=attempts_made,
             polling_interval=self.poke_interval,
@@ -322,13 +392,18 @@ class HttSleepSensor(BaseSensorOperator):
             deadline=deadline,
             xcom_jsonpath=self.xcom_jsonpath,
             do_xcom_push=self.do_xcom_push,
+            secret_headers=list(self.secret_headers) or None,
+            sealed=seal(secrets) if secrets else None,
         )
+        trigger.validate()  # what the triggerer will rebuild: a mistake fails here, on the worker
+        return trigger
 
     def _ended(self, status: str, message: str) -> Exception:
         """The exception that ends the task for an engine outcome, the same in every mode:
-        an alarm or an unusable XCom fails at once, a give-up times out (neither uses the
-        retries), and a request error is a plain failure, so the retries apply."""
-        if status in ("alarm", "payload_error"):
+        an alarm, an unusable XCom or a mistake no retry can fix (``fatal``) fails at once, a
+        give-up times out (neither uses the retries), and a request error is a plain failure,
+        so the retries apply."""
+        if status in ("alarm", "payload_error", "fatal"):
             return AirflowFailException(f"{self.task_id}: {message}")
         if status == "exhausted":
             return AirflowSensorTimeout(f"{self.task_id}: gave up: {message}")
@@ -343,7 +418,9 @@ class HttSleepSensor(BaseSensorOperator):
             return event.get("xcom")
         if status in ("alarm", "exhausted"):
             raise self._ended(status, event["message"])
-        raise self._ended("error", f"{event.get('error_type')}: {event.get('message')}")
+        error_type, message = event.get("error_type"), event.get("message")
+        text = f"{error_type}: {message}" if error_type else str(message)
+        raise self._ended("fatal" if event.get("fatal") else "error", text)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         sleeper = self._sleeper

@@ -10,13 +10,21 @@ as in poke mode. It yields exactly one event:
 ``alarm``       ``alarm``: the alarm condition (plain data), ``message``: it with a response
                 excerpt
 ``exhausted``   ``attempts``, ``last_status`` and ``message``: the budget or deadline ran out
-``error``       ``error_type`` and ``message``: a request failed with an exception not ignored
+``error``       ``error_type``, ``message`` and ``fatal``: something failed. ``fatal`` is true
+                when retrying cannot help (a callback or exception class the triggerer cannot
+                import, a misconfigured connection): the task then fails at once
 ==============  =============================================================================
+
+A triggerer runs thousands of triggers in one process, so this one contains its own failures:
+``__init__`` only stores plain data and never raises, and ``run()`` turns every error (a
+connection missing in the triggerer, a callback that cannot be imported there, a body that
+breaks the decoder, any unexpected exception) into that one ``error`` event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -24,20 +32,29 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from httsleep_airflow._async import AsyncHttSleeper
-from httsleep_airflow._conditions import Rules, shorten
 from httsleep_airflow._core import Policy
 from httsleep_airflow._payload import PayloadError, response_payload
-from httsleep_airflow.exceptions import Alarm, GaveUp
+from httsleep_airflow._secrets import is_secret_name, scrub, tidy
+from httsleep_airflow._sync import strip_credentials
+from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp
 from httsleep_airflow.hooks.httsleep import (
+    ConnectionConfigError,
     ConnectionSettings,
     HttSleepHook,
     argument_secrets,
+    has_authorization,
     is_absolute,
     make_request,
     settings_of,
 )
 
 __all__ = ["HttSleepTrigger"]
+
+#: Where a callback or exception class must live to be importable in the triggerer.
+IMPORTABLE_HINT = (
+    "callbacks and ignore_exceptions must be importable in the triggerer: put them in a module "
+    "in $AIRFLOW_HOME/plugins/ or in an installed package"
+)
 
 
 async def _mask(secret: str) -> None:
@@ -51,11 +68,65 @@ async def _mask(secret: str) -> None:
         await amask_secret(secret)
 
 
+def _fernet() -> Any:
+    from airflow.models.crypto import get_fernet
+
+    return get_fernet()
+
+
+def seal(secrets: Mapping[str, Any]) -> str:
+    """``secrets`` as one token for the trigger's kwargs, encrypted with Airflow's Fernet key
+    (as Airflow stores connection passwords), so that no secret shows in ``serialize()`` or in
+    the ``repr`` the triggerer logs."""
+    return _fernet().encrypt(json.dumps(dict(secrets)).encode()).decode()
+
+
+def unseal(token: str) -> dict[str, Any]:
+    value = json.loads(_fernet().decrypt(token.encode()).decode())
+    if not isinstance(value, dict):
+        raise ValueError("the sealed secrets are not an object")
+    return value
+
+
+def split_secrets(
+    endpoint: str, headers: Mapping[str, Any] | None, params: Any, secret_headers: Any = ()
+) -> tuple[str, dict[str, Any] | None, Any, dict[str, Any]]:
+    """The sensor's own arguments, split into what may show (``endpoint`` without user-info or
+    secret query values, the other headers and params) and what must be sealed."""
+    marked = frozenset(str(name).lower() for name in secret_headers or ())
+    sealed: dict[str, Any] = {}
+    shown_endpoint = strip_credentials(endpoint) if is_absolute(endpoint) else endpoint
+    if shown_endpoint != endpoint:
+        sealed["endpoint"] = endpoint
+    shown_headers = None
+    if headers is not None:
+        shown_headers = {k: v for k, v in headers.items() if not is_secret_name(k, marked)}
+        hidden = {k: v for k, v in headers.items() if is_secret_name(k, marked)}
+        if hidden:
+            sealed["headers"] = hidden
+    shown_params = params
+    if isinstance(params, Mapping):
+        hidden = {k: v for k, v in params.items() if is_secret_name(k)}
+        if hidden:
+            shown_params = {k: v for k, v in params.items() if k not in hidden}
+            sealed["params"] = hidden
+    return shown_endpoint, shown_headers, shown_params, sealed
+
+
+class TriggerProblem(Exception):
+    """What stops a trigger before it polls; ``fatal`` when retrying cannot help."""
+
+    def __init__(self, message: str, *, fatal: bool):
+        super().__init__(message)
+        self.fatal = fatal
+
+
 class HttSleepTrigger(BaseTrigger):
     """Poll an endpoint until ``until`` holds, an alarm matches, or the budget or deadline ends.
 
     Every argument is plain data (it is stored in the database and rebuilt in the triggerer).
-    No secret travels in them: the connection is read in the triggerer.
+    The connection is read in the triggerer; the sensor's own secret values (secret-looking
+    headers and query parameters, a password in the endpoint) travel only in ``sealed``.
 
     :param endpoint: an absolute URL, or a path under the connection's base URL.
     :param conditions: ``{"until": ..., "alarms": ...}`` as plain data (callbacks as dotted paths).
@@ -69,6 +140,9 @@ class HttSleepTrigger(BaseTrigger):
     :param deadline: a Unix time after which the trigger gives up, or ``None``.
     :param xcom_jsonpath: the JSONPath whose value is the XCom; ``None`` for the whole body.
     :param do_xcom_push: whether the success event carries an XCom value at all.
+    :param secret_headers: more header names whose values are credentials.
+    :param sealed: the sensor's own secrets, made by ``seal``: they replace ``endpoint`` and
+        join ``headers`` and ``params`` in the triggerer.
     """
 
     def __init__(
@@ -90,10 +164,14 @@ class HttSleepTrigger(BaseTrigger):
         deadline: float | None = None,
         xcom_jsonpath: str | None = None,
         do_xcom_push: bool = True,
+        secret_headers: list[str] | None = None,
+        sealed: str | None = None,
     ):
+        # Only plain assignments: in the triggerer, an exception here would end the process
+        # that runs every other trigger. Everything is checked in run(), which reports it.
         super().__init__()
         self.endpoint = endpoint
-        self.conditions = dict(conditions)
+        self.conditions = conditions
         self.httsleep_conn_id = httsleep_conn_id
         self.method = method
         self.params = params
@@ -108,13 +186,8 @@ class HttSleepTrigger(BaseTrigger):
         self.deadline = deadline
         self.xcom_jsonpath = xcom_jsonpath
         self.do_xcom_push = do_xcom_push
-        # Checked here, so a bad trigger fails where it is built (on the worker).
-        Rules(self.conditions.get("until"), self.conditions.get("alarms"))
-        Policy.build(
-            max_retries=max_retries,
-            polling_interval=polling_interval,
-            ignore_exceptions=ignore_exceptions,
-        )
+        self.secret_headers = secret_headers
+        self.sealed = sealed
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -136,93 +209,205 @@ class HttSleepTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "xcom_jsonpath": self.xcom_jsonpath,
                 "do_xcom_push": self.do_xcom_push,
+                "secret_headers": self.secret_headers,
+                "sealed": self.sealed,
             },
         )
 
-    def sleeper(self, settings: ConnectionSettings | None) -> AsyncHttSleeper:
-        """The async poller for this trigger (``settings``: the connection, when there is one)."""
-        url = self.endpoint
+    def __repr__(self) -> str:
+        """What the triggerer logs: the kwargs, with the sealed token left out."""
+        try:
+            classpath, kwargs = self.serialize()
+            if kwargs.get("sealed"):
+                kwargs["sealed"] = "<sealed>"
+            return self.repr(classpath, kwargs)
+        except Exception:
+            return f"<{type(self).__name__}>"
+
+    def validate(self) -> None:
+        """Check the conditions and the policy, as the worker does before deferring.
+
+        :raises ConditionError: the trigger could not be rebuilt in the triggerer.
+        """
+        conditions = self.conditions
+        if not isinstance(conditions, Mapping):
+            raise ConditionError(f"conditions must be an object, not {type(conditions).__name__}")
+        from httsleep_airflow._conditions import Rules
+
+        Rules(conditions.get("until"), conditions.get("alarms"))
+        Policy.build(
+            max_retries=self.max_retries,
+            polling_interval=self.polling_interval,
+            ignore_exceptions=self.ignore_exceptions,
+        )
+
+    def sleeper(
+        self, settings: ConnectionSettings | None, sealed: Mapping[str, Any] | None = None
+    ) -> AsyncHttSleeper:
+        """The async poller for this trigger (``settings``: the connection, when there is one;
+        ``sealed``: the sensor's own secrets, unsealed)."""
+        sealed = sealed or {}
+        endpoint = sealed.get("endpoint", self.endpoint)
+        own_headers = {**(self.headers or {}), **sealed.get("headers", {})}
+        params = self.params
+        if "params" in sealed:
+            params = {**(params or {}), **sealed["params"]}
+        url = endpoint
         options: dict[str, Any] = {}
+        connection_headers: dict[str, str] = {}
+        secret_headers = list(self.secret_headers or ())
         if settings is not None:
-            url = settings.url_for(self.endpoint)
+            url = settings.url_for(endpoint)
+            connection_headers = dict(settings.headers)
+            secret_headers += settings.secret_headers
             options = {
-                "auth": settings.auth,
-                "headers": dict(settings.headers),
                 "verify": settings.verify,
                 "cert": settings.cert,
                 "proxies": settings.proxies,
             }
+            if not has_authorization(own_headers):  # the sensor's own Authorization wins
+                options["auth"] = settings.auth
         request = make_request(
             url,
             method=self.method,
-            params=self.params,
+            params=params,
             data=self.data,
             json_body=self.json_body,
-            headers={**options.pop("headers", {}), **(self.headers or {})},
+            headers={**connection_headers, **own_headers},
         )
         timeout = self.request_timeout
         deadline = self.deadline
+        conditions = self.conditions
         return AsyncHttSleeper(
             request,
-            self.conditions.get("until"),
-            self.conditions.get("alarms"),
+            conditions.get("until"),
+            conditions.get("alarms"),
             polling_interval=self.polling_interval,
             max_retries=self.max_retries,
             ignore_exceptions=self.ignore_exceptions,
             timeout=tuple(timeout) if isinstance(timeout, list) else timeout,
             max_wait=None if deadline is None else max(0.0, deadline - time.time()),
             clock=time.time,
+            secret_headers=secret_headers,
             **options,
         )
 
     async def _settings(self) -> ConnectionSettings | None:
         if self.httsleep_conn_id is None or is_absolute(self.endpoint):
             return None
-        conn = await HttSleepHook.aget_connection(self.httsleep_conn_id)  # never blocks the loop
-        settings = settings_of(self.httsleep_conn_id, conn)
-        for secret in settings.secrets:
+        conn_id = self.httsleep_conn_id
+        try:
+            conn = await HttSleepHook.aget_connection(conn_id)  # never blocks the loop
+        except Exception as exc:
+            # Missing, or a secrets backend that is down: not a mistake in the DAG, so the
+            # task's retries apply.
+            raise TriggerProblem(
+                f"connection {conn_id!r} could not be read in the triggerer: "
+                f"{type(exc).__name__}: {exc}",
+                fatal=False,
+            ) from None
+        try:
+            settings = settings_of(conn_id, conn)
+        except ConnectionConfigError as exc:
+            raise TriggerProblem(str(exc), fatal=True) from None
+        for secret in tidy(settings.secrets):
             await _mask(secret)
         return settings
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            for secret in argument_secrets(self.endpoint, self.headers):
-                await _mask(secret)
-            sleeper = self.sleeper(await self._settings())
-        except Exception as exc:
-            yield TriggerEvent(_error_event(exc))
-            return
-        async with sleeper:  # the session is closed on every way out, cancellation included
+    async def _prepare(self) -> AsyncHttSleeper:
+        """Everything before the first poll; each failure is a ``TriggerProblem``."""
+        sealed: dict[str, Any] = {}
+        if self.sealed:
             try:
-                response = await sleeper.run(
-                    attempts_made=self.attempts_made, log=self.log, noun="poke"
-                )
-            except Alarm as exc:
-                event = {"status": "alarm", "alarm": exc.alarm, "message": str(exc)}
-            except GaveUp as exc:
-                event = {
-                    "status": "exhausted",
-                    "attempts": exc.attempts,
-                    "last_status": None if exc.response is None else exc.response.status_code,
-                    "message": str(exc),
-                }
-            except asyncio.CancelledError:
-                raise
+                sealed = unseal(self.sealed)
             except Exception as exc:
-                event = _error_event(exc)
-            else:
-                event = {"status": "success"}
-                if self.do_xcom_push:
-                    try:
-                        event["xcom"] = response_payload(response, self.xcom_jsonpath)
-                    except PayloadError as exc:
-                        event["payload_error"] = str(exc)
+                raise TriggerProblem(
+                    "the sensor's secret arguments cannot be decrypted in the triggerer "
+                    f"({type(exc).__name__}); its [core] fernet_key must match the workers'",
+                    fatal=True,
+                ) from None
+        own = argument_secrets(
+            sealed.get("endpoint", self.endpoint),
+            sealed.get("headers"),
+            sealed.get("params"),
+            self.secret_headers,
+        )
+        for secret in tidy(own):
+            await _mask(secret)
+        try:
+            self.validate()
+        except ConditionError as exc:
+            hint = f"; {IMPORTABLE_HINT}" if "import" in str(exc) else ""
+            raise TriggerProblem(
+                f"the trigger cannot be rebuilt in the triggerer: {exc}{hint}", fatal=True
+            ) from None
+        settings = await self._settings()
+        try:
+            return self.sleeper(settings, sealed)
+        except ConditionError as exc:
+            raise TriggerProblem(f"the trigger cannot be rebuilt: {exc}", fatal=True) from None
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        event = await self._outcome()
         yield TriggerEvent(event)
 
+    async def _outcome(self) -> dict[str, Any]:
+        """The one event this trigger ends with; never raises (but on cancellation)."""
+        secrets: tuple[str, ...] = ()
+        try:
+            sleeper = await self._prepare()
+            secrets = sleeper.secrets
+            async with sleeper:  # the session is closed on every way out, cancellation included
+                return await self._poll(sleeper)
+        except asyncio.CancelledError:
+            raise
+        except TriggerProblem as exc:
+            return _error_event(exc, secrets, fatal=exc.fatal)
+        except Exception as exc:
+            return _error_event(exc, secrets)
 
-def _error_event(exc: BaseException) -> dict[str, Any]:
+    async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
+        try:
+            response = await sleeper.run(
+                attempts_made=self.attempts_made, log=self.log, noun="poke"
+            )
+        except Alarm as exc:
+            return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}
+        except GaveUp as exc:
+            return {
+                "status": "exhausted",
+                "attempts": exc.attempts,
+                "last_status": None if exc.response is None else exc.response.status_code,
+                "message": str(exc),
+            }
+        event: dict[str, Any] = {"status": "success"}
+        if self.do_xcom_push:
+            try:
+                event["xcom"] = response_payload(response, self.xcom_jsonpath, sleeper.secrets)
+            except PayloadError as exc:
+                event["payload_error"] = str(exc)
+        return event
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain data an event can carry (it is JSON-encoded by Airflow)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def _error_event(
+    exc: BaseException, secrets: tuple[str, ...] = (), *, fatal: bool = False
+) -> dict[str, Any]:
+    error_type = type(exc)
+    name = (
+        "" if error_type is TriggerProblem else f"{error_type.__module__}.{error_type.__qualname__}"
+    )
     return {
         "status": "error",
-        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": shorten(str(exc), 500),
+        "error_type": name,
+        "message": scrub(str(exc), secrets, 1000),
+        "fatal": fatal,
     }

@@ -228,8 +228,8 @@ def test_cancellation_closes_the_session(server: ScriptedServer):
     made = []
     real = trigger.sleeper
 
-    def spy(settings):
-        made.append(real(settings))
+    def spy(*args):
+        made.append(real(*args))
         return made[-1]
 
     trigger.sleeper = spy  # type: ignore[method-assign]
