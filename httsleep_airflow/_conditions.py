@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from jsonpath_rw import parse as _jsonpath_parse
 from jsonpath_rw.jsonpath import JSONPath
 
-from httsleep_airflow._dotted import dotted_path_of, import_dotted
+from httsleep_airflow._dotted import display_name, dotted_path_of, import_dotted
 from httsleep_airflow._secrets import scrub
 from httsleep_airflow.exceptions import ConditionError
 
@@ -299,9 +299,7 @@ def _compile_callback(value: Any, where: str) -> _Callback:
             f"{where}: 'callback' must be a callable or a 'package.module.function' string, "
             f"not {value!r}"
         )
-    path = dotted_path_of(value)
-    name = path or getattr(value, "__qualname__", None) or repr(value)
-    return _Callback(value, name, path)
+    return _Callback(value, display_name(value), dotted_path_of(value))
 
 
 _COMPILERS: dict[str, Callable[[Any, str], _Check]] = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -70,3 +72,21 @@ def _same_definition(found: Any, obj: Any) -> bool:
         and code.co_consts == found_code.co_consts
         and code.co_names == found_code.co_names
     )
+
+
+def display_name(obj: Any) -> str:
+    """How messages name ``obj``: its dotted path, or ``file.py:name`` when its module's name is
+    not the one its file would be imported by (a DAG file loaded under a generated name, a
+    script run as ``__main__``)."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None) or repr(obj)
+    if not module:
+        return qualname
+    code = getattr(obj, "__code__", None)
+    file = getattr(sys.modules.get(module), "__file__", None) or getattr(code, "co_filename", None)
+    if file:
+        path = Path(file)
+        stem = path.parent.name if path.stem == "__init__" else path.stem
+        if stem != module.rpartition(".")[2]:
+            return f"{path.name}:{qualname}"
+    return f"{module}.{qualname}"

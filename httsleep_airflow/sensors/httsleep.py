@@ -63,9 +63,10 @@ def _validate_conditions(until: Any, alarms: Any, deferrable: bool) -> None:
         return
     rules = Rules(until, alarms)
     if deferrable:
-        rules.to_data()  # what the trigger will carry: no lambdas, no closures
         for function, name in rules.callbacks():
-            _check_triggerer_importable(function, f"callback {name}")
+            if "<" not in getattr(function, "__qualname__", ""):  # lambdas: to_data says why
+                _check_triggerer_importable(function, f"callback {name}")
+        rules.to_data()  # what the trigger will carry: no lambdas, no closures
     if len(_VALIDATED) >= 1024:
         _VALIDATED.clear()
     _VALIDATED.add(key)
@@ -91,21 +92,23 @@ def _check_triggerer_importable(obj: Any, what: str) -> None:
     under the DAG folder (outside the plugins folder) cannot be imported there.
     """
     module_name = getattr(obj, "__module__", None) or ""
+    code = getattr(obj, "__code__", None)
+    module_file = getattr(sys.modules.get(module_name), "__file__", None) or getattr(
+        code, "co_filename", None
+    )
+    dags_folder = conf.get("core", "dags_folder", fallback=None)
+    plugins_folder = conf.get("core", "plugins_folder", fallback=None)
     reason = None
     if module_name == "__main__":
         reason = "it is defined in __main__"
-    elif module_name.startswith("unusual_prefix_"):
-        reason = "it is defined in a DAG file"
-    else:
-        module_file = getattr(sys.modules.get(module_name), "__file__", None)
-        dags_folder = conf.get("core", "dags_folder", fallback=None)
-        plugins_folder = conf.get("core", "plugins_folder", fallback=None)
-        if (
-            module_file
-            and _is_under(module_file, dags_folder)
-            and not _is_under(module_file, plugins_folder)
-        ):
-            reason = f"its module {module_name!r} lies in the DAG folder ({module_file})"
+    elif module_name.startswith("unusual_prefix_") or module_name not in sys.modules:
+        reason = f"it is defined in a DAG file ({module_file or module_name})"
+    elif (
+        module_file
+        and _is_under(module_file, dags_folder)
+        and not _is_under(module_file, plugins_folder)
+    ):
+        reason = f"its module {module_name!r} lies in the DAG folder ({module_file})"
     if reason is not None:
         raise ConditionError(
             f"{what} cannot run in deferrable mode: {reason}, and the triggerer imports it by "

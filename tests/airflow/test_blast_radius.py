@@ -1,0 +1,353 @@
+"""One bad sensor never hurts another: the trigger never raises out of ``__init__`` or ``run()``
+and ends with exactly one event naming the task's problem; mistakes that can be seen at DAG
+parse time are errors there; a misconfigured connection fails the task at once."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from httsleep_airflow.sensors.httsleep import HttSleepSensor
+from httsleep_airflow.triggers.httsleep import HttSleepTrigger
+from tests.airflow.conftest import sensor_source, task_states
+from tests.scripted_server import Reply, ScriptedServer
+
+RUNNING = Reply(body={"status": "RUNNING"})
+OK = Reply(body={"status": "OK"})
+UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+
+
+def events_of(trigger: HttSleepTrigger) -> list[dict[str, Any]]:
+    async def main() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(main())
+
+
+def trigger_for(server: ScriptedServer, **kwargs: Any) -> HttSleepTrigger:
+    args: dict[str, Any] = {
+        "endpoint": server.url("/jobs/1"),
+        "conditions": {"until": UNTIL, "alarms": None},
+        "polling_interval": 0,
+        "max_retries": 5,
+    }
+    return HttSleepTrigger(**{**args, **kwargs})
+
+
+def raises_in_callback(response: Any) -> bool:
+    raise RuntimeError(f"cannot judge {response.text}")
+
+
+# Each failure kind the triggerer can meet: (trigger arguments, server script, fatal, message).
+FAILURES: dict[str, tuple[dict[str, Any], list[Reply], bool, str]] = {
+    "unimportable callback": (
+        {"conditions": {"until": {"callback": "checks_mod_nowhere.job_is_done"}}},
+        [OK],
+        True,
+        "cannot be imported",
+    ),
+    "unimportable exception class": (
+        {"ignore_exceptions": ["nowhere_mod.Flaky"]},
+        [OK],
+        True,
+        "nowhere_mod.Flaky",
+    ),
+    "condition that no longer validates": (
+        {"conditions": {"until": {"stauts_code": 200}}},
+        [OK],
+        True,
+        "unknown condition key 'stauts_code'",
+    ),
+    "conditions that are not an object": ({"conditions": "garbage"}, [OK], True, "conditions"),
+    "a polling option that does not validate": (
+        {"polling_interval": "soon"},
+        [OK],
+        True,
+        "polling_interval",
+    ),
+    "sealed secrets that do not decrypt": ({"sealed": "not-a-token"}, [OK], True, "fernet_key"),
+    "missing connection": (
+        {"endpoint": "jobs/1", "httsleep_conn_id": "missing_in_triggerer"},
+        [OK],
+        False,
+        "connection 'missing_in_triggerer' could not be read",
+    ),
+    "misconfigured connection": (
+        {"endpoint": "jobs/1", "httsleep_conn_id": "broken_extra"},
+        [OK],
+        True,
+        "unknown extra key 'X-Api-Key'",
+    ),
+    "a body that breaks the JSON decoder": (
+        {},
+        [Reply(body=b"[" * 200_000 + b"]" * 200_000)],
+        False,
+        "",
+    ),
+    "a body that is not JSON": ({}, [Reply(body="<html>down</html>")], False, "JSONDecodeError"),
+    "a callback that raises": (
+        {"conditions": {"until": {"callback": f"{__name__}.raises_in_callback"}}},
+        [Reply(body={"status": "RUNNING"})],
+        False,
+        "cannot judge",
+    ),
+    "an xcom value that cannot be taken": (
+        {"xcom_jsonpath": "result.url"},
+        [Reply(body=b"[" * 200_000 + b"]" * 200_000)],
+        False,
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", FAILURES)
+def test_every_failure_in_the_triggerer_is_exactly_one_error_event(
+    kind: str, server: ScriptedServer, monkeypatch
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BROKEN_EXTRA",
+        json.dumps({"conn_type": "httsleep", "host": server.url(), "extra": {"X-Api-Key": "k"}}),
+    )
+    kwargs, replies, fatal, needle = FAILURES[kind]
+    if kind == "an xcom value that cannot be taken":
+        kwargs = {**kwargs, "conditions": {"until": {"status_code": 200}}}
+    server.script(*replies)
+    trigger = trigger_for(server, **kwargs)  # construction never raises
+    repr(trigger)  # nor does the repr the triggerer logs
+    events = events_of(trigger)
+    assert len(events) == 1, events
+    (event,) = events
+    if "payload_error" in event:  # the XCom step reports its own failure
+        assert event["status"] == "success"
+        return
+    assert event["status"] == "error", event
+    assert event["fatal"] is fatal
+    assert needle in f"{event['error_type']}: {event['message']}", event
+
+
+def test_construction_with_garbage_never_raises():
+    trigger = HttSleepTrigger(endpoint=None, conditions=None, headers=5, request_timeout="x")  # type: ignore[arg-type]
+    (event,) = events_of(trigger)
+    assert event["status"] == "error" and event["fatal"] is True
+
+
+def test_an_unexpected_exception_is_an_event_too(server: ScriptedServer, monkeypatch):
+    from httsleep_airflow import _async
+
+    async def explode(self: Any, **options: Any) -> Any:
+        raise KeyError("something nobody expected")
+
+    monkeypatch.setattr(_async.AsyncHttSleeper, "run", explode)
+    (event,) = events_of(trigger_for(server))
+    assert event["status"] == "error" and event["fatal"] is False
+    assert event["error_type"] == "builtins.KeyError"
+    assert "something nobody expected" in event["message"]
+
+
+def test_a_broken_trigger_does_not_disturb_its_neighbours(server: ScriptedServer):
+    """Many triggers on one loop, as in the triggerer: the broken ones end with their own
+    event, the healthy ones poll to the end exactly as they would alone."""
+    server.script(RUNNING, RUNNING, OK)  # the healthy ones see RUNNING, RUNNING, OK... shared
+
+    async def main() -> list[list[dict[str, Any]]]:
+        triggers = [
+            trigger_for(server, polling_interval=0.01),
+            trigger_for(server, conditions={"until": {"callback": "nowhere.fn"}}),
+            trigger_for(
+                server, conditions={"until": {"callback": f"{__name__}.raises_in_callback"}}
+            ),
+            trigger_for(server, polling_interval=0.01),
+        ]
+
+        async def collect(trigger: HttSleepTrigger) -> list[dict[str, Any]]:
+            return [event.payload async for event in trigger.run()]
+
+        return await asyncio.gather(*(collect(t) for t in triggers))
+
+    healthy_a, unimportable, raising, healthy_b = asyncio.run(main())
+    assert [e["status"] for e in healthy_a] == ["success"]
+    assert [e["status"] for e in healthy_b] == ["success"]
+    assert [(e["status"], e["fatal"]) for e in unimportable] == [("error", True)]
+    assert [(e["status"], e["fatal"]) for e in raising] == [("error", False)]
+
+
+# --- the sensor turns a fatal event into a failure at once ------------------------------------
+
+
+def test_a_fatal_event_fails_the_task_at_once_with_its_message():
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    from httsleep_airflow.exceptions import HttSleepError
+
+    sensor = HttSleepSensor(task_id="wait", endpoint="/jobs/1", until={"status_code": 200})
+    fatal = {"status": "error", "error_type": "", "message": "callback x cannot be imported"}
+    with pytest.raises(AirflowFailException, match=r"wait: callback x cannot be imported"):
+        sensor.execute_complete({}, {**fatal, "fatal": True})
+    with pytest.raises(HttSleepError, match=r"wait: callback x"):  # retries apply
+        sensor.execute_complete({}, {**fatal, "fatal": False})
+
+
+# --- parse time --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["ftp://x", "htp://host/x", "http//host/x", "file:///etc/passwd", "//host/x", "https:/host"],
+)
+def test_an_endpoint_of_another_kind_is_a_parse_error(endpoint: str):
+    with pytest.raises(ValueError, match=r"HttSleepSensor 'wait': endpoint .*(scheme|URL)"):
+        HttSleepSensor(task_id="wait", endpoint=endpoint, until={"status_code": 200})
+
+
+@pytest.mark.parametrize("endpoint", ["jobs/1", "/jobs/1?x=1", "v1/jobs/1:cancel", "jobs:1"])
+def test_paths_stay_paths(endpoint: str):
+    HttSleepSensor(task_id="wait", endpoint=endpoint, until={"status_code": 200})
+
+
+def test_a_callback_defined_in_the_dag_file_fails_at_parse_time(run_dag, server):
+    body = textwrap.dedent(
+        """
+        def job_is_done(response):
+            return response.json()["status"] == "OK"
+
+        """
+    ) + sensor_source(
+        task_id='"wait"',
+        endpoint=f'"{server.url("/jobs/1")}"',
+        until='{"callback": job_is_done}',
+        deferrable="True",
+    )
+    with pytest.raises(ValueError) as info:
+        run_dag("blast_dagfile_callback", body)
+    message = str(info.value)
+    assert "HttSleepSensor 'wait': callback" in message and "job_is_done" in message
+    assert "cannot run in deferrable mode" in message and "$AIRFLOW_HOME/plugins/" in message
+    assert server.received == []
+
+
+def test_a_callback_beside_the_dag_file_fails_at_parse_time(run_dag, server):
+    folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "checks_beside_dag.py").write_text("def job_is_done(response):\n    return True\n")
+    sys.path.insert(0, str(folder))  # as Airflow does while it parses
+    importlib.invalidate_caches()
+    try:
+        for until in ('{"callback": "checks_beside_dag.job_is_done"}', '{"callback": job_is_done}'):
+            body = "from checks_beside_dag import job_is_done\n" + sensor_source(
+                task_id='"wait"',
+                endpoint=f'"{server.url("/jobs/1")}"',
+                until=until,
+                deferrable="True",
+            )
+            with pytest.raises(ValueError, match=r"'checks_beside_dag' lies in the DAG folder"):
+                run_dag("blast_beside_callback", body)
+    finally:
+        sys.path.remove(str(folder))
+
+
+PLUGIN = """
+import requests
+
+
+def job_is_done(response: requests.Response) -> bool:
+    return response.json()["status"] == "OK"
+
+
+class Flaky(Exception):
+    pass
+"""
+
+
+@pytest.fixture
+def plugin_module() -> str:
+    """A callback module in ``$AIRFLOW_HOME/plugins`` (on the triggerer's path), executed twice
+    as Airflow's plugins manager does: a new module object replaces the one a DAG imported."""
+    folder = Path(os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "httsleep_plugin_checks.py").write_text(PLUGIN)
+    importlib.invalidate_caches()
+    return "httsleep_plugin_checks"
+
+
+@pytest.mark.parametrize(
+    "mode", ['mode="poke"', 'mode="reschedule"', "deferrable=True"], ids=["poke", "resched", "def"]
+)
+def test_a_plugins_folder_callback_works_in_every_mode(run_dag, server, plugin_module, mode):
+    server.script(RUNNING, OK)
+    body = f"from {plugin_module} import job_is_done, Flaky\n" + sensor_source(
+        task_id='"wait"',
+        endpoint=f'"{server.url("/jobs/1")}"',
+        until='{"callback": job_is_done}',
+        ignore_exceptions="[Flaky]",
+        poke_interval="0.05",
+        **dict([mode.split("=")]),
+    )
+    # The plugins manager runs the plugin file again: the DAG's function is no longer the
+    # object its dotted path resolves to, but it is the same definition.
+    sys.modules.pop(plugin_module, None)
+    dag_id = f"blast_plugin_{mode.split('=')[1].strip(chr(34)).lower()}"
+    dr = run_dag(dag_id, body)
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert len(server.received) == 2
+
+
+# --- a misconfigured connection fails the task at once; one that cannot be read retries -------
+
+
+@pytest.mark.parametrize(
+    ("conn", "needle"),
+    [
+        ({"host": "HOST", "extra": "{not json"}, "extra is not valid JSON"),
+        ({"host": "HOST", "extra": {"X-Api-Key": "k"}}, "unknown extra key 'X-Api-Key'"),
+        ({"host": "", "extra": {}}, "host is empty"),
+        ({"host": "HOST", "extra": {"auth_type": "kerberos"}}, "'auth_type' must be one of"),
+    ],
+    ids=["bad-json", "unknown-key", "empty-host", "auth-type"],
+)
+@pytest.mark.parametrize("deferrable", ["False", "True"], ids=["poke", "deferrable"])
+def test_a_misconfigured_connection_fails_at_once(
+    run_dag, server, monkeypatch, capfd, conn, needle, deferrable
+):
+    fields = {k: (server.url() if v == "HOST" else v) for k, v in conn.items()}
+    if isinstance(fields.get("extra"), dict):
+        fields["extra"] = json.dumps(fields["extra"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MISCONFIGURED", json.dumps({"conn_type": "httsleep", **fields})
+    )
+    body = sensor_source(
+        task_id='"wait"',
+        endpoint='"jobs/1"',
+        httsleep_conn_id='"misconfigured"',
+        until='{"status_code": 200}',
+        retries="3",
+        retry_delay="0",
+        deferrable=deferrable,
+    )
+    dag_id = f"blast_conn_{abs(hash((needle, deferrable))) % 10**8}"
+    dr = run_dag(dag_id, body)
+    assert task_states(dr) == {"wait": ("failed", 1)}  # no retry: it would fail the same way
+    out = capfd.readouterr()
+    log = out.out + out.err
+    assert "connection 'misconfigured'" in log and needle in log
+    assert server.received == []
+
+
+def test_a_connection_that_cannot_be_read_uses_the_retries(run_dag, server):
+    body = sensor_source(
+        task_id='"wait"',
+        endpoint='"jobs/1"',
+        httsleep_conn_id='"never_defined"',
+        until='{"status_code": 200}',
+        retries="1",
+        retry_delay="0",
+    )
+    dr = run_dag("blast_conn_missing", body)
+    assert task_states(dr) == {"wait": ("failed", 2)}
