@@ -115,9 +115,16 @@ def url_secrets(url: Any) -> list[str]:
 
 def secret_forms(secret: str) -> set[str]:
     """Every form in which ``secret`` may come back in a body or a message: as is, with its
-    whitespace folded, JSON-escaped (ASCII or not), as a Python repr, HTML-escaped, and
-    percent-encoded or decoded."""
+    whitespace folded, JSON-escaped (ASCII or not), Python-escaped (in a ``repr``, with either
+    quote), HTML-escaped, and percent-encoded or decoded."""
+    escaped = (
+        secret.replace("\\", "\\\\")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
     forms = {secret, " ".join(secret.split()), repr(secret)[1:-1], html.escape(secret)}
+    forms |= {escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"')}
     forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     forms |= {quote(secret, safe=""), quote_plus(secret), unquote(secret), unquote_plus(secret)}
     return forms

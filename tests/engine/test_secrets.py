@@ -82,3 +82,130 @@ def test_poller_log_lines_and_messages_never_show_a_secret(caplog):
     assert "poke" not in written and "poll 1/2" in written  # the lines were logged...
     assert "tok-SECRET" not in written  # ...without the secret
     assert written.count("***") >= 4
+
+
+# --- every form, every message path: generated ------------------------------------------------
+
+import json as _json  # noqa: E402
+import urllib.parse  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from httsleep_airflow._payload import PayloadError, response_payload  # noqa: E402
+from httsleep_airflow._secrets import basic_secrets, scrub  # noqa: E402
+
+RUN = 8  # no run of this many consecutive characters of a secret may survive
+
+
+def survivors(secret: str, text: str) -> list[str]:
+    return [
+        secret[i : i + RUN] for i in range(len(secret) - RUN + 1) if secret[i : i + RUN] in text
+    ]
+
+
+# Secrets as they come: long tokens, passwords with spaces, quotes, backslashes and non-ASCII.
+secret_text = st.text(
+    alphabet=st.characters(
+        codec="utf-8", exclude_categories=("Cs", "Cc"), include_characters="\n\t"
+    ),
+    min_size=RUN,
+    max_size=300,
+).filter(lambda s: len(s.strip()) >= RUN and len(set(s)) >= 4)
+
+FORMS = {
+    "as is": lambda s: s,
+    "json-escaped": lambda s: _json.dumps(s)[1:-1],
+    "json-escaped ascii": lambda s: _json.dumps(s, ensure_ascii=True)[1:-1],
+    "percent-encoded": lambda s: urllib.parse.quote(s, safe=""),
+    "form-encoded": lambda s: urllib.parse.quote_plus(s),
+    "whitespace folded": lambda s: " ".join(s.split()),
+    "basic value": lambda s: basic_secrets("ann", s)[1],
+    "basic value utf-8": lambda s: basic_secrets("ann", s)[-1],
+}
+
+
+def echo_body(secret: str, form: str, padding: int) -> str:
+    """A JSON document that echoes ``secret`` in ``form`` after ``padding`` characters."""
+    echoed = FORMS[form](secret)
+    return '{"status": "RUNNING", "note": "' + "x" * padding + '", "echo": "' + echoed + '"}'
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    secret=secret_text,
+    form=st.sampled_from(sorted(FORMS)),
+    padding=st.integers(min_value=0, max_value=260),
+    path=st.sampled_from(["pending", "alarm", "gave up", "ignored", "raised", "payload"]),
+)
+def test_no_run_of_a_secret_survives_any_message(secret, form, padding, path):
+    lines: list[str] = []
+    log = logging.getLogger("tests.secrets.generated")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    log.handlers = [logging.Handler()]
+    log.handlers[0].emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    body = echo_body(secret, form, padding)
+    response = make_response(body=body.encode("utf-8", "surrogatepass"))
+    secrets = tidy([secret, *basic_secrets("ann", secret)])
+    until = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+    alarms = {"jsonpath": [{"expression": "status", "value": "RUNNING"}]}
+
+    def judge_raises(r: requests.Response) -> bool:
+        raise ValueError(f"cannot use {r.text}")
+
+    options: dict = {"max_retries": 3}
+    rules = Rules(until, alarms if path == "alarm" else None)
+    if path in ("ignored", "raised"):
+        rules = Rules({"callback": judge_raises})
+        options["ignore_exceptions"] = [ValueError] if path == "ignored" else None
+    if path == "gave up":
+        options["max_retries"] = 1
+    policy = Policy.build(polling_interval=0, **options)
+    poller = Poller(rules, policy, label="GET http://h/x", secrets=secrets, log=log)
+    written = []
+    try:
+        if path == "payload":
+            response_payload(response, "nothing.here", secrets)
+        else:
+            poller.receive(response, 0.0)
+    except (Alarm, RetriesExhausted, ValueError, PayloadError) as exc:
+        written.append(str(exc))
+        written.append(repr(exc))
+    written += lines
+    echoed = FORMS[form](secret)
+    for text in written:
+        assert survivors(secret, text) == [], (form, path, text)
+        assert survivors(echoed, text) == [], (form, path, text)  # nor of the form it came in
+    assert written, "every path writes something: the search is not vacuous"
+
+
+def test_a_long_token_cut_by_the_excerpt_leaves_no_part_of_it():
+    token = "T0k3n" + "abcdef0123456789" * 19  # 309 characters: any cut falls inside
+    secrets = tidy([token])
+    for padding in range(0, 200, 7):
+        text = "x" * padding + token + " trailing"
+        assert survivors(token, scrub(text, secrets, 150)) == []
+
+
+def test_exceptions_keep_their_class_and_lose_the_secret():
+    from httsleep_airflow._secrets import redact_exception
+
+    class Custom(Exception):
+        def __init__(self, value: str):
+            super().__init__("code 7")
+            self.value = value
+
+        def __str__(self) -> str:
+            return f"custom: {self.value}"
+
+    secret = "s3cr3t-value-0001"
+    for error in (ValueError(f"bad {secret}"), KeyError(secret), Custom(secret)):
+        cause = RuntimeError(f"because {secret}")
+        error.__cause__ = cause
+        error.add_note(f"note {secret}")
+        redacted = redact_exception(error, tidy([secret]))
+        assert redacted is error and type(error).__mro__[1:] and isinstance(error, Exception)
+        assert secret not in str(error) and secret not in repr(error.args)
+        assert secret not in str(cause) and secret not in " ".join(error.__notes__)
+    assert isinstance(Custom("x"), Custom)
