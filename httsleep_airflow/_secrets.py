@@ -118,10 +118,7 @@ def secret_forms(secret: str) -> set[str]:
     whitespace folded, JSON-escaped (ASCII or not), Python-escaped (in a ``repr``, with either
     quote), HTML-escaped, and percent-encoded or decoded."""
     escaped = (
-        secret.replace("\\", "\\\\")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
+        secret.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     )
     forms = {secret, " ".join(secret.split()), repr(secret)[1:-1], html.escape(secret)}
     forms |= {escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"')}

@@ -5,6 +5,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.scripted_server import ScriptedServer
 
@@ -18,6 +19,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "plugins")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 
 
 @pytest.fixture(scope="session")

@@ -456,6 +456,7 @@ class HttSleepHook(BaseHook):
             **self.request_options(),
             "secret_headers": settings.secret_headers,
             **options,
+            "secrets": [*settings.secrets, *options.get("secrets", ())],
         }
         return HttSleeper(request, until, alarms, session=self.get_conn(), **options)
 

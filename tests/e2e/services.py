@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.fernet import Fernet
 
 from tests.scripted_server import free_port
 
@@ -106,6 +107,8 @@ def prepare_home(home: Path, connections: Mapping[str, Mapping[str, Any]]) -> di
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # As in any real deployment: connection passwords and sealed trigger secrets encrypted.
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
     }
     for conn_id, fields in connections.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(fields)

@@ -1,0 +1,297 @@
+"""Credentials stay with their origin, and never show: not cut, not escaped, not re-encoded.
+
+Each test searches what a run exposes (task and trigger log lines, exception texts, events,
+reprs, serialized trigger kwargs, rendered fields) for every form of every secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import urllib.parse
+from typing import Any
+
+import pytest
+
+from httsleep_airflow._conditions import Rules
+from httsleep_airflow.hooks.httsleep import HttSleepHook, settings_from_connection
+from httsleep_airflow.sensors.httsleep import HttSleepSensor
+from httsleep_airflow.triggers.httsleep import HttSleepTrigger
+from tests.airflow.conftest import sensor_source, task_states
+from tests.scripted_server import Reply, ScriptedServer
+
+RUN = 8
+
+TOKEN = "tok-" + "0123456789abcdefghij" * 15  # 304 characters: any excerpt cut falls inside
+API_KEY = 'key-"quoted"\\back-slash-ünïcode-0042'  # JSON-escaped when echoed
+QS_KEY = "qs-key-7777777777"
+PROXY_PASS = "proxy-pass-55555"
+USERINFO_PASS = "ui-pass-333333"
+PARTNER_KEY = "partner-key-99999999"
+SECRETS = (TOKEN, API_KEY, QS_KEY, PROXY_PASS, USERINFO_PASS, PARTNER_KEY)
+
+
+def forms(secret: str) -> set[str]:
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+    }
+
+
+def leaks(text: str) -> list[str]:
+    """Every run of ``RUN`` characters of any form of any secret found in ``text``."""
+    found = []
+    for secret in SECRETS:
+        for form in forms(secret):
+            found += [
+                form[i : i + RUN] for i in range(len(form) - RUN + 1) if form[i : i + RUN] in text
+            ]
+    return found
+
+
+def echo(status: str) -> Reply:
+    """A job API that echoes what it was sent, in the forms a real one would."""
+    return Reply(
+        body={
+            "status": status,
+            "saw": {"Authorization": f"Bearer {TOKEN}", "X-Api-Key": API_KEY},
+            "url": f"/jobs/1?api_key={QS_KEY}",
+            "encoded": urllib.parse.quote(API_KEY, safe=""),
+            "partner": PARTNER_KEY,
+        }
+    )
+
+
+@pytest.fixture
+def secret_conn(monkeypatch, server: ScriptedServer) -> str:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SECRET_API",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "password": TOKEN,
+                "extra": {
+                    "auth_type": "bearer",
+                    "headers": {"X-Api-Key": API_KEY},
+                    "proxies": {"https": f"http://proxyuser:{PROXY_PASS}@127.0.0.1:9"},
+                },
+            }
+        ),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_PARTNER_KEY", PARTNER_KEY)
+    return "secret_api"
+
+
+MODES = {"poke": 'mode="poke"', "reschedule": 'mode="reschedule"', "deferrable": "deferrable=True"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_form_of_any_secret_in_anything_a_run_exposes(
+    run_dag, server: ScriptedServer, secret_conn, capfd, mode
+):
+    server.script(echo("RUNNING"), echo("RUNNING"), echo("ERROR"))
+    userinfo = ScriptedServer().start()  # it echoes only what that sensor sent
+    userinfo.script(Reply(body={"status": "RUNNING", "echo": f"ann:{USERINFO_PASS}"}))
+    key, value = MODES[mode].split("=")
+    body = sensor_source(
+        task_id='"wait"',
+        endpoint=f'"jobs/1?api_key={QS_KEY}"',
+        httsleep_conn_id=f'"{secret_conn}"',
+        headers='{"X-Partner-Key": "{{ var.value.partner_key }}"}',
+        until='{"jsonpath": [{"expression": "status", "value": "OK"}]}',
+        alarms='{"jsonpath": [{"expression": "status", "value": "ERROR"}]}',
+        poke_interval="0.05",
+        **{key: value},
+    ) + sensor_source(
+        task_id='"wait_userinfo"',
+        endpoint=f'"http://ann:{USERINFO_PASS}@127.0.0.1:{userinfo.port}/jobs/2"',
+        until='{"status_code": 599}',
+        max_retries="2",
+        poke_interval="0.05",
+        **{key: value},
+    )
+    try:
+        dr = run_dag(f"credentials_{mode}", body)
+    finally:
+        userinfo.stop()
+    states = task_states(dr)
+    assert states["wait"] == ("failed", 1)  # the alarm, at once
+    # Each secret was really sent, so the search below is not vacuous.
+    sent = {r.path: r.headers for r in server.received}
+    first = sent[f"/jobs/1?api_key={QS_KEY}"]
+    assert first["Authorization"] == f"Bearer {TOKEN}" and first["X-Partner-Key"] == PARTNER_KEY
+    assert userinfo.received[0].headers["Authorization"].startswith("Basic ")
+    out = capfd.readouterr()
+    log = out.out + out.err
+    assert "alarm" in log and "***" in log and "api_key=***" in log
+    assert leaks(log) == []
+    assert leaks(rendered_fields(dr)) == []
+
+
+def rendered_fields(dag_run: Any) -> str:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag_run.dag_id).all()
+        return json.dumps([row.rendered_fields for row in rows], default=str)
+
+
+def test_the_hook_sends_credentials_only_to_its_own_origin(secret_conn, server: ScriptedServer):
+    other = ScriptedServer().start()  # another port: another origin
+    try:
+        other.script(Reply(body={"status": "OK"}))
+        server.script(Reply(body={"status": "OK"}))
+        hook = HttSleepHook(secret_conn)
+        hook.poll(other.url("/result"), {"status_code": 200})
+        hook.poll(server.url("/jobs/1"), {"status_code": 200})  # absolute, same origin
+        hook.poll("jobs/1", {"status_code": 200})
+    finally:
+        other.stop()
+    (foreign,) = other.received
+    assert "Authorization" not in foreign.headers and "X-Api-Key" not in foreign.headers
+    for own in server.received:
+        assert own.headers["Authorization"] == f"Bearer {TOKEN}"
+        assert own.headers["X-Api-Key"] == API_KEY
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_the_callers_authorization_wins_over_the_connections(
+    run_dag, secret_conn, server: ScriptedServer, deferrable
+):
+    server.script(Reply(body={"status": "RUNNING"}), Reply(body={"status": "OK"}))
+    dr = run_dag(
+        f"credentials_own_auth_{deferrable}",
+        sensor_source(
+            task_id='"wait"',
+            endpoint='"jobs/1"',
+            httsleep_conn_id=f'"{secret_conn}"',
+            headers='{"Authorization": "Bearer caller-own-token"}',
+            until='{"json": {"status": "OK"}}',
+            poke_interval="0.05",
+            deferrable=str(deferrable),
+        ),
+    )
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert [r.headers["Authorization"] for r in server.received] == ["Bearer caller-own-token"] * 2
+    assert all(r.headers["X-Api-Key"] for r in server.received)  # the other headers still go
+
+
+def test_no_secret_in_reprs_or_serialized_trigger_kwargs(secret_conn, server: ScriptedServer):
+    hook = HttSleepHook(secret_conn)
+    settings = hook.settings
+    sensor = HttSleepSensor(
+        task_id="t",
+        endpoint=f"http://ann:{USERINFO_PASS}@127.0.0.1:{server.port}/jobs/1?api_key={QS_KEY}",
+        headers={"X-Partner-Key": PARTNER_KEY, "X-Team": "data"},
+        until={"status_code": 200},
+        deferrable=True,
+    )
+    trigger = sensor._trigger(
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+    )
+    _, kwargs = trigger.serialize()
+    exposed = " ".join(
+        [repr(settings), repr(hook), repr(sensor), repr(trigger), json.dumps(kwargs)]
+    )
+    assert leaks(exposed) == []
+    assert kwargs["headers"] == {"X-Team": "data"} and kwargs["sealed"]
+    # ...and the triggerer gets them back: the request carries every one of them.
+    server.script(Reply(body={"ok": 1}))
+    rebuilt = HttSleepTrigger(**kwargs)
+
+    async def run() -> list[Any]:
+        return [event.payload async for event in rebuilt.run()]
+
+    (event,) = asyncio.run(run())
+    assert event["status"] == "success", event
+    (received,) = server.received
+    assert received.headers["X-Partner-Key"] == PARTNER_KEY
+    assert received.path == f"/jobs/1?api_key={QS_KEY}"
+    assert (
+        received.headers["Authorization"]
+        == "Basic " + base64.b64encode(f"ann:{USERINFO_PASS}".encode()).decode()
+    )
+
+
+def test_every_credential_of_a_connection_is_masked(monkeypatch):
+    from airflow.sdk.log import mask_secret  # noqa: F401  (the masker the hook feeds)
+
+    settings = settings_from_connection(
+        "c",
+        host=f"http://ann:{USERINFO_PASS}@h:8080",
+        extra={
+            "headers": {
+                "X-Access-Keys": "akeys-111111",
+                "X-Session-Id": "sess-222222",
+                "X-Custom": "custom-333333",
+                "X-Team": "data-team",
+            },
+            "secret_headers": ["X-Custom"],
+            "proxies": {"https": f"http://u:{PROXY_PASS}@proxy:3128"},
+        },
+    )
+    assert {USERINFO_PASS, PROXY_PASS, "akeys-111111", "sess-222222", "custom-333333"} <= set(
+        settings.secrets
+    )
+    assert "data-team" not in settings.secrets
+    assert leaks(repr(settings)) == [] and "akeys-111111" not in repr(settings)
+
+
+def test_test_connection_never_shows_a_userinfo_password(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BADPORT",
+        json.dumps({"conn_type": "httsleep", "host": f"http://ann:{USERINFO_PASS}@h:badport"}),
+    )
+    ok, message = HttSleepHook("badport").test_connection()
+    assert not ok and "port" in message and "the connection being tested" in message
+    assert leaks(message) == []
+
+
+def test_a_query_string_secret_is_masked_in_every_logged_url(server: ScriptedServer, caplog):
+    import logging
+
+    from httsleep_airflow import HttSleeper
+    from httsleep_airflow.exceptions import RetriesExhausted
+
+    caplog.set_level(logging.INFO)
+    server.script(Reply(body={"status": "RUNNING", "url": f"/jobs/1?api_key={QS_KEY}"}))
+    url = server.url(f"/jobs/1?api_key={QS_KEY}&page=2")
+    with (
+        pytest.raises(RetriesExhausted) as gave_up,
+        HttSleeper(url, {"json": {"status": "OK"}}, max_retries=2, polling_interval=0) as sleeper,
+    ):
+        sleeper.run()
+    assert sleeper.label.endswith("/jobs/1?api_key=***&page=2")
+    text = caplog.text + str(gave_up.value)
+    assert "api_key=***" in text and leaks(text) == []
+
+
+def test_without_a_fernet_key_the_sealed_secrets_still_never_show_in_a_repr(
+    monkeypatch, server: ScriptedServer
+):
+    from airflow.models import crypto
+
+    monkeypatch.setattr(crypto, "get_fernet", lambda: crypto._NullFernet())
+    sensor = HttSleepSensor(
+        task_id="t",
+        endpoint=server.url("/jobs/1"),
+        headers={"X-Partner-Key": PARTNER_KEY},
+        until={"status_code": 200},
+        deferrable=True,
+    )
+    trigger = sensor._trigger(
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+    )
+    assert leaks(repr(trigger)) == [] and "<sealed>" in repr(trigger)
+    server.script(Reply(body={"ok": 1}))
+
+    async def run() -> list[Any]:
+        return [event.payload async for event in HttSleepTrigger(**trigger.serialize()[1]).run()]
+
+    assert asyncio.run(run())[0]["status"] == "success"
+    assert server.received[0].headers["X-Partner-Key"] == PARTNER_KEY
