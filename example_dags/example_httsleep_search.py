@@ -1,23 +1,20 @@
 """Polling with POST (a search/report API), OR-ed ``until`` conditions and a callback.
 
 The job API's ``POST /search`` reports a job's state; the sensor waits until the job is OK *or*
-(second branch) it reports progress past one half, judged by a callback. Uses the ``job_api``
-connection (see ``example_httsleep_job.py``).
+(second branch) it reports progress past one half, judged by a callback. The sensor is
+deferrable, so its callback lives in ``$AIRFLOW_HOME/plugins/httsleep_example_checks.py``
+(``example_plugins/`` in this repository), where the triggerer can import it. Uses the
+``job_api`` connection (see ``example_httsleep_job.py``).
 """
 
 from __future__ import annotations
 
 import pendulum
-import requests
 from airflow.sdk import dag, task
+from httsleep_example_checks import past_halfway  # $AIRFLOW_HOME/plugins/
 
 from httsleep_airflow.hooks.httsleep import HttSleepHook
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
-
-
-def past_halfway(response: requests.Response) -> bool:
-    """A callback: any function of the response that returns True when the wait is over."""
-    return response.json().get("progress", 0) > 0.5
 
 
 @dag(
@@ -48,6 +45,7 @@ def example_httsleep_search() -> None:
         alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}],
         poke_interval=1,
         max_retries=30,
+        deferrable=True,  # the callback runs in the triggerer too
     )
 
 

@@ -9,6 +9,7 @@ home=$(mktemp -d -t httsleep-demo-XXXXXX)
 export AIRFLOW_HOME=$home
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_FOLDER=$PWD/example_dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/example_plugins
 export AIRFLOW_CONN_JOB_API="{\"conn_type\": \"httsleep\", \"host\": \"http://127.0.0.1:$port\"}"
 
 "$bin/python" -m httsleep_airflow.testing.jobapi --port "$port" --polls 3 >"$home/jobapi.log" 2>&1 &

@@ -14,6 +14,20 @@ from httsleep_airflow.testing import JobAPI
 from tests.airflow.conftest import DagRunner, task_states, xcom
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+PLUGINS = EXAMPLES.parent / "example_plugins"
+
+
+@pytest.fixture(autouse=True)
+def example_plugins() -> None:
+    """The examples' callbacks in the plugins folder, where the triggerer finds them."""
+    import importlib
+    import os
+
+    folder = Path(os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in PLUGINS.glob("*.py"):
+        shutil.copy(path, folder / path.name)
+    importlib.invalidate_caches()
 
 
 @pytest.fixture

@@ -93,6 +93,10 @@ def prepare_home(home: Path, connections: Mapping[str, Mapping[str, Any]]) -> di
     dags.mkdir()
     for source in [*(ROOT / "example_dags").glob("*.py"), *(HERE / "dags").glob("*.py")]:
         shutil.copy(source, dags / source.name)
+    plugins = home / "plugins"  # the default [core] plugins_folder: on the triggerer's path
+    plugins.mkdir()
+    for source in [*(ROOT / "example_plugins").glob("*.py"), *(HERE / "plugins").glob("*.py")]:
+        shutil.copy(source, plugins / source.name)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},

@@ -9,8 +9,10 @@ triggerer; LocalExecutor; SQLite), so that a test can kill one and start it agai
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,14 +21,17 @@ import requests
 
 from httsleep_airflow.testing import JobAPI, running_job_api
 from tests.e2e.services import Airflow, Deployment, prepare_home
+from tests.scripted_server import Reply, ScriptedServer
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "tok-E2E-7f3a91"
-API_KEY = "key-E2E-2b8c44"
+TOKEN = "tok-E2E-" + "7f3a91c0d2" * 30  # 308 characters: an excerpt cut falls inside it
+API_KEY = 'key-E2E-"q"\\b-2b8c44'  # a quote and a backslash: JSON-escaped when echoed
 PARTNER_KEY = "partner-E2E-93d0e1"
 BASIC_PASSWORD = "pw-E2E-5e62aa"
 USERINFO_PASSWORD = "ui-E2E-c1d7f0"
+QUERY_KEY = "qs-E2E-40aa17"
+PROXY_PASSWORD = "proxy-E2E-8e1b02"
 SECRETS = {
     "bearer token": TOKEN,
     "API key header": API_KEY,
@@ -34,9 +39,21 @@ SECRETS = {
     "basic password": BASIC_PASSWORD,
     "basic header value": base64.b64encode(f"ann:{BASIC_PASSWORD}".encode()).decode(),
     "user-info password": USERINFO_PASSWORD,
+    "query-string key": QUERY_KEY,
+    "proxy password": PROXY_PASSWORD,
 }
+RUN = 8  # no run of this many characters of a secret, in any form, may show
+
+
+def _runs(secret: str) -> set[str]:
+    forms = {secret, json.dumps(secret)[1:-1], urllib.parse.quote(secret, safe="")}
+    return {form[i : i + RUN] for form in forms for i in range(len(form) - RUN + 1)}
+
+
 TRIGGERER_RESTART = "httsleep_triggerer_restart"
 SCHEDULER_RESTART = "httsleep_scheduler_restart"
+SHARED_TRIGGERER = "httsleep_shared_triggerer"
+DEEP_JSON = b"[" * 200_000 + b"]" * 200_000  # past the JSON decoder's depth limit
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +64,19 @@ def job_apis() -> Iterator[tuple[JobAPI, JobAPI]]:
 
 
 @pytest.fixture(scope="module")
+def deep_json_server() -> Iterator[ScriptedServer]:
+    """Answers RUNNING once (the worker's poke), then a body the decoder cannot take."""
+    server = ScriptedServer().start()
+    server.script(Reply(body={"status": "RUNNING"}), Reply(body=DEEP_JSON))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def deployment(
-    tmp_path_factory: pytest.TempPathFactory, job_apis: tuple[JobAPI, JobAPI]
+    tmp_path_factory: pytest.TempPathFactory,
+    job_apis: tuple[JobAPI, JobAPI],
+    deep_json_server: ScriptedServer,
 ) -> Iterator[Deployment]:
     open_api, secure_api = job_apis
     home = tmp_path_factory.mktemp("airflow-deployment")
@@ -60,7 +88,11 @@ def deployment(
                 "conn_type": "httsleep",
                 "host": secure_api.url,
                 "password": TOKEN,
-                "extra": {"auth_type": "bearer", "headers": {"X-Api-Key": API_KEY}},
+                "extra": {
+                    "auth_type": "bearer",
+                    "headers": {"X-Api-Key": API_KEY},
+                    "proxies": {"https": f"http://proxyuser:{PROXY_PASSWORD}@127.0.0.1:9"},
+                },
             },
             "basic_job_api": {
                 "conn_type": "httsleep",
@@ -77,12 +109,16 @@ def deployment(
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
             "AIRFLOW_VAR_PARTNER_HEADER": PARTNER_KEY,
             "AIRFLOW_VAR_USERINFO_PW": USERINFO_PASSWORD,
+            "AIRFLOW_VAR_QUERY_KEY": QUERY_KEY,
             "AIRFLOW_VAR_JOB_API_ADDRESS": open_api.url.removeprefix("http://"),
+            "AIRFLOW_VAR_DEEP_JSON_URL": deep_json_server.url("/deep"),
         }
     )
     deployment = Deployment(home, env)
     try:
-        deployment.start({TRIGGERER_RESTART, SCHEDULER_RESTART, "httsleep_secrets"})
+        deployment.start(
+            {TRIGGERER_RESTART, SCHEDULER_RESTART, SHARED_TRIGGERER, "httsleep_secrets"}
+        )
         yield deployment
     finally:
         deployment.stop()
@@ -115,6 +151,56 @@ def _tail(home: Path) -> str:
     return "\n".join(
         f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in home.glob("*.log")
     )
+
+
+def _task_log(home: Path, dag_id: str, run_id: str, task_id: str) -> str:
+    """The task's log (try 1), its trigger's lines included."""
+    (path,) = home.glob(f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=1.log")
+    return path.read_text(errors="replace")
+
+
+def test_one_bad_sensor_never_hurts_another_on_a_shared_triggerer(
+    deployment: Deployment, job_apis: tuple[JobAPI, JobAPI], deep_json_server: ScriptedServer
+):
+    airflow, api = deployment.client, job_apis[0]
+    triggerer = deployment.processes["triggerer"]
+    requests.post(  # in the database, so that a task can delete it
+        f"{airflow.api}/api/v2/connections",
+        json={"connection_id": "doomed_api", "conn_type": "httsleep", "host": api.url},
+        timeout=30,
+    ).raise_for_status()
+    run_id = airflow.trigger(SHARED_TRIGGERER)
+    state = airflow.wait_for_run(SHARED_TRIGGERER, run_id, 300)
+    states = airflow.states(SHARED_TRIGGERER, run_id)
+    assert state == "failed", states
+
+    def gets(task_id: str) -> int:
+        location = airflow.xcom(SHARED_TRIGGERER, run_id, f"submit_{task_id}")
+        return api.requests_per_job()[location.rsplit("/", 1)[1]] - 1  # less the POST
+
+    # Every healthy sensor finishes exactly as it would alone: PENDING, RUNNING x 5, OK.
+    for task_id in ("healthy_0", "healthy_1", "healthy_2", "healthy_callback"):
+        assert states[task_id] == ("success", 1), task_id
+        assert gets(task_id) == 7, task_id
+    assert states["healthy_alarm"] == ("failed", 1)  # its alarm, as it would alone
+    assert gets("healthy_alarm") == 7
+    # Every broken one fails on try 1, within one poll of deferring, with its own cause.
+    expected = {
+        "unimportable": (1, "httsleep_smuggled_checks.job_done' cannot be imported"),
+        "connection_gone": (1, "connection 'doomed_api' could not be read in the triggerer"),
+        "raising_callback": (2, "breaks_when_running cannot judge a RUNNING job"),
+    }
+    for task_id, (requests_made, cause) in expected.items():
+        assert states[task_id] == ("failed", 1), task_id
+        assert gets(task_id) == requests_made, task_id
+        assert cause in _task_log(deployment.home, SHARED_TRIGGERER, run_id, task_id), task_id
+    assert states["bad_body"] == ("failed", 1)
+    assert len(deep_json_server.received) == 2
+    bad_body_log = _task_log(deployment.home, SHARED_TRIGGERER, run_id, "bad_body")
+    assert "RecursionError" in bad_body_log or "too deep" in bad_body_log
+    # The triggerer never restarted: the same process ran every trigger, its runner never died.
+    assert deployment.processes["triggerer"] is triggerer and triggerer.poll() is None
+    assert "Trigger runner process has died" not in (deployment.home / "triggerer.log").read_text()
 
 
 def test_triggerer_killed_while_sensors_are_deferred(
@@ -237,11 +323,13 @@ def test_no_secret_in_any_log(deployment: Deployment, job_apis: tuple[JobAPI, Jo
     masked = re.compile(r'X-Api-Key\\?": \\?"\*\*\*')  # in plain and in JSON log lines
     assert any(masked.search(t) for t in text.values()), "no alarm excerpt was logged"
     assert any("http://127.0.0.1:" in t and "/jobs/" in t for t in text.values())
+    assert any("api_key=***" in t for t in text.values()), "no query-string key was logged"
     leaks = [
-        f"{what} in {path.relative_to(deployment.home)}"
+        f"{what} ({run!r}) in {path.relative_to(deployment.home)}"
         for path, t in text.items()
         for what, secret in SECRETS.items()
-        if secret in t
+        for run in _runs(secret)
+        if run in t
     ]
     assert leaks == []
     assert len(logs) > 10  # every task's log, at least

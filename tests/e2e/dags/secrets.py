@@ -4,7 +4,12 @@
 - ``X-Partner-Key``: a sensor header rendered from a Variable whose name Airflow does not treat
   as sensitive;
 - ``basic_job_api``: login and password (HTTP Basic);
-- a password in the user-info of an absolute endpoint, rendered from a Variable.
+- a password in the user-info of an absolute endpoint, rendered from a Variable;
+- an ``api_key`` query parameter, rendered from a Variable;
+- a proxy password in the connection (for https only: never used here, never shown).
+
+The bearer token is long (an excerpt cut falls inside it) and the API key holds a quote and a
+backslash (JSON-escaped when echoed).
 
 The jobs echo the secret request headers back in their state and end in ERROR, so each alarm
 logs an excerpt of a body that holds them: only the masking keeps them out of the logs.
@@ -58,6 +63,7 @@ def httsleep_secrets() -> None:
             task_id=f"basic_{mode}",
             endpoint=submit.override(task_id=f"submit_basic_{mode}")("basic_job_api", failing),
             httsleep_conn_id="basic_job_api",
+            request_params={"api_key": "{{ var.value.query_key }}", "page": "1"},
             until=UNTIL,
             alarms=ALARMS,
             max_retries=10,
