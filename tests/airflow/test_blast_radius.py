@@ -351,3 +351,50 @@ def test_a_connection_that_cannot_be_read_uses_the_retries(run_dag, server):
     )
     dr = run_dag("blast_conn_missing", body)
     assert task_states(dr) == {"wait": ("failed", 2)}
+
+
+def test_airflow_dags_test_rejects_a_dag_file_callback_at_parse_time(tmp_path, server):
+    """The command a user runs: ``airflow dags test`` imports the DAG file under Airflow's own
+    generated module name; the sensor refuses the callback there, before any request."""
+    import subprocess
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "cli_callback_dag.py").write_text(
+        textwrap.dedent(
+            f"""
+            import pendulum
+            from airflow.sdk import DAG
+            from httsleep_airflow.sensors.httsleep import HttSleepSensor
+
+
+            def job_is_done(response):
+                return response.json()["status"] == "OK"
+
+
+            with DAG("cli_callback_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+                HttSleepSensor(
+                    task_id="wait",
+                    endpoint="{server.url("/jobs/1")}",
+                    until={{"callback": job_is_done}},
+                    deferrable=True,
+                )
+            """
+        )
+    )
+    env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), "dags", "test", "cli_callback_dag"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        "HttSleepSensor 'wait': callback cli_callback_dag.py:job_is_done cannot run in " in output
+    )
+    assert "Move it to a module in $AIRFLOW_HOME/plugins/" in output
+    assert server.received == []
