@@ -358,6 +358,10 @@ class ConditionSet(NamedTuple):
     def to_data(self) -> list[dict[str, Any]]:
         return [clause.to_data() for clause in self.clauses]
 
+    def to_specs(self) -> list[dict[str, Any]]:
+        """The caller's own dicts, to compile again (a rules change keeps the other set)."""
+        return [clause.source for clause in self.clauses]
+
 
 def _compile_clause(spec: Any, where: str) -> Clause:
     if not isinstance(spec, dict):
@@ -376,21 +380,57 @@ def _compile_clause(spec: Any, where: str) -> Clause:
     return Clause(spec, checks)
 
 
+def is_empty(spec: Any) -> bool:
+    """``None``, ``{}``, ``[]``, or a list of nothing but empty dicts: no condition at all."""
+    if spec is None:
+        return True
+    if isinstance(spec, dict | list | tuple) and not spec:
+        return True
+    return isinstance(spec, list | tuple) and all(isinstance(i, dict) and not i for i in spec)
+
+
 def compile_conditions(spec: Any, name: str) -> ConditionSet:
     """Validate and compile ``until`` or ``alarms`` (``name`` says which, for messages).
+
+    Empty dicts inside a list are skipped, as the classic library did; a spec with no condition
+    at all is an error (for ``alarms``, ``Rules`` takes it as "no alarms" first).
 
     :raises ConditionError: the spec is malformed; the message names the key at fault.
     """
     if isinstance(spec, dict):
         return ConditionSet(name, (_compile_clause(spec, name),))
     if isinstance(spec, list | tuple):
-        if not spec:
-            raise ConditionError(f"{name} is an empty list; give at least one condition dict")
-        clauses = tuple(_compile_clause(item, f"{name}[{i}]") for i, item in enumerate(spec))
+        kept = [
+            (i, item) for i, item in enumerate(spec) if not (isinstance(item, dict) and not item)
+        ]
+        if not kept:
+            raise ConditionError(f"{name} is empty; give at least one condition dict")
+        clauses = tuple(_compile_clause(item, f"{name}[{i}]") for i, item in kept)
         return ConditionSet(name, clauses)
     raise ConditionError(
         f"{name} must be a condition dict or a list of them, not {type(spec).__name__}"
     )
+
+
+def meets(response: requests.Response, condition: dict[str, Any]) -> bool:
+    """Whether ``response`` meets one condition dict (an empty one always holds)."""
+    if isinstance(condition, dict) and not condition:
+        return True
+    return compile_conditions(condition, "condition").clauses[0].matches(_Subject(response))
+
+
+def normalized(conditions: ConditionSet | None) -> list[dict[str, Any]]:
+    """The clauses as the caller gave them, with ``status_code`` read back as an int: what
+    the classic ``until``/``alarms`` attributes showed."""
+    if conditions is None:
+        return []
+    found = []
+    for clause in conditions.clauses:
+        spec = dict(clause.source)
+        if "status_code" in spec:
+            spec["status_code"] = int(spec["status_code"])
+        found.append(spec)
+    return found
 
 
 # --- judging -----------------------------------------------------------------------------------
@@ -416,8 +456,14 @@ class Rules:
     def __init__(self, until: Any, alarms: Any = None):
         if until is None:
             raise ConditionError("until is required: give the condition(s) that end the wait")
+        if is_empty(until):
+            raise ConditionError(
+                f"until is empty; give at least one condition dict with one of "
+                f"{', '.join(CONDITION_KEYS)}"
+            )
         self.until = compile_conditions(until, "until")
-        self.alarms = None if alarms is None else compile_conditions(alarms, "alarms")
+        # No alarms, an empty dict or list (or only empty dicts): no alarms, as in the classic.
+        self.alarms = None if is_empty(alarms) else compile_conditions(alarms, "alarms")
 
     def callbacks(self) -> list[tuple[Callable[..., Any], str]]:
         """Every callback with the name messages give it (its dotted path, when it has one)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -12,7 +13,7 @@ import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.structures import CaseInsensitiveDict
 
-from httsleep_airflow._conditions import Rules
+from httsleep_airflow._conditions import Rules, meets, normalized
 from httsleep_airflow._core import (
     DEFAULT_RETRY_AFTER_CAP,
     Done,
@@ -94,6 +95,22 @@ class _Missing:
 MISSING: Any = _Missing()
 
 _SHORTHAND = ("status_code", "text", "json", "jsonpath", "callback")
+
+
+def classic_number(name: str, value: Any, cast: Callable[[str], Any]) -> Any:
+    """``value``, or a numeric string cast as the classic library cast it (deprecated)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        number = cast(value)
+    except ValueError:
+        raise ConditionError(f"{name} must be a number, not {value!r}") from None
+    warnings.warn(
+        f"{name}={value!r}: numbers given as strings are deprecated; pass {number!r}",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    return number
 
 
 def merge_shorthand(until: Any, shorthand: Mapping[str, Any], stacklevel: int) -> Any:
@@ -242,6 +259,8 @@ class Plan:
         secrets: Iterable[str] = (),
         secret_headers: Iterable[str] = (),
     ):
+        max_retries = classic_number("max_retries", max_retries, int)
+        polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
         self.secret_headers = frozenset(str(name).lower() for name in secret_headers)
         self.policy = Policy.build(
@@ -268,6 +287,73 @@ class Plan:
             )
         self.max_body_bytes = max_body_bytes
         self._clock = clock
+
+    # --- the classic attributes: settable where the classic library allowed it, checked again
+
+    @property
+    def until(self) -> list[dict[str, Any]]:
+        """The ``until`` conditions, as a list of dicts (``status_code`` read back as an int)."""
+        return normalized(self.rules.until)
+
+    @until.setter
+    def until(self, value: Any) -> None:
+        self.rules = Rules(value, self.rules.alarms and self.rules.alarms.to_specs())
+
+    @property
+    def alarms(self) -> list[dict[str, Any]]:
+        """The ``alarms`` conditions, as a list of dicts (``[]`` for none)."""
+        return normalized(self.rules.alarms)
+
+    @alarms.setter
+    def alarms(self, value: Any) -> None:
+        self.rules = Rules(self.rules.until.to_specs(), value)
+
+    @property
+    def max_retries(self) -> int | None:
+        return self.policy.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int | None) -> None:
+        self._change_policy(max_retries=classic_number("max_retries", value, int))
+
+    @property
+    def polling_interval(self) -> float:
+        return self.policy.polling_interval
+
+    @polling_interval.setter
+    def polling_interval(self, value: float) -> None:
+        self._change_policy(polling_interval=classic_number("polling_interval", value, float))
+
+    @property
+    def ignore_exceptions(self) -> tuple[type[BaseException], ...]:
+        return self.policy.ignore_exceptions
+
+    @ignore_exceptions.setter
+    def ignore_exceptions(self, value: Iterable[type[BaseException] | str] | None) -> None:
+        self._change_policy(ignore_exceptions=value)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """What every request is sent with, in the classic form: ``{"verify": ...}`` when set."""
+        return {} if self.verify is None else {"verify": self.verify}
+
+    def _change_policy(self, **changes: Any) -> None:
+        current = self.policy
+        self.policy = Policy.build(
+            **{
+                "max_retries": current.max_retries,
+                "polling_interval": current.polling_interval,
+                "ignore_exceptions": current.ignore_exceptions,
+                "retry_after_cap": current.retry_after_cap,
+                **changes,
+            }
+        )
+
+    @staticmethod
+    def meets_condition(response: requests.Response, condition: dict[str, Any]) -> bool:
+        """Whether ``response`` meets one condition dict, by this package's rules (a key that is
+        present always counts, even with a falsy value)."""
+        return meets(response, condition)
 
     def check_body_size(self, size: int | None) -> None:
         """Raise ``ResponseTooLarge`` once ``size`` bytes (declared, or read so far) pass
@@ -312,9 +398,16 @@ class HttSleeper(Plan):
         url_or_request: str | requests.Request,
         until: Any = None,
         alarms: Any = None,
-        *,
+        auth: Any = None,
+        headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
-        sleep: Callable[[float], Any] = time.sleep,
+        verify: bool | str | None = None,
+        polling_interval: float = 2,
+        max_retries: int | None = 50,
+        ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
+        loglevel: int | str | None = None,
+        *,
+        sleep: Callable[[float], Any] | None = None,
         status_code: Any = MISSING,
         text: Any = MISSING,
         json: Any = MISSING,
@@ -330,14 +423,26 @@ class HttSleeper(Plan):
             "callback": callback,
         }
         until = merge_shorthand(until, shorthand, stacklevel=2)
-        super().__init__(url_or_request, until, alarms, **options)
+        set_classic_loglevel(loglevel, stacklevel=2)
+        super().__init__(
+            url_or_request,
+            until,
+            alarms,
+            auth=auth,
+            headers=headers,
+            verify=verify,
+            polling_interval=polling_interval,
+            max_retries=max_retries,
+            ignore_exceptions=ignore_exceptions,
+            **options,
+        )
         if session is not None:  # a configured session (a connection's) adds its own
             self.secrets = tidy(
                 [*self.secrets, *request_secrets(self.request, session, self.secret_headers)]
             )
         self._session = session
         self._owns_session = session is None
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep  # looked up now, so that a patched time.sleep applies
         self._send_options: dict[str, Any] | None = None
 
     @property
@@ -346,6 +451,13 @@ class HttSleeper(Plan):
         if self._session is None:
             self._session = requests.Session()
         return self._session
+
+    @session.setter
+    def session(self, session: requests.Session) -> None:
+        """Poll through ``session`` from now on (it is left open; the classic allowed this)."""
+        self.close()
+        self._session, self._owns_session, self._send_options = session, False, None
+        self.secrets = tidy([*self.secrets, *request_secrets(self.request, session)])
 
     def close(self) -> None:
         """Close the session this HttSleeper created (a session passed in is left open)."""
@@ -429,7 +541,6 @@ def httsleep(
     url_or_request: str | requests.Request,
     until: Any = None,
     alarms: Any = None,
-    *,
     auth: Any = None,
     headers: Mapping[str, str] | None = None,
     session: requests.Session | None = None,
@@ -437,28 +548,42 @@ def httsleep(
     polling_interval: float = 2,
     max_retries: int | None = 50,
     ignore_exceptions: Iterable[type[BaseException] | str] | None = None,
-    timeout: float | tuple[float, float] | None = 30,
+    loglevel: int | str | None = None,
     **options: Any,
 ) -> requests.Response:
     """Poll until a response meets ``until`` and return it.
 
-    ``HttSleeper(...).run()`` with the same arguments; see ``HttSleeper`` for each of them and
-    for the further ``options`` (``retry_after_cap``, ``max_wait``, ``sleep``, ``clock`` and the
-    deprecated condition keywords).
+    ``HttSleeper(...).run()`` with the same arguments, in the classic library's order; see
+    ``HttSleeper`` and ``Plan`` for each of them and for the further keyword-only ``options``
+    (``timeout``, ``retry_after_cap``, ``max_wait``, ``sleep``, ``clock``, the deprecated
+    condition keywords).
     """
     shorthand = {key: options.pop(key) for key in _SHORTHAND if key in options}
+    set_classic_loglevel(loglevel, stacklevel=2)
     with HttSleeper(
         url_or_request,
         merge_shorthand(until, shorthand, stacklevel=2),
         alarms,
-        auth=auth,
-        headers=headers,
-        session=session,
-        verify=verify,
-        polling_interval=polling_interval,
-        max_retries=max_retries,
-        ignore_exceptions=ignore_exceptions,
-        timeout=timeout,
+        auth,
+        headers,
+        session,
+        verify,
+        polling_interval,
+        max_retries,
+        ignore_exceptions,
         **options,
     ) as sleeper:
         return sleeper.run()
+
+
+def set_classic_loglevel(loglevel: int | str | None, stacklevel: int) -> None:
+    """The classic ``loglevel=``: deprecated; it sets this package's logger level (the classic
+    set the root logger's, which is not a library's to touch)."""
+    if loglevel is None:
+        return
+    warnings.warn(
+        "loglevel= is deprecated: configure the 'httsleep_airflow' logger instead",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    logging.getLogger("httsleep_airflow").setLevel(loglevel)

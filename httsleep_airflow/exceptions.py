@@ -57,14 +57,30 @@ class ConditionError(HttSleepError, ValueError):
 class Alarm(HttSleepError):
     """A response matched one of the alarm conditions.
 
+    Raised as ``Alarm(message, response=..., alarm=...)``; the classic library's positional
+    form ``Alarm(response, alarm_condition)`` works too.
+
     :ivar response: the ``requests.Response`` that matched.
     :ivar alarm: the caller's own condition dict that matched (the very object passed in).
+    :ivar mesg: the message (the classic library's name for it).
     """
 
-    def __init__(self, message: str, *, response: requests.Response, alarm: dict[str, Any]):
+    def __init__(
+        self,
+        message: str | requests.Response,
+        alarm: dict[str, Any] | None = None,
+        *,
+        response: requests.Response | None = None,
+    ):
+        if not isinstance(message, str):  # the classic form: Alarm(response, alarm_condition)
+            response, message = message, f"Response matched an error condition: {alarm}"
         super().__init__(message)
         self.response = response
         self.alarm = alarm
+
+    @property
+    def mesg(self) -> str:
+        return str(self)
 
 
 class ResponseTooLarge(HttSleepError):

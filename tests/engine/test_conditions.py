@@ -196,8 +196,9 @@ class TestValidation:
         [
             ({"status": 200}, "'status'"),
             ({"status_code": 200, "jsonpaht": []}, "'jsonpaht'"),
-            ({}, "empty dict"),
-            ([], "empty list"),
+            ({}, "until is empty"),
+            ([], "until is empty"),
+            ([{}, {}], "until is empty"),
             ({"jsonpath": []}, "jsonpath"),
             ({"jsonpath": [{"expression": "a[", "value": 1}]}, "'a['"),
             ({"jsonpath": [{"expression": "a"}]}, "jsonpath[0]"),

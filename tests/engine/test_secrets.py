@@ -89,13 +89,21 @@ def test_poller_log_lines_and_messages_never_show_a_secret(caplog):
 import json as _json  # noqa: E402
 import urllib.parse  # noqa: E402
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from httsleep_airflow._payload import PayloadError, response_payload  # noqa: E402
 from httsleep_airflow._secrets import basic_secrets, scrub  # noqa: E402
 
 RUN = 8  # no run of this many consecutive characters of a secret may survive
+#: The words the messages are made of, around what they quote.
+SCAFFOLD = (
+    'poll 1/3: GET http://h/x -> 200; pending: status == "OK" (got "RUNNING") (no match) '
+    'alarm {"jsonpath": [{"expression": "status", "value": "RUNNING"}]} matched: '
+    'no match after 1 attempts; last response: 200 {"status": "RUNNING", "note": '
+    "\"echo\": ValueError: cannot use (ignored) xcom_jsonpath 'nothing.here' matched nothing in "
+    "needs a JSON body; got callback tests.engine.test_secrets.judge_raises(response) == True"
+)
 
 
 def survivors(secret: str, text: str) -> list[str]:
@@ -139,6 +147,8 @@ def echo_body(secret: str, form: str, padding: int) -> str:
     path=st.sampled_from(["pending", "alarm", "gave up", "ignored", "raised", "payload"]),
 )
 def test_no_run_of_a_secret_survives_any_message(secret, form, padding, path):
+    # A secret spelled like the messages' own words ("jsonpath") is no leak when they show.
+    assume(not survivors(secret, SCAFFOLD))
     lines: list[str] = []
     log = logging.getLogger("tests.secrets.generated")
     log.setLevel(logging.INFO)
