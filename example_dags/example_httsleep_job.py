@@ -7,9 +7,8 @@ Three DAGs, the same pipeline with the sensor in each mode:
 - ``example_httsleep_job_deferrable``: deferrable (the triggerer waits; no worker slot).
 
 They use the ``job_api`` connection; for the local job API
-(``python -m httsleep_airflow.testing.jobapi --port 8088``)::
-
-    export AIRFLOW_CONN_JOB_API='{"conn_type": "httsleep", "host": "http://127.0.0.1:8088"}'
+(``python -m httsleep_airflow.testing.jobapi --port 8088``), set it with
+``export AIRFLOW_CONN_JOB_API='{"conn_type": "httsleep", "host": "http://127.0.0.1:8088"}'``.
 
 Trigger with ``{"outcome": "ERROR"}`` as the run's conf to see an alarm fail the task at once.
 """
@@ -19,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 from httsleep_airflow.hooks.httsleep import HttSleepHook
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
@@ -55,7 +54,16 @@ def job_pipeline(dag_id: str, **sensor_mode: Any) -> DAG:
         schedule=None,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
-        params={"polls": 3, "outcome": "OK"},
+        params={
+            "polls": Param(
+                3, type="integer", minimum=0, description="GETs before the job ends (job API)"
+            ),
+            "outcome": Param(
+                "OK",
+                enum=["OK", "ERROR", "CANCELLED"],
+                description="how the job ends: OK succeeds, ERROR or CANCELLED sets off an alarm",
+            ),
+        },
         default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=5)},
         tags=["httsleep-example"],
         doc_md=__doc__,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -34,3 +35,8 @@ def server(_server: ScriptedServer) -> ScriptedServer:
     """A real HTTP server on 127.0.0.1, reset for each test."""
     _server.script()
     return _server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The throwaway Airflow home goes with the test session."""
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)

@@ -121,3 +121,33 @@ def test_a_job_can_echo_request_headers(job_api: JobAPI):
     job = submit(job_api, polls=1, echo_headers=["X-Api-Key", "X-Absent"])
     state = requests.get(f"{job_api.url}/jobs/{job}", headers={"X-Api-Key": "k"}, timeout=5).json()
     assert state["headers"] == {"X-Api-Key": "k", "X-Absent": None}
+
+
+def test_the_root_describes_the_api_so_a_connection_test_is_green(job_api: JobAPI, monkeypatch):
+    import json
+
+    from httsleep_airflow.hooks.httsleep import HttSleepHook
+
+    root = requests.get(job_api.url + "/", timeout=5)
+    assert root.status_code == 200 and "POST /jobs" in root.json()["routes"]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_JOB_API_TEST", json.dumps({"conn_type": "httsleep", "host": job_api.url})
+    )
+    ok, message = HttSleepHook("job_api_test").test_connection()
+    assert ok and message == f"GET {job_api.url} answered 200 OK"
+
+
+def test_running_the_module_prints_no_warning():
+    process = subprocess.Popen(
+        [sys.executable, "-W", "error", "-m", "httsleep_airflow.testing.jobapi", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("job API listening on http://127.0.0.1:"), first
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

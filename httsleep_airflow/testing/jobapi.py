@@ -90,6 +90,19 @@ class Job:
         return False
 
 
+#: What ``GET /`` answers: the API is up, and what it offers.
+ROOT_DESCRIPTION = {
+    "service": "httsleep-airflow local job API",
+    "routes": [
+        "POST /jobs",
+        "GET /jobs/<id>",
+        "DELETE /jobs/<id>",
+        "POST /search",
+        "GET /stats",
+    ],
+}
+
+
 class JobAPI:
     """The job API server. ``start()`` serves in a thread; ``url`` is its base URL."""
 
@@ -182,6 +195,8 @@ class JobAPI:
             job.requests += 1
             headers = {"Location": f"/jobs/{job.id}"}
             return _send(handler, 201, {"id": job.id, "status": "PENDING"}, headers)
+        if method == "GET" and path == "":  # what a connection test reaches first
+            return _send(handler, 200, ROOT_DESCRIPTION)
         if method == "GET" and path == "/stats":
             return _send(handler, 200, self.requests_per_job())
         if method == "POST" and path == "/search":
