@@ -276,11 +276,25 @@ def _compile_jsonpath_entry(item: Any, at: str) -> _JsonPathEntry:
         return _JsonPathEntry(str(expression), expression, item["value"])
     if not isinstance(expression, str) or not expression.strip():
         raise ConditionError(f"{at}: 'expression' must be a JSONPath string, not {expression!r}")
+    return _JsonPathEntry(expression, checked_jsonpath(expression, at), item["value"])
+
+
+def checked_jsonpath(expression: str, at: str) -> JSONPath:
+    """``expression`` parsed, or a ``ConditionError`` that says what is wrong with it in words
+    (jsonpath-rw's own errors name its parser's internals, or nothing at all)."""
     try:
-        compiled = parse_jsonpath(expression)
-    except Exception as exc:  # jsonpath-rw raises bare Exception on syntax errors
-        raise ConditionError(f"{at}: JSONPath {expression!r} does not parse: {exc}") from None
-    return _JsonPathEntry(expression, compiled, item["value"])
+        return parse_jsonpath(expression)
+    except Exception as exc:  # jsonpath-rw raises bare Exception, or AttributeError at the end
+        if "?" in expression or "@" in expression:
+            why = (
+                "filter expressions ([?(...)], @) are not supported by jsonpath-rw: select the "
+                "value with a path and compare it with 'value', or use a callback"
+            )
+        elif isinstance(exc, AttributeError):
+            why = "it ends too early (an unclosed '[' or a trailing '.')"
+        else:
+            why = str(exc).strip() or type(exc).__name__
+        raise ConditionError(f"{at}: JSONPath {expression!r} does not parse: {why}") from None
 
 
 def _compile_callback(value: Any, where: str) -> _Callback:

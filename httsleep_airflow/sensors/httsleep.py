@@ -26,7 +26,7 @@ try:
 except ImportError:  # Airflow < 3.2
     from airflow.configuration import conf  # type: ignore[no-redef]
 
-from httsleep_airflow._conditions import Rules, parse_jsonpath
+from httsleep_airflow._conditions import Rules, checked_jsonpath
 from httsleep_airflow._core import Done, Policy, Sleep, check_seconds, check_timeout
 from httsleep_airflow._dotted import dotted_path_of
 from httsleep_airflow._payload import PayloadError, response_payload
@@ -286,12 +286,7 @@ class HttSleepSensor(BaseSensorOperator):
             raise ValueError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
 
     def _xcom_expression(self) -> Any:
-        try:
-            return parse_jsonpath(self.xcom_jsonpath)
-        except Exception as exc:
-            raise ValueError(
-                f"xcom_jsonpath {self.xcom_jsonpath!r} does not parse: {exc}"
-            ) from None
+        return checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)

@@ -269,3 +269,18 @@ class TestExplain:
         rules = Rules([{"status_code": 200}, {"text": "done"}])
         reason = rules.explain_pending(make_response(202, "working"))
         assert reason == 'status_code == 200 (got 202) | text == "done" (got "working")'
+
+
+@pytest.mark.parametrize(
+    ("expression", "needle"),
+    [
+        ("result[url", "ends too early"),
+        ("a..", "ends too early"),
+        ("jobs[?(@.state=='done')]", "filter expressions"),
+        ("foo bar", "near token bar"),
+    ],
+)
+def test_a_jsonpath_that_does_not_parse_says_why_in_words(expression, needle):
+    with pytest.raises(ConditionError) as info:
+        Rules({"jsonpath": [{"expression": expression, "value": 1}]})
+    assert needle in str(info.value) and "NoneType" not in str(info.value)
