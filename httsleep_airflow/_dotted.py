@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ def dotted_path_of(obj: Any) -> str | None:
     function the same code. (A module executed again, as Airflow's plugins manager does with
     the plugins folder, holds new objects for the same definitions.)
     """
+    if inspect.ismethod(obj) and not isinstance(obj.__self__, type):
+        return None  # bound to an instance: its path names the unbound function
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
     if not module or not qualname or module == "__main__" or "<" in qualname:

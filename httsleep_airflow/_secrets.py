@@ -12,6 +12,8 @@ and leave part of it. Plain text work: no I/O library here.
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import html
 import json
 import re
@@ -23,6 +25,7 @@ __all__ = [
     "MASK",
     "basic_secrets",
     "is_secret_name",
+    "mask_url_parts",
     "redact",
     "redact_exception",
     "scrub",
@@ -57,7 +60,11 @@ def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
     if not isinstance(headers, Mapping):
         return []
     marked = frozenset(name.lower() for name in extra)
-    return [str(value) for name, value in headers.items() if value and is_secret_name(name, marked)]
+    return [
+        value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        for name, value in headers.items()
+        if value and is_secret_name(name, marked)
+    ]
 
 
 def secret_query_values(url: Any, params: Any = None) -> list[str]:
@@ -113,18 +120,41 @@ def url_secrets(url: Any) -> list[str]:
     ]
 
 
+def _escape_variants(secret: str) -> set[str]:
+    """How other languages' JSON and URL encoders write ``secret``."""
+    ascii_json = json.dumps(secret)[1:-1]
+    native_json = json.dumps(secret, ensure_ascii=False)[1:-1]
+    percent = quote(secret, safe="")
+    return {
+        ascii_json,
+        native_json,
+        json.dumps(native_json)[1:-1],  # escaped twice: a JSON body quoted in JSON
+        native_json.replace("/", "\\/"),  # PHP escapes '/'
+        ascii_json.replace("/", "\\/"),
+        re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), ascii_json),  # Java
+        native_json.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"),
+        percent,
+        re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), percent),  # .NET: lower-case
+        quote(secret),  # '/' kept
+        quote(secret, safe="!'()*-._~"),  # JavaScript's encodeURIComponent
+        quote_plus(secret),
+        unquote(secret),
+        unquote_plus(secret),
+        repr(secret.encode("utf-8"))[2:-1],  # in the repr of bytes (response.content)
+    }
+
+
 def secret_forms(secret: str) -> set[str]:
     """Every form in which ``secret`` may come back in a body or a message: as is, with its
-    whitespace folded, JSON-escaped (ASCII or not), Python-escaped (in a ``repr``, with either
-    quote), HTML-escaped, and percent-encoded or decoded."""
+    whitespace folded, JSON-escaped (ASCII or not, as PHP, Java or Go write it, or twice),
+    Python-escaped (in a ``repr`` of text or bytes, with either quote), HTML-escaped, and
+    percent-encoded (upper or lower case, as Python, .NET or JavaScript write it) or decoded."""
     escaped = (
         secret.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     )
     forms = {secret, " ".join(secret.split()), repr(secret)[1:-1], html.escape(secret)}
     forms |= {escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"')}
-    forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
-    forms |= {quote(secret, safe=""), quote_plus(secret), unquote(secret), unquote_plus(secret)}
-    return forms
+    return forms | _escape_variants(secret)
 
 
 def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
@@ -132,17 +162,80 @@ def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
     holding another is replaced whole). What ``redact`` and ``scrub`` take."""
     kept: set[str] = set()
     for secret in secrets:
+        if isinstance(secret, bytes):
+            secret = secret.decode("latin-1")
         if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
             kept |= {form for form in secret_forms(secret) if len(form) >= MIN_SECRET_LENGTH}
     return tuple(sorted(kept, key=len, reverse=True))
 
 
+#: No run of this many consecutive characters of a secret (in any of its forms) may show: a
+#: secret a server cut, wrapped or escaped in a way no form foresaw still loses every such run.
+RUN_LENGTH = 8
+#: Longer texts are redacted by whole forms only (the run scan costs one lookup a character).
+RUN_SCAN_LIMIT = 64 * 1024
+
+# A password in any URL's user-info, and a secret-looking parameter anywhere a URL may carry
+# one (query, fragment, path parameter), whoever wrote the text (requests, aiohttp, a server).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@'\"<>]*):([^/\s@'\"<>]+)@")
+_PARAMETER = re.compile(r"([?&;#])([A-Za-z0-9_.\-]+)=([^&;#\s'\"<>]+)")
+
+
+def mask_url_parts(text: str) -> str:
+    """``text`` with every URL's user-info password and secret-looking parameters as ``***``."""
+    if "@" in text:
+        text = _USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    if "=" in text:
+        text = _PARAMETER.sub(
+            lambda m: (
+                f"{m.group(1)}{m.group(2)}={MASK}" if is_secret_name(m.group(2)) else m.group(0)
+            ),
+            text,
+        )
+    return text
+
+
+@functools.lru_cache(maxsize=256)
+def _runs(secrets: tuple[str, ...]) -> frozenset[str]:
+    """Every run of ``RUN_LENGTH`` characters of every form (shared by equal secret sets: the
+    triggers of one connection hold one copy)."""
+    return frozenset(
+        form[i : i + RUN_LENGTH] for form in secrets for i in range(len(form) - RUN_LENGTH + 1)
+    )
+
+
+def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
+    runs = _runs(secrets)
+    if not runs or len(text) < RUN_LENGTH:
+        return text
+    spans: list[list[int]] = []
+    for start in range(len(text) - RUN_LENGTH + 1):
+        if text[start : start + RUN_LENGTH] in runs:
+            end = start + RUN_LENGTH
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = end
+            else:
+                spans.append([start, end])
+    if not spans:
+        return text
+    pieces, last = [], 0
+    for start, end in spans:
+        pieces += [text[last:start], MASK]
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with each of ``secrets`` (as made by ``tidy``) replaced by ``***``."""
+    """``text`` with each of ``secrets`` (as made by ``tidy``) replaced by ``***``, then any run
+    of ``RUN_LENGTH`` characters of one of them too (texts up to ``RUN_SCAN_LIMIT``), and every
+    URL's user-info password and secret-looking parameters."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
-    return text
+    if secrets and len(text) <= RUN_SCAN_LIMIT:
+        text = _mask_runs(text, secrets)
+    return mask_url_parts(text)
 
 
 def shorten(text: str, limit: int | None = None) -> str:
@@ -155,8 +248,14 @@ def shorten(text: str, limit: int | None = None) -> str:
 
 
 def scrub(text: str, secrets: tuple[str, ...], limit: int | None = None) -> str:
-    """``text`` redacted, then put on one line and cut to ``limit``: the one way every message
-    that may quote a secret is made."""
+    """The one way every message that may quote a secret is made: ``text`` on one line (a
+    secret a server wrapped is whole again), redacted, and only then cut to ``limit``."""
+    text = " ".join(text.split())
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if limit is not None and len(text) > limit + RUN_LENGTH * 8:
+        text = text[: limit + RUN_LENGTH * 8]  # what can show, and room for a run at its end
     return shorten(redact(text, secrets), limit)
 
 
@@ -167,8 +266,6 @@ def redact_exception(error: BaseException, secrets: tuple[str, ...]) -> BaseExce
     Its ``args`` and notes are redacted in place; a class whose ``str()`` is built from other
     attributes is given a ``str()`` of the redacted text.
     """
-    if not secrets:
-        return error
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -178,32 +275,57 @@ def redact_exception(error: BaseException, secrets: tuple[str, ...]) -> BaseExce
     return error
 
 
+#: An exception's text is cut to this, after redaction (it may quote a whole body).
+EXCEPTION_TEXT_LIMIT = 4096
+
+
 def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
     try:
         text = str(error)
     except Exception:
         text = ""
-    clean = redact(text, secrets)
+    clean = _redact_text(text, secrets)
     if error.args:
         error.args = tuple(_redact_arg(arg, secrets) for arg in error.args)
+    for name in ("filename", "filename2", "strerror"):  # OSError builds its str() from these
+        value = getattr(error, name, None)
+        if isinstance(value, str):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(error, name, _redact_text(value, secrets))
     notes = getattr(error, "__notes__", None)
     if isinstance(notes, list):
-        error.__notes__ = [redact(str(note), secrets) for note in notes]
+        error.__notes__ = [_redact_text(str(note), secrets) for note in notes]
+    for member in getattr(error, "exceptions", None) or ():  # an ExceptionGroup's members
+        if isinstance(member, BaseException):
+            redact_exception(member, secrets)
     if clean == text:
         return
     try:
         still = str(error)
     except Exception:
         still = text
-    if redact(still, secrets) != still:
+    if _redact_text(still, secrets) != still:
         _force_str(error, clean)
+
+
+def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
+    """Redacted, then cut to ``EXCEPTION_TEXT_LIMIT`` (line breaks kept: tracebacks show it)."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if len(text) > EXCEPTION_TEXT_LIMIT:
+        text = text[:EXCEPTION_TEXT_LIMIT] + "…"
+    return redact(text, secrets)
 
 
 def _redact_arg(arg: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(arg, str):
-        return redact(arg, secrets)
-    text = repr(arg)
-    return arg if redact(text, secrets) == text else redact(str(arg), secrets)
+        return _redact_text(arg, secrets)
+    try:
+        text = repr(arg)
+    except Exception:
+        return type(arg).__name__
+    return arg if redact(text, secrets) == text else _redact_text(str(arg), secrets)
 
 
 def _force_str(error: BaseException, text: str) -> None:

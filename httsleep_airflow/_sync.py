@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from httsleep_airflow._conditions import Rules, meets, normalized
 from httsleep_airflow._core import (
@@ -24,9 +27,8 @@ from httsleep_airflow._core import (
     check_timeout,
 )
 from httsleep_airflow._secrets import (
-    MASK,
     basic_secrets,
-    is_secret_name,
+    mask_url_parts,
     redact,
     secret_header_values,
     secret_query_values,
@@ -131,42 +133,53 @@ def merge_shorthand(until: Any, shorthand: Mapping[str, Any], stacklevel: int) -
 
 
 def strip_credentials(url: str) -> str:
-    """``url`` without ``user:password@`` and with secret-looking query values as ``***``, for
-    log lines and messages."""
-    parts = urlsplit(url)
+    """``url`` without ``user:password@`` and with secret-looking parameters (query, fragment,
+    path parameters) as ``***``, for log lines and messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return mask_url_parts(url)
     if "@" in parts.netloc:
-        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-    if parts.query:
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if any(is_secret_name(name) for name, _ in pairs):
-            masked = [(name, MASK if is_secret_name(name) else value) for name, value in pairs]
-            parts = parts._replace(query=urlencode(masked, safe="*"))
-    return urlunsplit(parts)
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return mask_url_parts(url)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
-    """``(scheme, host, port)`` of ``url``: where credentials for it may go."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    """``(scheme, host, port)`` of ``url``, as requests (urllib3) will connect to it: where
+    credentials for it may go. A URL that urllib3 and the standard library read as different
+    hosts (``http://a\\@b/``) has no origin credentials may go to (an empty host)."""
     try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
+        parsed = parse_url(url)
+        split = urlsplit(url)
+        split_host = (split.hostname or "").lower()
+        split_port = split.port
+    except (ValueError, LocationParseError):
+        return "", "", 0
+    scheme = (parsed.scheme or "").lower()
+    host = (parsed.host or "").lower().strip("[]")
+    if host != split_host.strip("[]") or (parsed.port or None) != split_port:
+        return scheme, "", 0
+    return scheme, host, parsed.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+#: Never in a URL's authority: requests and the standard library would read the host apart.
+_AUTHORITY_NEVER = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
 
 def check_url(url: Any) -> str:
     if not isinstance(url, str):
         raise ConditionError(f"url must be a string, not {type(url).__name__}")
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
     try:
         parts = urlsplit(url)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # an invalid IPv6 address
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:  # an invalid IPv6 address or port
         valid = False
-    if not valid:
+    if not valid or _AUTHORITY_NEVER.search(authority):
         shown = redact(url, tidy(url_secrets(url)))
         raise ConditionError(f"{shown!r} is not an http(s) URL like 'https://host/path'")
     return url
@@ -205,8 +218,11 @@ def build_request(
 
 def describe_request(request: requests.Request) -> str:
     """``"METHOD url?query"`` without credentials, for log lines."""
-    url = requests.Request(url=request.url, params=request.params).prepare().url or request.url
-    return f"{request.method} {strip_credentials(url)}"
+    try:
+        url = requests.Request(url=request.url, params=request.params).prepare().url
+    except requests.RequestException:  # its own message would quote the whole URL
+        url = None
+    return f"{request.method} {strip_credentials(url or request.url)}"
 
 
 class Plan:

@@ -290,6 +290,12 @@ def settings_from_connection(
         isinstance(k, str) and isinstance(v, str) for k, v in proxies.items()
     ):
         raise _bad(conn_id, "extra 'proxies' must be an object like {'https': 'http://proxy:3128'}")
+    for scheme, proxy in proxies.items():
+        if "://" not in proxy:
+            raise _bad(
+                conn_id,
+                f"extra 'proxies': the {scheme!r} proxy must be a URL like 'http://proxy:3128'",
+            )
     secret_headers = options.get("secret_headers", [])
     if not isinstance(secret_headers, list) or not all(
         isinstance(name, str) for name in secret_headers
@@ -487,7 +493,11 @@ class HttSleepHook(BaseHook):
         except Exception as exc:
             text = scrub(f"{type(exc).__name__}: {exc}", tidy(settings.secrets), 500)
             return False, f"GET {where} failed: {text}"
-        answer = f"GET {where} answered {response.status_code} {response.reason}"
+        answer = scrub(
+            f"GET {where} answered {response.status_code} {response.reason}",
+            tidy(settings.secrets),
+            500,
+        )
         status = response.status_code
         if settings.test_endpoint:
             ok = 200 <= status < 300

@@ -28,9 +28,9 @@ except ImportError:  # Airflow < 3.2
 
 from httsleep_airflow._conditions import Rules, checked_jsonpath
 from httsleep_airflow._core import Done, Policy, Sleep, check_seconds, check_timeout
-from httsleep_airflow._dotted import dotted_path_of
+from httsleep_airflow._dotted import display_name, dotted_path_of
 from httsleep_airflow._payload import PayloadError, response_payload
-from httsleep_airflow._secrets import tidy
+from httsleep_airflow._secrets import secret_header_values, tidy
 from httsleep_airflow._sync import HttSleeper
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp, HttSleepError
 from httsleep_airflow.hooks.httsleep import (
@@ -146,12 +146,14 @@ def _exception_paths(classes: Any) -> list[str] | None:
         return None
     paths = []
     for cls in policy.ignore_exceptions:
+        what = f"ignore_exceptions: {display_name(cls)}"
+        _check_triggerer_importable(cls, what)
         path = dotted_path_of(cls)
         if path is None:
             raise ConditionError(
-                f"ignore_exceptions: {cls!r} cannot be imported by a dotted path (deferrable)"
+                f"{what} cannot be imported by a dotted path in the triggerer: define it at "
+                "module level in a module in $AIRFLOW_HOME/plugins/ (or an installed package)"
             )
-        _check_triggerer_importable(cls, f"ignore_exceptions: {path}")
         paths.append(path)
     return paths
 
@@ -322,10 +324,19 @@ class HttSleepSensor(BaseSensorOperator):
             settings = self._hook.settings
         except ConnectionConfigError as exc:  # a mistake that no retry can fix
             raise AirflowFailException(f"{self.task_id}: {exc}") from None
-        engine_options["secret_headers"] = (*self.secret_headers, *settings.secret_headers)
+        engine_options["secret_headers"] = self._secret_headers()
+        # The connection may name more of the sensor's own headers as secret: mask them too.
+        for secret in tidy(secret_header_values(self.headers, settings.secret_headers)):
+            mask_secret(secret)
         return self._hook.sleeper(
             self.endpoint, self.until, self.alarms, **request_options, **engine_options
         )
+
+    def _secret_headers(self) -> tuple[str, ...]:
+        """The header names this sensor treats as credentials: its own, and its connection's."""
+        if self._hook is None or self._hook._settings is None:
+            return tuple(self.secret_headers)
+        return (*self.secret_headers, *self._hook.settings.secret_headers)
 
     def execute(self, context: Context) -> Any:
         self._check(rendered=True)
@@ -371,7 +382,7 @@ class HttSleepSensor(BaseSensorOperator):
         absolute = is_absolute(self.endpoint)
         timeout = self.request_timeout
         endpoint, headers, params, secrets = split_secrets(
-            self.endpoint, self.headers, self.request_params, self.secret_headers
+            self.endpoint, self.headers, self.request_params, self._secret_headers()
         )
         trigger = HttSleepTrigger(
             endpoint=endpoint,
@@ -454,7 +465,8 @@ class HttSleepSensor(BaseSensorOperator):
         return max(interval, self._asked_wait)
 
     def _xcom_value(self, response: requests.Response) -> Any:
+        secrets = self._sleeper.secrets if self._sleeper is not None else ()
         try:
-            return response_payload(response, self.xcom_jsonpath)
+            return response_payload(response, self.xcom_jsonpath, secrets)
         except PayloadError as exc:
             raise self._ended("payload_error", str(exc)) from None

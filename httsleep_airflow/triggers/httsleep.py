@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -92,10 +92,10 @@ def split_secrets(
     endpoint: str, headers: Mapping[str, Any] | None, params: Any, secret_headers: Any = ()
 ) -> tuple[str, dict[str, Any] | None, Any, dict[str, Any]]:
     """The sensor's own arguments, split into what may show (``endpoint`` without user-info or
-    secret query values, the other headers and params) and what must be sealed."""
+    secret parameter values, the other headers and params) and what must be sealed."""
     marked = frozenset(str(name).lower() for name in secret_headers or ())
     sealed: dict[str, Any] = {}
-    shown_endpoint = strip_credentials(endpoint) if is_absolute(endpoint) else endpoint
+    shown_endpoint = strip_credentials(endpoint) if isinstance(endpoint, str) else endpoint
     if shown_endpoint != endpoint:
         sealed["endpoint"] = endpoint
     shown_headers = None
@@ -104,13 +104,14 @@ def split_secrets(
         hidden = {k: v for k, v in headers.items() if is_secret_name(k, marked)}
         if hidden:
             sealed["headers"] = hidden
-    shown_params = params
-    if isinstance(params, Mapping):
-        hidden = {k: v for k, v in params.items() if is_secret_name(k)}
-        if hidden:
-            shown_params = {k: v for k, v in params.items() if k not in hidden}
-            sealed["params"] = hidden
-    return shown_endpoint, shown_headers, shown_params, sealed
+    pairs = params.items() if isinstance(params, Mapping) else params
+    if isinstance(pairs, Iterable) and not isinstance(pairs, str | bytes):
+        pairs = [tuple(pair) for pair in pairs]
+        if any(len(pair) == 2 and is_secret_name(pair[0]) for pair in pairs):
+            sealed["params"] = params  # whole: the triggerer sends them as given
+            shown = [(k, v) for k, v in pairs if not is_secret_name(k)]
+            return shown_endpoint, shown_headers, dict(shown), sealed
+    return shown_endpoint, shown_headers, params, sealed
 
 
 class TriggerProblem(Exception):
@@ -148,8 +149,8 @@ class HttSleepTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        endpoint: str,
-        conditions: Mapping[str, Any],
+        endpoint: str | None = None,
+        conditions: Mapping[str, Any] | None = None,
         httsleep_conn_id: str | None = None,
         method: str = "GET",
         params: Mapping[str, Any] | None = None,
@@ -166,6 +167,7 @@ class HttSleepTrigger(BaseTrigger):
         do_xcom_push: bool = True,
         secret_headers: list[str] | None = None,
         sealed: str | None = None,
+        **unknown: Any,
     ):
         # Only plain assignments: in the triggerer, an exception here would end the process
         # that runs every other trigger. Everything is checked in run(), which reports it.
@@ -188,6 +190,7 @@ class HttSleepTrigger(BaseTrigger):
         self.do_xcom_push = do_xcom_push
         self.secret_headers = secret_headers
         self.sealed = sealed
+        self.unknown = unknown  # kwargs of another version of this trigger: reported by run()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -229,6 +232,13 @@ class HttSleepTrigger(BaseTrigger):
 
         :raises ConditionError: the trigger could not be rebuilt in the triggerer.
         """
+        if self.unknown:
+            raise ConditionError(
+                f"unknown arguments {', '.join(sorted(map(str, self.unknown)))}: the worker and "
+                "the triggerer run different versions of httsleep-airflow"
+            )
+        if not isinstance(self.endpoint, str):
+            raise ConditionError(f"endpoint must be a string, not {type(self.endpoint).__name__}")
         conditions = self.conditions
         if not isinstance(conditions, Mapping):
             raise ConditionError(f"conditions must be an object, not {type(conditions).__name__}")
@@ -249,9 +259,7 @@ class HttSleepTrigger(BaseTrigger):
         sealed = sealed or {}
         endpoint = sealed.get("endpoint", self.endpoint)
         own_headers = {**(self.headers or {}), **sealed.get("headers", {})}
-        params = self.params
-        if "params" in sealed:
-            params = {**(params or {}), **sealed["params"]}
+        params = sealed.get("params", self.params)
         url = endpoint
         options: dict[str, Any] = {}
         connection_headers: dict[str, str] = {}
@@ -264,6 +272,7 @@ class HttSleepTrigger(BaseTrigger):
                 "verify": settings.verify,
                 "cert": settings.cert,
                 "proxies": settings.proxies,
+                "secrets": settings.secrets,  # a proxy's password too: no request carries it
             }
             if not has_authorization(own_headers):  # the sensor's own Authorization wins
                 options["auth"] = settings.auth
@@ -353,17 +362,20 @@ class HttSleepTrigger(BaseTrigger):
 
     async def _outcome(self) -> dict[str, Any]:
         """The one event this trigger ends with; never raises (but on cancellation)."""
-        secrets: tuple[str, ...] = ()
+        try:
+            secrets = tidy(argument_secrets(self.endpoint, self.headers, self.params))
+        except Exception:
+            secrets = ()
         try:
             sleeper = await self._prepare()
             secrets = sleeper.secrets
             async with sleeper:  # the session is closed on every way out, cancellation included
                 return await self._poll(sleeper)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except TriggerProblem as exc:
             return _error_event(exc, secrets, fatal=exc.fatal)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from a callback included: it is no exit here
             return _error_event(exc, secrets)
 
     async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
@@ -405,9 +417,13 @@ def _error_event(
     name = (
         "" if error_type is TriggerProblem else f"{error_type.__module__}.{error_type.__qualname__}"
     )
+    try:
+        text = str(exc)
+    except Exception:  # a __str__ that raises
+        text = f"{error_type.__name__} (its message cannot be shown)"
     return {
         "status": "error",
         "error_type": name,
-        "message": scrub(str(exc), secrets, 1000),
+        "message": scrub(text, secrets, 1000),
         "fatal": fatal,
     }

@@ -398,3 +398,74 @@ def test_airflow_dags_test_rejects_a_dag_file_callback_at_parse_time(tmp_path, s
     )
     assert "Move it to a module in $AIRFLOW_HOME/plugins/" in output
     assert server.received == []
+
+
+# --- found by an adversarial review ------------------------------------------------------------
+
+
+def exits(response: Any) -> bool:
+    raise SystemExit(response)
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def raises_unprintable(response: Any) -> bool:
+    raise Unprintable()
+
+
+@pytest.mark.parametrize("callback", ["exits", "raises_unprintable", "sys.exit"])
+def test_a_callback_that_exits_or_cannot_be_printed_is_one_event(server, callback):
+    path = callback if "." in callback else f"{__name__}.{callback}"
+    server.script(OK)
+
+    async def main() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        broken = trigger_for(server, conditions={"until": {"callback": path}})
+        healthy = trigger_for(server, conditions={"until": {"status_code": 200}})
+
+        async def collect(trigger: HttSleepTrigger) -> list[dict[str, Any]]:
+            return [event.payload async for event in trigger.run()]
+
+        return await asyncio.gather(collect(broken), collect(healthy))
+
+    broken_events, healthy_events = asyncio.run(main())
+    assert [(e["status"], e["fatal"]) for e in broken_events] == [("error", False)]
+    assert [e["status"] for e in healthy_events] == ["success"]
+
+
+def test_kwargs_of_another_version_are_one_fatal_event(server):
+    trigger = HttSleepTrigger(conditions={"until": {"status_code": 200}}, retry_after_cap=60)  # type: ignore[call-arg]
+    (event,) = events_of(trigger)
+    assert event["fatal"] is True and "retry_after_cap" in event["message"]
+
+
+def test_a_bound_method_callback_is_a_parse_error_when_deferrable():
+    class Checker:
+        def is_done(self, response: Any) -> bool:
+            return True
+
+    with pytest.raises(ValueError, match=r"'wait'.*callback"):
+        HttSleepSensor(
+            task_id="wait",
+            endpoint="/jobs/1",
+            until={"callback": Checker().is_done},
+            deferrable=True,
+        )
+
+
+def test_an_exception_class_from_main_names_the_plugins_folder():
+    import types
+
+    flaky = types.new_class("Flaky", (Exception,))
+    flaky.__module__ = "__main__"
+    with pytest.raises(ValueError) as info:
+        HttSleepSensor(
+            task_id="wait",
+            endpoint="/jobs/1",
+            until={"status_code": 200},
+            ignore_exceptions=[flaky],
+            deferrable=True,
+        )
+    assert "'wait'" in str(info.value) and "$AIRFLOW_HOME/plugins/" in str(info.value)

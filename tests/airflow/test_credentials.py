@@ -295,3 +295,151 @@ def test_without_a_fernet_key_the_sealed_secrets_still_never_show_in_a_repr(
 
     assert asyncio.run(run())[0]["status"] == "success"
     assert server.received[0].headers["X-Partner-Key"] == PARTNER_KEY
+
+
+# --- found by an adversarial review ------------------------------------------------------------
+
+
+def test_a_url_read_apart_by_two_parsers_is_refused_not_sent(secret_conn, server: ScriptedServer):
+    other = f"http://127.0.0.1:{server.port}\\@127.0.0.1:9/jobs/1"
+    with pytest.raises(ValueError, match="not an http"):
+        HttSleepHook(secret_conn).poll(other, {"status_code": 200})
+    assert server.received == []
+
+
+def test_a_proxy_password_never_shows_in_a_trigger_event(monkeypatch, server: ScriptedServer):
+    """The proxy (the scripted server) echoes its Proxy-Authorization in an alarm body."""
+    basic = base64.b64encode(f"puser:{PROXY_PASS}".encode()).decode()
+    server.script(Reply(body={"status": "ERROR", "proxy_saw": f"Basic {basic}", "raw": PROXY_PASS}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PROXIED",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": "http://api.example.invalid",
+                "extra": {
+                    "proxies": {"http": f"http://puser:{PROXY_PASS}@127.0.0.1:{server.port}"}
+                },
+            }
+        ),
+    )
+    trigger = HttSleepTrigger(
+        endpoint="jobs/1",
+        httsleep_conn_id="proxied",
+        conditions={
+            "until": {"status_code": 599},
+            "alarms": {"jsonpath": [{"expression": "status", "value": "ERROR"}]},
+        },
+        polling_interval=0,
+        max_retries=2,
+    )
+
+    async def run() -> list[Any]:
+        return [event.payload async for event in trigger.run()]
+
+    (event,) = asyncio.run(run())
+    assert event["status"] == "alarm" and server.received[0].headers["Proxy-Authorization"]
+    assert PROXY_PASS not in json.dumps(event) and basic not in json.dumps(event)
+
+
+@pytest.mark.parametrize(
+    "params", [{"api_key": QS_KEY, "page": "1"}, [("api_key", QS_KEY), ("page", "1")]]
+)
+def test_secret_parameters_are_sealed_in_relative_endpoints_and_params(secret_conn, params):
+    sensor = HttSleepSensor(
+        task_id="t",
+        endpoint=f"jobs/1?token={QS_KEY}",
+        httsleep_conn_id=secret_conn,
+        request_params=params,
+        until={"status_code": 200},
+        deferrable=True,
+    )
+    trigger = sensor._trigger(
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+    )
+    _, kwargs = trigger.serialize()
+    assert leaks(json.dumps(kwargs) + repr(trigger)) == [] and kwargs["sealed"]
+    assert kwargs["params"] == {"page": "1"} and kwargs["endpoint"] == "jobs/1?token=***"
+
+
+def test_a_header_the_connection_marks_secret_is_sealed(monkeypatch, server: ScriptedServer):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TENANT",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "extra": {"secret_headers": ["X-Tenant"]},
+            }
+        ),
+    )
+    sensor = HttSleepSensor(
+        task_id="t",
+        endpoint="jobs/1",
+        httsleep_conn_id="tenant",
+        headers={"X-Tenant": PARTNER_KEY},
+        until={"status_code": 200},
+        deferrable=True,
+    )
+    sensor._sleeper = sensor._build_sleeper()  # as execute() does: the connection is read
+    trigger = sensor._trigger(
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+    )
+    _, kwargs = trigger.serialize()
+    assert PARTNER_KEY not in json.dumps(kwargs) and kwargs["headers"] == {}
+
+
+def test_the_poke_mode_xcom_error_is_redacted(secret_conn, server: ScriptedServer):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    server.script(Reply(body={"status": "OK", "you_sent": f"Bearer {TOKEN}"}))
+    sensor = HttSleepSensor(
+        task_id="t",
+        endpoint="jobs/1",
+        httsleep_conn_id=secret_conn,
+        until={"status_code": 200},
+        xcom_jsonpath="result.url",
+    )
+    sensor._sleeper = sensor._build_sleeper()
+    with pytest.raises(AirflowFailException) as info:
+        sensor.poke({})
+    assert "matched nothing" in str(info.value) and leaks(str(info.value)) == []
+
+
+def test_test_connection_redacts_the_reason_phrase(monkeypatch, server: ScriptedServer):
+    server.script(Reply(status=401, body="no"))
+    # http.server sends the standard phrase; a server may put anything there: simulate one.
+    from httsleep_airflow.hooks import httsleep as hook_module
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REASON",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "password": TOKEN,
+                "extra": {"auth_type": "bearer"},
+            }
+        ),
+    )
+    hook = hook_module.HttSleepHook("reason")
+    real_get = hook.get_conn().get
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        response = real_get(*args, **kwargs)
+        response.reason = f"bad token Bearer {TOKEN}"
+        return response
+
+    hook.get_conn().get = get  # type: ignore[method-assign]
+    ok, message = hook.test_connection()
+    assert not ok and "401" in message and leaks(message) == []
+
+
+def test_a_proxy_without_a_scheme_is_a_configuration_error():
+    from httsleep_airflow.hooks.httsleep import ConnectionConfigError
+
+    with pytest.raises(ConnectionConfigError, match="proxy must be a URL") as info:
+        settings_from_connection(
+            "px", host="http://h", extra={"proxies": {"http": f"puser:{PROXY_PASS}@proxy:3128"}}
+        )
+    assert PROXY_PASS not in str(info.value)

@@ -219,3 +219,80 @@ def test_exceptions_keep_their_class_and_lose_the_secret():
         assert secret not in str(error) and secret not in repr(error.args)
         assert secret not in str(cause) and secret not in " ".join(error.__notes__)
     assert isinstance(Custom("x"), Custom)
+
+
+# --- forms other encoders write, and URLs in any text (found by an adversarial review) ---------
+
+import re as _re  # noqa: E402
+
+from httsleep_airflow._secrets import redact_exception as _redact_exception  # noqa: E402
+from httsleep_airflow._sync import check_url, origin_of, strip_credentials  # noqa: E402
+
+TOKEN_WITH_SLASHES = "eyJhbGciOiJIUzI1NiJ9/abcDEF123/ghiJKL456+mnoPQR789/stuVWX000"
+PASSPHRASE = "correct horse battery staple über-geheim"
+OTHER_ENCODERS = {
+    "PHP json_encode": _json.dumps(TOKEN_WITH_SLASHES).replace("/", "\\/")[1:-1],
+    "Java upper-case \\u": _re.sub(
+        r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), _json.dumps(PASSPHRASE)[1:-1]
+    ),
+    ".NET lower-case percent": _re.sub(
+        r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(PASSPHRASE, safe="")
+    ),
+    "JavaScript encodeURIComponent": urllib.parse.quote(PASSPHRASE, safe="!'()*-._~"),
+    "quote() keeping /": urllib.parse.quote(TOKEN_WITH_SLASHES),
+    "cut by the server": TOKEN_WITH_SLASHES[:40] + "...",
+    "wrapped onto two lines": PASSPHRASE.replace("battery ", "battery\n"),
+    "escaped twice": _json.dumps(_json.dumps(PASSPHRASE, ensure_ascii=False))[1:-1],
+    "bytes repr": repr(PASSPHRASE.encode())[2:-1],
+}
+
+
+@pytest.mark.parametrize("form", OTHER_ENCODERS)
+def test_forms_other_encoders_write_lose_every_run(form):
+    secrets = tidy([TOKEN_WITH_SLASHES, PASSPHRASE])
+    text = f'{{"status": "ERROR", "detail": "token {OTHER_ENCODERS[form]} expired"}}'
+    for limit in (60, 200, None):
+        shown = scrub(text, secrets, limit)
+        assert survivors(TOKEN_WITH_SLASHES, shown) == [], shown
+        assert survivors(PASSPHRASE, shown) == [], shown
+
+
+def test_urls_in_any_text_lose_their_passwords_and_secret_parameters():
+    text = (
+        "407, url='http://puser:proxy-pw-1234@proxy:3128' then "
+        "GET http://h/jobs?x=1;api_key=KEY123456&page=2 #access_token=TOK987654 "
+        "/app;jsessionid=SESS55555"
+    )
+    shown = redact(text, ())
+    for secret in ("proxy-pw-1234", "KEY123456", "TOK987654", "SESS55555"):
+        assert secret not in shown
+    assert "page=2" in shown and "x=1" in shown
+    label = strip_credentials("http://u:pw-123456@h/x?api_key=abc&b=1#access_token=zz")
+    assert label == "http://h/x?api_key=***&b=1#access_token=***"
+
+
+def test_exception_groups_and_os_errors_lose_the_secret():
+    secret = "s3cr3t-value-0002"
+    import builtins
+
+    group_class = getattr(builtins, "ExceptionGroup", None)  # Python 3.11+
+    if group_class is None:
+        pytest.skip("no ExceptionGroup before Python 3.11")
+    group = group_class("several", [ValueError(f"bad {secret}")])
+    os_error = FileNotFoundError(2, "No such file", f"/spool/{secret}")
+    for error in (group, os_error):
+        _redact_exception(error, tidy([secret]))
+    assert secret not in str(group.exceptions[0]) and secret not in str(os_error)
+    assert "No such file" in str(os_error)
+
+
+def test_origin_and_url_checks_read_the_host_as_requests_connects_to_it():
+    assert origin_of("http://127.0.0.1:8080\\@evil.example/x")[1] == ""  # no origin: no creds
+    assert origin_of("http://H.example:80/x") == ("http", "h.example", 80)
+    assert origin_of("https://h/x") == origin_of("https://h:443/y")
+    for bad in ("http://h\\@good/x", "http://h x/", "http://h\t/x"):
+        with pytest.raises(ValueError):
+            check_url(bad)
+    with pytest.raises(ValueError) as info:
+        check_url("http://ann:pw-secret-123456@127.0.0.1:99999/x")
+    assert "pw-secret-123456" not in str(info.value) and "***" in str(info.value)
