@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
-from httsleep_airflow._conditions import jsonpath_value, parse_jsonpath, shorten
+from httsleep_airflow._conditions import decode_json, jsonpath_value, parse_jsonpath, shorten
 
 if TYPE_CHECKING:
     import requests
@@ -17,10 +18,15 @@ class PayloadError(ValueError):
 def response_payload(response: requests.Response, jsonpath: str | None = None) -> Any:
     """The JSON body (its text when it is not JSON), or just the value ``jsonpath`` selects.
 
-    :raises PayloadError: ``jsonpath`` is given and the body is not JSON or has no match.
+    The value is the same in every mode (poke, reschedule, deferrable): plain JSON. A number
+    JSON cannot carry (``NaN``, ``Infinity``, ``-Infinity``, which Python's decoder accepts) is
+    an error naming where it is, never a silent ``null`` or a string.
+
+    :raises PayloadError: ``jsonpath`` is given and the body is not JSON or has no match, or the
+        value holds NaN or an infinity.
     """
     try:
-        body = response.json()
+        body = decode_json(response)
     except ValueError:
         if jsonpath is None:
             return response.text
@@ -28,10 +34,35 @@ def response_payload(response: requests.Response, jsonpath: str | None = None) -
             f"xcom_jsonpath {jsonpath!r} needs a JSON body; got {shorten(response.text, 120)!r}"
         ) from None
     if jsonpath is None:
-        return body
-    found, value = jsonpath_value(parse_jsonpath(jsonpath), body)
-    if not found:
+        value, where = body, "$"
+    else:
+        found, value = jsonpath_value(parse_jsonpath(jsonpath), body)
+        if not found:
+            raise PayloadError(
+                f"xcom_jsonpath {jsonpath!r} matched nothing in {shorten(response.text, 120)}"
+            )
+        where = jsonpath
+    bad = non_finite(value)
+    if bad is not None:
+        path, number = bad
         raise PayloadError(
-            f"xcom_jsonpath {jsonpath!r} matched nothing in {shorten(response.text, 120)}"
+            f"the matched value has {number!r} at {where}{path}, which JSON (and so XCom) cannot "
+            "carry; select another value with xcom_jsonpath"
         )
     return value
+
+
+def non_finite(value: Any) -> tuple[str, float] | None:
+    """``(path, number)`` of the first NaN or infinity in ``value`` (``""`` for ``value``
+    itself, else like ``.result[2].score``), or ``None``."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return path, item
+        elif isinstance(item, dict):
+            stack.extend((child, f"{path}.{key}") for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(item))))
+    return None
