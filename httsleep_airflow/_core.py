@@ -72,6 +72,9 @@ JSONPATH_BUDGET = 500_000
 #: A request's total deadline (connect, headers and the whole body), when ``request_deadline``
 #: is not given: the connect timeout plus this many read timeouts.
 DEADLINE_FACTOR = 2
+#: A request sent when ``max_wait`` has (nearly) run out, its last look, may still take this
+#: long (within its own deadline): ``max_wait`` overruns by at most this much.
+LAST_LOOK_SECONDS = 1.0
 #: The largest number of seconds any option takes (a year): more is a mistake, not a wish.
 MAX_SECONDS = 366 * 24 * 3600.0
 
@@ -308,7 +311,7 @@ class Poller:
         ``request_deadline``), cut by what is left of the run's; ``None``: no bound."""
         if self.deadline is None:
             return deadline
-        left = max(0.0, self.deadline - now)
+        left = max(LAST_LOOK_SECONDS, self.deadline - now)
         return left if deadline is None else min(deadline, left)
 
     def next_action(self, now: float) -> Send | Sleep | Done:
