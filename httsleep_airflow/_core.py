@@ -53,10 +53,13 @@ MAX_REDIRECTS = 30
 #: Statuses that redirect, and those of them that turn the method into GET (and drop the body)
 #: when it is not already GET/HEAD: 303 always, 301/302 for POST (what browsers and requests do).
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: The longest status or header line accepted, in bytes (http.client's own limit), and the most
-#: header lines; a response past either is ``HeaderTooLarge``.
-MAX_HEADER_LINE = 65536
+#: The longest header accepted (name and value, in characters) and the most header lines; a
+#: response past either is ``HeaderTooLarge``, in both runners. Both HTTP parsers are set (or
+#: are) looser than this, so this rule decides; a status line past ``MAX_STATUS_LINE`` bytes
+#: stops both parsers.
+MAX_HEADER_LINE = 16384
 MAX_HEADERS = 100
+MAX_STATUS_LINE = 65536
 #: The content codings decoded, in any chain of at most ``MAX_ENCODINGS`` (``gzip, gzip``
 #: included); a body whose chain holds any other coding is handed on as it came.
 CONTENT_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})

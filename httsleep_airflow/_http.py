@@ -35,6 +35,7 @@ __all__ = [
     "HeaderTooLarge",
     "RequestDeadlineExceeded",
     "basic_header",
+    "check_header_lines",
     "credential_headers",
     "decode_body",
     "next_hop",
@@ -61,9 +62,18 @@ class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
 
 
 HEADER_LIMIT_TEXT = (
-    f"the response's header section is past the limits ({MAX_HEADER_LINE} bytes per line, "
-    f"{MAX_HEADERS} lines); it was not read"
+    f"the response's header section is past the limits ({MAX_HEADER_LINE} characters per "
+    f"header, {MAX_HEADERS} headers); it was not read"
 )
+
+
+def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
+    """Raise ``HeaderTooLarge`` when the response headers ``pairs`` (one per line received) are
+    past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``."""
+    for count, (name, value) in enumerate(pairs, 1):
+        if count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE:
+            raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+
 
 # --- redirects ---------------------------------------------------------------------------------
 

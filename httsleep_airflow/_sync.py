@@ -34,6 +34,7 @@ from httsleep_airflow._http import (
     RequestDeadlineExceeded,
     basic_header,
     causes,
+    check_header_lines,
     cookie_header,
     decode_body,
     header_limit_cause,
@@ -494,6 +495,13 @@ class HttSleeper(Plan):
         while True:
             timeout = self._timeout_until(deadline)
             response = session.send(prepared, timeout=timeout, **self._send_options)
+            raw_headers = getattr(response.raw, "headers", None)
+            if raw_headers is not None and hasattr(raw_headers, "iteritems"):
+                try:
+                    check_header_lines(raw_headers.iteritems())
+                except HeaderTooLarge:
+                    response.close()
+                    raise
             location = redirect_location(response.status_code, response.headers)
             if location is None:
                 break
