@@ -29,6 +29,7 @@ from requests.utils import default_headers, get_encoding_from_headers, get_envir
 from httsleep_airflow._core import ACCEPT_ENCODING, MAX_STATUS_LINE, Done, Sleep
 from httsleep_airflow._http import (
     HEADER_LIMIT_TEXT,
+    IDEMPOTENT_METHODS,
     BodyDropped,
     HeaderTooLarge,
     RequestDeadlineExceeded,
@@ -38,9 +39,11 @@ from httsleep_airflow._http import (
     cookie_header,
     decode_body,
     hop_headers,
+    keeps_alive,
     next_hop,
     redirect_location,
     same_origin,
+    stale_connection_cause,
     store_cookies,
 )
 from httsleep_airflow._secrets import scrub
@@ -258,6 +261,7 @@ class AsyncHttSleeper(Plan):
         self._owns_session = session is None
         self._sleep = sleep
         self._offload_always = self.rules.has_callback
+        self._warm = False  # whether the last poll left a connection open for this one
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -329,6 +333,7 @@ class AsyncHttSleeper(Plan):
 
     async def _exchange(self) -> requests.Response:
         started = time.monotonic()
+        warm, self._warm = self._warm, False  # cold again unless this poll ends well
         method, url, body, headers = self._method, self._url, self._body, dict(self._headers)
         cookie = cookie_header(self._hop_jar(), url, headers)
         if cookie:
@@ -339,9 +344,24 @@ class AsyncHttSleeper(Plan):
             options = dict(self._request_options)
             if middlewares:
                 options["middlewares"] = middlewares
-            async with self.session.request(
-                method, yarl.URL(url, encoded=True), data=body, headers=headers, **options
-            ) as response:
+            try:
+                response = await self.session.request(
+                    method, yarl.URL(url, encoded=True), data=body, headers=headers, **options
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # a kept-alive connection the server closed after its last answer: once more,
+                # on a new one (the same rule as the requests runner)
+                if not (hops == 0 and warm and method in IDEMPOTENT_METHODS):
+                    raise
+                if not isinstance(exc, aiohttp.ServerDisconnectedError) and not (
+                    stale_connection_cause(exc)
+                ):
+                    raise
+                warm = False
+                response = await self.session.request(
+                    method, yarl.URL(url, encoded=True), data=body, headers=headers, **options
+                )
+            async with response:
                 pairs = _headers(response)
                 check_header_lines(pairs)
                 if any(name.lower() == "set-cookie" for name, _ in pairs):
@@ -357,6 +377,7 @@ class AsyncHttSleeper(Plan):
                     content = decode_body(
                         raw, result_headers.get("Content-Encoding"), self.check_body_size
                     )
+                    self._warm = keeps_alive(result_headers)
                     return to_requests_response(
                         response, content, time.monotonic() - started, pairs
                     )

@@ -45,8 +45,9 @@ def response_payload(response: requests.Response, jsonpath: str | None = None) -
     bad = non_finite(value)
     if bad is not None:
         path, number = bad
+        name = "NaN" if math.isnan(number) else "Infinity" if number > 0 else "-Infinity"
         raise PayloadError(
-            f"the matched value has {number!r} at {where}{path}, which JSON (and so XCom) cannot "
+            f"the matched value has {name} at {where}{path}, which JSON (and so XCom) cannot "
             "carry; select another value with xcom_jsonpath"
         )
     return value

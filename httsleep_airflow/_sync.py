@@ -29,6 +29,7 @@ from httsleep_airflow._core import (
 from httsleep_airflow._core import request_deadline as request_deadline_seconds
 from httsleep_airflow._http import (
     HEADER_LIMIT_TEXT,
+    IDEMPOTENT_METHODS,
     BodyDropped,
     HeaderTooLarge,
     RequestDeadlineExceeded,
@@ -39,9 +40,11 @@ from httsleep_airflow._http import (
     decode_body,
     header_limit_cause,
     hop_headers,
+    keeps_alive,
     next_hop,
     redirect_location,
     same_origin,
+    stale_connection_cause,
     timeout_cause,
 )
 from httsleep_airflow._secrets import basic_secrets, scrub, secret_header_values, tidy, url_secrets
@@ -434,6 +437,7 @@ class HttSleeper(Plan):
         self._sleep = sleep
         self._send_options: dict[str, Any] | None = None
         self._wire: tuple[requests.Session | None, requests.Request] = (None, self.request)
+        self._warm = False  # whether the last poll left a connection open for this one
 
     @property
     def session(self) -> requests.Session:
@@ -483,6 +487,7 @@ class HttSleeper(Plan):
             raise translated from exc
 
     def _exchange(self, deadline: float | None) -> requests.Response:
+        warm, self._warm = self._warm, False  # cold again unless this poll ends well
         session = self.session
         if self._send_options is None or self._wire[0] is not session:
             self._wire = (session, wire_request(self.request, session))
@@ -494,7 +499,18 @@ class HttSleeper(Plan):
         hops, left_origin = 0, False
         while True:
             timeout = self._timeout_until(deadline)
-            response = session.send(prepared, timeout=timeout, **self._send_options)
+            try:
+                response = session.send(prepared, timeout=timeout, **self._send_options)
+            except requests.exceptions.ConnectionError as exc:
+                # a kept-alive connection the server closed after its last answer: once more,
+                # on a new one (the same rule as the aiohttp runner)
+                if not (hops == 0 and warm and prepared.method in IDEMPOTENT_METHODS):
+                    raise
+                if not stale_connection_cause(exc):
+                    raise
+                response = session.send(
+                    prepared, timeout=self._timeout_until(deadline), **self._send_options
+                )
             raw_headers = getattr(response.raw, "headers", None)
             if raw_headers is not None and hasattr(raw_headers, "iteritems"):
                 try:
@@ -514,6 +530,7 @@ class HttSleeper(Plan):
             left_origin = left_origin or not same_origin(current, url)
             prepared = self._next_hop(prepared, method, url, keep_body, left_origin)
         self._read_body(response, deadline)
+        self._warm = keeps_alive(response.headers)
         return response
 
     def _next_hop(
