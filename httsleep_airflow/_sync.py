@@ -492,7 +492,9 @@ class HttSleeper(Plan):
         if self._send_options is None or self._wire[0] is not session:
             self._wire = (session, wire_request(self.request, session))
             prepared = session.prepare_request(self._wire[1])
-            settings = session.merge_environment_settings(prepared.url, {}, None, self.verify, None)
+            settings = session.merge_environment_settings(
+                prepared.url, {}, None, self._verify(session), None
+            )
             self._send_options = {**settings, "allow_redirects": False, "stream": True}
         else:
             prepared = session.prepare_request(self._wire[1])  # per poll: cookies can change
@@ -532,6 +534,14 @@ class HttSleeper(Plan):
         self._read_body(response, deadline)
         self._warm = keeps_alive(response.headers)
         return response
+
+    def _verify(self, session: requests.Session) -> bool | str | None:
+        """TLS verification: the argument's, else the session's when it was set (``False`` or a
+        CA bundle), else ``None``: the environment's ``REQUESTS_CA_BUNDLE``, else on. requests
+        alone would let the environment override a session's ``verify``."""
+        if self.verify is not None:
+            return self.verify
+        return None if session.verify is True else session.verify
 
     def _next_hop(
         self,
