@@ -39,7 +39,6 @@ from httsleep_airflow._http import (
     cookie_header,
     decode_body,
     hop_headers,
-    keeps_alive,
     next_hop,
     redirect_location,
     same_origin,
@@ -261,7 +260,6 @@ class AsyncHttSleeper(Plan):
         self._owns_session = session is None
         self._sleep = sleep
         self._offload_always = self.rules.has_callback
-        self._warm = False  # whether the last poll left a connection open for this one
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -333,7 +331,6 @@ class AsyncHttSleeper(Plan):
 
     async def _exchange(self) -> requests.Response:
         started = time.monotonic()
-        warm, self._warm = self._warm, False  # cold again unless this poll ends well
         method, url, body, headers = self._method, self._url, self._body, dict(self._headers)
         cookie = cookie_header(self._hop_jar(), url, headers)
         if cookie:
@@ -349,15 +346,14 @@ class AsyncHttSleeper(Plan):
                     method, yarl.URL(url, encoded=True), data=body, headers=headers, **options
                 )
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                # a kept-alive connection the server closed after its last answer: once more,
-                # on a new one (the same rule as the requests runner)
-                if not (hops == 0 and warm and method in IDEMPOTENT_METHODS):
-                    raise
-                if not isinstance(exc, aiohttp.ServerDisconnectedError) and not (
+                # closed before any byte of answer: most often a kept-alive connection the
+                # server closed after its last answer; sent once more, on a new connection
+                # (the same rule as the requests runner)
+                stale = isinstance(exc, aiohttp.ServerDisconnectedError) or (
                     stale_connection_cause(exc)
-                ):
+                )
+                if method not in IDEMPOTENT_METHODS or not stale:
                     raise
-                warm = False
                 response = await self.session.request(
                     method, yarl.URL(url, encoded=True), data=body, headers=headers, **options
                 )
@@ -372,12 +368,12 @@ class AsyncHttSleeper(Plan):
                         f"{result_headers[name]}, {value}" if name in result_headers else value
                     )
                 location = redirect_location(response.status, result_headers)
+                # every body is read, a redirect's too, so its connection is reused alike
+                raw = await self._read_capped(response)
+                content = decode_body(
+                    raw, result_headers.get("Content-Encoding"), self.check_body_size
+                )
                 if location is None:
-                    raw = await self._read_capped(response)
-                    content = decode_body(
-                        raw, result_headers.get("Content-Encoding"), self.check_body_size
-                    )
-                    self._warm = keeps_alive(result_headers)
                     return to_requests_response(
                         response, content, time.monotonic() - started, pairs
                     )

@@ -304,22 +304,18 @@ def causes(error: BaseException) -> Iterator[BaseException]:
         stack.extend(item for item in inner if isinstance(item, BaseException))
 
 
-#: Methods resent once when a kept-alive connection turns out to be closed (RFC 9110 9.2.2).
+#: Methods resent once when the connection closes before any byte of answer (RFC 9110 9.2.2).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
 def stale_connection_cause(error: BaseException) -> bool:
-    """Whether ``error`` is a kept-alive connection found closed before any byte of answer:
-    the server closed it after its last response without saying ``Connection: close``."""
+    """Whether ``error`` is a connection closed before any byte of answer: most often a
+    kept-alive one the server closed after its last response without saying
+    ``Connection: close`` (whether a client notices that before sending is a race)."""
     return any(
         isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
         for cause in causes(error)
     )
-
-
-def keeps_alive(headers: Mapping[str, str]) -> bool:
-    """Whether the connection of a response with these headers is kept for the next request."""
-    return "close" not in headers.get("Connection", "").lower()
 
 
 def header_limit_cause(error: BaseException) -> bool:

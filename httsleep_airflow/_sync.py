@@ -12,7 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
-from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
+from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
 
 from httsleep_airflow._conditions import Rules
@@ -40,7 +41,6 @@ from httsleep_airflow._http import (
     decode_body,
     header_limit_cause,
     hop_headers,
-    keeps_alive,
     next_hop,
     redirect_location,
     same_origin,
@@ -437,7 +437,6 @@ class HttSleeper(Plan):
         self._sleep = sleep
         self._send_options: dict[str, Any] | None = None
         self._wire: tuple[requests.Session | None, requests.Request] = (None, self.request)
-        self._warm = False  # whether the last poll left a connection open for this one
 
     @property
     def session(self) -> requests.Session:
@@ -487,7 +486,6 @@ class HttSleeper(Plan):
             raise translated from exc
 
     def _exchange(self, deadline: float | None) -> requests.Response:
-        warm, self._warm = self._warm, False  # cold again unless this poll ends well
         session = self.session
         if self._send_options is None or self._wire[0] is not session:
             self._wire = (session, wire_request(self.request, session))
@@ -495,44 +493,52 @@ class HttSleeper(Plan):
             settings = session.merge_environment_settings(
                 prepared.url, {}, None, self._verify(session), None
             )
-            self._send_options = {**settings, "allow_redirects": False, "stream": True}
+            self._send_options = {**settings, "stream": True}
         else:
             prepared = session.prepare_request(self._wire[1])  # per poll: cookies can change
         hops, left_origin = 0, False
         while True:
             timeout = self._timeout_until(deadline)
             try:
-                response = session.send(prepared, timeout=timeout, **self._send_options)
+                response = self._send(prepared, timeout)
             except requests.exceptions.ConnectionError as exc:
-                # a kept-alive connection the server closed after its last answer: once more,
-                # on a new one (the same rule as the aiohttp runner)
-                if not (hops == 0 and warm and prepared.method in IDEMPOTENT_METHODS):
+                # closed before any byte of answer: most often a kept-alive connection the
+                # server closed after its last answer; sent once more, on a new connection
+                # (the same rule as the aiohttp runner)
+                if prepared.method not in IDEMPOTENT_METHODS or not stale_connection_cause(exc):
                     raise
-                if not stale_connection_cause(exc):
-                    raise
-                response = session.send(
-                    prepared, timeout=self._timeout_until(deadline), **self._send_options
-                )
-            raw_headers = getattr(response.raw, "headers", None)
-            if raw_headers is not None and hasattr(raw_headers, "iteritems"):
-                try:
-                    check_header_lines(raw_headers.iteritems())
-                except HeaderTooLarge:
-                    response.close()
-                    raise
+                response = self._send(prepared, self._timeout_until(deadline))
             location = redirect_location(response.status_code, response.headers)
             if location is None:
                 break
+            # every body is read, a redirect's too, so its connection is reused alike
+            self._read_body(response, deadline)
             current = prepared.url or ""
             method, url, keep_body = next_hop(
                 prepared.method or "GET", current, response.status_code, location, hops
             )
             hops += 1
-            response.close()
             left_origin = left_origin or not same_origin(current, url)
             prepared = self._next_hop(prepared, method, url, keep_body, left_origin)
         self._read_body(response, deadline)
-        self._warm = keeps_alive(response.headers)
+        return response
+
+    def _send(self, prepared: requests.PreparedRequest, timeout: Any) -> requests.Response:
+        """One hop: ``Session.send`` without its redirect look-ahead, which reads a redirect's
+        whole body (unbounded, and past the deadline) to prepare a request we never send."""
+        adapter = self.session.get_adapter(prepared.url or "")
+        response = adapter.send(prepared, timeout=timeout, **self._send_options)
+        raw_headers = getattr(response.raw, "headers", None)
+        if raw_headers is not None and hasattr(raw_headers, "iteritems"):
+            try:  # before anything is taken from them (cookies)
+                check_header_lines(raw_headers.iteritems())
+            except HeaderTooLarge:
+                response.close()
+                raise
+        response = dispatch_hook(
+            "response", prepared.hooks, response, timeout=timeout, **self._send_options
+        )
+        extract_cookies_to_jar(self.session.cookies, prepared, response.raw)
         return response
 
     def _verify(self, session: requests.Session) -> bool | str | None:

@@ -94,6 +94,7 @@ class RawServer:
                 connection, address = self._socket.accept()
             except OSError:
                 return
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._serve, args=(connection, address), daemon=True).start()
 
     def _serve(self, connection: socket.socket, address: tuple[str, int]) -> None:

@@ -194,14 +194,15 @@ SCENARIOS = [
         requests_seen=2,
     ),
     Scenario(
-        "dropped connection is a requests ConnectionError",
+        "dropped connection is a requests ConnectionError, after one resend",
         [Reply(drop=True)],
         outcome="raises",
         raises=requests.exceptions.ConnectionError,
+        requests_seen=2,
     ),
     Scenario(
         "a flapping server, its drops ignored, then met",
-        # a drop on a kept-alive connection is resent once on a new one, which drops too
+        # a request the server drops unanswered is resent once, on a new connection
         [
             RUNNING,
             Reply(drop=True),
