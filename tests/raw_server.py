@@ -150,7 +150,8 @@ class RawServer:
         if reply.trickle or reply.stall:
             for index in range(len(body)):
                 connection.sendall(body[index : index + 1])
-                time.sleep(reply.stall if index == 0 and reply.stall else reply.trickle)
+                if index < len(body) - 1:  # a whole body is answered in full, never late
+                    time.sleep(reply.stall if index == 0 and reply.stall else reply.trickle)
         else:
             connection.sendall(body)
         if reply.cut is not None or reply.close or not (reply.content_length or reply.chunks):
