@@ -623,6 +623,34 @@ SCENARIOS = [
         raises=ConditionError,
         requests_seen=0,
     ),
+    # --- disagreements the differential test found, fixed ------------------------------------
+    Scenario(
+        "a response refused for its headers sets no cookie",
+        [RawReply(body=b"{}", headers=[("Set-Cookie", "sid=x1"), ("X-Long", "v" * 20000)]), RAW_OK],
+        options={"ignore_exceptions": [requests.exceptions.ConnectionError]},
+        requests_seen=2,
+        check=lambda result, server: "Cookie" not in server.received[1].headers,
+    ),
+    Scenario(
+        "a redirect from a server that then closes silently is followed on a new connection",
+        [RawReply(302, b"moved", [("Location", "/jobs/2")], close=True), RAW_OK],
+        options={"polling_interval": 0},
+        requests_seen=2,
+    ),
+    Scenario(
+        "30 redirects with bodies are followed quickly (no look-ahead read)",
+        [RawReply(302, b"x" * 100, [("Location", "/jobs/1")])] * 30 + [RAW_OK],
+        requests_seen=31,
+        within=3.0,
+    ),
+    Scenario(
+        "a redirect's body counts against max_body_bytes too",
+        [Reply(302, "x" * 5000, {"Location": "/jobs/2"}), OK],
+        options={"max_body_bytes": 1000},
+        outcome="raises",
+        raises=ResponseTooLarge,
+        requests_seen=1,
+    ),
     Scenario(
         "a jsonpath alarm that cannot judge an HTML page does not hide a met until",
         [Reply(200, "<html>done</html>")],
