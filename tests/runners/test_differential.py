@@ -225,6 +225,22 @@ def run(runner: str, server: RawServer, script: list[RawReply], config: dict) ->
     return outcome(result), seen, rec.sleeps
 
 
+def one_kind_of_close(script: list[RawReply]) -> list[RawReply]:
+    """A script closes connections silently or drops requests, not both.
+
+    Whether a client notices a silent close before it sends on that connection is a race in
+    any client (urllib3 checks the socket first, aiohttp learns it from its loop; here the
+    server even needs the GIL back to close). The loser's request dies unseen and is resent
+    once, so no poll is lost; but when the server then drops requests too, whether that one
+    resend was spent on the unseen request or on a dropped one decides how many requests the
+    server saw: the race's doing, not the runner's.
+    """
+    if any(reply.close for reply in script):
+        for reply in script:
+            reply.drop = False
+    return script
+
+
 @pytest.fixture
 def no_real_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deadlines measured in real seconds (the request's own, the last look at ``max_wait``)
@@ -233,7 +249,7 @@ def no_real_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(PROFILE)
-@given(script=st.lists(replies(), min_size=1, max_size=4), config=configs())
+@given(script=st.lists(replies(), min_size=1, max_size=4).map(one_kind_of_close), config=configs())
 def test_both_runners_agree(
     script: list[RawReply], config: dict, _raw_server: RawServer, no_real_deadlines: None
 ):
