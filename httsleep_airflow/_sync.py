@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import http.client
+import itertools
+import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -11,10 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
 from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from httsleep_airflow._conditions import Rules
 from httsleep_airflow._core import (
@@ -156,6 +163,105 @@ _FINAL = (
 )
 #: A timeout this close to the deadline was the deadline's doing.
 _SLACK = 0.005
+
+
+class _Cut:
+    """One request's watch: the connection it is on (set by the pool), and whether the
+    watchdog cut it."""
+
+    __slots__ = ("connection", "fired")
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.fired = False
+
+    def __call__(self) -> None:
+        self.fired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+
+
+class _Watchdog:
+    """One daemon thread that cuts requests at their deadlines: it shuts the socket down,
+    whatever phase the request is in (a server trickling its headers included)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Cut]] = []
+        self._armed: set[int] = set()
+        self._cond = threading.Condition()
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, when: float, cut: _Cut) -> int:
+        with self._cond:
+            key = next(self._count)
+            heapq.heappush(self._heap, (when, key, cut))
+            self._armed.add(key)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="httsleep-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][1] == key:
+                self._cond.notify()
+        return key
+
+    def disarm(self, key: int) -> None:
+        self._armed.discard(key)  # the entry is dropped when it comes up
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                when, key, cut = self._heap[0]
+                left = when - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                self._armed.discard(key)
+            cut()
+
+
+_WATCHDOG = _Watchdog()
+_CURRENT = threading.local()  # the _Cut of the request this thread is sending
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """A connection pool that tells the request's watch which connection it is on."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        cut = getattr(_CURRENT, "cut", None)
+        if cut is not None:
+            cut.connection = conn
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+def watch_session(session: requests.Session) -> None:
+    """Let the watchdog reach the connections of ``session``'s plain HTTP(S) adapters (pools
+    made from now on; a proxy's are not watched, and keep the per-read timeouts only)."""
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if (
+            type(adapter) is HTTPAdapter
+            and isinstance(manager, urllib3.PoolManager)
+            and manager.pool_classes_by_scheme is not _WATCHED_POOLS
+        ):
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+            manager.clear()  # pools made before would not be watched
 
 
 class BearerAuth(AuthBase):
@@ -476,18 +582,33 @@ class HttSleeper(Plan):
         """
         if budget is MISSING:
             budget = self.request_deadline
-        deadline = None if budget is None else time.monotonic() + budget
+        if budget is None:
+            deadline = cut = None
+        else:
+            deadline = time.monotonic() + budget
+            cut = _CURRENT.cut = _Cut()
+            key = _WATCHDOG.arm(deadline, cut)
         try:
             return self._exchange(deadline)
         except Exception as exc:
-            translated = translate_error(exc, deadline, self.secrets)
+            if cut is not None and cut.fired:
+                translated: BaseException = RequestDeadlineExceeded(
+                    f"{self.label}: no complete response within {budget:g} s (request deadline)"
+                )
+            else:
+                translated = translate_error(exc, deadline, self.secrets)
             if translated is exc:
                 raise
             raise translated from exc
+        finally:
+            if cut is not None:
+                _WATCHDOG.disarm(key)
+                _CURRENT.cut = None
 
     def _exchange(self, deadline: float | None) -> requests.Response:
         session = self.session
         if self._send_options is None or self._wire[0] is not session:
+            watch_session(session)
             self._wire = (session, wire_request(self.request, session))
             prepared = session.prepare_request(self._wire[1])
             settings = session.merge_environment_settings(

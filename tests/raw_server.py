@@ -27,6 +27,7 @@ class RawReply:
     :ivar cut: send only this many body bytes, then close.
     :ivar trickle: seconds between body bytes (each byte its own send).
     :ivar stall: seconds to wait after the first body byte (a read timeout mid-body).
+    :ivar trickle_head: seconds between the bytes of the status line and headers.
     :ivar close: close the connection after the reply (without saying ``Connection: close``).
     :ivar drop: close at once, without answering.
     """
@@ -40,6 +41,7 @@ class RawReply:
     cut: int | None = None
     trickle: float = 0.0
     stall: float = 0.0
+    trickle_head: float = 0.0
     delay: float = 0.0
     close: bool = False
     drop: bool = False
@@ -144,7 +146,13 @@ class RawServer:
             body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
         elif reply.content_length:
             lines.append(b"Content-Length: %d" % len(reply.body))
-        connection.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        if reply.trickle_head:
+            for index in range(len(head)):
+                connection.sendall(head[index : index + 1])
+                time.sleep(reply.trickle_head)
+        else:
+            connection.sendall(head)
         if reply.cut is not None:
             body = body[: reply.cut]
         if reply.trickle or reply.stall:

@@ -575,6 +575,14 @@ SCENARIOS = [
         within=2.0,
     ),
     Scenario(
+        "trickled headers cannot outlast the request deadline",
+        [RawReply(body=b'{"status": "OK"}', headers=[("X-Slow", "s" * 40)], trickle_head=0.1)],
+        options={"timeout": 0.3},
+        outcome="raises",
+        raises=RequestDeadlineExceeded,
+        within=2.0,
+    ),
+    Scenario(
         "an explicit request_deadline cuts a trickled body",
         [RawReply(body=b'{"status": "OK"}' + b" " * 60, trickle=0.1), RAW_OK],
         options={"request_deadline": 0.5, "ignore_exceptions": [requests.exceptions.Timeout]},
