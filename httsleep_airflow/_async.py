@@ -144,11 +144,19 @@ def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
     ]
 
 
+def joined(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict[str]:
+    """Header lines as requests holds them: repeated names joined by ``", "``."""
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in pairs:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
 def to_requests_response(
     response: aiohttp.ClientResponse,
     body: bytes,
     elapsed: float,
-    pairs: list[tuple[str, str]] | None = None,
+    headers: CaseInsensitiveDict[str] | None = None,
 ) -> requests.Response:
     """A ``requests.Response`` with the status, headers, body, URL and encoding of ``response``.
 
@@ -157,10 +165,7 @@ def to_requests_response(
     result = requests.Response()
     result.status_code = response.status
     result.reason = response.reason or ""
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    for name, value in _headers(response) if pairs is None else pairs:
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    result.headers = headers
+    result.headers = joined(_headers(response)) if headers is None else headers
     result._content = body
     result.url = str(response.url)
     result.encoding = get_encoding_from_headers(result.headers)
@@ -362,11 +367,7 @@ class AsyncHttSleeper(Plan):
                 check_header_lines(pairs)
                 if any(name.lower() == "set-cookie" for name, _ in pairs):
                     store_cookies(self._jar, url, headers, pairs)
-                result_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-                for name, value in pairs:
-                    result_headers[name] = (
-                        f"{result_headers[name]}, {value}" if name in result_headers else value
-                    )
+                result_headers = joined(pairs)
                 location = redirect_location(response.status, result_headers)
                 # every body is read, a redirect's too, so its connection is reused alike
                 raw = await self._read_capped(response)
@@ -375,7 +376,7 @@ class AsyncHttSleeper(Plan):
                 )
                 if location is None:
                     return to_requests_response(
-                        response, content, time.monotonic() - started, pairs
+                        response, content, time.monotonic() - started, result_headers
                     )
             method, target, keep_body = next_hop(method, url, response.status, location, hops)
             hops += 1

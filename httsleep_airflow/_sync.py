@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import heapq
 import http.client
 import itertools
@@ -648,7 +649,9 @@ class HttSleeper(Plan):
         """One hop: ``Session.send`` without its redirect look-ahead, which reads a redirect's
         whole body (unbounded, and past the deadline) to prepare a request we never send."""
         adapter = self.session.get_adapter(prepared.url or "")
+        started = time.monotonic()
         response = adapter.send(prepared, timeout=timeout, **self._send_options)
+        response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
         raw_headers = getattr(response.raw, "headers", None)
         if raw_headers is not None and hasattr(raw_headers, "iteritems"):
             try:  # before anything is taken from them (cookies)
