@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from httsleep_airflow._conditions import decode_json, jsonpath_value, parse_jsonpath, shorten
+from httsleep_airflow._conditions import decode_json, jsonpath_value, parse_jsonpath
+from httsleep_airflow._secrets import scrub
 
 if TYPE_CHECKING:
     import requests
@@ -15,13 +16,17 @@ class PayloadError(ValueError):
     """The value asked for cannot be taken from the matched response."""
 
 
-def response_payload(response: requests.Response, jsonpath: str | None = None) -> Any:
+def response_payload(
+    response: requests.Response, jsonpath: str | None = None, secrets: tuple[str, ...] = ()
+) -> Any:
     """The JSON body (its text when it is not JSON), or just the value ``jsonpath`` selects.
 
     The value is the same in every mode (poke, reschedule, deferrable): plain JSON. A number
     JSON cannot carry (``NaN``, ``Infinity``, ``-Infinity``, which Python's decoder accepts) is
     an error naming where it is, never a silent ``null`` or a string.
 
+    :param secrets: strings the error messages must not show (the plan's ``secrets``): they
+        quote the body, and a path is made of its keys.
     :raises PayloadError: ``jsonpath`` is given and the body is not JSON or has no match, or the
         value holds NaN or an infinity.
     """
@@ -31,7 +36,8 @@ def response_payload(response: requests.Response, jsonpath: str | None = None) -
         if jsonpath is None:
             return response.text
         raise PayloadError(
-            f"xcom_jsonpath {jsonpath!r} needs a JSON body; got {shorten(response.text, 120)!r}"
+            f"xcom_jsonpath {jsonpath!r} needs a JSON body; got "
+            + repr(scrub(response.text, secrets, 120))
         ) from None
     if jsonpath is None:
         value, where = body, "$"
@@ -39,7 +45,8 @@ def response_payload(response: requests.Response, jsonpath: str | None = None) -
         found, value = jsonpath_value(parse_jsonpath(jsonpath), body)
         if not found:
             raise PayloadError(
-                f"xcom_jsonpath {jsonpath!r} matched nothing in {shorten(response.text, 120)}"
+                f"xcom_jsonpath {jsonpath!r} matched nothing in "
+                + scrub(response.text, secrets, 120)
             )
         where = jsonpath
     bad = non_finite(value)
@@ -47,8 +54,11 @@ def response_payload(response: requests.Response, jsonpath: str | None = None) -
         path, number = bad
         name = "NaN" if math.isnan(number) else "Infinity" if number > 0 else "-Infinity"
         raise PayloadError(
-            f"the matched value has {name} at {where}{path}, which JSON (and so XCom) cannot "
-            "carry; select another value with xcom_jsonpath"
+            scrub(
+                f"the matched value has {name} at {where}{path}, which JSON (and so XCom) "
+                "cannot carry; select another value with xcom_jsonpath",
+                secrets,
+            )
         )
     return value
 
