@@ -130,9 +130,8 @@ def replies(draw: Any) -> RawReply:
             body = encode(body, coding)
     if draw(st.integers(0, 5)) == 0:
         headers.append(("X-Long", "v" * draw(st.sampled_from([100, 9000, 16385]))))
-    trouble = draw(
-        st.sampled_from(["none"] * 16 + ["cut", "close", "drop", "no-length"] * 2 + ["stall"])
-    )
+    # (read timeouts are scenario rows: a generated stall would race a busy machine's clock)
+    trouble = draw(st.sampled_from(["none"] * 16 + ["cut", "close", "drop", "no-length"] * 2))
     return RawReply(
         status=status,
         body=body,
@@ -141,7 +140,6 @@ def replies(draw: Any) -> RawReply:
         cut=draw(st.integers(0, max(0, len(body) - 1))) if trouble == "cut" and body else None,
         close=trouble == "close",
         drop=trouble == "drop",
-        stall=1.5 if trouble == "stall" and len(body) > 1 else 0.0,
         content_length=trouble != "no-length",
     )
 
@@ -175,7 +173,7 @@ def configs(draw: Any) -> dict[str, Any]:
         "max_retries": draw(st.integers(1, 4)),
         "polling_interval": draw(st.sampled_from([0, 1, 2.5])),
         "max_wait": draw(st.sampled_from([None, None, 4])),
-        "timeout": (3, 0.4),  # a stalled body times out; a busy CI machine does not
+        "timeout": (5, 5),  # no timeout here decides by the runner: a busy machine is slow
         "request_deadline": 60.0,
     }
 
