@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
-.PHONY: demo test test-lowest lint format pytest bench lock clean
+.PHONY: demo test test-lowest lint format pytest fuzz bench lock clean
 
 ## demo: the main example DAG, run by Airflow against the local job API (see README)
 demo: $(VENV)/.installed
@@ -31,6 +31,11 @@ lint: $(VENV)/.installed
 
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## fuzz: the differential test of the two runners, long profile (PARITY_EXAMPLES, default 5000)
+fuzz: $(VENV)/.installed
+	PARITY_PROFILE=parity-fuzz $(BIN)/python -m pytest tests/runners/test_differential.py -q \
+		-p no:cacheprovider --hypothesis-show-statistics
 
 ## test-lowest: the suite on the lowest Airflow this package supports (CI runs it too)
 test-lowest:

@@ -8,7 +8,6 @@ callbacks and ``ignore_exceptions`` behaves the same under both runners.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 import functools
 import os
@@ -20,19 +19,46 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import requests
+import yarl
+from aiohttp.http_exceptions import LineTooLong
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers, get_environ_proxies
+from requests.utils import default_headers, get_encoding_from_headers, get_environ_proxies
 
-from httsleep_airflow._core import Done, Sleep
-from httsleep_airflow._sync import BearerAuth, Plan
-from httsleep_airflow.exceptions import ConditionError
+from httsleep_airflow._core import ACCEPT_ENCODING, MAX_STATUS_LINE, Done, Sleep
+from httsleep_airflow._http import (
+    HEADER_LIMIT_TEXT,
+    IDEMPOTENT_METHODS,
+    BodyDropped,
+    HeaderTooLarge,
+    RequestDeadlineExceeded,
+    basic_header,
+    causes,
+    check_header_lines,
+    cookie_header,
+    decode_body,
+    hop_headers,
+    next_hop,
+    redirect_location,
+    same_origin,
+    stale_connection_cause,
+    store_cookies,
+)
+from httsleep_airflow._secrets import scrub
+from httsleep_airflow._sync import MISSING, BearerAuth, Plan
+from httsleep_airflow.exceptions import ConditionError, HttSleepError
 
 __all__ = ["AsyncHttSleeper", "translate_error"]
 
-#: Connections one event loop's sleepers share at most (aiohttp's own default); a poll that
-#: finds them all busy waits for one.
-POOL_LIMIT = 100
+#: Connections one event loop's sleepers hold at most to one host; a poll that finds them all
+#: busy waits for one, and that wait counts against its request deadline. There is no limit
+#: across hosts (each sleeper has one request in flight at most), so pollers stalled on one
+#: host never make a poller of another host wait.
+POOL_PER_HOST = 100
+#: aiohttp's parser limit on header lines, set far above ``_core.MAX_HEADERS`` so that the
+#: shared rule (``_http.check_header_lines``) decides, as in the requests runner.
+_PARSER_MAX_HEADERS = 10_000
 #: Bodies larger than this are judged in a worker thread, so decoding them never stalls the loop.
 OFFLOAD_BYTES = 64 * 1024
 
@@ -60,20 +86,6 @@ def _ssl_option(verify: bool | str | None, cert: str | tuple[str, str] | None) -
     return _ssl_context(cafile, certs)
 
 
-def _basic(username: str | bytes, password: str | bytes) -> str:
-    """The ``Authorization`` value requests sends for Basic auth (latin-1, else UTF-8)."""
-
-    def raw(value: str | bytes) -> bytes:
-        if isinstance(value, bytes):
-            return value
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            return value.encode("utf-8")
-
-    return "Basic " + base64.b64encode(raw(username) + b":" + raw(password)).decode("ascii")
-
-
 def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any]:
     """aiohttp options for a requests-style ``auth``."""
     if auth is None:
@@ -81,7 +93,7 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any
     if isinstance(auth, tuple) and len(auth) == 2:
         auth = HTTPBasicAuth(*auth)
     if isinstance(auth, HTTPBasicAuth):
-        headers["Authorization"] = _basic(auth.username, auth.password)
+        headers["Authorization"] = basic_header(auth.username, auth.password)
         return {}
     if isinstance(auth, HTTPDigestAuth):
         return {"middlewares": (aiohttp.DigestAuthMiddleware(auth.username, auth.password),)}
@@ -93,37 +105,67 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any
     )
 
 
-# aiohttp error -> the requests error raised for the same failure; most specific first.
+# aiohttp error -> the requests error raised for the same cause; most specific first.
 _TRANSLATIONS: tuple[tuple[type[BaseException], type[requests.RequestException]], ...] = (
     (aiohttp.ClientConnectorCertificateError, requests.exceptions.SSLError),
     (aiohttp.ClientSSLError, requests.exceptions.SSLError),
     (aiohttp.ConnectionTimeoutError, requests.exceptions.ConnectTimeout),
     (aiohttp.ServerTimeoutError, requests.exceptions.ReadTimeout),
-    (asyncio.TimeoutError, requests.exceptions.ReadTimeout),
     (aiohttp.TooManyRedirects, requests.exceptions.TooManyRedirects),
     (aiohttp.InvalidURL, requests.exceptions.InvalidURL),
-    (aiohttp.ClientPayloadError, requests.exceptions.ChunkedEncodingError),
+    (aiohttp.ClientPayloadError, BodyDropped),
     (aiohttp.ClientConnectionError, requests.exceptions.ConnectionError),
+    (aiohttp.ClientResponseError, requests.exceptions.ConnectionError),  # unparsable response
+    (asyncio.TimeoutError, RequestDeadlineExceeded),  # the request's own deadline
     (aiohttp.ClientError, requests.exceptions.RequestException),
 )
+#: Errors that already say what happened, passed through the boundary as they are.
+_FINAL = (HttSleepError, requests.exceptions.RequestException)
 
 
-def translate_error(error: BaseException) -> BaseException:
-    """The ``requests`` exception for an aiohttp one; anything else as it is."""
+def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
+    """The aiohttp runner's one translation boundary: the ``requests`` exception for an aiohttp
+    one, by cause (the same class the requests runner raises); anything else as it is."""
+    if isinstance(error, _FINAL):
+        return error
+    if any(isinstance(cause, LineTooLong) for cause in causes(error)):
+        return HeaderTooLarge(HEADER_LIMIT_TEXT)
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
-            return target(str(error) or type(error).__name__)
+            text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
+            return target(scrub(text or type(error).__name__, secrets, 300))
     return error
 
 
+def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
+    """The response's header lines as http.client reads them (latin-1 text)."""
+    return [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
+    ]
+
+
+def joined(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict[str]:
+    """Header lines as requests holds them: repeated names joined by ``", "``."""
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in pairs:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
 def to_requests_response(
-    response: aiohttp.ClientResponse, body: bytes, elapsed: float
+    response: aiohttp.ClientResponse,
+    body: bytes,
+    elapsed: float,
+    headers: CaseInsensitiveDict[str] | None = None,
 ) -> requests.Response:
-    """A ``requests.Response`` with the status, headers, body, URL and encoding of ``response``."""
+    """A ``requests.Response`` with the status, headers, body, URL and encoding of ``response``.
+
+    Headers are read as requests reads them: latin-1 text, repeated names joined by ``", "``.
+    """
     result = requests.Response()
     result.status_code = response.status
     result.reason = response.reason or ""
-    result.headers = CaseInsensitiveDict(response.headers)
+    result.headers = joined(_headers(response)) if headers is None else headers
     result._content = body
     result.url = str(response.url)
     result.encoding = get_encoding_from_headers(result.headers)
@@ -140,7 +182,10 @@ class _Pools:
 
     def acquire(self) -> aiohttp.TCPConnector:
         loop = asyncio.get_running_loop()
-        connector, users = self._pools.get(loop) or (aiohttp.TCPConnector(limit=POOL_LIMIT), 0)
+        connector, users = self._pools.get(loop) or (
+            aiohttp.TCPConnector(limit=0, limit_per_host=POOL_PER_HOST),
+            0,
+        )
         self._pools[loop] = (connector, users + 1)
         return connector
 
@@ -187,20 +232,34 @@ class AsyncHttSleeper(Plan):
         request = self.request
         if request.files:
             raise ConditionError("the async runner cannot send files")
-        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(request.headers)
+        # The request is built by requests' own rules (URL and params, body, headers), so both
+        # runners put the same bytes on the wire; only auth and cookies are added per hop.
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(default_headers())
+        if "Accept-Encoding" not in (request.headers or {}):
+            headers["Accept-Encoding"] = ACCEPT_ENCODING
+        headers.update(request.headers or {})
         extra = _auth_options(request.auth, headers)
-        scheme = urlsplit(request.url).scheme
+        prepared = requests.Request(
+            method=request.method,
+            url=request.url,
+            headers=headers,
+            data=request.data,
+            json=request.json,
+            params=request.params,
+        ).prepare()
+        self._method = prepared.method or "GET"
+        self._url = prepared.url or request.url
+        self._body = _body_bytes(prepared.body)
+        self._headers = dict(prepared.headers)
         self._request_options: dict[str, Any] = {
-            "params": _params(request.params),
-            "data": request.data or None,
-            "json": request.json,
-            "headers": dict(headers),
-            "cookies": request.cookies or None,
+            "allow_redirects": False,
+            "auto_decompress": False,  # decoded by the shared rule (_http.decode_body)
             "timeout": _client_timeout(self.timeout),
-            **extra,
         }
+        self._middlewares = extra.get("middlewares")
+        self._jar = RequestsCookieJar()  # the same cookie policy as requests (IP hosts included)
         self._proxies = dict(proxies or {})
-        self._tls = (self.verify, cert) if scheme == "https" else None
+        self._tls = (self.verify, cert) if urlsplit(self._url).scheme == "https" else None
         self._environment_read = False
         self._session = session
         self._owns_session = session is None
@@ -211,13 +270,21 @@ class AsyncHttSleeper(Plan):
     def session(self) -> aiohttp.ClientSession:
         """The session polls go through (created on first use, on the running loop).
 
-        Each sleeper has its own session (its own cookies), over a connection pool shared by
-        every sleeper on the loop: a thousand triggers do not hold a thousand idle connections.
-        The environment is read once per sleeper (``send_once``), not by aiohttp per request.
+        Each sleeper has its own session, over a connection pool shared by every sleeper on the
+        loop: a thousand triggers do not hold a thousand idle connections. Cookies are kept by
+        the sleeper itself (``http.cookiejar``'s policy, as requests), not by aiohttp. The
+        environment is read once per sleeper (``send_once``), not by aiohttp per request.
         """
         if self._session is None:
             session = aiohttp.ClientSession(
-                connector=_POOLS.acquire(), connector_owner=False, trust_env=False
+                connector=_POOLS.acquire(),
+                connector_owner=False,
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                max_line_size=MAX_STATUS_LINE,
+                max_field_size=MAX_STATUS_LINE,
+                max_headers=_PARSER_MAX_HEADERS,
             )
             # aiohttp silently resends a request whose reused connection was dropped; requests
             # does not. One poll must be one request (the budget counts them), as in requests.
@@ -239,36 +306,115 @@ class AsyncHttSleeper(Plan):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def send_once(self) -> requests.Response:
-        """Send one request and read its body; aiohttp errors come out as requests errors."""
-        options = self._request_options
+    async def send_once(self, budget: float | None = MISSING) -> requests.Response:
+        """Send one request, follow its redirects and read its body, by the rules the requests
+        runner follows (``_http``); aiohttp errors come out as the same requests errors.
+
+        :param budget: seconds the whole request may take, waiting for a pooled connection
+            included (``Poller.request_budget``); by default ``request_deadline``.
+        """
+        if budget is MISSING:
+            budget = self.request_deadline
         if not self._environment_read:  # what requests.get would read from the environment
-            url = self.request.url
-            proxies = {**get_environ_proxies(url), **self._proxies}
-            options["proxy"] = proxies.get(urlsplit(url).scheme) or proxies.get("all")
+            proxies = {**get_environ_proxies(self._url), **self._proxies}
+            self._request_options["proxy"] = proxies.get(urlsplit(self._url).scheme) or (
+                proxies.get("all")
+            )
             if self._tls is not None:
-                options["ssl"] = _ssl_option(*self._tls)
+                self._request_options["ssl"] = _ssl_option(*self._tls)
             self._environment_read = True
-        started = time.monotonic()
         try:
-            async with self.session.request(
-                self.request.method, self.request.url, **options
-            ) as response:
-                body = await self._read_capped(response)
+            if budget is None:
+                return await self._exchange()
+            async with asyncio.timeout(budget):
+                return await self._exchange()
         except Exception as exc:
-            translated = translate_error(exc)
+            translated = translate_error(exc, self.secrets)
             if translated is exc:
                 raise
             raise translated from exc
-        return to_requests_response(response, body, time.monotonic() - started)
+
+    async def _exchange(self) -> requests.Response:
+        started = time.monotonic()
+        method, url, body, headers = self._method, self._url, self._body, dict(self._headers)
+        cookie = cookie_header(self._hop_jar(), url, headers)
+        if cookie:
+            headers["Cookie"] = cookie
+        middlewares = self._middlewares
+        hops, left_origin = 0, False
+        while True:
+            options = dict(self._request_options)
+            if middlewares:
+                options["middlewares"] = middlewares
+            # A password in the URL went into the Authorization header (as requests does);
+            # aiohttp refuses both at once.
+            target = yarl.URL(url, encoded=True)
+            if target.user is not None:
+                target = target.with_user(None)
+            try:
+                response = await self.session.request(
+                    method, target, data=body, headers=headers, **options
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # closed before any byte of answer: most often a kept-alive connection the
+                # server closed after its last answer; sent once more, on a new connection
+                # (the same rule as the requests runner)
+                stale = isinstance(exc, aiohttp.ServerDisconnectedError) or (
+                    stale_connection_cause(exc)
+                )
+                if method not in IDEMPOTENT_METHODS or not stale:
+                    raise
+                response = await self.session.request(
+                    method, target, data=body, headers=headers, **options
+                )
+            async with response:
+                pairs = _headers(response)
+                check_header_lines(pairs)
+                if any(name.lower() == "set-cookie" for name, _ in pairs):
+                    store_cookies(self._jar, url, headers, pairs)
+                result_headers = joined(pairs)
+                location = redirect_location(response.status, result_headers)
+                # every body is read, a redirect's too, so its connection is reused alike
+                raw = await self._read_capped(response)
+                content = decode_body(
+                    raw, result_headers.get("Content-Encoding"), self.check_body_size
+                )
+                if location is None:
+                    return to_requests_response(
+                        response, content, time.monotonic() - started, result_headers
+                    )
+            method, target, keep_body = next_hop(method, url, response.status, location, hops)
+            hops += 1
+            left_origin = left_origin or not same_origin(url, target)
+            headers = hop_headers(
+                headers,
+                keep_body=keep_body,
+                cross_origin=left_origin,
+                secret_headers=self.secret_headers,
+            )
+            url = target
+            if not keep_body:
+                body = None
+            if left_origin:  # no auth handler (Digest's retry) and no cookie beyond the origin
+                middlewares = None
+            else:
+                cookie = cookie_header(self._hop_jar(), url, headers)
+                if cookie:
+                    headers["Cookie"] = cookie
+
+    def _hop_jar(self) -> RequestsCookieJar:
+        """The sleeper's cookies with the request's own (as requests merges them)."""
+        if not self.request.cookies:
+            return self._jar
+        merged = RequestsCookieJar()
+        merged.update(self._jar)
+        return merge_cookies(merged, self.request.cookies)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
-        """The body, but never more than ``max_body_bytes`` of it."""
-        if self.max_body_bytes is None:
-            return await response.read()
+        """The raw body as it arrives, but never more than ``max_body_bytes`` of it."""
         self.check_body_size(response.content_length)
         chunks, size = [], 0
-        async for chunk in response.content.iter_chunked(64 * 1024):
+        async for chunk in response.content.iter_any():
             size += len(chunk)
             self.check_body_size(size)
             chunks.append(chunk)
@@ -296,11 +442,14 @@ class AsyncHttSleeper(Plan):
             if isinstance(action, Done):
                 return action.response
             if isinstance(action, Sleep):
-                if action.seconds > 0:  # sleeping 0 s still costs a loop iteration
+                if action.seconds > 0:
                     await self._sleep(action.seconds)
+                else:  # one loop pass: a close the server sent is seen before the connection is
+                    await asyncio.sleep(0)  # reused, as urllib3 checks it before each request
                 continue
+            budget = poller.request_budget(self._clock(), self.request_deadline)
             try:
-                outcome: requests.Response | Exception = await self.send_once()
+                outcome: requests.Response | Exception = await self.send_once(budget)
             except Exception as exc:
                 outcome = exc
             if self._offload(outcome):
@@ -309,18 +458,16 @@ class AsyncHttSleeper(Plan):
                 poller.receive(outcome, self._clock())
 
 
-def _params(params: Any) -> Any:
-    """requests' params (a dict whose values may be lists) as aiohttp accepts them."""
-    if not params:
-        return None
-    if isinstance(params, Mapping):
-        pairs = []
-        for key, value in params.items():
-            for item in value if isinstance(value, list | tuple) else [value]:
-                if item is not None:
-                    pairs.append((str(key), str(item)))
-        return pairs
-    return params
+def _body_bytes(body: Any) -> bytes | None:
+    """A prepared request's body as bytes (requests sends text as latin-1, else UTF-8)."""
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        try:
+            return body.encode("latin-1")
+        except UnicodeEncodeError:
+            return body.encode("utf-8")
+    raise ConditionError(f"the async runner cannot send a {type(body).__name__} body")
 
 
 def _client_timeout(timeout: float | tuple[float, float] | None) -> aiohttp.ClientTimeout:

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jsonpath_rw import parse as _jsonpath_parse
-from jsonpath_rw.jsonpath import JSONPath
+from jsonpath_rw.jsonpath import Descendants, JSONPath
 
 from httsleep_airflow._dotted import display_name, dotted_path_of, import_dotted
 from httsleep_airflow._secrets import scrub
-from httsleep_airflow.exceptions import ConditionError
+from httsleep_airflow.exceptions import ConditionError, JSONPathTooCostly, JSONTooDeep
 
 if TYPE_CHECKING:
     import requests
@@ -79,8 +79,57 @@ class _Subject:
 
     def json(self) -> Any:
         if self._json is self._UNSET:
-            self._json = self.response.json()
+            self._json = decode_json(self.response)
         return self._json
+
+
+def decode_json(response: requests.Response) -> Any:
+    """``response.json()``, never nested deeper than ``_core.JSON_MAX_DEPTH``.
+
+    :raises JSONTooDeep: deeper (a ``ValueError``, never a ``RecursionError``).
+    :raises ValueError: the body is not JSON.
+    """
+    content = response.content
+    try:
+        data = response.json()
+    except RecursionError:
+        data = _TOO_DEEP
+    # cheap first: a body with fewer brackets than the limit cannot nest deeper than it
+    if data is _TOO_DEEP or content.count(b"[") + content.count(b"{") > _json_max_depth():
+        check_depth(data)
+    return data
+
+
+_TOO_DEEP: Any = object()
+
+
+def _json_max_depth() -> int:
+    from httsleep_airflow._core import JSON_MAX_DEPTH  # _core imports this module
+
+    return JSON_MAX_DEPTH
+
+
+def check_depth(data: Any) -> None:
+    """Raise ``JSONTooDeep`` when ``data`` nests lists and dicts deeper than the limit."""
+    limit = _json_max_depth()
+    if data is not _TOO_DEEP:
+        stack: list[tuple[Any, int]] = [(data, 1)]
+        while stack:
+            value, depth = stack.pop()
+            if isinstance(value, dict):
+                children: Any = value.values()
+            elif isinstance(value, list):
+                children = value
+            else:
+                continue
+            if depth > limit:
+                break
+            stack.extend((child, depth + 1) for child in children)
+        else:
+            return
+    raise JSONTooDeep(
+        f"the JSON body nests deeper than {limit} levels; it is not decoded", limit=limit
+    )
 
 
 # --- checks: one per condition key -------------------------------------------------------------
@@ -136,13 +185,66 @@ class _JsonPathEntry(NamedTuple):
 
 
 def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
-    """``(found, value)``: one match gives its value, several the list of their values."""
+    """``(found, value)``: one match gives its value, several the list of their values.
+
+    :raises JSONPathTooCostly: the expression would cost more than ``_core.JSONPATH_BUDGET``
+        steps on ``data`` (``..`` inside ``..`` multiplies); it is not run.
+    """
+    descendants = _descendants(expression)
+    if descendants > 1:
+        _check_budget(expression, descendants, data)
     matches = expression.find(data)
     if not matches:
         return False, None
     if len(matches) == 1:
         return True, matches[0].value
     return True, [match.value for match in matches]
+
+
+_DESCENDANTS: dict[int, tuple[JSONPath, int]] = {}
+
+
+def _descendants(expression: JSONPath) -> int:
+    """How many ``..`` operators ``expression`` holds (each walks the whole document)."""
+    known = _DESCENDANTS.get(id(expression))
+    if known is not None and known[0] is expression:
+        return known[1]
+    count, stack = 0, [expression]
+    while stack:
+        node = stack.pop()
+        count += isinstance(node, Descendants)
+        stack.extend(
+            child
+            for name in ("left", "right", "expression")
+            if isinstance(child := getattr(node, name, None), JSONPath)
+        )
+    if len(_DESCENDANTS) >= _PARSED_MAX:
+        _DESCENDANTS.clear()
+    _DESCENDANTS[id(expression)] = (expression, count)
+    return count
+
+
+def _check_budget(expression: JSONPath, descendants: int, data: Any) -> None:
+    """Raise ``JSONPathTooCostly`` when ``expression`` would cost too much on ``data``: each
+    ``..`` after the first multiplies the work by up to the document's depth."""
+    from httsleep_airflow._core import JSONPATH_BUDGET  # _core imports this module
+
+    values, deepest, stack = 0, 1, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        values += 1
+        deepest = max(deepest, depth)
+        if values * deepest ** (descendants - 1) > JSONPATH_BUDGET:
+            raise JSONPathTooCostly(
+                f"JSONPath {str(expression)!r} would take more than {JSONPATH_BUDGET} steps on "
+                f"this body ({descendants} '..' operators over {values}+ values nested "
+                f"{deepest}+ deep); it was not run",
+                expression=str(expression),
+            )
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
 
 
 class _JsonPath(NamedTuple):
@@ -507,15 +609,35 @@ class Rules:
         }
 
     def judge(self, response: requests.Response) -> Judgement:
-        """Decide one response. Errors from decoding or callbacks propagate to the caller."""
+        """Decide one response: alarms first, then ``until``, each judged on its own.
+
+        1. an alarm that holds: ``ALARM``;
+        2. else ``until`` holds: ``MET`` (even when an alarm could not be evaluated: a
+           ``jsonpath`` alarm on an HTML page does not hide the page's 200 that ``until`` wants);
+        3. else the first error raised, alarms' before ``until``'s (decoding, a callback,
+           ``JSONTooDeep``, ``JSONPathTooCostly``), propagates to the caller;
+        4. else ``PENDING``.
+        """
         subject = _Subject(response)
+        alarm_error: Exception | None = None
         if self.alarms is not None:
-            alarm = self.alarms.first_match(subject)
-            if alarm is not None:
-                return Judgement(Verdict.ALARM, alarm)
-        met = self.until.first_match(subject)
+            try:
+                alarm = self.alarms.first_match(subject)
+            except Exception as exc:
+                alarm_error = exc
+            else:
+                if alarm is not None:
+                    return Judgement(Verdict.ALARM, alarm)
+        try:
+            met = self.until.first_match(subject)
+        except Exception:
+            if alarm_error is not None:
+                raise alarm_error from None
+            raise
         if met is not None:
             return Judgement(Verdict.MET, met)
+        if alarm_error is not None:
+            raise alarm_error
         return Judgement(Verdict.PENDING)
 
     def explain_pending(self, response: requests.Response, secrets: tuple[str, ...] = ()) -> str:

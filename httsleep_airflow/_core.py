@@ -46,6 +46,41 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: Default upper bound for a server-requested wait, in seconds.
 DEFAULT_RETRY_AFTER_CAP = 300.0
 
+# --- HTTP limits: both runners obey these, and only these (README: "Limits") ------------------
+
+#: Redirects followed per request; one more is ``requests.exceptions.TooManyRedirects``.
+MAX_REDIRECTS = 30
+#: Statuses that redirect, and those of them that turn the method into GET (and drop the body)
+#: when it is not already GET/HEAD: 303 always, 301/302 for POST (what browsers and requests do).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: The longest header accepted (name and value, in characters) and the most header lines; a
+#: response past either is ``HeaderTooLarge``, in both runners. Both HTTP parsers are set (or
+#: are) looser than this, so this rule decides; a status line past ``MAX_STATUS_LINE`` bytes
+#: stops both parsers.
+MAX_HEADER_LINE = 16384
+MAX_HEADERS = 100
+MAX_STATUS_LINE = 65536
+#: The content codings decoded, in any chain of at most ``MAX_ENCODINGS`` (``gzip, gzip``
+#: included); a body whose chain holds any other coding is handed on as it came.
+CONTENT_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
+MAX_ENCODINGS = 4
+#: What both runners send as ``Accept-Encoding`` unless the request sets its own.
+ACCEPT_ENCODING = "gzip, deflate"
+#: The deepest JSON nesting decoded (objects and arrays); deeper is ``JSONTooDeep``.
+JSON_MAX_DEPTH = 100
+#: The most steps one JSONPath evaluation may cost, estimated before it runs when it holds more
+#: than one ``..``: the values in the document times its depth for each further ``..``. More
+#: is ``JSONPathTooCostly`` (a ``ValueError``): one poll never holds the triggerer's loop.
+JSONPATH_BUDGET = 500_000
+#: A request's total deadline (connect, headers and the whole body), when ``request_deadline``
+#: is not given: the connect timeout plus this many read timeouts.
+DEADLINE_FACTOR = 2
+#: A request sent when ``max_wait`` has (nearly) run out, its last look, may still take this
+#: long (within its own deadline): ``max_wait`` overruns by at most this much.
+LAST_LOOK_SECONDS = 1.0
+#: The largest number of seconds any option takes (a year): more is a mistake, not a wish.
+MAX_SECONDS = 366 * 24 * 3600.0
+
 
 @dataclass(frozen=True, slots=True)
 class Send:
@@ -93,29 +128,62 @@ def _exception_classes(value: Any) -> tuple[type[BaseException], ...]:
     return tuple(classes)
 
 
-def check_seconds(name: str, value: Any, *, minimum: float = 0, allow_equal: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+def check_seconds(
+    name: str,
+    value: Any,
+    *,
+    minimum: float = 0,
+    allow_equal: bool = True,
+    maximum: float = MAX_SECONDS,
+) -> float:
+    """``value`` as float seconds, checked: a finite number, at least (or more than)
+    ``minimum``, at most ``maximum``.
+
+    :raises ConditionError: naming ``name``: not a number, NaN, infinite, or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConditionError(f"{name} must be a number of seconds, not {value!r}")
-    if value < minimum or (not allow_equal and value == minimum):
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ConditionError(f"{name} must be a finite number of seconds, not {value!r}")
+    if seconds < minimum or (not allow_equal and seconds == minimum):
         relation = "at least" if allow_equal else "more than"
         raise ConditionError(f"{name} must be {relation} {minimum:g}, not {value!r}")
-    return float(value)
+    if seconds > maximum:
+        raise ConditionError(
+            f"{name} must be at most {maximum:g} seconds, not {value!r}: "
+            "an infinite or absurd wait cannot run"
+        )
+    return seconds
 
 
-def check_timeout(value: Any) -> float | tuple[float, float] | None:
+def check_timeout(value: Any, name: str = "timeout") -> float | tuple[float, float] | None:
     """Validate a per-request ``timeout``: seconds, a ``(connect, read)`` pair, or ``None``."""
     if value is None:
         return None
     if isinstance(value, tuple | list):
         if len(value) != 2:
-            raise ConditionError(
-                f"timeout must be seconds or a (connect, read) pair, not {value!r}"
-            )
-        connect, read = (
-            check_seconds("timeout", part, minimum=0, allow_equal=False) for part in value
-        )
+            raise ConditionError(f"{name} must be seconds or a (connect, read) pair, not {value!r}")
+        connect, read = (check_seconds(name, part, minimum=0, allow_equal=False) for part in value)
         return (connect, read)
-    return check_seconds("timeout", value, minimum=0, allow_equal=False)
+    return check_seconds(name, value, minimum=0, allow_equal=False)
+
+
+def request_deadline(
+    timeout: float | tuple[float, float] | None, explicit: float | None = None
+) -> float | None:
+    """The total seconds one request may take (connect, headers, whole body): ``explicit``
+    when given, else the connect timeout plus ``DEADLINE_FACTOR`` read timeouts; ``None`` (no
+    bound but ``max_wait``) when ``timeout`` is ``None`` too."""
+    if explicit is not None:
+        return explicit
+    if timeout is None:
+        return None
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return connect + DEADLINE_FACTOR * read
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +226,13 @@ def retry_after_seconds(response: requests.Response, wall_now: float) -> float |
     if not value:
         return None
     value = value.strip()
+    if not value.isascii():  # "²" and Arabic-Indic digits are digits to str.isdigit, not to HTTP
+        return None
     if value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # an HTTP date is always GMT
         return None
@@ -239,6 +309,14 @@ class Poller:
             return None
         return max(0, self.policy.max_retries - self.attempts)
 
+    def request_budget(self, now: float, deadline: float | None) -> float | None:
+        """Seconds the next request may take in all: its own ``deadline`` (see
+        ``request_deadline``), cut by what is left of the run's; ``None``: no bound."""
+        if self.deadline is None:
+            return deadline
+        left = max(LAST_LOOK_SECONDS, self.deadline - now)
+        return left if deadline is None else min(deadline, left)
+
     def next_action(self, now: float) -> Send | Sleep | Done:
         """What the runner should do next."""
         action = self._action
@@ -269,6 +347,10 @@ class Poller:
                 error = exc
         if error is not None:
             redact_exception(error, self.secrets)  # it may quote the body, the URL, a secret
+            if self.deadline is not None and now >= self.deadline and outcome is error:
+                # the request was cut by max_wait: the run is over, whatever the error
+                self._last_error, self._last_response = error, None
+                self._give_up(DeadlinePassed, f"deadline passed after {self.attempts} attempts")
             if not isinstance(error, self.policy.ignore_exceptions):
                 raise error
             self._last_error = error

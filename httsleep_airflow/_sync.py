@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import heapq
+import http.client
+import itertools
 import logging
 import re
+import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -11,13 +18,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
+from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from httsleep_airflow._conditions import Rules, meets, normalized
 from httsleep_airflow._core import (
+    ACCEPT_ENCODING,
     DEFAULT_RETRY_AFTER_CAP,
     Done,
     Policy,
@@ -26,22 +37,243 @@ from httsleep_airflow._core import (
     check_seconds,
     check_timeout,
 )
+from httsleep_airflow._core import request_deadline as request_deadline_seconds
+from httsleep_airflow._http import (
+    HEADER_LIMIT_TEXT,
+    IDEMPOTENT_METHODS,
+    BodyDropped,
+    HeaderTooLarge,
+    RequestDeadlineExceeded,
+    basic_header,
+    causes,
+    check_header_lines,
+    cookie_header,
+    decode_body,
+    header_limit_cause,
+    hop_headers,
+    next_hop,
+    redirect_location,
+    same_origin,
+    stale_connection_cause,
+    timeout_cause,
+)
 from httsleep_airflow._secrets import (
     basic_secrets,
     mask_url_parts,
     redact,
+    scrub,
     secret_header_values,
     secret_query_values,
     tidy,
     url_secrets,
 )
-from httsleep_airflow.exceptions import BLOCKING_FORM, ConditionError, GaveUp, ResponseTooLarge
+from httsleep_airflow.exceptions import (
+    BLOCKING_FORM,
+    ConditionError,
+    GaveUp,
+    HttSleepError,
+    ResponseTooLarge,
+)
 
-__all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep", "origin_of"]
+__all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
 
 
 #: The default ``max_body_bytes``: far above any job status document.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Bytes asked for per read of a body.
+_CHUNK = 64 * 1024
+
+
+class WireBasicAuth(AuthBase):
+    """Basic auth as both runners send it (``_http.basic_header``: latin-1, else UTF-8)."""
+
+    def __init__(self, username: str | bytes, password: str | bytes):
+        self.value = basic_header(username, password)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.value
+        return request
+
+    def __repr__(self) -> str:
+        return "WireBasicAuth(***)"
+
+
+def wire_request(request: requests.Request, session: requests.Session) -> requests.Request:
+    """``request`` as it goes on the wire through ``session``: Basic credentials (its own, or
+    else the session's) encoded by the rule both runners share, and ``Accept-Encoding`` limited
+    to the codings both decode (unless the caller set one)."""
+    auth = request.auth if request.auth is not None else session.auth
+    if isinstance(auth, tuple) and len(auth) == 2:
+        auth = WireBasicAuth(*auth)
+    elif type(auth) is HTTPBasicAuth:
+        auth = WireBasicAuth(auth.username, auth.password)
+    headers = CaseInsensitiveDict(request.headers or {})
+    if "Accept-Encoding" not in headers and session.headers.get(
+        "Accept-Encoding"
+    ) == requests.utils.default_headers().get("Accept-Encoding"):
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
+    return requests.Request(
+        method=request.method,
+        url=request.url,
+        headers=headers,
+        files=request.files,
+        data=request.data,
+        json=request.json,
+        params=request.params,
+        auth=auth,
+        cookies=request.cookies,
+        hooks=request.hooks,
+    )
+
+
+def translate_error(
+    error: BaseException, deadline: float | None, secrets: tuple[str, ...] = ()
+) -> BaseException:
+    """The requests runner's one translation boundary: the requests exception for ``error``, by
+    its cause, wherever requests or urllib3 let it surface (a body read timeout is a
+    ``ReadTimeout``, not a ``ConnectionError``); anything else as it is."""
+    if isinstance(error, _FINAL):
+        return error
+    message = scrub(str(error) or type(error).__name__, secrets, 300)
+    cut = deadline is not None and time.monotonic() >= deadline - _SLACK
+    if header_limit_cause(error):
+        return HeaderTooLarge(HEADER_LIMIT_TEXT)
+    if isinstance(error, requests.exceptions.ConnectTimeout) or any(
+        isinstance(cause, urllib3.exceptions.ConnectTimeoutError) for cause in causes(error)
+    ):
+        return (
+            RequestDeadlineExceeded(message) if cut else requests.exceptions.ConnectTimeout(message)
+        )
+    if isinstance(error, requests.exceptions.Timeout | urllib3.exceptions.TimeoutError) or (
+        timeout_cause(error)
+    ):
+        return RequestDeadlineExceeded(message) if cut else requests.exceptions.ReadTimeout(message)
+    if isinstance(error, requests.exceptions.ChunkedEncodingError) or any(
+        isinstance(cause, http.client.IncompleteRead | urllib3.exceptions.IncompleteRead)
+        for cause in causes(error)
+    ):
+        return BodyDropped(message)
+    if isinstance(error, requests.exceptions.RequestException):
+        return error
+    if isinstance(error, urllib3.exceptions.ProtocolError | http.client.HTTPException | OSError):
+        return requests.exceptions.ConnectionError(message)
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        return requests.exceptions.RequestException(message)
+    return error
+
+
+#: Errors that already say what happened, passed through the boundary as they are.
+_FINAL = (
+    HttSleepError,
+    RequestDeadlineExceeded,
+    BodyDropped,
+    HeaderTooLarge,
+    requests.exceptions.TooManyRedirects,
+    requests.exceptions.ContentDecodingError,
+    requests.exceptions.SSLError,
+    requests.exceptions.InvalidURL,
+)
+#: A timeout this close to the deadline was the deadline's doing.
+_SLACK = 0.005
+
+
+class _Cut:
+    """One request's watch: the connection it is on (set by the pool), and whether the
+    watchdog cut it."""
+
+    __slots__ = ("connection", "fired")
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.fired = False
+
+    def __call__(self) -> None:
+        self.fired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+
+
+class _Watchdog:
+    """One daemon thread that cuts requests at their deadlines: it shuts the socket down,
+    whatever phase the request is in (a server trickling its headers included)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Cut]] = []
+        self._armed: set[int] = set()
+        self._cond = threading.Condition()
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, when: float, cut: _Cut) -> int:
+        with self._cond:
+            key = next(self._count)
+            heapq.heappush(self._heap, (when, key, cut))
+            self._armed.add(key)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="httsleep-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][1] == key:
+                self._cond.notify()
+        return key
+
+    def disarm(self, key: int) -> None:
+        self._armed.discard(key)  # the entry is dropped when it comes up
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                when, key, cut = self._heap[0]
+                left = when - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                self._armed.discard(key)
+            cut()
+
+
+_WATCHDOG = _Watchdog()
+_CURRENT = threading.local()  # the _Cut of the request this thread is sending
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """A connection pool that tells the request's watch which connection it is on."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        cut = getattr(_CURRENT, "cut", None)
+        if cut is not None:
+            cut.connection = conn
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+def watch_session(session: requests.Session) -> None:
+    """Let the watchdog reach the connections of ``session``'s plain HTTP(S) adapters (pools
+    made from now on; a proxy's are not watched, and keep the per-read timeouts only)."""
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if (
+            type(adapter) is HTTPAdapter
+            and isinstance(manager, urllib3.PoolManager)
+            and manager.pool_classes_by_scheme is not _WATCHED_POOLS
+        ):
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+            manager.clear()  # pools made before would not be watched
 
 
 class BearerAuth(AuthBase):
@@ -144,27 +376,6 @@ def strip_credentials(url: str) -> str:
     return mask_url_parts(url)
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin_of(url: str) -> tuple[str, str, int]:
-    """``(scheme, host, port)`` of ``url``, as requests (urllib3) will connect to it: where
-    credentials for it may go. A URL that urllib3 and the standard library read as different
-    hosts (``http://a\\@b/``) has no origin credentials may go to (an empty host)."""
-    try:
-        parsed = parse_url(url)
-        split = urlsplit(url)
-        split_host = (split.hostname or "").lower()
-        split_port = split.port
-    except (ValueError, LocationParseError):
-        return "", "", 0
-    scheme = (parsed.scheme or "").lower()
-    host = (parsed.host or "").lower().strip("[]")
-    if host != split_host.strip("[]") or (parsed.port or None) != split_port:
-        return scheme, "", 0
-    return scheme, host, parsed.port or _DEFAULT_PORTS.get(scheme, 0)
-
-
 #: Never in a URL's authority: requests and the standard library would read the host apart.
 _AUTHORITY_NEVER = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
@@ -244,6 +455,12 @@ class Plan:
     :param timeout: per-request timeout in seconds, a ``(connect, read)`` pair, or ``None``.
     :param retry_after_cap: the longest wait a ``Retry-After`` header can ask for, in seconds.
     :param max_wait: overall seconds a run may take before ``DeadlineExceeded``; ``None``: no limit.
+        It also cuts a request in flight.
+    :param request_deadline: total seconds one request may take (connect, headers, the whole
+        body, redirects included); past it the request is abandoned with
+        ``RequestDeadlineExceeded`` (a ``ReadTimeout``). Default: the connect timeout plus
+        ``_core.DEADLINE_FACTOR`` read timeouts; so a server trickling its body cannot hold a
+        poll.
     :param max_body_bytes: the largest body read (10 MiB by default); a larger one raises
         ``ResponseTooLarge`` instead of filling memory. ``None``: no limit.
     :param clock: the clock ``max_wait`` is measured on (monotonic by default).
@@ -270,6 +487,7 @@ class Plan:
         timeout: float | tuple[float, float] | None = 30,
         retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
         max_wait: float | None = None,
+        request_deadline: float | None = None,
         max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
         secrets: Iterable[str] = (),
@@ -292,6 +510,12 @@ class Plan:
         )
         self.timeout = check_timeout(timeout)
         self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
+        self.request_deadline = request_deadline_seconds(
+            self.timeout,
+            None
+            if request_deadline is None
+            else check_seconds("request_deadline", request_deadline, allow_equal=False),
+        )
         self.verify = verify
         if max_body_bytes is not None and (
             isinstance(max_body_bytes, bool)
@@ -460,6 +684,7 @@ class HttSleeper(Plan):
         self._owns_session = session is None
         self._sleep = sleep or time.sleep  # looked up now, so that a patched time.sleep applies
         self._send_options: dict[str, Any] | None = None
+        self._wire: tuple[requests.Session | None, requests.Request] = (None, self.request)
 
     @property
     def session(self) -> requests.Session:
@@ -488,38 +713,198 @@ class HttSleeper(Plan):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def send_once(self) -> requests.Response:
-        """Send one request, as every poll does.
+    def send_once(self, budget: float | None = MISSING) -> requests.Response:
+        """Send one request, follow its redirects and read its body, as every poll does.
+
+        Redirects are followed here, not by requests, by the rules both runners share
+        (``_http.next_hop``: at most ``MAX_REDIRECTS``, the method rewritten as browsers do,
+        credentials dropped on leaving the origin). The body is read raw and decoded by
+        ``_http.decode_body``, never past ``max_body_bytes`` nor the request's deadline.
+        Every error comes out in the requests exception tree, by cause (``translate_error``).
 
         What ``requests.get`` would read from the environment (proxies, CA bundle) is read at
         the first poll and kept: the URL does not change between polls, and reading it costs
         more than the request itself on a keep-alive connection.
+
+        :param budget: seconds the whole request may take (``Poller.request_budget``); by
+            default ``request_deadline``.
         """
-        session = self.session
-        prepared = session.prepare_request(self.request)  # per poll: cookies can change
-        if self._send_options is None:
-            settings = session.merge_environment_settings(prepared.url, {}, None, self.verify, None)
-            self._send_options = {**settings, "timeout": self.timeout, "allow_redirects": True}
-            self._send_options["stream"] = self.max_body_bytes is not None  # read it capped
-        response = session.send(prepared, **self._send_options)
-        if self.max_body_bytes is not None:
-            try:
-                self._read_capped(response)
-            except ResponseTooLarge:
-                response.close()
+        if budget is MISSING:
+            budget = self.request_deadline
+        if budget is None:
+            deadline = cut = None
+        else:
+            deadline = time.monotonic() + budget
+            cut = _CURRENT.cut = _Cut()
+            key = _WATCHDOG.arm(deadline, cut)
+        try:
+            return self._exchange(deadline)
+        except Exception as exc:
+            if cut is not None and cut.fired:
+                translated: BaseException = RequestDeadlineExceeded(
+                    f"{self.label}: no complete response within {budget:g} s (request deadline)"
+                )
+            else:
+                translated = translate_error(exc, deadline, self.secrets)
+            if translated is exc:
                 raise
+            raise translated from exc
+        finally:
+            if cut is not None:
+                _WATCHDOG.disarm(key)
+                _CURRENT.cut = None
+
+    def _exchange(self, deadline: float | None) -> requests.Response:
+        session = self.session
+        if self._send_options is None or self._wire[0] is not session:
+            watch_session(session)
+            self._wire = (session, wire_request(self.request, session))
+            prepared = session.prepare_request(self._wire[1])
+            settings = session.merge_environment_settings(
+                prepared.url, {}, None, self._verify(session), None
+            )
+            self._send_options = {**settings, "stream": True}
+        else:
+            prepared = session.prepare_request(self._wire[1])  # per poll: cookies can change
+        hops, left_origin = 0, False
+        while True:
+            timeout = self._timeout_until(deadline)
+            try:
+                response = self._send(prepared, timeout)
+            except requests.exceptions.ConnectionError as exc:
+                # closed before any byte of answer: most often a kept-alive connection the
+                # server closed after its last answer; sent once more, on a new connection
+                # (the same rule as the aiohttp runner)
+                if prepared.method not in IDEMPOTENT_METHODS or not stale_connection_cause(exc):
+                    raise
+                response = self._send(prepared, self._timeout_until(deadline))
+            location = redirect_location(response.status_code, response.headers)
+            if location is None:
+                break
+            # every body is read, a redirect's too, so its connection is reused alike
+            self._read_body(response, deadline)
+            current = prepared.url or ""
+            method, url, keep_body = next_hop(
+                prepared.method or "GET", current, response.status_code, location, hops
+            )
+            hops += 1
+            left_origin = left_origin or not same_origin(current, url)
+            prepared = self._next_hop(prepared, method, url, keep_body, left_origin)
+        self._read_body(response, deadline)
         return response
 
-    def _read_capped(self, response: requests.Response) -> None:
-        """Read the body as ``response.content`` would, but never past ``max_body_bytes``."""
-        declared = response.headers.get("Content-Length", "")
-        self.check_body_size(int(declared) if declared.isdigit() else None)
-        chunks, size = [], 0
-        for chunk in response.iter_content(64 * 1024):
-            size += len(chunk)
-            self.check_body_size(size)
-            chunks.append(chunk)
-        response._content = b"".join(chunks)
+    def _send(self, prepared: requests.PreparedRequest, timeout: Any) -> requests.Response:
+        """One hop: ``Session.send`` without its redirect look-ahead, which reads a redirect's
+        whole body (unbounded, and past the deadline) to prepare a request we never send."""
+        adapter = self.session.get_adapter(prepared.url or "")
+        started = time.monotonic()
+        response = adapter.send(prepared, timeout=timeout, **self._send_options)
+        response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
+        raw_headers = getattr(response.raw, "headers", None)
+        if raw_headers is not None and hasattr(raw_headers, "iteritems"):
+            try:  # before anything is taken from them (cookies)
+                check_header_lines(raw_headers.iteritems())
+            except HeaderTooLarge:
+                response.close()
+                raise
+        response = dispatch_hook(
+            "response", prepared.hooks, response, timeout=timeout, **self._send_options
+        )
+        extract_cookies_to_jar(self.session.cookies, prepared, response.raw)
+        return response
+
+    def _verify(self, session: requests.Session) -> bool | str | None:
+        """TLS verification: the argument's, else the session's when it was set (``False`` or a
+        CA bundle), else ``None``: the environment's ``REQUESTS_CA_BUNDLE``, else on. requests
+        alone would let the environment override a session's ``verify``."""
+        if self.verify is not None:
+            return self.verify
+        return None if session.verify is True else session.verify
+
+    def _next_hop(
+        self,
+        previous: requests.PreparedRequest,
+        method: str,
+        url: str,
+        keep_body: bool,
+        left_origin: bool,
+    ) -> requests.PreparedRequest:
+        """The request a redirect leads to (``_http.hop_headers`` decides its headers)."""
+        hop = previous.copy()
+        hop.method, hop.url = method, url
+        hop.headers = CaseInsensitiveDict(
+            hop_headers(
+                previous.headers,
+                keep_body=keep_body,
+                cross_origin=left_origin,
+                secret_headers=self.secret_headers,
+            )
+        )
+        if not keep_body:
+            hop.body = None
+        if left_origin:  # no auth handler (Digest's retry) and no cookie beyond the origin
+            hop.hooks = {"response": []}
+        else:
+            cookie = cookie_header(self._hop_jar(), url, hop.headers)
+            if cookie:
+                hop.headers["Cookie"] = cookie
+        return hop
+
+    def _hop_jar(self) -> RequestsCookieJar:
+        """The session's cookies with the request's own (as requests merges them)."""
+        jar = self.session.cookies
+        if not self.request.cookies:
+            return jar
+        merged = RequestsCookieJar()
+        merged.update(jar)
+        return merge_cookies(merged, self.request.cookies)
+
+    def _timeout_until(self, deadline: float | None) -> Any:
+        """The timeout for the next send: the configured one, cut to the deadline."""
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RequestDeadlineExceeded(f"{self.label}: the request deadline passed")
+        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
+        if connect is not None and read is not None and left >= max(connect, read):
+            return self.timeout  # the deadline is further than any one wait
+        return (
+            left if connect is None else min(connect, left),
+            left if read is None else min(read, left),
+        )
+
+    def _read_body(self, response: requests.Response, deadline: float | None) -> None:
+        """Read the raw body as it arrives, never past ``max_body_bytes`` (before and after
+        decoding) nor the deadline, then decode it as ``_http.decode_body`` says."""
+        try:
+            declared = response.headers.get("Content-Length", "")
+            self.check_body_size(int(declared) if declared.isdigit() else None)
+            raw = response.raw
+            read = getattr(raw, "read1", None) or raw.read
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            read_timeout = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+            chunks, size = [], 0
+            while True:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise RequestDeadlineExceeded(f"{self.label}: the request deadline passed")
+                    if sock is not None:
+                        sock.settimeout(left if read_timeout is None else min(left, read_timeout))
+                chunk = read(_CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                size += len(chunk)
+                self.check_body_size(size)
+                chunks.append(chunk)
+            body = decode_body(
+                b"".join(chunks), response.headers.get("Content-Encoding"), self.check_body_size
+            )
+        except BaseException:
+            response.close()
+            raise
+        response._content = body
         response._content_consumed = True
 
     def run(self, *, attempts_made: int = 0, **options: Any) -> requests.Response:
@@ -541,8 +926,9 @@ class HttSleeper(Plan):
                 if action.seconds > 0:  # sleeping 0 s still costs a system call
                     self._sleep(action.seconds)
                 continue
+            budget = poller.request_budget(self._clock(), self.request_deadline)
             try:
-                outcome: requests.Response | Exception = self.send_once()
+                outcome: requests.Response | Exception = self.send_once(budget)
             except Exception as exc:
                 outcome = exc
             try:

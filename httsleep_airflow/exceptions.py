@@ -12,7 +12,15 @@
     │       └── DeadlinePassed           the overall deadline has passed
     │           └── DeadlineExceeded     ...as httsleep()/HttSleeper raise it (a StopIteration)
     └── ValueError
-        └── ConditionError (also HttSleepError)   a condition or option is malformed
+        ├── ConditionError (also HttSleepError)   a condition or option is malformed
+        ├── JSONTooDeep (also HttSleepError)      a JSON body nests deeper than JSON_MAX_DEPTH
+        └── JSONPathTooCostly (also HttSleepError)  a JSONPath would cost more than its budget
+
+    requests.exceptions.ConnectionError         (both runners, from httsleep_airflow._http)
+    ├── BodyDropped (also ChunkedEncodingError)  the connection closed inside the body
+    └── HeaderTooLarge                           a header line or count past the limits
+    requests.exceptions.ReadTimeout
+    └── RequestDeadlineExceeded                  the request's total deadline passed
 
 The blocking runner raises ``MaxRetriesExceeded`` and ``DeadlineExceeded``, which subclass
 ``StopIteration`` so that code written for the classic library (``except StopIteration:``) keeps
@@ -20,6 +28,10 @@ working. A ``StopIteration`` cannot leave a coroutine (it turns into ``RuntimeEr
 core and the asyncio runner raise their bases, ``RetriesExhausted`` and ``DeadlinePassed``:
 ``except GaveUp`` (or either base) catches both runners' errors. Errors raised by requests (or
 translated to them from aiohttp) and not listed in ``ignore_exceptions`` are re-raised as they are.
+
+Both runners raise the same class for the same cause (one translation boundary each, in
+``_sync`` and ``_async``); the classes that extend the requests tree live in ``_http``, as this
+module imports no I/O library.
 """
 
 from __future__ import annotations
@@ -36,6 +48,8 @@ __all__ = [
     "DeadlinePassed",
     "GaveUp",
     "HttSleepError",
+    "JSONPathTooCostly",
+    "JSONTooDeep",
     "MaxRetriesExceeded",
     "ResponseTooLarge",
     "RetriesExhausted",
@@ -52,6 +66,32 @@ class ConditionError(HttSleepError, ValueError):
     Raised when the poller is built, never while polling. The message names the key or
     expression at fault.
     """
+
+
+class JSONTooDeep(HttSleepError, ValueError):
+    """A JSON body nests objects and arrays deeper than the limit (``_core.JSON_MAX_DEPTH``).
+
+    A ``ValueError``, like any body that cannot be decoded, so ``ignore_exceptions=[ValueError]``
+    covers it.
+
+    :ivar limit: the deepest nesting accepted.
+    """
+
+    def __init__(self, message: str, *, limit: int):
+        super().__init__(message)
+        self.limit = limit
+
+
+class JSONPathTooCostly(HttSleepError, ValueError):
+    """A JSONPath would take more steps on this body than its budget (``_core.JSONPATH_BUDGET``);
+    it was not run.
+
+    :ivar expression: the JSONPath's text.
+    """
+
+    def __init__(self, message: str, *, expression: str):
+        super().__init__(message)
+        self.expression = expression
 
 
 class Alarm(HttSleepError):

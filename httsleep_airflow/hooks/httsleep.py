@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
+from httsleep_airflow._http import origin
 from httsleep_airflow._secrets import (
     redact,
     scrub,
@@ -27,7 +28,6 @@ from httsleep_airflow._sync import (
     HttSleeper,
     auth_secrets,
     check_url,
-    origin_of,
     strip_credentials,
 )
 from httsleep_airflow.exceptions import ConditionError
@@ -174,7 +174,7 @@ class ConnectionSettings:
 
     @property
     def origin(self) -> tuple[str, str, int]:
-        return origin_of(self.base_url)
+        return origin(self.base_url)
 
     def url_for(self, endpoint: str | None) -> str:
         """Join the base URL and ``endpoint``; an absolute URL is returned untouched."""
@@ -453,7 +453,7 @@ class HttSleepHook(BaseHook):
             headers=headers,
         )
         settings = self.settings
-        if origin_of(url) != settings.origin:
+        if origin(url) != settings.origin:
             options = {"timeout": settings.timeout, **options}
             return HttSleeper(request, until, alarms, **options)
         if has_authorization(headers):  # the caller's own Authorization wins over the session's

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import urllib.parse
 from typing import Any
 
@@ -192,7 +193,7 @@ def test_no_secret_in_reprs_or_serialized_trigger_kwargs(secret_conn, server: Sc
         deferrable=True,
     )
     trigger = sensor._trigger(
-        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=time.time() + 3600
     )
     _, kwargs = trigger.serialize()
     exposed = " ".join(
@@ -285,7 +286,7 @@ def test_without_a_fernet_key_the_sealed_secrets_still_never_show_in_a_repr(
         deferrable=True,
     )
     trigger = sensor._trigger(
-        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=time.time() + 3600
     )
     assert leaks(repr(trigger)) == [] and "<sealed>" in repr(trigger)
     server.script(Reply(body={"ok": 1}))
@@ -355,7 +356,7 @@ def test_secret_parameters_are_sealed_in_relative_endpoints_and_params(secret_co
         deferrable=True,
     )
     trigger = sensor._trigger(
-        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=time.time() + 3600
     )
     _, kwargs = trigger.serialize()
     assert leaks(json.dumps(kwargs) + repr(trigger)) == [] and kwargs["sealed"]
@@ -383,7 +384,7 @@ def test_a_header_the_connection_marks_secret_is_sealed(monkeypatch, server: Scr
     )
     sensor._sleeper = sensor._build_sleeper()  # as execute() does: the connection is read
     trigger = sensor._trigger(
-        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=4102444800.0
+        Rules(sensor.until, sensor.alarms), attempts_made=1, deadline=time.time() + 3600
     )
     _, kwargs = trigger.serialize()
     assert PARTNER_KEY not in json.dumps(kwargs) and kwargs["headers"] == {}

@@ -4,6 +4,7 @@ triggers inline), with the same outcomes as poke mode."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -141,7 +142,7 @@ def make_trigger(server: ScriptedServer, **extra) -> HttSleepTrigger:
         deferrable=True,
     )
     rules = Rules(sensor.until, sensor.alarms)
-    return sensor._trigger(rules, attempts_made=1, deadline=4102444800.0, **extra)
+    return sensor._trigger(rules, attempts_made=1, deadline=time.time() + 3600, **extra)
 
 
 async def collect(trigger: HttSleepTrigger) -> list:
@@ -187,7 +188,7 @@ def test_no_secret_travels_in_the_trigger(monkeypatch, server: ScriptedServer):
         deferrable=True,
     )
     rules = Rules(sensor.until, sensor.alarms)
-    _, kwargs = sensor._trigger(rules, attempts_made=1, deadline=4102444800.0).serialize()
+    _, kwargs = sensor._trigger(rules, attempts_made=1, deadline=time.time() + 3600).serialize()
     assert "pw-XYZ-7" not in json.dumps(kwargs)
     assert kwargs["httsleep_conn_id"] == "secret_trigger"
 

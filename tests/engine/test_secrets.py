@@ -225,8 +225,9 @@ def test_exceptions_keep_their_class_and_lose_the_secret():
 
 import re as _re  # noqa: E402
 
+from httsleep_airflow._http import origin as origin_of  # noqa: E402
 from httsleep_airflow._secrets import redact_exception as _redact_exception  # noqa: E402
-from httsleep_airflow._sync import check_url, origin_of, strip_credentials  # noqa: E402
+from httsleep_airflow._sync import check_url, strip_credentials  # noqa: E402
 
 TOKEN_WITH_SLASHES = "eyJhbGciOiJIUzI1NiJ9/abcDEF123/ghiJKL456+mnoPQR789/stuVWX000"
 PASSPHRASE = "correct horse battery staple über-geheim"

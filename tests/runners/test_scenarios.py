@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +18,19 @@ import requests
 
 from httsleep_airflow import Alarm, HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow._http import BodyDropped, HeaderTooLarge, RequestDeadlineExceeded
+from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._sync import BearerAuth
-from httsleep_airflow.exceptions import DeadlinePassed, ResponseTooLarge, RetriesExhausted
+from httsleep_airflow.exceptions import (
+    ConditionError,
+    DeadlinePassed,
+    JSONPathTooCostly,
+    JSONTooDeep,
+    ResponseTooLarge,
+    RetriesExhausted,
+)
 from tests.helpers import Recorder
+from tests.raw_server import RawReply, RawServer
 from tests.scripted_server import Reply, ScriptedServer, free_port
 
 RUNNING = Reply(body={"status": "RUNNING"})
@@ -54,11 +66,56 @@ class Scenario:
     alarm: int | None = None  # index into alarms
     requests_seen: int | None = None
     sleeps: list[float] | None = None
-    check: Any = None  # extra assertion on (result, server)
+    check: Any = None  # extra assertion on (result, server); server.other: the other origin
+    within: float | None = None  # real seconds the run may take at most
 
 
 def sent_body(server: ScriptedServer) -> bytes:
     return server.received[0].body
+
+
+def payload_error(result: Any) -> str:
+    """The XCom outcome of a matched response: the value, or the error's message."""
+    try:
+        response_payload(result)
+    except PayloadError as exc:
+        return str(exc)
+    raise AssertionError("the payload should have been refused")
+
+
+def basic(user: str, password: str, encoding: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode(encoding)).decode()
+
+
+CREDENTIALS = {"auth": ("ann", "pw-12345"), "headers": {"X-Api-Key": "key-67890"}}
+SET_COOKIE = Reply(body={"status": "RUNNING"}, headers={"Set-Cookie": "sid=cookie-1; Path=/"})
+
+
+def carries_credentials(received: Any) -> bool:
+    headers = received.headers
+    return (
+        headers.get("Authorization") == basic("ann", "pw-12345", "latin-1")
+        and headers.get("X-Api-Key") == "key-67890"
+        and headers.get("Cookie") == "sid=cookie-1"
+    )
+
+
+def carries_none(received: Any) -> bool:
+    return not {"authorization", "x-api-key", "cookie"} & {k.lower() for k in received.headers}
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def nested_a(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+RAW_OK = RawReply(body=b'{"status": "OK"}', headers=[("Content-Type", "application/json")])
+RAW_RUNNING = RawReply(
+    body=b'{"status": "RUNNING"}', headers=[("Content-Type", "application/json")]
+)
 
 
 SCENARIOS = [
@@ -137,16 +194,26 @@ SCENARIOS = [
         requests_seen=2,
     ),
     Scenario(
-        "dropped connection is a requests ConnectionError",
+        "dropped connection is a requests ConnectionError, after one resend",
         [Reply(drop=True)],
         outcome="raises",
         raises=requests.exceptions.ConnectionError,
+        requests_seen=2,
     ),
     Scenario(
         "a flapping server, its drops ignored, then met",
-        [RUNNING, Reply(drop=True), RUNNING, Reply(drop=True), OK],
+        # a request the server drops unanswered is resent once, on a new connection
+        [
+            RUNNING,
+            Reply(drop=True),
+            Reply(drop=True),
+            RUNNING,
+            Reply(drop=True),
+            Reply(drop=True),
+            OK,
+        ],
         options={"ignore_exceptions": [requests.exceptions.ConnectionError]},
-        requests_seen=5,
+        requests_seen=7,
         sleeps=[1, 1, 1, 1],
     ),
     Scenario("callback by function", [RUNNING, OK], until={"callback": job_done}),
@@ -259,6 +326,355 @@ SCENARIOS = [
         requests_seen=4,
         sleeps=[10, 10, 5],
     ),
+    # --- issue 12, "Why": each bullet, the same outcome on both runners -----------------------
+    Scenario(
+        "a read timeout inside the body is a ReadTimeout",
+        [RawReply(body=b'{"status": "OK"}', stall=1.0)],
+        options={"timeout": 0.2},
+        outcome="raises",
+        raises=requests.exceptions.ReadTimeout,
+        check=lambda error, server: not isinstance(error, requests.exceptions.ConnectionError),
+    ),
+    Scenario(
+        "a read timeout inside the body is ignored as a Timeout",
+        [RawReply(body=b'{"status": "OK"}', stall=1.0), RAW_OK],
+        options={"timeout": 0.2, "ignore_exceptions": ["requests.exceptions.Timeout"]},
+        requests_seen=2,
+    ),
+    Scenario(
+        "a 15-hop redirect chain is followed",
+        [Reply(302, "", {"Location": f"/jobs/1?hop={i}"}) for i in range(15)] + [OK],
+        requests_seen=16,
+    ),
+    Scenario(
+        "30 redirects are followed",
+        [Reply(302, "", {"Location": "/jobs/1"})] * 30 + [OK],
+        requests_seen=31,
+    ),
+    Scenario(
+        "the 31st redirect is TooManyRedirects",
+        [Reply(302, "", {"Location": "/jobs/1"})] * 31 + [OK],
+        outcome="raises",
+        raises=requests.exceptions.TooManyRedirects,
+        requests_seen=31,
+    ),
+    Scenario(
+        "a 303 after a POST is a GET without the body",
+        [Reply(303, "", {"Location": "/jobs/2"}), OK],
+        request={"method": "POST", "json": {"q": 1}},
+        check=lambda result, server: (
+            server.received[1].method == "GET"
+            and server.received[1].body == b""
+            and "content-type" not in {k.lower() for k in server.received[1].headers}
+        ),
+    ),
+    Scenario(
+        "a 307 after a POST keeps the method and body",
+        [Reply(307, "", {"Location": "/jobs/2"}), OK],
+        request={"method": "POST", "json": {"q": 1}},
+        check=lambda result, server: (
+            server.received[1].method == "POST" and server.received[1].body == b'{"q": 1}'
+        ),
+    ),
+    Scenario(
+        "a cookie set by an IP host is sent back",
+        [SET_COOKIE, OK],
+        requests_seen=2,
+        check=lambda result, server: (
+            "Cookie" not in server.received[0].headers
+            and server.received[1].headers.get("Cookie") == "sid=cookie-1"
+        ),
+    ),
+    Scenario(
+        "a same-origin redirect keeps credentials and cookies",
+        [SET_COOKIE, Reply(302, "", {"Location": "/jobs/2"}), OK],
+        options=CREDENTIALS,
+        requests_seen=3,
+        check=lambda result, server: (
+            server.received[2].path == "/jobs/2" and carries_credentials(server.received[2])
+        ),
+    ),
+    Scenario(
+        "a cross-origin redirect drops credentials and cookies",
+        [SET_COOKIE, Reply(302, "", {"Location": "{other}/elsewhere"})],
+        options={**CREDENTIALS, "secret_headers": ["X-Tenant"]},
+        request={"method": "GET", "headers": {"X-Tenant": "tenant-secret", "X-Plain": "p"}},
+        requests_seen=2,
+        check=lambda result, server: (
+            carries_credentials(server.received[1])
+            and len(server.other.received) == 1
+            and carries_none(server.other.received[0])
+            and "x-tenant" not in {k.lower() for k in server.other.received[0].headers}
+            and server.other.received[0].headers.get("X-Plain") == "p"
+        ),
+    ),
+    Scenario(
+        "a header line over 8190 bytes is accepted",
+        [Reply(body={"status": "OK"}, headers={"X-Long": "v" * 9000})],
+    ),
+    Scenario(
+        "a header past the limit is HeaderTooLarge, claiming no status",
+        [Reply(body={"status": "OK"}, headers={"X-Long": "v" * 20000})],
+        outcome="raises",
+        raises=HeaderTooLarge,
+        check=lambda error, server: (
+            "400" not in str(error) and isinstance(error, requests.exceptions.ConnectionError)
+        ),
+    ),
+    Scenario(
+        "a header line over 65536 bytes is HeaderTooLarge too",
+        [RawReply(body=b"{}", headers=[("X-Long", "v" * 70000)])],
+        outcome="raises",
+        raises=HeaderTooLarge,
+    ),
+    Scenario(
+        "more than 100 headers is HeaderTooLarge",
+        [RawReply(body=b"{}", headers=[(f"X-{i}", "1") for i in range(120)])],
+        outcome="raises",
+        raises=HeaderTooLarge,
+    ),
+    Scenario(
+        "Retry-After with a non-ASCII digit is absent",
+        [RawReply(503, b"busy", [("Retry-After", "\u00b2")]), RAW_OK],
+        until={"status_code": 200},
+        alarms=None,
+        options={"ignore_exceptions": [ValueError]},
+        requests_seen=2,
+        sleeps=[1],
+    ),
+    Scenario(
+        "Retry-After in Arabic-Indic digits is absent",
+        [RawReply(503, b"busy", [("Retry-After", "\u0663")]), RAW_OK],
+        until={"status_code": 200},
+        alarms=None,
+        requests_seen=2,
+        sleeps=[1],
+    ),
+    Scenario(
+        "Retry-After as an HTTP date",
+        [
+            RawReply(
+                503,
+                b"busy",
+                [
+                    ("Retry-After", "Thu, 01 Jan 2037 00:00:09 GMT"),
+                    ("Date", "Thu, 01 Jan 2037 00:00:00 GMT"),
+                ],
+            ),
+            RAW_OK,
+        ],
+        until={"status_code": 200},
+        alarms=None,
+        requests_seen=2,
+        sleeps=[9.0],
+    ),
+    Scenario(
+        "NaN in a matched body: the XCom value is refused, naming the path",
+        [RawReply(body=b'{"status": "OK", "score": [1, NaN]}')],
+        check=lambda result, server: (
+            "NaN" in payload_error(result) and "$.score[1]" in payload_error(result)
+        ),
+    ),
+    Scenario(
+        "Content-Encoding gzip, gzip is decoded",
+        [
+            RawReply(
+                body=gzip.compress(gzip.compress(b'{"status": "OK"}')),
+                headers=[("Content-Encoding", "gzip, gzip")],
+            )
+        ],
+        check=lambda result, server: result.json() == {"status": "OK"},
+    ),
+    Scenario(
+        "a chunked deflate body is decoded",
+        [
+            RawReply(
+                body=__import__("zlib").compress(b'{"status": "OK"}'),
+                chunks=3,
+                headers=[("Content-Encoding", "deflate")],
+            )
+        ],
+    ),
+    Scenario(
+        "a corrupt gzip body is ContentDecodingError",
+        [RawReply(body=b"not gzip", headers=[("Content-Encoding", "gzip")])],
+        outcome="raises",
+        raises=requests.exceptions.ContentDecodingError,
+    ),
+    Scenario(
+        "a non-latin-1 password is sent as UTF-8",
+        [OK],
+        options={"auth": ("ann", "\u043f\u0430\u0440\u043e\u043b\u044c")},
+        check=lambda result, server: (
+            server.received[0].headers["Authorization"]
+            == basic("ann", "\u043f\u0430\u0440\u043e\u043b\u044c", "utf-8")
+        ),
+    ),
+    Scenario(
+        "a latin-1 password is sent as latin-1",
+        [OK],
+        options={"auth": ("ann", "p\u00e4ss")},
+        check=lambda result, server: (
+            server.received[0].headers["Authorization"] == basic("ann", "p\u00e4ss", "latin-1")
+        ),
+    ),
+    Scenario(
+        "a server closing after each response loses no poll",
+        [RawReply(body=b'{"status": "RUNNING"}', close=True)],
+        options={"polling_interval": 0, "max_retries": 10},
+        outcome="gave_up",
+        raises=RetriesExhausted,
+        requests_seen=10,
+        check=lambda error, server: error.response is not None and error.attempts == 10,
+    ),
+    Scenario(
+        "a body dropped mid-transfer is a ConnectionError and a ChunkedEncodingError",
+        [RawReply(body=b'{"status": "OK", "pad": "xxxxxxxx"}', cut=10)],
+        outcome="raises",
+        raises=BodyDropped,
+        check=lambda error, server: (
+            isinstance(error, requests.exceptions.ConnectionError)
+            and isinstance(error, requests.exceptions.ChunkedEncodingError)
+        ),
+    ),
+    Scenario(
+        "a dropped chunked body, ignored as a ConnectionError, then met",
+        [RawReply(body=b'{"status": "OK", "pad": "xxxxxxxx"}', chunks=4, cut=12), RAW_OK],
+        options={"ignore_exceptions": [requests.exceptions.ConnectionError]},
+        requests_seen=2,
+    ),
+    Scenario(
+        "deeply nested JSON is a ValueError, not a RecursionError",
+        [RawReply(body=nested(100_000))],
+        outcome="raises",
+        raises=JSONTooDeep,
+        check=lambda error, server: isinstance(error, ValueError),
+    ),
+    Scenario(
+        "JSON nested past the limit is ignored as a ValueError",
+        [RawReply(body=nested(150)), RAW_OK],
+        options={"ignore_exceptions": [ValueError]},
+        requests_seen=2,
+    ),
+    Scenario(
+        "an explosive JSONPath is refused at once, as a ValueError",
+        [RawReply(body=nested_a(60))],
+        until={"jsonpath": [{"expression": "$..a..a..a..a", "value": 1}]},
+        alarms=None,
+        outcome="raises",
+        raises=JSONPathTooCostly,
+        within=1.0,
+    ),
+    Scenario(
+        "a trickled body cannot outlast the request deadline",
+        [RawReply(body=b'{"status": "OK"}' + b" " * 60, trickle=0.1)],
+        options={"timeout": 0.3},  # deadline: 0.3 + 2 x 0.3
+        outcome="raises",
+        raises=RequestDeadlineExceeded,
+        check=lambda error, server: isinstance(error, requests.exceptions.ReadTimeout),
+        within=2.0,
+    ),
+    Scenario(
+        "trickled headers cannot outlast the request deadline",
+        [RawReply(body=b'{"status": "OK"}', headers=[("X-Slow", "s" * 40)], trickle_head=0.1)],
+        options={"timeout": 0.3},
+        outcome="raises",
+        raises=RequestDeadlineExceeded,
+        within=2.0,
+    ),
+    Scenario(
+        "an explicit request_deadline cuts a trickled body",
+        [RawReply(body=b'{"status": "OK"}' + b" " * 60, trickle=0.1), RAW_OK],
+        options={"request_deadline": 0.5, "ignore_exceptions": [requests.exceptions.Timeout]},
+        requests_seen=2,
+        within=2.0,
+    ),
+    Scenario(
+        "max_wait cuts a request in flight",
+        [RawReply(body=b'{"status": "OK"}' + b" " * 60, trickle=0.1)],
+        options={"max_wait": 1.2},
+        outcome="raises",
+        raises=RequestDeadlineExceeded,
+        within=2.5,
+    ),
+    Scenario(
+        "timeout=inf is refused when built, naming the key",
+        [OK],
+        options={"timeout": float("inf")},
+        outcome="raises",
+        raises=ConditionError,
+        requests_seen=0,
+        check=lambda error, server: "timeout" in str(error),
+    ),
+    Scenario(
+        "timeout=1e12 is refused when built",
+        [OK],
+        options={"timeout": 1e12},
+        outcome="raises",
+        raises=ConditionError,
+        requests_seen=0,
+    ),
+    Scenario(
+        "polling_interval=inf is refused when built, naming the key",
+        [OK],
+        options={"polling_interval": float("inf")},
+        outcome="raises",
+        raises=ConditionError,
+        requests_seen=0,
+        check=lambda error, server: "polling_interval" in str(error),
+    ),
+    Scenario(
+        "max_wait=nan and request_deadline=inf are refused",
+        [OK],
+        options={"max_wait": float("nan")},
+        outcome="raises",
+        raises=ConditionError,
+        requests_seen=0,
+    ),
+    # --- disagreements the differential test found, fixed ------------------------------------
+    Scenario(
+        "a response refused for its headers sets no cookie",
+        [RawReply(body=b"{}", headers=[("Set-Cookie", "sid=x1"), ("X-Long", "v" * 20000)]), RAW_OK],
+        options={"ignore_exceptions": [requests.exceptions.ConnectionError]},
+        requests_seen=2,
+        check=lambda result, server: "Cookie" not in server.received[1].headers,
+    ),
+    Scenario(
+        "a redirect from a server that then closes silently is followed on a new connection",
+        [RawReply(302, b"moved", [("Location", "/jobs/2")], close=True), RAW_OK],
+        options={"polling_interval": 0},
+        requests_seen=2,
+    ),
+    Scenario(
+        "30 redirects with bodies are followed quickly (no look-ahead read)",
+        [RawReply(302, b"x" * 100, [("Location", "/jobs/1")])] * 30 + [RAW_OK],
+        requests_seen=31,
+        within=3.0,
+    ),
+    Scenario(
+        "a redirect's body counts against max_body_bytes too",
+        [Reply(302, "x" * 5000, {"Location": "/jobs/2"}), OK],
+        options={"max_body_bytes": 1000},
+        outcome="raises",
+        raises=ResponseTooLarge,
+        requests_seen=1,
+    ),
+    Scenario(
+        "a jsonpath alarm that cannot judge an HTML page does not hide a met until",
+        [Reply(200, "<html>done</html>")],
+        until={"status_code": 200},
+        alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}],
+        requests_seen=1,
+    ),
+    Scenario(
+        "a jsonpath alarm that cannot judge, with until pending: the alarm's error",
+        [Reply(202, "<html>wait</html>")],
+        until={"status_code": 200},
+        alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}],
+        outcome="raises",
+        raises=ValueError,
+        requests_seen=1,
+    ),
 ]
 
 
@@ -287,20 +703,42 @@ def run_async(target, scenario: Scenario, rec: Recorder) -> Any:
 RUNNERS = {"requests": run_sync, "aiohttp": run_async}
 
 
+def _placed(reply: Any, other_url: str) -> Any:
+    """``reply`` with ``{other}`` in its Location replaced by the other server's URL."""
+    if isinstance(reply, Reply) and "{other}" in reply.headers.get("Location", ""):
+        location = reply.headers["Location"].replace("{other}", other_url)
+        return Reply(reply.status, reply.body, {**reply.headers, "Location": location})
+    return reply
+
+
 @pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario(scenario: Scenario, runner: str, server: ScriptedServer):
-    server.script(*scenario.replies)
+def test_scenario(
+    scenario: Scenario,
+    runner: str,
+    server: ScriptedServer,
+    raw_server: RawServer,
+    other_server: ScriptedServer,
+):
+    if any(isinstance(reply, RawReply) for reply in scenario.replies):
+        server = raw_server  # type: ignore[assignment]
+    server.other = other_server  # type: ignore[attr-defined]
+    other_url = other_server.url("").rstrip("/")
+    server.script(*(_placed(reply, other_url) for reply in scenario.replies))
+    other_server.script(OK)
     url = f"http://127.0.0.1:{free_port()}/jobs/1" if scenario.refused else server.url("/jobs/1")
     target: Any = url
     if scenario.request is not None:
         target = requests.Request(url=url, **scenario.request)
     rec = Recorder()
     result: Any
+    started = time.monotonic()
     try:
         result = RUNNERS[runner](target, scenario, rec)
     except BaseException as exc:
         result = exc
+    if scenario.within is not None:
+        assert time.monotonic() - started < scenario.within
     expected = {"met": requests.Response, "alarm": Alarm}.get(scenario.outcome, scenario.raises)
     assert isinstance(result, expected), f"{runner}: got {result!r}"
     if scenario.outcome == "met":

@@ -1,0 +1,341 @@
+"""What both runners do alike on the wire: the redirect policy, the credential rule on redirects,
+body decoding, Basic credentials, cookies, and the exceptions that extend the requests tree.
+
+The limits themselves are stated in ``_core``; this module applies them with plain functions of
+URLs, headers and bytes, so the requests runner (``_sync``) and the aiohttp runner (``_async``)
+cannot drift apart. It imports requests (for its exception tree and cookie jar), never aiohttp.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.cookies import MockRequest, RequestsCookieJar
+from requests.utils import requote_uri
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
+from httsleep_airflow._core import (
+    CONTENT_CODINGS,
+    MAX_ENCODINGS,
+    MAX_HEADER_LINE,
+    MAX_HEADERS,
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+)
+from httsleep_airflow._secrets import is_secret_name
+
+__all__ = [
+    "BodyDropped",
+    "HeaderTooLarge",
+    "RequestDeadlineExceeded",
+    "basic_header",
+    "check_header_lines",
+    "credential_headers",
+    "decode_body",
+    "next_hop",
+    "same_origin",
+]
+
+
+class BodyDropped(requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+    """The connection closed inside the response body (fewer bytes than announced, or a chunked
+    body cut short). A ``ConnectionError``, so the advice for a flapping server covers it, and
+    still a ``ChunkedEncodingError`` for code written for requests."""
+
+
+class HeaderTooLarge(requests.exceptions.ConnectionError):
+    """The response's status or a header line is longer than ``_core.MAX_HEADER_LINE`` bytes,
+    or it has more than ``_core.MAX_HEADERS`` header lines; it was not read further. No status
+    is claimed: the server's was never accepted."""
+
+
+class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
+    """One request (connect, headers and the whole body, redirects included) took longer than
+    its total deadline (``request_deadline``, or ``max_wait``'s rest); it was abandoned. A
+    ``ReadTimeout``, so ``ignore_exceptions=[requests.exceptions.Timeout]`` covers it."""
+
+
+HEADER_LIMIT_TEXT = (
+    f"the response's header section is past the limits ({MAX_HEADER_LINE} characters per "
+    f"header, {MAX_HEADERS} headers); it was not read"
+)
+
+
+def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
+    """Raise ``HeaderTooLarge`` when the response headers ``pairs`` (one per line received) are
+    past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``."""
+    for count, (name, value) in enumerate(pairs, 1):
+        if count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE:
+            raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+
+
+# --- redirects ---------------------------------------------------------------------------------
+
+#: Headers that carry credentials whatever their name says; dropped on a cross-origin redirect.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+#: Headers that describe a body; dropped with it when a redirect turns the method into GET.
+BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of ``url`` (the default port filled in), as requests (urllib3)
+    will connect to it: where credentials for it may go. A URL that urllib3 and the standard
+    library read as different hosts (``http://a\\@b/``) has no origin credentials may go to
+    (an empty host)."""
+    try:
+        parsed = parse_url(url)
+        split = urlsplit(url)
+        split_host = (split.hostname or "").lower()
+        split_port = split.port
+    except (ValueError, LocationParseError):
+        return "", "", 0
+    scheme = (parsed.scheme or "").lower()
+    host = (parsed.host or "").lower().strip("[]")
+    if host != split_host.strip("[]") or (parsed.port or None) != split_port:
+        return scheme, "", 0
+    return scheme, host, parsed.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Whether two URLs share scheme, host and port (credentials may follow a redirect)."""
+    return origin(first) == origin(second)
+
+
+def redirect_location(status: int, headers: Mapping[str, str]) -> str | None:
+    """The ``Location`` a response redirects to, or ``None`` when it is not a redirect.
+
+    Header values are latin-1 text (as http.client decodes them); a location sent as UTF-8
+    bytes is read as UTF-8, as requests does.
+    """
+    if status not in REDIRECT_STATUSES:
+        return None
+    location = headers.get("Location")
+    if not location:
+        return None
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return location
+
+
+def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tuple[str, str, bool]:
+    """Where a redirect leads: ``(method, url, keep_body)``.
+
+    :param hops: redirects followed so far in this request, this one excluded.
+    :raises requests.exceptions.TooManyRedirects: this would be redirect ``MAX_REDIRECTS + 1``.
+    """
+    if hops >= MAX_REDIRECTS:
+        raise requests.exceptions.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
+    if location.startswith("//"):  # scheme-relative
+        location = f"{urlsplit(url).scheme}:{location}"
+    target = requote_uri(urljoin(url, location))
+    fragment = urlsplit(url).fragment
+    if fragment and not urlsplit(target).fragment:
+        target = f"{target}#{fragment}"
+    if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
+        method = "GET"
+    return method, target, status in (307, 308)
+
+
+def credential_headers(names: Iterable[str], secret_headers: Iterable[str]) -> list[str]:
+    """Those of the header ``names`` that must not follow a redirect to another origin:
+    ``Authorization``, ``Proxy-Authorization``, ``Cookie``, and every secret-looking one
+    (``_secrets.is_secret_name``, with the plan's ``secret_headers``)."""
+    return [
+        name
+        for name in names
+        if name.lower() in CREDENTIAL_HEADERS or is_secret_name(name, secret_headers)
+    ]
+
+
+def hop_headers(
+    headers: Mapping[str, str], *, keep_body: bool, cross_origin: bool, secret_headers: Any
+) -> dict[str, str]:
+    """The request headers for the next hop of a redirect."""
+    drop = set() if keep_body else set(BODY_HEADERS)
+    drop.add("cookie")  # the jar's cookies are chosen again for the new URL
+    if cross_origin:
+        drop.update(name.lower() for name in credential_headers(headers, secret_headers))
+    return {name: value for name, value in headers.items() if name.lower() not in drop}
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+
+def codings(content_encoding: str | None) -> list[str] | None:
+    """The codings to undo, last applied first, or ``None`` to hand the body on as it came (no
+    header, or a coding not in ``_core.CONTENT_CODINGS``, or a chain past ``MAX_ENCODINGS``)."""
+    if not content_encoding:
+        return None
+    chain = [part.strip().lower() for part in content_encoding.split(",") if part.strip()]
+    if not chain or len(chain) > MAX_ENCODINGS or not CONTENT_CODINGS.issuperset(chain):
+        return None
+    return [coding for coding in reversed(chain) if coding != "identity"] or None
+
+
+def decode_body(body: bytes, content_encoding: str | None, check_size: Any) -> bytes:
+    """``body`` with its content codings undone (``gzip, gzip`` included), never past the body
+    limit: ``check_size(n)`` raises once ``n`` decoded bytes are too many.
+
+    :raises requests.exceptions.ContentDecodingError: the body is not what its codings say.
+    """
+    chain = codings(content_encoding)
+    if chain is None or not body:
+        return body
+    for coding in chain:
+        body = _undo(coding, body, check_size)
+    return body
+
+
+def _undo(coding: str, data: bytes, check_size: Any) -> bytes:
+    try:
+        if coding != "deflate":  # gzip: one member after another
+            out: list[bytes] = []
+            while data:
+                data = _inflate(data, 16 + zlib.MAX_WBITS, check_size, out).lstrip(b"\0")
+            return b"".join(out)
+        try:  # zlib-wrapped, as the RFC says, or raw, as some servers send
+            return b"".join(_collect(data, zlib.MAX_WBITS, check_size))
+        except zlib.error:
+            return b"".join(_collect(data, -zlib.MAX_WBITS, check_size))
+    except zlib.error as exc:
+        raise requests.exceptions.ContentDecodingError(
+            f"the body is not valid {coding} data: {exc}"
+        ) from None
+
+
+def _collect(data: bytes, wbits: int, check_size: Any) -> list[bytes]:
+    out: list[bytes] = []
+    _inflate(data, wbits, check_size, out)
+    return out
+
+
+def _inflate(data: bytes, wbits: int, check_size: Any, out: list[bytes]) -> bytes:
+    """Inflate one stream of ``data`` into ``out`` (checked as it grows); what follows it."""
+    decoder = zlib.decompressobj(wbits)
+    size = sum(len(piece) for piece in out)
+    while data:
+        piece = decoder.decompress(data, 1024 * 1024)
+        size += len(piece)
+        check_size(size)
+        out.append(piece)
+        data = decoder.unconsumed_tail
+    if not decoder.eof:
+        raise zlib.error("the stream ends early")
+    return decoder.unused_data
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+
+def _wire(value: str | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def basic_header(username: str | bytes, password: str | bytes) -> str:
+    """The ``Authorization`` value for Basic credentials: latin-1 when they fit, else UTF-8
+    (what requests sends for latin-1, and what servers expect beyond it), the same bytes in
+    both runners."""
+    token = base64.b64encode(_wire(username) + b":" + _wire(password)).decode("ascii")
+    return f"Basic {token}"
+
+
+# --- cookies -----------------------------------------------------------------------------------
+
+
+class _Headers:
+    """Response headers as ``http.cookiejar`` reads them."""
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self._pairs = pairs
+
+    def get_all(self, name: str, default: Any = None) -> list[str]:
+        lowered = name.lower()
+        found = [value for key, value in self._pairs if key.lower() == lowered]
+        return found or (default if default is not None else [])
+
+    def info(self) -> _Headers:
+        return self
+
+
+def store_cookies(
+    jar: RequestsCookieJar, url: str, request_headers: Mapping[str, str], pairs: list[Any]
+) -> None:
+    """Keep the cookies a response (its raw header ``pairs``) sets, by the jar's policy
+    (``http.cookiejar``'s, as requests uses: IP hosts included)."""
+    prepared = requests.PreparedRequest()
+    prepared.url, prepared.headers = url, requests.structures.CaseInsensitiveDict(request_headers)
+    jar.extract_cookies(_Headers(pairs), MockRequest(prepared))  # type: ignore[arg-type]
+
+
+def cookie_header(
+    jar: RequestsCookieJar, url: str, headers: Mapping[str, str] | None = None
+) -> str | None:
+    """The ``Cookie`` value the jar sends to ``url``, or ``None`` (also when ``headers``
+    already hold a ``Cookie``: the caller's own wins, as in requests)."""
+    prepared = requests.PreparedRequest()
+    prepared.url = url
+    prepared.headers = requests.structures.CaseInsensitiveDict(headers or {})
+    if "Cookie" in prepared.headers:
+        return None
+    return requests.cookies.get_cookie_header(jar, prepared)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception behind it: chained, or carried in ``args`` or ``reason``
+    (urllib3 wraps the cause of a failure inside its own error's arguments)."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        inner += [arg for arg in current.args if isinstance(arg, BaseException)]
+        stack.extend(item for item in inner if isinstance(item, BaseException))
+
+
+#: Methods resent once when the connection closes before any byte of answer (RFC 9110 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+def stale_connection_cause(error: BaseException) -> bool:
+    """Whether ``error`` is a connection closed before any byte of answer: most often a
+    kept-alive one the server closed after its last response without saying
+    ``Connection: close`` (whether a client notices that before sending is a race)."""
+    return any(
+        isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
+        for cause in causes(error)
+    )
+
+
+def header_limit_cause(error: BaseException) -> bool:
+    """Whether http.client refused the header section (a line too long, too many lines)."""
+    return any(
+        isinstance(cause, http.client.LineTooLong) or type(cause) is http.client.HTTPException
+        for cause in causes(error)
+    )
+
+
+def timeout_cause(error: BaseException) -> bool:
+    """Whether a socket read timed out somewhere behind ``error``."""
+    return any(isinstance(cause, socket.timeout | TimeoutError) for cause in causes(error))
