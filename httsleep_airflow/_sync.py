@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import heapq
 import http.client
 import itertools
@@ -21,8 +20,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
-from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
-from requests.hooks import dispatch_hook
+from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -274,6 +272,23 @@ def watch_session(session: requests.Session) -> None:
         ):
             manager.pool_classes_by_scheme = _WATCHED_POOLS
             manager.clear()  # pools made before would not be watched
+
+
+def _no_redirect_target(response: requests.Response) -> None:
+    return None
+
+
+def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.Response:
+    """A response hook: the header limits (``_http.check_header_lines``), on the lines as
+    received."""
+    raw_headers = getattr(response.raw, "headers", None)
+    if raw_headers is not None and hasattr(raw_headers, "iteritems"):
+        try:
+            check_header_lines(raw_headers.iteritems())
+        except HeaderTooLarge:
+            response.close()
+            raise
+    return response
 
 
 class BearerAuth(AuthBase):
@@ -794,24 +809,23 @@ class HttSleeper(Plan):
         return response
 
     def _send(self, prepared: requests.PreparedRequest, timeout: Any) -> requests.Response:
-        """One hop: ``Session.send`` without its redirect look-ahead, which reads a redirect's
-        whole body (unbounded, and past the deadline) to prepare a request we never send."""
-        adapter = self.session.get_adapter(prepared.url or "")
-        started = time.monotonic()
-        response = adapter.send(prepared, timeout=timeout, **self._send_options)
-        response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
-        raw_headers = getattr(response.raw, "headers", None)
-        if raw_headers is not None and hasattr(raw_headers, "iteritems"):
-            try:  # before anything is taken from them (cookies)
-                check_header_lines(raw_headers.iteritems())
-            except HeaderTooLarge:
-                response.close()
-                raise
-        response = dispatch_hook(
-            "response", prepared.hooks, response, timeout=timeout, **self._send_options
-        )
-        extract_cookies_to_jar(self.session.cookies, prepared, response.raw)
-        return response
+        """One hop, through ``Session.send`` (so that mounted adapters and the mocking libraries
+        users test with, which patch it, see every request), with redirects left to us.
+
+        ``Session.send`` looks ahead at a redirect even when it does not follow it, reading the
+        redirect's whole body (unbounded, and past the deadline) to prepare a request we never
+        send: for this call the session reports no redirect target. The header limits are
+        checked by a response hook, before the session keeps any cookie from them.
+        """
+        session = self.session
+        prepared.hooks = {"response": [_check_raw_headers, *prepared.hooks.get("response", [])]}
+        session.get_redirect_target = _no_redirect_target  # type: ignore[method-assign]
+        try:
+            return session.send(
+                prepared, allow_redirects=False, timeout=timeout, **self._send_options
+            )
+        finally:
+            del session.get_redirect_target
 
     def _verify(self, session: requests.Session) -> bool | str | None:
         """TLS verification: the argument's, else the session's when it was set (``False`` or a
@@ -877,10 +891,13 @@ class HttSleeper(Plan):
     def _read_body(self, response: requests.Response, deadline: float | None) -> None:
         """Read the raw body as it arrives, never past ``max_body_bytes`` (before and after
         decoding) nor the deadline, then decode it as ``_http.decode_body`` says."""
+        raw = response.raw
+        if raw is None or not hasattr(raw, "read"):  # a test double's canned response
+            self.check_body_size(len(response.content or b""))
+            return
         try:
             declared = response.headers.get("Content-Length", "")
             self.check_body_size(int(declared) if declared.isdigit() else None)
-            raw = response.raw
             read = getattr(raw, "read1", None) or raw.read
             sock = getattr(getattr(raw, "connection", None), "sock", None)
             read_timeout = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
