@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+import inspect
 import os
 import ssl
 import time
@@ -59,7 +60,15 @@ POOL_PER_HOST = 100
 #: aiohttp's parser limit on header lines, set far above ``_core.MAX_HEADERS`` so that the
 #: shared rule (``_http.check_header_lines``) decides, as in the requests runner.
 _PARSER_MAX_HEADERS = 10_000
-#: Bodies larger than this are judged in a worker thread, so decoding them never stalls the loop.
+#: aiohttp's own header-count limit, where this aiohttp has it (3.14+); without it the count is
+#: still checked, once the headers are parsed (``_http.check_header_lines``).
+_PARSER_LIMITS: dict[str, int] = (
+    {"max_headers": _PARSER_MAX_HEADERS}
+    if "max_headers" in inspect.signature(aiohttp.ClientSession.__init__).parameters
+    else {}
+)
+#: Bodies larger than this are judged in a worker thread (decoding holds the GIL even there: the
+#: body cap is what bounds how long one poll can hold up the loop).
 OFFLOAD_BYTES = 64 * 1024
 
 
@@ -284,7 +293,7 @@ class AsyncHttSleeper(Plan):
                 auto_decompress=False,
                 max_line_size=MAX_STATUS_LINE,
                 max_field_size=MAX_STATUS_LINE,
-                max_headers=_PARSER_MAX_HEADERS,
+                **_PARSER_LIMITS,
             )
             # aiohttp silently resends a request whose reused connection was dropped; requests
             # does not. One poll must be one request (the budget counts them), as in requests.
