@@ -7,6 +7,7 @@ import datetime
 import heapq
 import http.client
 import itertools
+import math
 import socket
 import threading
 import time
@@ -456,7 +457,9 @@ class Plan:
         self.label = describe_request(self.request)
         self.secrets = tidy([*request_secrets(self.request), *secrets])
         self.timeout = check_timeout(timeout)
-        self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
+        self.max_wait = (  # finite; never slept, only compared: no upper bound
+            None if max_wait is None else check_seconds("max_wait", max_wait, maximum=math.inf)
+        )
         self.request_deadline = request_deadline_seconds(
             self.timeout,
             None
