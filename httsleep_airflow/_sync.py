@@ -7,6 +7,7 @@ import heapq
 import http.client
 import itertools
 import logging
+import math
 import re
 import socket
 import threading
@@ -524,7 +525,9 @@ class Plan:
             [*request_secrets(self.request, secret_headers=self.secret_headers), *secrets]
         )
         self.timeout = check_timeout(timeout)
-        self.max_wait = None if max_wait is None else check_seconds("max_wait", max_wait)
+        self.max_wait = (  # finite; never slept, only compared: no upper bound
+            None if max_wait is None else check_seconds("max_wait", max_wait, maximum=math.inf)
+        )
         self.request_deadline = request_deadline_seconds(
             self.timeout,
             None
