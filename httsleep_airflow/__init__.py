@@ -6,9 +6,21 @@ lives in ``httsleep_airflow.hooks``, ``.sensors`` and ``.triggers``; importing t
 not import Airflow.
 """
 
+from httsleep_airflow import exceptions
+from httsleep_airflow._http import BodyDropped, HeaderTooLarge, RequestDeadlineExceeded
 from httsleep_airflow._sync import HttSleeper, httsleep
 from httsleep_airflow.exceptions import Alarm, MaxRetriesExceeded
 
-__all__ = ["Alarm", "HttSleeper", "MaxRetriesExceeded", "__version__", "httsleep"]
+__all__ = [
+    "Alarm",
+    "BodyDropped",
+    "HeaderTooLarge",
+    "HttSleeper",
+    "MaxRetriesExceeded",
+    "RequestDeadlineExceeded",
+    "__version__",
+    "exceptions",
+    "httsleep",
+]
 
 __version__ = "0.1.0"

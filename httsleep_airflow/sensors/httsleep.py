@@ -27,7 +27,14 @@ except ImportError:  # Airflow < 3.2
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 from httsleep_airflow._conditions import Rules, checked_jsonpath
-from httsleep_airflow._core import Done, Policy, Sleep, check_seconds, check_timeout
+from httsleep_airflow._core import (
+    LAST_LOOK_SECONDS,
+    Done,
+    Policy,
+    Sleep,
+    check_seconds,
+    check_timeout,
+)
 from httsleep_airflow._dotted import display_name, dotted_path_of
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._secrets import secret_header_values, tidy
@@ -214,6 +221,7 @@ class HttSleepSensor(BaseSensorOperator):
     _sleeper: HttSleeper | None = None
     _hook: HttSleepHook | None = None
     _pokes = 0
+    _started = 0.0  # time.monotonic() when execute() began: the sensor's timeout counts from it
     _asked_wait = 0.0  # what the last response asked for with Retry-After (within the cap)
 
     def __init__(
@@ -341,6 +349,7 @@ class HttSleepSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         self._check(rendered=True)
         started = time.time()
+        self._started = time.monotonic()
         self._sleeper = self._build_sleeper()
         self._pokes = 0
         try:
@@ -439,7 +448,7 @@ class HttSleepSensor(BaseSensorOperator):
         poller = sleeper.poller(attempts_made=attempts_made, log=self.log, noun="poke")
         poller.next_action(time.monotonic())
         try:
-            outcome: requests.Response | Exception = sleeper.send_once()
+            outcome: requests.Response | Exception = sleeper.send_once(self._request_budget())
         except Exception as exc:
             outcome = exc
         self._pokes += 1
@@ -457,6 +466,14 @@ class HttSleepSensor(BaseSensorOperator):
         if not self.do_xcom_push:
             return True
         return PokeReturnValue(is_done=True, xcom_value=self._xcom_value(action.response))
+
+    def _request_budget(self) -> float | None:
+        """Seconds this poke's request may take: its own deadline, cut to what is left of the
+        sensor's ``timeout`` (at least ``LAST_LOOK_SECONDS``, as the engine's ``max_wait``)."""
+        assert self._sleeper is not None
+        budget = self._sleeper.request_deadline
+        left = max(LAST_LOOK_SECONDS, self.timeout - (time.monotonic() - self._started))
+        return left if budget is None else min(budget, left)
 
     def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
         """Airflow's wait before the next poke (poke and reschedule modes), lengthened when a

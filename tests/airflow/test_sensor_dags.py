@@ -177,3 +177,17 @@ def test_retry_after_lengthens_the_wait_before_the_next_poke(server: ScriptedSer
     assert wait_after(Reply(503, "busy", {"Retry-After": "100000"})) == 300  # the engine's cap
     assert wait_after(Reply(202, "pending")) == 5  # no Retry-After: poke_interval again
     sensor._sleeper.close()
+
+
+def test_the_sensor_timeout_cuts_a_request_in_flight(run_dag, server: ScriptedServer, capfd):
+    """A server slower than the sensor's timeout (but within request_timeout): the poke's
+    request is cut when the sensor's time is up. Had it waited for the answer (OK, after 4 s),
+    the task would have succeeded."""
+    server.script(Reply(body={"status": "OK"}, delay=4.0))
+    dr = run_dag(
+        "timeout_cuts_request",
+        sensor(server, timeout="1", request_timeout="30", retries="0"),
+    )
+    assert task_states(dr) == {"wait": ("failed", 1)}
+    out = capfd.readouterr()
+    assert "RequestDeadlineExceeded" in out.out + out.err
