@@ -81,10 +81,10 @@ async def ours(base: str, k: int, seconds: float, probe: Probe) -> None:
 
     real_send = AsyncHttSleeper.send_once
 
-    async def counted_send(self: AsyncHttSleeper) -> Any:
+    async def counted_send(self: AsyncHttSleeper, *args: Any, **kwargs: Any) -> Any:
         probe.polls += 1
         self._sleep = probe.sleep  # measure the waits the engine asks for
-        return await real_send(self)
+        return await real_send(self, *args, **kwargs)
 
     AsyncHttSleeper.send_once = counted_send  # type: ignore[method-assign]
     deadline = time.time() + seconds
