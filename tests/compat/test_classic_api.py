@@ -279,3 +279,41 @@ def test_no_warning_for_the_modern_spelling(server, url):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         httsleep.httsleep(url, until={"status_code": 200}, max_retries=3, polling_interval=0)
+
+
+# --- the deliberate changes, one test each (the README's compatibility table) ---------------
+
+
+def test_changed_fractional_intervals_are_honoured(server, url, no_real_sleep):
+    server.script(RUNNING, OK)
+    httsleep.httsleep(url, {"json": {"status": "OK"}}, polling_interval=0.5)
+    assert no_real_sleep == [0.5]  # the classic's int() made it 0
+
+
+def test_changed_a_request_times_out_by_default(url):
+    assert HttSleeper(url, {"status_code": 200}).timeout == 30.0
+
+
+def test_changed_an_alarm_is_never_swallowed(server, url):
+    server.script(Reply(body={"status": "ERROR"}))
+    with pytest.raises(Alarm):
+        httsleep.httsleep(
+            url, {"status_code": 599}, {"json": {"status": "ERROR"}}, ignore_exceptions=[Exception]
+        )
+    assert len(server.received) == 1
+
+
+def test_changed_no_session_is_shared_between_unrelated_waits(server, url):
+    server.script(Reply(body={"status": "OK"}, headers={"Set-Cookie": "tenant=a"}))
+    httsleep.httsleep(url, {"status_code": 200})
+    server.script(OK)
+    httsleep.httsleep(url, {"status_code": 200})
+    assert "Cookie" not in server.received[0].headers  # the classic sent tenant=a here
+
+
+def test_changed_bodies_are_capped(server, url):
+    from httsleep_airflow.exceptions import ResponseTooLarge
+
+    server.script(Reply(body="x" * 5000))
+    with pytest.raises(ResponseTooLarge):
+        httsleep.httsleep(url, {"status_code": 200}, max_body_bytes=1000)
