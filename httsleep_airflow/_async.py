@@ -258,6 +258,7 @@ class AsyncHttSleeper(Plan):
         ).prepare()
         self._method = prepared.method or "GET"
         self._url = prepared.url or request.url
+        self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._body = _body_bytes(prepared.body)
         self._headers = dict(prepared.headers)
         self._request_options: dict[str, Any] = {
@@ -346,20 +347,19 @@ class AsyncHttSleeper(Plan):
     async def _exchange(self) -> requests.Response:
         started = time.monotonic()
         method, url, body, headers = self._method, self._url, self._body, dict(self._headers)
-        cookie = cookie_header(self._hop_jar(), url, headers)
+        jar = self._hop_jar()
+        cookie = cookie_header(jar, url, headers) if len(jar) else None
         if cookie:
             headers["Cookie"] = cookie
         middlewares = self._middlewares
         hops, left_origin = 0, False
+        target = self._target
         while True:
             options = dict(self._request_options)
             if middlewares:
                 options["middlewares"] = middlewares
-            # A password in the URL went into the Authorization header (as requests does);
-            # aiohttp refuses both at once.
-            target = yarl.URL(url, encoded=True)
-            if target.user is not None:
-                target = target.with_user(None)
+            if target is None:
+                target = _wire_url(url)
             try:
                 response = await self.session.request(
                     method, target, data=body, headers=headers, **options
@@ -392,16 +392,16 @@ class AsyncHttSleeper(Plan):
                     return to_requests_response(
                         response, content, time.monotonic() - started, result_headers
                     )
-            method, target, keep_body = next_hop(method, url, response.status, location, hops)
+            method, next_url, keep_body = next_hop(method, url, response.status, location, hops)
             hops += 1
-            left_origin = left_origin or not same_origin(url, target)
+            left_origin = left_origin or not same_origin(url, next_url)
             headers = hop_headers(
                 headers,
                 keep_body=keep_body,
                 cross_origin=left_origin,
                 secret_headers=self.secret_headers,
             )
-            url = target
+            url, target = next_url, None
             if not keep_body:
                 body = None
             if left_origin:  # no auth handler (Digest's retry) and no cookie beyond the origin
@@ -465,6 +465,13 @@ class AsyncHttSleeper(Plan):
                 await asyncio.to_thread(poller.receive, outcome, self._clock())
             else:
                 poller.receive(outcome, self._clock())
+
+
+def _wire_url(url: str) -> yarl.URL:
+    """``url`` as aiohttp sends it. A password in the URL went into the Authorization header
+    (as requests does); aiohttp refuses both at once, so the URL goes without it."""
+    target = yarl.URL(url, encoded=True)
+    return target if target.user is None else target.with_user(None)
 
 
 def _body_bytes(body: Any) -> bytes | None:
