@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 from cryptography.fernet import Fernet
 
-from tests.scripted_server import ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer
 
 pytest_plugins = ["httsleep_airflow.testing.fixtures"]
 
@@ -21,6 +24,32 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "plugi
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
+
+
+# --- TLS: a throwaway CA and a server whose certificate it signed (engine and runner tests) ---
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A throwaway certificate authority."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_server(ca: trustme.CA) -> Iterator[ScriptedServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    server = ScriptedServer(tls=context).start()
+    server.script(Reply(body={"status": "OK"}))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
 
 
 @pytest.fixture(scope="session")
