@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import json as jsonlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -90,17 +91,33 @@ def decode_json(response: requests.Response) -> Any:
     :raises ValueError: the body is not JSON.
     """
     content = response.content
+    # cheap first: a body with fewer brackets than the limit cannot nest deeper than it
+    deep = content.count(b"[") + content.count(b"{") > _json_max_depth()
+    if deep and _nests_deeper(content, _json_max_depth()):
+        check_depth(_TOO_DEEP)  # never decoded: the decoder would recurse that deep
     try:
         data = response.json()
     except RecursionError:
         data = _TOO_DEEP
-    # cheap first: a body with fewer brackets than the limit cannot nest deeper than it
-    if data is _TOO_DEEP or content.count(b"[") + content.count(b"{") > _json_max_depth():
+    if data is _TOO_DEEP or deep:
         check_depth(data)
     return data
 
 
 _TOO_DEEP: Any = object()
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _nests_deeper(content: bytes, limit: int) -> bool:
+    """Whether the JSON text ``content`` opens more than ``limit`` brackets at once, read
+    without decoding it (strings skipped)."""
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub(b"", content)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
 
 
 def _json_max_depth() -> int:

@@ -102,7 +102,10 @@ SCAFFOLD = (
     'alarm {"jsonpath": [{"expression": "status", "value": "RUNNING"}]} matched: '
     'no match after 1 attempts; last response: 200 {"status": "RUNNING", "note": '
     "\"echo\": ValueError: cannot use (ignored) xcom_jsonpath 'nothing.here' matched nothing in "
-    "needs a JSON body; got callback tests.engine.test_secrets.judge_raises(response) == True"
+    "needs a JSON body; got callback tests.engine.test_secrets.judge_raises(response) == True "
+    # the repr of each exception the paths raise
+    "RetriesExhausted('no match Alarm('alarm ValueError('cannot use PayloadError(\"xcom_jsonpath "
+    "JSONDecodeError JSONTooDeep"
 )
 
 
