@@ -142,7 +142,9 @@ def echo_body(secret: str, form: str, padding: int) -> str:
     return '{"status": "RUNNING", "note": "' + "x" * padding + '", "echo": "' + echoed + '"}'
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     secret=secret_text,
     form=st.sampled_from(sorted(FORMS)),
