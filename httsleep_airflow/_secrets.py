@@ -226,13 +226,19 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
     return "".join(pieces)
 
 
+def _replace_forms(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every whole form in ``secrets`` replaced by ``***``."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
 def redact(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with each of ``secrets`` (as made by ``tidy``) replaced by ``***``, then any run
     of ``RUN_LENGTH`` characters of one of them too (texts up to ``RUN_SCAN_LIMIT``), and every
     URL's user-info password and secret-looking parameters."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
+    text = _replace_forms(text, secrets)
     if secrets and len(text) <= RUN_SCAN_LIMIT:
         text = _mask_runs(text, secrets)
     return mask_url_parts(text)
@@ -251,9 +257,7 @@ def scrub(text: str, secrets: tuple[str, ...], limit: int | None = None) -> str:
     """The one way every message that may quote a secret is made: ``text`` on one line (a
     secret a server wrapped is whole again), redacted, and only then cut to ``limit``."""
     text = " ".join(text.split())
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
+    text = _replace_forms(text, secrets)
     if limit is not None and len(text) > limit + RUN_LENGTH * 8:
         text = text[: limit + RUN_LENGTH * 8]  # what can show, and room for a run at its end
     return shorten(redact(text, secrets), limit)
@@ -310,9 +314,7 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
 
 def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
     """Redacted, then cut to ``EXCEPTION_TEXT_LIMIT`` (line breaks kept: tracebacks show it)."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
+    text = _replace_forms(text, secrets)
     if len(text) > EXCEPTION_TEXT_LIMIT:
         text = text[:EXCEPTION_TEXT_LIMIT] + "…"
     return redact(text, secrets)

@@ -362,21 +362,27 @@ class HttSleepTrigger(BaseTrigger):
 
     async def _outcome(self) -> dict[str, Any]:
         """The one event this trigger ends with; never raises (but on cancellation)."""
-        try:
-            secrets = tidy(argument_secrets(self.endpoint, self.headers, self.params))
-        except Exception:
-            secrets = ()
+        sleeper: AsyncHttSleeper | None = None
         try:
             sleeper = await self._prepare()
-            secrets = sleeper.secrets
             async with sleeper:  # the session is closed on every way out, cancellation included
                 return await self._poll(sleeper)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except TriggerProblem as exc:
-            return _error_event(exc, secrets, fatal=exc.fatal)
+            return _error_event(exc, self._secrets_of(sleeper), fatal=exc.fatal)
         except BaseException as exc:  # SystemExit from a callback included: it is no exit here
-            return _error_event(exc, secrets)
+            return _error_event(exc, self._secrets_of(sleeper))
+
+    def _secrets_of(self, sleeper: AsyncHttSleeper | None) -> tuple[str, ...]:
+        """What an error event must not show: the sleeper's secrets, or, when it could not be
+        built, those of the trigger's own arguments (worked out only then)."""
+        if sleeper is not None:
+            return sleeper.secrets
+        try:
+            return tidy(argument_secrets(self.endpoint, self.headers, self.params))
+        except Exception:
+            return ()
 
     async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
         try:
