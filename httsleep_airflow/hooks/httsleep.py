@@ -46,6 +46,7 @@ __all__ = [
 EXTRA_KEYS = (
     "headers",
     "verify",
+    "ca_bundle",
     "cert",
     "proxies",
     "timeout",
@@ -211,7 +212,29 @@ def _bad(conn_id: str, message: str) -> ConnectionConfigError:
     return ConnectionConfigError(conn_id, message)
 
 
+#: The keys whose value may also come as text (a form field of Airflow 3.1 is a line of text):
+#: a JSON object or array, or for ``timeout`` a number, means what it means written in the extra.
+TEXT_JSON_KEYS = ("headers", "proxies", "cert", "timeout", "secret_headers")
+
+
+def _from_text(conn_id: str, key: str, value: Any) -> Any:
+    """``value``, or what the text ``value`` of a structured key stands for."""
+    if not isinstance(value, str) or key not in TEXT_JSON_KEYS:
+        return value
+    text = value.strip()
+    if text[:1] in ("{", "[") or key == "timeout":
+        try:
+            return json.loads(text)
+        except ValueError:
+            what = "seconds or [connect, read]" if key == "timeout" else "valid JSON"
+            raise _bad(conn_id, f"extra {key!r} is not {what}: {value!r}") from None
+    return value
+
+
 def _parse_extra(conn_id: str, extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The extra's options, one rule for every source: hand-written JSON, the connection form's
+    fields (bare or as ``extra__httsleep__<key>``) and their text forms mean the same; an empty
+    value (``null``, ``""``) means the key's default."""
     if extra is None or extra == "":
         return {}
     if isinstance(extra, str):
@@ -221,10 +244,38 @@ def _parse_extra(conn_id: str, extra: str | Mapping[str, Any] | None) -> dict[st
             raise _bad(conn_id, f"extra is not valid JSON ({exc})") from None
     if not isinstance(extra, Mapping):
         raise _bad(conn_id, f"extra must be a JSON object, not {type(extra).__name__}")
-    # The connection form stores its fields as "extra__httsleep__<key>"; blank fields mean unset.
     prefix = f"extra__{HttSleepHook.conn_type}__"
     cleaned = {key.removeprefix(prefix): value for key, value in extra.items()}
-    return {key: value for key, value in cleaned.items() if value not in (None, "")}
+    return {
+        key: _from_text(conn_id, key, value)
+        for key, value in cleaned.items()
+        if value not in (None, "")
+    }
+
+
+def _verify(conn_id: str, options: Mapping[str, Any]) -> bool | str | None:
+    """The TLS verification of ``verify`` and ``ca_bundle``: ``None`` (requests' default:
+    verify against the system's CAs), ``False`` (do not verify) or a CA bundle path (given as
+    ``ca_bundle`` or, as requests spells it, ``verify``)."""
+    verify = options.get("verify")
+    if isinstance(verify, str) and verify.strip().lower() in ("true", "false"):
+        verify = verify.strip().lower() == "true"
+    if verify is not None and not isinstance(verify, bool | str):
+        raise _bad(conn_id, "extra 'verify' must be true, false or a CA bundle path")
+    bundle = options.get("ca_bundle")
+    if bundle is None:
+        return verify
+    if not isinstance(bundle, str):
+        raise _bad(conn_id, "extra 'ca_bundle' must be the path of a PEM file")
+    if verify is False:
+        raise _bad(
+            conn_id,
+            "extra 'verify' is false but 'ca_bundle' is set: empty one of them (a CA bundle "
+            "is used only when verifying)",
+        )
+    if isinstance(verify, str) and verify != bundle:
+        raise _bad(conn_id, "extra 'verify' and 'ca_bundle' name two CA bundles: keep one")
+    return bundle
 
 
 def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | None) -> str:
@@ -273,11 +324,7 @@ def settings_from_connection(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
         raise _bad(conn_id, "extra 'headers' must be an object of string names to string values")
-    verify = options.get("verify")
-    if isinstance(verify, str) and verify.lower() in ("true", "false"):
-        verify = verify.lower() == "true"
-    if verify is not None and not isinstance(verify, bool | str):
-        raise _bad(conn_id, "extra 'verify' must be true, false or a CA bundle path")
+    verify = _verify(conn_id, options)
     cert = options.get("cert")
     if isinstance(cert, list):
         cert = tuple(cert)
@@ -514,20 +561,31 @@ class HttSleepHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (read by Airflow 3.1's UI)."""
+        """The connection form's own fields, for Airflow 3.1's UI (later versions read
+        ``conn-fields`` of the provider info): the same table, each field a line of text, a
+        choice where the schema lists one."""
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from wtforms import StringField
+        from wtforms.validators import Optional, any_of
 
         from httsleep_airflow.get_provider_info import CONN_FIELDS
 
-        return {
-            name: StringField(field["label"], widget=BS3TextFieldWidget())
-            for name, field in CONN_FIELDS.items()
-        }
+        widgets = {}
+        for name, spec in CONN_FIELDS.items():
+            validators = [Optional()]
+            if "enum" in spec["schema"]:
+                validators.append(any_of(spec["schema"]["enum"]))
+            widgets[name] = StringField(
+                spec["label"],
+                validators=validators,
+                description=spec["description"],
+                widget=BS3TextFieldWidget(),
+            )
+        return widgets
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Labels and placeholders of the connection form (read by Airflow 3.1's UI)."""
+        """Labels and placeholders of the standard fields, for Airflow 3.1's UI."""
         from httsleep_airflow.get_provider_info import UI_FIELD_BEHAVIOUR
 
         return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}

@@ -82,7 +82,10 @@ def test_one_session_per_hook(monkeypatch, server: ScriptedServer):
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        ({"X-Api-Key": "k"}, "unknown extra key 'X-Api-Key'; allowed keys: headers, verify, cert"),
+        (
+            {"X-Api-Key": "k"},
+            "unknown extra key 'X-Api-Key'; allowed keys: headers, verify, ca_bundle, cert",
+        ),
         ({"auth_type": "oauth"}, "auth_type"),
         ({"headers": ["a"]}, "headers"),
         ({"timeout": -1}, "timeout"),
@@ -107,6 +110,45 @@ def test_form_field_prefix_and_blank_fields_are_understood():
     )
     assert settings.timeout == 5.0
     assert settings.verify is None
+
+
+@pytest.mark.parametrize(
+    ("form", "written"),
+    [
+        ({"verify": "false"}, {"verify": False}),
+        ({"verify": "true"}, {"verify": True}),
+        ({"verify": None, "ca_bundle": "/ca.pem"}, {"verify": "/ca.pem"}),
+        ({"verify": "true", "ca_bundle": "/ca.pem"}, {"verify": "/ca.pem"}),
+        ({"timeout": "[3.05, 30]"}, {"timeout": [3.05, 30]}),
+        ({"timeout": "12"}, {"timeout": 12}),
+        ({"headers": '{"X-Api-Key": "k"}'}, {"headers": {"X-Api-Key": "k"}}),
+        ({"proxies": '{"https": "http://p:3128"}'}, {"proxies": {"https": "http://p:3128"}}),
+        ({"cert": '["c.pem", "k.pem"]'}, {"cert": ["c.pem", "k.pem"]}),
+        ({"auth_type": None, "timeout": None, "verify": None}, {}),
+    ],
+)
+def test_form_values_mean_what_the_same_json_means(form, written):
+    """The connection form's values (text fields in Airflow 3.1, typed ones later, empty ones
+    as null) and hand-written JSON go through one rule."""
+    from_form = settings_from_connection("f", host="http://h", extra=form)
+    by_hand = settings_from_connection("f", host="http://h", extra=json.dumps(written))
+    assert repr(from_form) == repr(by_hand)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"verify": "false", "ca_bundle": "/ca.pem"}, "'verify' is false but 'ca_bundle' is set"),
+        ({"verify": "/a.pem", "ca_bundle": "/b.pem"}, "two CA bundles"),
+        ({"timeout": "soon"}, "extra 'timeout' is not seconds or [connect, read]: 'soon'"),
+        ({"headers": "{X-Api-Key: k}"}, "extra 'headers' is not valid JSON"),
+        ({"timeout": "[1, 2, 3]"}, "timeout"),
+    ],
+)
+def test_contradictory_or_garbled_form_values_are_clear_errors(extra, needle):
+    with pytest.raises(ValueError) as info:
+        settings_from_connection("c4", host="http://h", extra=extra)
+    assert needle in str(info.value)
 
 
 def test_test_connection(monkeypatch, server: ScriptedServer):
