@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
-.PHONY: demo test test-lowest lint format pytest fuzz bench lock clean
+.PHONY: demo test test-lowest lint format pytest browser fuzz bench lock clean
 
 ## demo: the main example DAG, run by Airflow against the local job API (see README)
 demo: $(VENV)/.installed
@@ -29,17 +29,23 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-pytest: $(VENV)/.installed
+pytest: $(VENV)/.installed browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## browser: Debian's Chromium for the web UI tests (installed when missing)
+browser:
+	scripts/install-chromium.sh
 
 ## fuzz: the differential test of the two runners, long profile (PARITY_EXAMPLES, default 5000)
 fuzz: $(VENV)/.installed
 	PARITY_PROFILE=parity-fuzz $(BIN)/python -m pytest tests/runners/test_differential.py -q \
 		-p no:cacheprovider --hypothesis-show-statistics
 
-## test-lowest: the suite on the lowest Airflow this package supports (CI runs it too)
+## test-lowest: the suite on the lowest Airflow this package supports (CI runs it too): all
+## but the end-to-end tests, and of those the web UI test (its form path differs on 3.1)
 test-lowest:
-	$(MAKE) VENV=.venv-lowest LOCK=requirements/test-lowest-airflow.txt PYTEST_ARGS='-m "not e2e"' pytest
+	$(MAKE) VENV=.venv-lowest LOCK=requirements/test-lowest-airflow.txt \
+		PYTEST_ARGS='-m "not e2e or ui"' pytest
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .

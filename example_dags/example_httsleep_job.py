@@ -3,7 +3,8 @@
 Three DAGs, the same pipeline with the sensor in each mode:
 
 - ``example_httsleep_job``: poke mode (the task sleeps in its worker slot between pokes);
-- ``example_httsleep_job_reschedule``: reschedule mode (the slot is freed between pokes);
+- ``example_httsleep_job_reschedule``: reschedule mode (the slot is freed between pokes, which
+  come 15 s apart);
 - ``example_httsleep_job_deferrable``: deferrable (the triggerer waits; no worker slot).
 
 They use the ``job_api`` connection; for the local job API
@@ -76,7 +77,6 @@ def job_pipeline(dag_id: str, **sensor_mode: Any) -> DAG:
             until=JOB_DONE,
             alarms=JOB_BROKEN,
             xcom_jsonpath="result.url",  # push just the result URL
-            poke_interval=2,
             max_retries=60,
             timeout=600,
             **sensor_mode,
@@ -86,6 +86,10 @@ def job_pipeline(dag_id: str, **sensor_mode: Any) -> DAG:
     return dag
 
 
-poke_dag = job_pipeline("example_httsleep_job")
-reschedule_dag = job_pipeline("example_httsleep_job_reschedule", mode="reschedule")
-deferrable_dag = job_pipeline("example_httsleep_job_deferrable", deferrable=True)
+poke_dag = job_pipeline("example_httsleep_job", poke_interval=2)
+# 15 s between reschedule-mode pokes: a poke due within seconds of the previous run's end can
+# meet an Airflow scheduler race (see the README's troubleshooting), which costs a retry.
+reschedule_dag = job_pipeline(
+    "example_httsleep_job_reschedule", mode="reschedule", poke_interval=15
+)
+deferrable_dag = job_pipeline("example_httsleep_job_deferrable", deferrable=True, poke_interval=2)
