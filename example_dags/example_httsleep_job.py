@@ -88,7 +88,7 @@ def job_pipeline(dag_id: str, **sensor_mode: Any) -> DAG:
 
 poke_dag = job_pipeline("example_httsleep_job", poke_interval=2)
 # 15 s between reschedule-mode pokes: a poke due within seconds of the previous run's end can
-# meet an Airflow scheduler race (see the README's troubleshooting), which costs a retry.
+# meet an Airflow scheduler race (see docs/troubleshooting.md), which costs a retry.
 reschedule_dag = job_pipeline(
     "example_httsleep_job_reschedule", mode="reschedule", poke_interval=15
 )
