@@ -40,13 +40,16 @@ CONN_FIELDS: dict[str, Any] = {
     },
     "verify": {
         "label": "TLS verification",
-        "description": "Empty or 'verify': the server's certificate is checked against the "
-        "system's CAs, or against the CA bundle below when one is given. 'do not verify': no "
-        "check at all (insecure; leave the CA bundle empty).",
+        "description": "Empty or true: the server's certificate is checked against the system's "
+        "CAs, or against the CA bundle below when one is given. false: no check at all "
+        "(insecure; leave the CA bundle empty).",
         "schema": {
             "type": ["string", "null"],
             "enum": ["true", "false"],
-            "values_display": {"true": "verify (the default)", "false": "do not verify"},
+            "values_display": {
+                "true": "true: verify (the default)",
+                "false": "false: do not verify",
+            },
         },
     },
     "ca_bundle": {

@@ -82,7 +82,7 @@ class _KeepAuthorization(AuthBase):
 def has_authorization(headers: Mapping[str, Any] | None) -> bool:
     """Whether ``headers`` carry their own ``Authorization``, which wins over the connection's
     auth (the documented precedence)."""
-    return bool(headers) and any(str(name).lower() == "authorization" for name in headers)
+    return headers is not None and any(str(name).lower() == "authorization" for name in headers)
 
 
 def is_absolute(endpoint: str | None) -> bool:

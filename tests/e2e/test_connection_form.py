@@ -177,8 +177,18 @@ def _press_test(page: Any, conn_id: str, expect: str) -> str:
     return str(toast.inner_text())
 
 
+def _rest(web_ui: str) -> requests.Session:
+    """A REST API client: the simple auth manager (all admins) hands out a token for nothing;
+    Airflow 3.1 asks for it."""
+    session = requests.Session()
+    token = requests.get(f"{web_ui}/auth/token", timeout=30)
+    token.raise_for_status()
+    session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return session
+
+
 def _stored(web_ui: str, conn_id: str) -> dict[str, Any]:
-    response = requests.get(f"{web_ui}/api/v2/connections/{conn_id}", timeout=30)
+    response = _rest(web_ui).get(f"{web_ui}/api/v2/connections/{conn_id}", timeout=30)
     response.raise_for_status()
     return dict(response.json())
 
@@ -186,7 +196,7 @@ def _stored(web_ui: str, conn_id: str) -> dict[str, Any]:
 def _post(web_ui: str, conn_id: str, **fields: Any) -> None:
     body = {"connection_id": conn_id, "conn_type": "httsleep", **fields}
     body["port"] = int(body["host"].rsplit(":", 1)[1])
-    requests.post(f"{web_ui}/api/v2/connections", json=body, timeout=30).raise_for_status()
+    _rest(web_ui).post(f"{web_ui}/api/v2/connections", json=body, timeout=30).raise_for_status()
 
 
 def test_add_save_reopen_and_test_a_connection(
