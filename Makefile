@@ -7,11 +7,17 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
-.PHONY: demo test test-lowest lint format pytest fuzz bench lock clean
+.PHONY: demo cluster test test-lowest test-cluster lint format pytest fuzz bench lock clean
 
 ## demo: the main example DAG, run by Airflow against the local job API (see README)
 demo: $(VENV)/.installed
 	VENV=$(VENV) scripts/demo.sh
+
+## cluster: the production topology (PostgreSQL, Redis, CeleryExecutor with two workers, two
+## triggerers) running the example DAGs against the local job API; prints the UI URL, Ctrl-C stops it
+cluster: $(VENV)/.installed
+	scripts/cluster-deps.sh
+	$(BIN)/python -m tests.e2e.cluster
 
 # The virtualenv, installed exactly as pinned in $(LOCK) (a new upstream release changes nothing).
 $(VENV)/.installed: pyproject.toml $(LOCK)
@@ -30,7 +36,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 pytest: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 ## fuzz: the differential test of the two runners, long profile (PARITY_EXAMPLES, default 5000)
 fuzz: $(VENV)/.installed
@@ -40,6 +46,11 @@ fuzz: $(VENV)/.installed
 ## test-lowest: the suite on the lowest Airflow this package supports (CI runs it too)
 test-lowest:
 	$(MAKE) VENV=.venv-lowest LOCK=requirements/test-lowest-airflow.txt PYTEST_ARGS='-m "not e2e"' pytest
+
+## test-cluster: the tests on that topology, faults included (CI runs them after the rest)
+test-cluster: $(VENV)/.installed
+	scripts/cluster-deps.sh
+	$(BIN)/python -m pytest -m cluster tests/e2e $(PYTEST_ARGS)
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
