@@ -47,6 +47,7 @@ from httsleep_airflow.hooks.httsleep import (
     make_request,
     settings_of,
 )
+from httsleep_airflow.triggers._ledger import PollLedger
 
 __all__ = ["HttSleepTrigger"]
 
@@ -385,10 +386,13 @@ class HttSleepTrigger(BaseTrigger):
             return ()
 
     async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
+        attempts_made = self.attempts_made
+        ledger = PollLedger.of(self)  # what a triggerer that died under this trigger sent
+        if ledger is not None:
+            attempts_made = await ledger.resume(attempts_made, self.max_retries)
+            sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
         try:
-            response = await sleeper.run(
-                attempts_made=self.attempts_made, log=self.log, noun="poke"
-            )
+            response = await sleeper.run(attempts_made=attempts_made, log=self.log, noun="poke")
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}
         except GaveUp as exc:

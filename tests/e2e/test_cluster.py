@@ -89,7 +89,7 @@ def test_a_triggerer_dies_the_other_takes_its_sensors_over(
         return len(deferred) == dags.HA_SENSORS and len(_polled(api, jobs, 3)) == len(jobs) // 2
 
     cluster.wait_for("25 sensors polled by triggerer-1", 400, first_half_polling)
-    first = _polled(api, jobs, 2)  # the worker's poke, then triggerer-1's polls
+    first = _polled(api, jobs, 3)  # the POST, the worker's poke, then triggerer-1's polls
     assert len(first) == dags.HA_SENSORS // 2
     cluster.start_component("triggerer-2")
     cluster.wait_for("every sensor polled", 120, lambda: _polled(api, jobs, 3) == set(jobs))

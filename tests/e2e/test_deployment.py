@@ -226,12 +226,12 @@ def test_triggerer_killed_while_sensors_are_deferred(
         # A failing job: the alarm fails the task at once; its two retries are not used.
         assert states[f"alarm[{i}]"] == ("failed", 1)
         assert final[f"alarm[{i}]"] == 26
-        # A job that never finishes: the new triggerer starts from the count the worker handed
-        # over (1), so it polls max_retries - 1 more times. What the dead triggerer sent is on
-        # top: the budget (20) is exceeded by exactly the polls the dead triggerer made.
+        # A job that never finishes: the dead triggerer recorded its count after each request
+        # (XCom httsleep_polls) and the new one starts from it, so the budget (20) is exceeded
+        # by at most the one request in flight at the kill.
         assert states[f"exhaust[{i}]"] == ("failed", 1)
-        assert final[f"exhaust[{i}]"] == at_kill[f"exhaust[{i}]"] + 20 - 1
-        assert 20 < final[f"exhaust[{i}]"] < 2 * 20
+        assert at_kill[f"exhaust[{i}]"] >= 3
+        assert final[f"exhaust[{i}]"] in (20, 21)
 
 
 def test_scheduler_killed_during_a_reschedule_wait(

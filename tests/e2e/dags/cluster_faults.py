@@ -21,7 +21,7 @@ HELD = {"polls": 1_000_000}  # RUNNING until the test says otherwise
 NEVER = {"polls": 1_000_000}  # never finishes: the budget ends the wait
 HA_SENSORS = 50
 HA_EXHAUST_EVERY = 5  # map indexes 0, 5, 10...: a job that never finishes
-HA_BUDGET = 80  # max_retries of those
+HA_BUDGET = 40  # max_retries of those
 WORKER_KILL_SLOW = 4  # seconds each of the worker-kill job's answers takes: a poke in flight
 SENSOR_DEFAULTS: dict[str, Any] = {
     "httsleep_conn_id": "job_api",
