@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from httsleep_airflow.testing import JobAPI, running_job_api
+from httsleep_airflow.testing import JobAPI
 from tests.e2e.cluster import Cluster, running_cluster
 from tests.e2e.dags import cluster_faults as dags
 from tests.e2e.services import Airflow, check_example_dags
@@ -28,26 +28,25 @@ pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 HEALTH_THRESHOLD = 8  # [triggerer] triggerer_health_check_threshold in this deployment
 HA_INTERVAL = 3  # the HA sensors' poke_interval
 TI_HEARTBEAT_TIMEOUT = 15  # [scheduler] task_instance_heartbeat_timeout
+TASK_QUEUED_TIMEOUT = 30  # [scheduler] task_queued_timeout
 RUN_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
-def job_api() -> Iterator[JobAPI]:
-    with running_job_api() as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, job_api: JobAPI) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, job_api_e2e: JobAPI) -> Iterator[Cluster]:
     settings = {
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_THRESHOLD),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TI_HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+        # A task a worker took from Redis but never ran (after a Redis restart) is queued again
+        # after this long, without using a try.
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(TASK_QUEUED_TIMEOUT),
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
     }
     with running_cluster(
         tmp_path_factory.mktemp("airflow-cluster"),
-        {"job_api": {"conn_type": "httsleep", "host": job_api.url}},
+        {"job_api": {"conn_type": "httsleep", "host": job_api_e2e.url}},
         {"example_httsleep_job", "httsleep_cluster_ha", "httsleep_cluster_outage"},
         settings,
         # Half the HA test's sensors fill the first triggerer; the second takes the rest.
@@ -65,14 +64,14 @@ def _polled(api: JobAPI, jobs: list[str], at_least: int) -> set[str]:
     return {job for job in jobs if counts[job] >= at_least}
 
 
-def test_example_dags_on_the_cluster(cluster: Cluster, job_api: JobAPI):
-    check_example_dags(cluster.client, job_api, RUN_SECONDS)
+def test_example_dags_on_the_cluster(cluster: Cluster, job_api_e2e: JobAPI):
+    check_example_dags(cluster.client, job_api_e2e, RUN_SECONDS)
 
 
 def test_a_triggerer_dies_the_other_takes_its_sensors_over(
-    cluster: Cluster, job_api: JobAPI, capsys: pytest.CaptureFixture[str]
+    cluster: Cluster, job_api_e2e: JobAPI, capsys: pytest.CaptureFixture[str]
 ):
-    airflow, api = cluster.client, job_api
+    airflow, api = cluster.client, job_api_e2e
     cluster.stop_component("triggerer-2")  # so that triggerer-1 fills up first
     run_id = airflow.trigger("httsleep_cluster_ha")
     jobs: list[str] = []
@@ -162,8 +161,8 @@ def _worker_running(cluster: Cluster, port: int) -> str | None:
 
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule"])
-def test_a_worker_dies_mid_poke(cluster: Cluster, job_api: JobAPI, mode: str):
-    airflow, api = cluster.client, job_api
+def test_a_worker_dies_mid_poke(cluster: Cluster, job_api_e2e: JobAPI, mode: str):
+    airflow, api = cluster.client, job_api_e2e
     dag_id = f"httsleep_cluster_worker_kill_{mode}"
     run_id = airflow.trigger(dag_id)
     job = ""
@@ -241,9 +240,9 @@ def _outage(cluster: Cluster, api: JobAPI, restart) -> None:
     assert exited == []
 
 
-def test_redis_restarted_while_sensors_wait(cluster: Cluster, job_api: JobAPI):
-    _outage(cluster, job_api, cluster.redis.restart)
+def test_redis_restarted_while_sensors_wait(cluster: Cluster, job_api_e2e: JobAPI):
+    _outage(cluster, job_api_e2e, cluster.redis.restart)
 
 
-def test_postgres_restarted_while_sensors_wait(cluster: Cluster, job_api: JobAPI):
-    _outage(cluster, job_api, cluster.postgres.restart)
+def test_postgres_restarted_while_sensors_wait(cluster: Cluster, job_api_e2e: JobAPI):
+    _outage(cluster, job_api_e2e, cluster.postgres.restart)

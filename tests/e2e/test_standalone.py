@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from httsleep_airflow.testing import JobAPI, running_job_api
+from httsleep_airflow.testing import JobAPI
 from tests.e2e.services import (
     Airflow,
     api_url,
@@ -24,12 +24,6 @@ from tests.e2e.services import (
 pytestmark = pytest.mark.e2e
 
 RUN_SECONDS = 240
-
-
-@pytest.fixture(scope="module")
-def job_api_e2e() -> Iterator[JobAPI]:
-    with running_job_api() as api:
-        yield api
 
 
 @pytest.fixture(scope="module")
