@@ -371,6 +371,10 @@ class HttSleepSensor(BaseSensorOperator):
         trigger = self._trigger(
             self._sleeper.rules, attempts_made=attempts_made, deadline=time.time() + remaining
         )
+        if self.max_retries is not None:  # where a triggerer that takes over starts counting
+            from httsleep_airflow.triggers._ledger import KEY
+
+            context["ti"].xcom_push(key=KEY, value=attempts_made)
         self.defer(
             trigger=trigger,
             method_name="execute_complete",

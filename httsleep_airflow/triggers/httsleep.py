@@ -48,7 +48,7 @@ from httsleep_airflow.hooks.httsleep import (
     make_request,
     settings_of,
 )
-from httsleep_airflow.triggers._ledger import PollLedger
+from httsleep_airflow.triggers._ledger import PollLedger, record_step
 
 __all__ = ["HttSleepTrigger"]
 
@@ -409,7 +409,8 @@ class HttSleepTrigger(BaseTrigger):
         ledger = PollLedger.of(self)  # what a triggerer that died under this trigger sent
         if ledger is not None:
             attempts_made = await ledger.resume(attempts_made, self.max_retries)
-            sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
+            step = record_step(self.max_retries)
+            sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made, step)  # type: ignore[method-assign]
         try:
             response = await sleeper.run(
                 attempts_made=attempts_made, phase=self.phase(), log=self.log, noun="poke"
