@@ -19,7 +19,8 @@ its trigger's schedule (the gap since the same job's previous request, less I) a
 growth of the triggerer's RSS (parent + runner) per trigger; the triggerer's CPU in the window,
 as a share of one core (parent / runner subprocess); the "async thread was blocked" and
 "deadlocked" warnings in the triggerer's own log over the whole row; bytes written to the task
-instances' trigger logs per poll; the time from deferral until every trigger had polled.
+instances' trigger logs per poll; the size of a trigger's kwargs as stored in its row; the time
+from deferral until every trigger had polled.
 
     make bench-triggerer
     python -m benchmarks.bench_triggerer -n 100 -i 10 -w 10          # a quick look
@@ -39,20 +40,21 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks._server import serving
+from tests.e2e.services import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DAG_ID = "bench_triggerer"
 RUN_ID = "bench"
 UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
-#: Trigger kind -> (the DAG's sensor, the path each job is polled at). The server answers 200
+#: Trigger kind -> (its trigger class, the path each job polls). The server answers 200
 #: "RUNNING" under /jobs (ours waits for OK) and 404 under /missing (HttpSensor waits past 404).
 KINDS = {"httsleep": ("HttSleepTrigger", "/jobs"), "http": ("HttpSensorTrigger", "/missing")}
 #: The DAG each row serializes: a task lists the jobs, a deferrable sensor is mapped over them.
@@ -121,8 +123,9 @@ def make_trigger(kind: str, endpoint: str, interval: float) -> Any:
     )
 
 
-def seed(kind: str, n: int, interval: float) -> dict[str, float]:
-    """Serialize the DAG, then defer N task instances of its mapped sensor in one transaction."""
+def seed(kind: str, n: int, interval: float, go: Callable[[], None]) -> dict[str, float]:
+    """Serialize the DAG; once ``go`` returns, defer N task instances of its mapped sensor in
+    one transaction."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.dagbag import DBDagBag
@@ -142,6 +145,7 @@ def seed(kind: str, n: int, interval: float) -> dict[str, float]:
         if bag.import_errors:
             raise RuntimeError(f"the benchmark DAG does not import: {bag.import_errors}")
         sync_bag_to_db(bag, "dags-folder", None, session=session)
+    go()
     with create_session() as session:
         dag = DBDagBag().get_latest_version_of_dag(DAG_ID, session=session)
         assert dag is not None
@@ -180,6 +184,12 @@ def seed(kind: str, n: int, interval: float) -> dict[str, float]:
 
 
 # -- in the harness ---------------------------------------------------------------------------
+
+
+def ready_then_wait() -> None:
+    """The seeding process's half of the handshake: say "ready", wait for a line."""
+    print("ready", flush=True)
+    sys.stdin.readline()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -221,7 +231,7 @@ class Row:
     blocked: int = 0
     deadlocked: int = 0
     log_per_poll: float = 0.0
-    kwargs_bytes: float = 0.0
+    kwargs_bytes: float = 0.0  # the trigger's kwargs as stored in its row
 
 
 def lateness(
@@ -254,13 +264,40 @@ def home_env(home: Path, base: str, settings: Mapping[str, str]) -> dict[str, st
 
 
 @contextmanager
-def triggerer(env: Mapping[str, str], log: Path, core: int, n: int) -> Iterator[int]:
-    """``airflow triggerer`` in its own process group, pinned to ``core``; yields its pid."""
+def seeding(
+    env: Mapping[str, str], kind: str, n: int, interval: float, log: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """The seeding process (see ``seed``), started at once: it serializes the DAG meanwhile."""
+    with open(log, "w") as errors:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "benchmarks.bench_triggerer"),
+                *("--seed", kind, str(n), str(interval)),
+            ],
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            cwd=ROOT,
+        )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def triggerer(
+    env: Mapping[str, str], log: Path, core: int, n: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``airflow triggerer`` in its own process group, pinned to ``core``, for N triggers."""
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [
                 *("taskset", "-c", str(core), BIN / "airflow", "triggerer", "--skip-serve-logs"),
-                *("--capacity", str(n)),
+                *("--capacity", str(n + 100)),  # at capacity, it logs so on every loop
             ],
             env=dict(env),
             stdout=out,
@@ -268,28 +305,20 @@ def triggerer(env: Mapping[str, str], log: Path, core: int, n: int) -> Iterator[
             start_new_session=True,
         )
     try:
-        yield process.pid
+        yield process
     finally:
-        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(timeout=grace)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop(process)  # the whole group: the trigger runner too
 
 
-def wait_for_runner(pid: int, log: Path, seconds: float = 120) -> int:
+def wait_for_runner(process: subprocess.Popen[bytes], log: Path, seconds: float = 120) -> int:
     """The trigger runner subprocess's pid, once the triggerer has started it and settled."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+        if process.poll() is not None:
             raise RuntimeError(f"the triggerer exited:\n{log.read_text()[-3000:]}")
-        runners = children(pid)
+        runners = children(process.pid)
         if runners and "Starting the triggerer" in log.read_text():
-            time.sleep(3)  # the runner imports and connects before it is idle
+            time.sleep(2)  # the runner imports and connects before it is idle
             return runners[0]
         time.sleep(0.5)
     raise TimeoutError(f"the triggerer did not start:\n{log.read_text()[-3000:]}")
@@ -321,8 +350,11 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
     try:
         with serving(str(requests_log)) as base:
             env = home_env(home, base, setup.settings)
-            with triggerer(env, airflow_log, setup.cores[0], n) as pid:
-                w0, w1 = measure(row, pid, env, kind, setup, requests_log, airflow_log)
+            with (
+                seeding(env, kind, n, setup.interval, home / "seed.log") as seeder,
+                triggerer(env, airflow_log, setup.cores[0], n) as process,
+            ):
+                w0, w1 = measure(row, process, seeder, setup, requests_log, airflow_log)
         requests = read_requests(requests_log)
         row.polls_per_s = sum(w0 <= t <= w1 for t, _ in requests) / (w1 - w0)
         late = lateness(requests, setup.interval, w0, w1)
@@ -340,40 +372,42 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
     return row
 
 
+def seed_failure(home: Path) -> RuntimeError:
+    return RuntimeError(f"seeding failed:\n{(home / 'seed.log').read_text()[-3000:]}")
+
+
 def measure(
     row: Row,
-    pid: int,
-    env: Mapping[str, str],
-    kind: str,
+    process: subprocess.Popen[bytes],
+    seeder: subprocess.Popen[str],
     setup: Setup,
     requests_log: Path,
     airflow_log: Path,
 ) -> tuple[float, float]:
-    """Seed the deferred task instances, wait until all N polled, measure the window; fills
-    ``row``'s start, CPU and memory figures and answers the window's bounds."""
+    """Once the triggerer is idle and the DAG serialized, defer the N task instances, wait
+    until all N polled, measure the window; fills ``row``'s start, CPU and memory figures and
+    answers the window's bounds."""
     n = row.n
-    runner = wait_for_runner(pid, airflow_log)
+    pid, runner = process.pid, wait_for_runner(process, airflow_log)
+    assert seeder.stdout is not None
+    for said in seeder.stdout:  # Airflow may log to stdout before it
+        if said.strip() == "ready":
+            break
+    else:
+        raise seed_failure(airflow_log.parent)
     rss0 = rss_bytes(pid) + rss_bytes(runner)
     spies = []
     if setup.profile is not None:  # both processes, while the triggers start
         for who, target in (("parent", pid), ("runner", runner)):
-            out = profile_path(setup.profile, row.kind, n, who)
+            stacks = profile_path(setup.profile, row.kind, n, who)
             command = [BIN / "py-spy", "record", "--pid", str(target), "--format", "raw"]
-            command += ["--rate", "100", "--nonblocking", "--output", out]
+            command += ["--rate", "100", "--nonblocking", "--output", stacks]
             spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
-    seeded = subprocess.run(
-        [
-            *(sys.executable, "-m", "benchmarks.bench_triggerer"),
-            *("--seed", kind, str(n), str(setup.interval)),
-        ],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if seeded.returncode:
-        raise RuntimeError(f"seeding failed:\n{seeded.stderr[-3000:]}")
-    facts = json.loads(seeded.stdout.strip().splitlines()[-1])
+    print("go", file=seeder.stdin, flush=True)
+    out, _ = seeder.communicate(timeout=max(120, n / 10))
+    if seeder.returncode:
+        raise seed_failure(airflow_log.parent)
+    facts = json.loads(out.strip().splitlines()[-1])
     row.kwargs_bytes = facts["kwargs_bytes"]
     deferred = facts["deferred_at"]
     first: dict[str, float] = {}
@@ -453,12 +487,11 @@ def settings_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def header(interval: float, window: float) -> str:
-    return (
-        f"{'trigger':<18} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} "
-        f"{'late p99':>9} {'RSS/trig':>9} {'CPU':>5} {'parent':>6} {'runner':>6} "
-        f"{'blocked':>7} {'deadlk':>6} {'log/poll':>8} {'start all':>10}"
-    )
+HEADER = (
+    f"{'trigger':<18} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} {'late p99':>9} "
+    f"{'RSS/trig':>9} {'CPU':>5} {'parent':>6} {'runner':>6} {'blocked':>7} {'deadlk':>6} "
+    f"{'log/poll':>8} {'kwargs':>7} {'start all':>10}"
+)
 
 
 def line(row: Row, interval: float, start_timeout: float) -> str:
@@ -472,7 +505,8 @@ def line(row: Row, interval: float, start_timeout: float) -> str:
         f"{row.kind:<18} {row.n:>6,} {row.polls_per_s:>8.1f} {row.polls_per_s / ideal:>8.0%} "
         f"{_ms(row.late_p50):>9} {_ms(row.late_p99):>9} {row.rss_per / 1024:>6.1f}KiB "
         f"{row.cpu_parent + row.cpu_runner:>5.0%} {row.cpu_parent:>6.0%} {row.cpu_runner:>6.0%} "
-        f"{row.blocked:>7} {row.deadlocked:>6} {row.log_per_poll:>7.0f}B {start}"
+        f"{row.blocked:>7} {row.deadlocked:>6} {row.log_per_poll:>7.0f}B {row.kwargs_bytes:>6.0f}B "
+        f"{start}"
     )
 
 
@@ -503,13 +537,14 @@ def main() -> None:
         help="py-spy the triggerer's parent and runner while the triggers start: raw stacks to "
         "PREFIX.<trigger>.<N>.<parent|runner>.txt, the top frames to stderr (needs py-spy)",
     )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     parser.add_argument(
         "--seed", nargs=3, metavar=("KIND", "N", "INTERVAL"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.seed:
         kind, n, interval = args.seed
-        print(json.dumps(seed(kind, int(n), float(interval))))
+        print(json.dumps(seed(kind, int(n), float(interval), ready_then_wait)))
         return
     available = sorted(os.sched_getaffinity(0))
     if len(available) < 2:
@@ -531,7 +566,7 @@ def main() -> None:
         f"one poll every {args.interval:g} s each; window {args.window:g} s"
         + (f"; settings: {' '.join(args.set)}" if args.set else "")
     )
-    print(header(args.interval, args.window), flush=True)
+    print(HEADER, flush=True)
     rows = []
     try:
         for n in args.n:
