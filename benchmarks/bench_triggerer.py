@@ -318,7 +318,7 @@ def wait_for_runner(process: subprocess.Popen[bytes], log: Path, seconds: float 
             raise RuntimeError(f"the triggerer exited:\n{log.read_text()[-3000:]}")
         runners = children(process.pid)
         if runners and "Starting the triggerer" in log.read_text():
-            time.sleep(2)  # the runner imports and connects before it is idle
+            time.sleep(1)  # the runner imports and connects before it is idle
             return runners[0]
         time.sleep(0.5)
     raise TimeoutError(f"the triggerer did not start:\n{log.read_text()[-3000:]}")
@@ -455,23 +455,31 @@ def profile_path(prefix: Path, kind: str, n: int, who: str) -> Path:
     return prefix.with_name(f"{prefix.name}.{kind}.{n}.{who}.txt")
 
 
-def profile_summary(path: Path, top: int = 25) -> str:
-    """py-spy's raw stacks as the ``top`` frames by inclusive share, and the share of samples
-    in which this project's own code (``httsleep_airflow``) is on the stack."""
+def profile_summary(path: Path, top: int = 15) -> str:
+    """py-spy's raw stacks as the ``top`` frames by inclusive share (below the trunk that every
+    sample shares) and by own share, with the share of samples in which this project's code
+    (``httsleep_airflow``) is on the stack."""
     inclusive: dict[str, int] = defaultdict(int)
-    own = total = 0
+    own: dict[str, int] = defaultdict(int)
+    ours = total = 0
     for stack in path.read_text().splitlines():
         frames, _, count = stack.rpartition(" ")
         samples = int(count)
+        names = [f for f in frames.split(";") if not f.startswith(("process ", "thread "))]
         total += samples
-        names = {f for f in frames.split(";") if not f.startswith(("process ", "thread "))}
-        for name in names:
+        own[names[-1] if names else "?"] += samples
+        for name in set(names):
             inclusive[name] += samples
-        own += samples * any("httsleep_airflow/" in name for name in names)
-    share = own / max(1, total)
-    lines = [f"{path.name}: {total} samples (100 Hz); httsleep_airflow on the stack: {share:.1%}"]
-    for name, samples in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"  {samples / total:6.1%}  {name}")
+        ours += samples * any("httsleep_airflow/" in name for name in names)
+    total = max(1, total)
+    lines = [
+        f"{path.name}: {total} samples at 100 Hz; httsleep_airflow on the stack: {ours / total:.1%}"
+    ]
+    for title, counts in (("inclusive", inclusive), ("own", own)):
+        below_trunk = {k: v for k, v in counts.items() if v < 0.9 * total}
+        lines.append(f"  by {title} share:")
+        for name, samples in sorted(below_trunk.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"  {samples / total:6.1%}  {name}")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-N, INTERVAL, WINDOW = 20, 2.0, 3.0
+N, INTERVAL, WINDOW = 20, 2.0, 2.0
 
 
 def test_both_kinds_run_in_a_real_triggerer(tmp_path: Path) -> None:
