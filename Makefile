@@ -53,7 +53,7 @@ bench: $(VENV)/.installed
 	.venv-bench/bin/python -m benchmarks.bench_triggers
 
 ## bench-triggerer: N deferred tasks on one real airflow triggerer, ours beside HttpSensorTrigger
-## (N = 1,000 / 5,000 / 10,000 at one poll per 10 s: about half an hour; BENCH_ARGS to change it)
+## (N = 1,000 / 5,000 / 10,000 at one poll per 10 s: about 25 minutes; BENCH_ARGS to change it)
 bench-triggerer: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.bench_triggerer $(BENCH_ARGS)
 

@@ -529,7 +529,7 @@ def main() -> None:
     parser.add_argument("-w", "--window", type=float, default=60, help="seconds measured")
     parser.add_argument("--kind", nargs="+", choices=sorted(KINDS), default=list(KINDS))
     parser.add_argument(
-        "--start-timeout", type=float, default=300, help="seconds to wait for all N to poll"
+        "--start-timeout", type=float, default=180, help="seconds to wait for all N to poll"
     )
     parser.add_argument(
         "--set",
