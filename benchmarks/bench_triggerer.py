@@ -16,8 +16,8 @@ For each trigger kind and N, the harness:
 
 Columns: polls/s in the window and its share of the ideal N / I; lateness of each poll against
 its trigger's schedule (the gap since the same job's previous request, less I) at p50/p99;
-growth of the triggerer's RSS (parent + runner) per trigger; the triggerer's CPU in the window,
-as a share of one core (parent / runner subprocess); the "async thread was blocked" and
+growth of the triggerer's RSS (parent + runner) per trigger started; the triggerer's CPU in the
+window, as a share of one core (parent / runner subprocess); the "async thread was blocked" and
 "deadlocked" warnings in the triggerer's own log over the whole row; bytes written to the task
 instances' trigger logs per poll; the size of a trigger's kwargs as stored in its row; the time
 from deferral until every trigger had polled.
@@ -433,7 +433,7 @@ def measure(
     w1 = time.time()
     row.cpu_parent = (cpu_seconds(pid) - cpu0[0]) / (w1 - w0)
     row.cpu_runner = (cpu_seconds(runner) - cpu0[1]) / (w1 - w0)
-    row.rss_per = (statistics.median(samples) - rss0) / n
+    row.rss_per = (statistics.median(samples) - rss0) / max(1, row.started)
     return w0, w1
 
 
