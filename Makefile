@@ -7,7 +7,8 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
-.PHONY: demo cluster test test-lowest test-cluster lint format pytest fuzz bench lock clean
+.PHONY: demo cluster test test-lowest test-cluster lint format pytest fuzz bench bench-triggerer lock \
+	clean
 
 ## demo: the main example DAG, run by Airflow against the local job API (see README)
 demo: $(VENV)/.installed
@@ -62,6 +63,11 @@ bench: $(VENV)/.installed
 	.venv-bench/bin/python -m benchmarks.bench_engine
 	.venv-bench/bin/python -m benchmarks.bench_sensor
 	.venv-bench/bin/python -m benchmarks.bench_triggers
+
+## bench-triggerer: N deferred tasks on one real airflow triggerer, ours beside HttpSensorTrigger
+## (N = 1,000 / 5,000 / 10,000 at one poll per 10 s: about 25 minutes; BENCH_ARGS to change it)
+bench-triggerer: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.bench_triggerer $(BENCH_ARGS)
 
 ## lock: re-pin every environment (run after changing dependencies, then commit the files)
 lock: $(VENV)/.installed
