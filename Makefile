@@ -7,11 +7,18 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
-.PHONY: demo test test-lowest lint format pytest browser fuzz bench lock clean
+.PHONY: demo cluster test test-lowest test-cluster lint format pytest browser fuzz bench \
+	bench-triggerer lock clean
 
 ## demo: the main example DAG, run by Airflow against the local job API (see README)
 demo: $(VENV)/.installed
 	VENV=$(VENV) scripts/demo.sh
+
+## cluster: the production topology (PostgreSQL, Redis, CeleryExecutor with two workers, two
+## triggerers) running the example DAGs against the local job API; prints the UI URL, Ctrl-C stops it
+cluster: $(VENV)/.installed
+	scripts/cluster-deps.sh
+	$(BIN)/python -m tests.e2e.cluster
 
 # The virtualenv, installed exactly as pinned in $(LOCK) (a new upstream release changes nothing).
 $(VENV)/.installed: pyproject.toml $(LOCK)
@@ -30,7 +37,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 pytest: $(VENV)/.installed browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 ## browser: Debian's Chromium for the web UI tests (installed when missing)
 browser:
@@ -47,6 +54,11 @@ test-lowest:
 	$(MAKE) VENV=.venv-lowest LOCK=requirements/test-lowest-airflow.txt \
 		PYTEST_ARGS='-m "not e2e or ui"' pytest
 
+## test-cluster: the tests on that topology, faults included (CI runs them after the rest)
+test-cluster: $(VENV)/.installed
+	scripts/cluster-deps.sh
+	$(BIN)/python -m pytest -m cluster tests/e2e $(PYTEST_ARGS)
+
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -57,6 +69,11 @@ bench: $(VENV)/.installed
 	.venv-bench/bin/python -m benchmarks.bench_engine
 	.venv-bench/bin/python -m benchmarks.bench_sensor
 	.venv-bench/bin/python -m benchmarks.bench_triggers
+
+## bench-triggerer: N deferred tasks on one real airflow triggerer, ours beside HttpSensorTrigger
+## (N = 1,000 / 5,000 / 10,000 at one poll per 10 s: about 25 minutes; BENCH_ARGS to change it)
+bench-triggerer: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.bench_triggerer $(BENCH_ARGS)
 
 ## lock: re-pin every environment (run after changing dependencies, then commit the files)
 lock: $(VENV)/.installed

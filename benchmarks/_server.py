@@ -3,15 +3,20 @@
 Every request answers 200 with the same JSON body (a job still running), so what is measured is
 the client; a path under ``/missing`` answers 404 with that body (what HttpSensorTrigger waits
 through).
-``python -m benchmarks._server`` prints the port it listens on, then serves until killed.
+``python -m benchmarks._server`` prints the port it listens on, then serves until killed. With
+``--log FILE`` it appends a line per request to FILE, ``<Unix time> <path>``, flushed every tenth
+of a second: the clock of ``bench_triggerer``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +27,8 @@ MISSING = b"HTTP/1.1 404 Not Found" + _HEAD + b"\r\n\r\n" + BODY
 
 
 class _Protocol(asyncio.Protocol):
+    log: list[str] | None = None  # the request log's lines not yet written
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         self.buffer = b""
@@ -41,22 +48,39 @@ class _Protocol(asyncio.Protocol):
             if len(self.buffer) < end + 4 + length:
                 return
             self.buffer = self.buffer[end + 4 + length :]
-            missing = head.split(b" ", 2)[1].startswith(b"/missing")
+            path = head.split(b" ", 2)[1]
+            if self.log is not None:
+                self.log.append(f"{time.time():.6f} {path.decode()}\n")
+            missing = path.startswith(b"/missing")
             self.transport.write(MISSING if missing else RESPONSE)  # type: ignore[attr-defined]
 
 
-async def _main() -> None:
+async def _main(log: str | None) -> None:
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     server = await loop.create_server(_Protocol, "127.0.0.1", 0, backlog=4096)
     print(server.sockets[0].getsockname()[1], flush=True)
-    await server.serve_forever()
+    if log is None:
+        await stop.wait()
+        return
+    _Protocol.log = lines = []
+    with open(log, "a") as out:
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+            out.writelines(lines)
+            out.flush()
+            lines.clear()
 
 
 @contextmanager
-def serving() -> Iterator[str]:
-    """Start the server in another process; yield its base URL; stop it."""
+def serving(log: str | None = None) -> Iterator[str]:
+    """Start the server in another process (logging requests to ``log``, if given); yield its
+    base URL; stop it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._server"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "benchmarks._server", *(["--log", log] if log else [])],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -68,4 +92,6 @@ def serving() -> Iterator[str]:
 
 
 if __name__ == "__main__":
-    asyncio.run(_main())
+    parser = argparse.ArgumentParser(description="A fast keep-alive HTTP/1.1 server.")
+    parser.add_argument("--log", help="append '<Unix time> <path>' per request to this file")
+    asyncio.run(_main(parser.parse_args().log))

@@ -156,8 +156,14 @@ def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
 def joined(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict[str]:
     """Header lines as requests holds them: repeated names joined by ``", "``."""
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    seen: set[str] = set()
     for name, value in pairs:
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        key = name.lower()
+        if key in seen:
+            headers[name] = f"{headers[name]}, {value}"
+        else:
+            seen.add(key)
+            headers[name] = value
     return headers
 
 
@@ -346,18 +352,18 @@ class AsyncHttSleeper(Plan):
 
     async def _exchange(self) -> requests.Response:
         started = time.monotonic()
-        method, url, body, headers = self._method, self._url, self._body, dict(self._headers)
+        method, url, body, headers = self._method, self._url, self._body, self._headers
         jar = self._hop_jar()
         cookie = cookie_header(jar, url, headers) if len(jar) else None
         if cookie:
-            headers["Cookie"] = cookie
+            headers = {**headers, "Cookie": cookie}  # never into the sleeper's own
         middlewares = self._middlewares
         hops, left_origin = 0, False
         target = self._target
         while True:
-            options = dict(self._request_options)
+            options = self._request_options  # shared, not copied: the first hop is most polls
             if middlewares:
-                options["middlewares"] = middlewares
+                options = {**options, "middlewares": middlewares}
             if target is None:
                 target = _wire_url(url)
             try:
@@ -435,10 +441,15 @@ class AsyncHttSleeper(Plan):
             return False
         return self._offload_always or len(outcome.content) > OFFLOAD_BYTES
 
-    async def run(self, *, attempts_made: int = 0, **options: Any) -> requests.Response:
+    async def run(
+        self, *, attempts_made: int = 0, phase: float = 0.0, **options: Any
+    ) -> requests.Response:
         """Poll until ``until`` is met; each run starts with the full attempt budget.
 
         :param attempts_made: attempts already spent elsewhere, counted against ``max_retries``.
+        :param phase: seconds to wait before the first poll, so that waits started in the same
+            instant do not poll in lockstep; ``max_wait`` counts from before it, and the first
+            poll comes by the deadline at the latest. It is no attempt.
         :param options: for the poll state machine: ``log`` (a logger), ``noun`` ("poll").
         :returns: the response that met ``until``.
         :raises Alarm: a response matched an alarm.
@@ -446,6 +457,10 @@ class AsyncHttSleeper(Plan):
         :raises DeadlinePassed: ``max_wait`` passed, none matched.
         """
         poller = self.poller(attempts_made=attempts_made, **options)
+        if phase > 0:
+            if poller.deadline is not None:
+                phase = min(phase, max(0.0, poller.deadline - self._clock()))
+            await self._sleep(phase)
         while True:
             action = poller.next_action(self._clock())
             if isinstance(action, Done):
@@ -465,6 +480,7 @@ class AsyncHttSleeper(Plan):
                 await asyncio.to_thread(poller.receive, outcome, self._clock())
             else:
                 poller.receive(outcome, self._clock())
+            del outcome  # not kept over the sleep (see Poller.receive)
 
 
 def _wire_url(url: str) -> yarl.URL:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 import json as jsonlib
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -64,9 +65,10 @@ def excerpt(value: Any, limit: int = _EXCERPT, secrets: tuple[str, ...] = ()) ->
 
 
 class _Subject:
-    """One response being judged; decodes the JSON body at most once."""
+    """One response being judged: decodes the JSON body at most once, and remembers each
+    check's finding, so explaining a verdict never runs a callback or a JSONPath again."""
 
-    __slots__ = ("_json", "response", "secrets")
+    __slots__ = ("_json", "found", "response", "secrets")
 
     _UNSET: Any = object()
 
@@ -74,6 +76,7 @@ class _Subject:
         self.response = response
         self.secrets = secrets  # redacted from every excerpt of this response
         self._json: Any = self._UNSET
+        self.found: dict[int, Any] = {}  # id(check or JSONPath entry) -> its finding
 
     def excerpt(self, value: Any) -> str:
         return excerpt(value, secrets=self.secrets)
@@ -121,9 +124,7 @@ def _nests_deeper(content: bytes, limit: int) -> bool:
 
 
 def _json_max_depth() -> int:
-    from httsleep_airflow._core import JSON_MAX_DEPTH  # _core imports this module
-
-    return JSON_MAX_DEPTH
+    return sys.modules["httsleep_airflow._core"].JSON_MAX_DEPTH  # type: ignore[no-any-return]
 
 
 def check_depth(data: Any) -> None:
@@ -268,17 +269,22 @@ class _JsonPath(NamedTuple):
     entries: tuple[_JsonPathEntry, ...]
 
     def matches(self, subject: _Subject) -> bool:
-        data = subject.json()
         for entry in self.entries:
-            found, value = entry.found(data)
+            found, value = self._found(subject, entry)
             if not found or value != entry.expected:
                 return False
         return True
 
+    @staticmethod
+    def _found(subject: _Subject, entry: _JsonPathEntry) -> tuple[bool, Any]:
+        known = subject.found.get(id(entry))
+        if known is None:
+            known = subject.found[id(entry)] = entry.found(subject.json())
+        return known  # type: ignore[no-any-return]
+
     def explain(self, subject: _Subject) -> str:
-        data = subject.json()
         for entry in self.entries:
-            found, value = entry.found(data)
+            found, value = self._found(subject, entry)
             if not found:
                 return f"{entry.source} == {subject.excerpt(entry.expected)} (no match)"
             if value != entry.expected:
@@ -304,7 +310,11 @@ class _Callback(NamedTuple):
     path: str | None  # how to import it again, when it can be
 
     def matches(self, subject: _Subject) -> bool:
-        return bool(self.function(subject.response) == True)  # noqa: E712 (the documented rule)
+        known = subject.found.get(id(self))
+        if known is None:  # called once per response, however often its verdict is read
+            result = self.function(subject.response) == True  # noqa: E712 (the documented rule)
+            known = subject.found[id(self)] = bool(result)
+        return known  # type: ignore[no-any-return]
 
     def explain(self, subject: _Subject) -> str:
         return f"callback {self.name}(response) == True"
@@ -579,6 +589,7 @@ class Verdict(enum.Enum):
 class Judgement:
     verdict: Verdict
     clause: Clause | None = None  # the alarm or until clause that matched
+    subject: _Subject | None = None  # what judging found out: explaining reuses it
 
 
 class Rules:
@@ -644,7 +655,7 @@ class Rules:
                 alarm_error = exc
             else:
                 if alarm is not None:
-                    return Judgement(Verdict.ALARM, alarm)
+                    return Judgement(Verdict.ALARM, alarm, subject)
         try:
             met = self.until.first_match(subject)
         except Exception:
@@ -652,12 +663,21 @@ class Rules:
                 raise alarm_error from None
             raise
         if met is not None:
-            return Judgement(Verdict.MET, met)
+            return Judgement(Verdict.MET, met, subject)
         if alarm_error is not None:
             raise alarm_error
-        return Judgement(Verdict.PENDING)
+        return Judgement(Verdict.PENDING, None, subject)
 
-    def explain_pending(self, response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
-        """Why ``response`` does not meet ``until``: one reason per OR branch, with ``secrets``
-        redacted from every excerpt of the response."""
-        return self.until.explain(_Subject(response, secrets))
+    def explain_pending(
+        self, response: requests.Response | Judgement, secrets: tuple[str, ...] = ()
+    ) -> str:
+        """Why a response does not meet ``until``: one reason per OR branch, with ``secrets``
+        redacted from every excerpt of the response. Given the ``Judgement`` of that response,
+        what judging found is reused: no decoding, JSONPath or callback runs again."""
+        if isinstance(response, Judgement) and response.subject is not None:
+            subject = response.subject
+            subject.secrets = secrets
+        else:
+            assert not isinstance(response, Judgement)
+            subject = _Subject(response, secrets)
+        return self.until.explain(subject)

@@ -19,7 +19,7 @@ import email.utils
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from httsleep_airflow.exceptions import (
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["Done", "Policy", "Poller", "Send", "Sleep"]
+__all__ = ["Done", "Policy", "PollLog", "Poller", "Send", "Sleep"]
 
 logger = logging.getLogger("httsleep_airflow")
 
@@ -80,6 +80,13 @@ DEADLINE_FACTOR = 2
 LAST_LOOK_SECONDS = 1.0
 #: The largest number of seconds any option takes (a year): more is a mistake, not a wish.
 MAX_SECONDS = 366 * 24 * 3600.0
+
+
+#: A poll whose result repeats the last line's is logged again at INFO once this many seconds
+#: have passed since that line, then at gaps that double up to ``REPEAT_MAX_GAP``; the polls in
+#: between go to DEBUG (README "Logging").
+REPEAT_FIRST_GAP = 60.0
+REPEAT_MAX_GAP = 960.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +251,43 @@ def retry_after_seconds(response: requests.Response, wall_now: float) -> float |
     return max(0.0, when.timestamp() - reference)
 
 
+class PollLog:
+    """Which poll lines are worth INFO, for one wait.
+
+    The first poll, every change of result (the pending reason with its status, or the error
+    ignored), a ``Retry-After`` wait and the last poll are; a result repeated is again after
+    ``REPEAT_FIRST_GAP`` seconds, then at doubling gaps (up to ``REPEAT_MAX_GAP``). The rest go
+    to DEBUG, and the next INFO line counts them. A sensor in poke mode keeps one across its
+    pokes, so its task log thins out as a trigger's does.
+    """
+
+    __slots__ = ("_gap", "_last", "_quiet", "_shown_at")
+
+    def __init__(self) -> None:
+        self._last: Hashable = _NOTHING
+        self._shown_at = -math.inf
+        self._gap = REPEAT_FIRST_GAP
+        self._quiet = 0
+
+    def level(self, result: Hashable, now: float, *, notable: bool = False) -> tuple[int, int]:
+        """The level of the line for a poll that found ``result`` at ``now``, and how many polls
+        went to DEBUG since the last INFO line (all with that line's result)."""
+        repeated = result == self._last
+        if repeated and not notable and now - self._shown_at < self._gap:
+            self._quiet += 1
+            return logging.DEBUG, 0
+        if repeated and not notable:
+            self._gap = min(self._gap * 2, REPEAT_MAX_GAP)
+        else:
+            self._gap = REPEAT_FIRST_GAP
+        quiet, self._quiet = self._quiet, 0
+        self._last, self._shown_at = result, now
+        return logging.INFO, quiet
+
+
+_NOTHING: Hashable = object()
+
+
 class Poller:
     """One polling run: attempts, verdicts, waits and the deadline.
 
@@ -259,6 +303,7 @@ class Poller:
         ``Date`` header.
     :param secrets: strings replaced by ``***`` in every log line and message (see
         ``_secrets.tidy``): a server may echo credentials in the bodies quoted there.
+    :param poll_log: which lines go out at INFO (``PollLog``); one of its own by default.
     """
 
     __slots__ = (
@@ -271,6 +316,7 @@ class Poller:
         "log",
         "noun",
         "policy",
+        "poll_log",
         "rules",
         "secrets",
         "wall_clock",
@@ -288,8 +334,10 @@ class Poller:
         noun: str = "poll",
         wall_clock: Callable[[], float] = time.time,
         secrets: tuple[str, ...] = (),
+        poll_log: PollLog | None = None,
     ):
         self.rules = rules
+        self.poll_log = PollLog() if poll_log is None else poll_log
         self.policy = policy
         self.label = label
         self.attempts = attempts_made
@@ -334,6 +382,14 @@ class Poller:
         :raises Exception: ``outcome`` itself, or an error raised while judging it (JSON decoding,
             a callback), when it is not in ``ignore_exceptions``.
         """
+        try:
+            return self._receive(outcome, now)
+        finally:
+            # Nothing of this poll outlives it (but the response in ``Done``): among thousands
+            # of waits on one loop, objects kept across a sleep are what the GC walks again.
+            self._last_response = self._last_error = None
+
+    def _receive(self, outcome: requests.Response | Exception, now: float) -> Judgement | None:
         self.attempts += 1
         judgement: Judgement | None = None
         error: Exception | None = None
@@ -354,11 +410,11 @@ class Poller:
             if not isinstance(error, self.policy.ignore_exceptions):
                 raise error
             self._last_error = error
-            self._log_line(
-                f"{type(error).__name__}: {scrub(str(error), self.secrets, 120)} (ignored)"
-            )
             if isinstance(outcome, Exception):
                 self._last_response = None
+            text = f"{type(error).__name__}: {scrub(str(error), self.secrets, 120)} (ignored)"
+            self._after_miss(now, (type(error), text), lambda: text)
+            return judgement
         else:
             self._last_error = None
             assert judgement is not None
@@ -376,28 +432,49 @@ class Poller:
                 self._log_line(f"{response.status_code}; met")
                 self._action = Done(response)
                 return judgement
-            if self.log.isEnabledFor(logging.INFO):
-                self._log_line(f"{response.status_code}; pending: {self._explain(response)}")
-        self._after_miss(now)
+            reason = self._explain(judgement)  # unredacted: only compared, never shown
+            self._after_miss(
+                now,
+                (response.status_code, reason),
+                lambda: (
+                    f"{response.status_code}; pending: "
+                    + (self._explain(judgement, self.secrets) if self.secrets else reason)
+                ),
+            )
         return judgement
 
-    def _explain(self, response: requests.Response) -> str:
+    def _explain(self, judgement: Judgement, secrets: tuple[str, ...] = ()) -> str:
         try:
-            return self.rules.explain_pending(response, self.secrets)
+            return self.rules.explain_pending(judgement, secrets)
         except Exception as exc:
             return f"({type(exc).__name__} while explaining)"
 
-    def _after_miss(self, now: float) -> None:
+    def _after_miss(self, now: float, result: Hashable, describe: Callable[[], str]) -> None:
+        """After a poll that did not end the run: log it (``PollLog`` decides the level;
+        ``describe`` makes the line only when it is written), then give up or sleep."""
         max_retries = self.policy.max_retries
-        if max_retries is not None and self.attempts >= max_retries:
-            self._give_up(RetriesExhausted, f"no match after {self.attempts} attempts")
+        exhausted = max_retries is not None and self.attempts >= max_retries
+        late = self.deadline is not None and now >= self.deadline
         delay = self.policy.polling_interval
-        if self._last_response is not None:
+        asked = None
+        if self._last_response is not None and not exhausted:
             asked = retry_after_seconds(self._last_response, self.wall_clock())
             if asked is not None:
                 delay = max(delay, min(asked, self.policy.retry_after_cap))
+        level, quiet = self.poll_log.level(
+            result, now, notable=exhausted or late or asked is not None
+        )
+        if self.log.isEnabledFor(level):
+            line = describe()
+            if asked is not None:
+                line += f"; waiting {delay:g} s as the server asked (Retry-After)"
+            if quiet:
+                line += f" [{quiet} {self.noun}{'s' if quiet > 1 else ''} not shown: as before]"
+            self._log_line(line, level)
+        if exhausted:
+            self._give_up(RetriesExhausted, f"no match after {self.attempts} attempts")
         if self.deadline is not None:
-            if now >= self.deadline:
+            if late:
                 self._give_up(DeadlinePassed, f"deadline passed after {self.attempts} attempts")
             delay = min(delay, self.deadline - now)  # one last look at the deadline itself
         self._action = Sleep(delay)

@@ -31,6 +31,7 @@ from httsleep_airflow._core import (
     LAST_LOOK_SECONDS,
     Done,
     Policy,
+    PollLog,
     Sleep,
     check_seconds,
     check_timeout,
@@ -223,6 +224,7 @@ class HttSleepSensor(BaseSensorOperator):
     _pokes = 0
     _started = 0.0  # time.monotonic() when execute() began: the sensor's timeout counts from it
     _asked_wait = 0.0  # what the last response asked for with Retry-After (within the cap)
+    _poll_log: PollLog | None = None
 
     def __init__(
         self,
@@ -352,6 +354,7 @@ class HttSleepSensor(BaseSensorOperator):
         self._started = time.monotonic()
         self._sleeper = self._build_sleeper()
         self._pokes = 0
+        self._poll_log = PollLog()  # one for all pokes of this run: repeats thin out
         try:
             if not self.deferrable:
                 return super().execute(context)
@@ -368,6 +371,10 @@ class HttSleepSensor(BaseSensorOperator):
         trigger = self._trigger(
             self._sleeper.rules, attempts_made=attempts_made, deadline=time.time() + remaining
         )
+        if self.max_retries is not None:  # where a triggerer that takes over starts counting
+            from httsleep_airflow.triggers._ledger import KEY
+
+            context["ti"].xcom_push(key=KEY, value=attempts_made)
         self.defer(
             trigger=trigger,
             method_name="execute_complete",
@@ -445,7 +452,9 @@ class HttSleepSensor(BaseSensorOperator):
         assert sleeper is not None, "poke() runs inside execute()"
         # Earlier pokes of this try: rescheduled runs (reschedule mode) + this run's (poke mode).
         attempts_made = int(context.get("task_reschedule_count") or 0) + self._pokes
-        poller = sleeper.poller(attempts_made=attempts_made, log=self.log, noun="poke")
+        poller = sleeper.poller(
+            attempts_made=attempts_made, log=self.log, noun="poke", poll_log=self._poll_log
+        )
         poller.next_action(time.monotonic())
         try:
             outcome: requests.Response | Exception = sleeper.send_once(self._request_budget())

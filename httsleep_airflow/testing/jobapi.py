@@ -65,6 +65,7 @@ class Job:
     echo_headers: list[str] = field(default_factory=list)
     seen: int = 0  # GETs (and searches) answered with a state
     requests: int = 0  # every request about this job, faults included
+    polled_at: list[float] = field(default_factory=list)  # time.monotonic() of each state asked
 
     def advance(self) -> dict[str, Any]:
         """The state to report now; each call moves the job one step on."""
@@ -150,6 +151,19 @@ class JobAPI:
         with self._lock:
             return {job.id: job.requests for job in self.jobs.values()}
 
+    def finish_after(self, job_id: str, requests: int) -> int:
+        """Let a job end (with its outcome) on the ``requests``-th state asked from now on;
+        the requests it has had until now."""
+        with self._lock:
+            job = self.jobs[job_id]
+            job.polls = max(job.seen, 1) + requests - 1
+            return job.requests
+
+    def poll_times(self) -> dict[str, list[float]]:
+        """Job id -> when each request for its state came (``time.monotonic()``)."""
+        with self._lock:
+            return {job.id: list(job.polled_at) for job in self.jobs.values()}
+
     def create(self, **spec: Any) -> Job:
         """Create a job directly (what ``POST /jobs`` does)."""
         outcome = str(spec.get("outcome", "OK")).upper()
@@ -218,6 +232,7 @@ class JobAPI:
             if job is None:
                 return _send(handler, 404, {"error": f"no such job: {job_id!r}"})
             job.requests += 1
+            job.polled_at.append(time.monotonic())
             slow = job.faults.get("slow", 0)
             state: dict[str, Any] = {}
             if job.take_fault("drop"):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -47,8 +48,12 @@ from httsleep_airflow.hooks.httsleep import (
     make_request,
     settings_of,
 )
+from httsleep_airflow.triggers._ledger import PollLedger, record_step
 
 __all__ = ["HttSleepTrigger"]
+
+#: What names one task instance: its trigger's polls are spread by it (``phase``).
+TASK_KEY = ("dag_id", "run_id", "task_id", "map_index")
 
 #: Where a callback or exception class must live to be importable in the triggerer.
 IMPORTABLE_HINT = (
@@ -384,10 +389,31 @@ class HttSleepTrigger(BaseTrigger):
         except Exception:
             return ()
 
+    def phase(self) -> float:
+        """Seconds before this trigger's first poll, when the worker has just polled: a share
+        of the interval fixed by which task this is (by its arguments outside a triggerer), so
+        that sensors deferred in the same instant spread over the interval instead of polling
+        in lockstep, and a restarted trigger keeps its place. The first poll comes within one
+        interval of the trigger's start; the attempts and the deadline do not change."""
+        if not self.attempts_made or not isinstance(self.polling_interval, int | float):
+            return 0.0
+        ti = getattr(self, "task_instance", None)
+        if ti is not None:
+            key = repr([getattr(ti, name, None) for name in TASK_KEY])
+        else:
+            key = repr([self.endpoint, self.params, self.headers, self.method, self.deadline])
+        return zlib.crc32(key.encode()) / 2**32 * max(0.0, float(self.polling_interval))
+
     async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
+        attempts_made = self.attempts_made
+        ledger = PollLedger.of(self)  # what a triggerer that died under this trigger sent
+        if ledger is not None:
+            attempts_made = await ledger.resume(attempts_made, self.max_retries)
+            step = record_step(self.max_retries)
+            sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made, step)  # type: ignore[method-assign]
         try:
             response = await sleeper.run(
-                attempts_made=self.attempts_made, log=self.log, noun="poke"
+                attempts_made=attempts_made, phase=self.phase(), log=self.log, noun="poke"
             )
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}

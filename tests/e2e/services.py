@@ -6,6 +6,7 @@ stops what it started: the triggerer's trigger runner, the scheduler's LocalExec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,13 +14,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 from cryptography.fernet import Fernet
 
+from httsleep_airflow.testing import JobAPI
 from tests.scripted_server import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -136,7 +140,23 @@ def start(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.P
 
 
 def stop(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
-    """Stop a process group: SIGTERM with a grace period, then SIGKILL (or SIGKILL at once)."""
+    """Stop a process group: SIGTERM with a grace period, then SIGKILL (or SIGKILL at once).
+
+    What the group started in groups of its own (a task's process, under a Celery worker) goes
+    with it, as on a machine that dies: SIGKILLed once the group is gone."""
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    try:
+        _stop_group(process, kill=kill)
+    finally:
+        for child in descendants:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+
+
+def _stop_group(process: subprocess.Popen[bytes], *, kill: bool) -> None:
     steps = ((signal.SIGKILL, 10),) if kill else ((signal.SIGTERM, 20), (signal.SIGKILL, 10))
     for sig, grace in steps:
         try:
@@ -157,6 +177,21 @@ def stop(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
             time.sleep(0.2)
 
 
+def wait_for_line(
+    log: Path, text: str, seconds: float, processes: Iterable[subprocess.Popen[bytes]]
+) -> None:
+    """Until ``text`` shows in ``log``; an error at once when one of ``processes`` exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if any(p.poll() is not None for p in processes):
+            break
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+    raise RuntimeError(f"{text!r} never showed in {log}:\n{tail}")
+
+
 def wait_until_ready(
     client: Airflow,
     processes: Iterable[subprocess.Popen[bytes]],
@@ -165,8 +200,9 @@ def wait_until_ready(
     """Until the health endpoint reports every component healthy and ``dag_ids`` are parsed."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise RuntimeError(f"an Airflow process exited:\n{client.log.read_text()[-3000:]}")
+        exited = [" ".join(map(str, p.args[1:])) for p in processes if p.poll() is not None]
+        if exited:
+            raise RuntimeError(f"{exited} exited:\n{client.log.read_text()[-3000:]}")
         try:
             health = client.get("/monitor/health")
             dags = {d["dag_id"] for d in client.get("/dags?limit=100")["dags"]}
@@ -192,6 +228,7 @@ class Deployment:
         self.home = home
         self.env = dict(env)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.settings: dict[str, dict[str, str]] = {}  # component -> its own environment
         self.client = Airflow(api_url(env), home / "scheduler.log")
 
     def start(self, dag_ids: set[str]) -> None:
@@ -204,15 +241,93 @@ class Deployment:
         )
         for name in self.COMMANDS:
             self.start_component(name)
-        wait_until_ready(self.client, self.processes.values(), dag_ids)
+        try:
+            wait_until_ready(self.client, self.processes.values(), dag_ids)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n{self.tails()}") from None
+
+    def tails(self, chars: int = 2000) -> str:
+        """The end of each component's log."""
+        return "\n".join(
+            f"--- {name}.log\n{(self.home / f'{name}.log').read_text(errors='replace')[-chars:]}"
+            for name in self.COMMANDS
+            if (self.home / f"{name}.log").exists()
+        )
 
     def start_component(self, name: str) -> None:
-        self.processes[name] = start(self.COMMANDS[name], self.env, self.home / f"{name}.log")
+        env = {**self.env, **self.settings.get(name, {})}
+        self.processes[name] = start(self.COMMANDS[name], env, self.home / f"{name}.log")
+
+    def stop_component(self, name: str) -> None:
+        stop(self.processes.pop(name))
+
+    def wait_for(self, what: str, seconds: float, check: Callable[[], bool]) -> None:
+        """Until ``check()`` holds; a ``TimeoutError`` naming ``what``, with the logs' ends."""
+        deadline = time.monotonic() + seconds
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}\n{self.tails()}")
+            time.sleep(0.5)
 
     def kill(self, name: str) -> None:
         """SIGKILL the component and everything it started: no chance to clean up."""
         stop(self.processes.pop(name), kill=True)
 
     def stop(self) -> None:
-        for name in list(self.processes):
-            stop(self.processes.pop(name))
+        """Every component at once (SIGTERM, then SIGKILL after a grace period)."""
+        processes = [self.processes.pop(name) for name in list(self.processes)]
+        with ThreadPoolExecutor(max(1, len(processes))) as pool:
+            list(pool.map(stop, processes))
+
+
+def check_example_dags(airflow: Airflow, job_api: JobAPI, seconds: float) -> None:
+    """The example DAG in each mode (poke, reschedule, deferrable) and an alarm: the outcomes,
+    the XComs and the requests each job got (the same on every executor)."""
+    runs = {
+        "success": ("example_httsleep_job", {"polls": 2, "outcome": "OK"}),
+        "alarm": ("example_httsleep_job", {"polls": 1, "outcome": "ERROR"}),
+        "deferrable": ("example_httsleep_job_deferrable", {"polls": 4, "outcome": "OK"}),
+        "reschedule": ("example_httsleep_job_reschedule", {"polls": 3, "outcome": "OK"}),
+    }
+    run_ids = {name: airflow.trigger(dag_id, conf) for name, (dag_id, conf) in runs.items()}
+    seen: dict[str, set[str | None]] = {name: set() for name in runs}
+    finished: dict[str, str] = {}
+    deadline = time.monotonic() + seconds
+    while len(finished) < len(runs) and time.monotonic() < deadline:
+        for name, (dag_id, _) in runs.items():
+            if name in finished:
+                continue
+            seen[name].add(airflow.states(dag_id, run_ids[name])["wait_for_job"][0])
+            state = airflow.run_state(dag_id, run_ids[name])
+            if state in ("success", "failed"):
+                finished[name] = state
+        time.sleep(0.3)
+    assert len(finished) == len(runs), (
+        f"runs still going: {seen}\n{airflow.log.read_text()[-3000:]}"
+    )
+
+    # The success DAG succeeds and hands the result URL on.
+    dag_id = runs["success"][0]
+    assert finished["success"] == "success"
+    job_id = airflow.xcom(dag_id, run_ids["success"], "submit")
+    assert airflow.xcom(dag_id, run_ids["success"], "wait_for_job") == f"s3://results/{job_id}"
+
+    # The alarm fails the sensor at once: try 1 of 3 allowed, no retry used.
+    assert finished["alarm"] == "failed"
+    tis = airflow.states(dag_id, run_ids["alarm"])
+    assert tis["wait_for_job"] == ("failed", 1)
+    assert tis["publish"][0] == "upstream_failed"
+
+    # Deferrable: the sensor really went through "deferred" and the triggerer finished it.
+    deferrable_dag = runs["deferrable"][0]
+    assert finished["deferrable"] == "success"
+    assert "deferred" in seen["deferrable"], seen["deferrable"]
+    job_id = airflow.xcom(deferrable_dag, run_ids["deferrable"], "submit")
+    assert airflow.xcom(deferrable_dag, run_ids["deferrable"], "wait_for_job") == (
+        f"s3://results/{job_id}"
+    )
+    assert job_api.requests_per_job()[job_id] == 1 + 5  # the POST, then polls + 1 GETs
+
+    # Reschedule: the sensor went through "up_for_reschedule" between pokes.
+    assert finished["reschedule"] == "success"
+    assert "up_for_reschedule" in seen["reschedule"], seen["reschedule"]

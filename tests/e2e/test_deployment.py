@@ -139,20 +139,6 @@ def _endpoints(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, str]:
     return found
 
 
-def _wait_for(what: str, seconds: float, check, deployment: Deployment) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}\n{_tail(deployment.home)}")
-        time.sleep(0.5)
-
-
-def _tail(home: Path) -> str:
-    return "\n".join(
-        f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in home.glob("*.log")
-    )
-
-
 def _task_log(home: Path, dag_id: str, run_id: str, task_id: str) -> str:
     """The task's log (try 1), its trigger's lines included."""
     (path,) = home.glob(f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=1.log")
@@ -217,7 +203,7 @@ def test_triggerer_killed_while_sensors_are_deferred(
         gets = _gets(api, _endpoints(airflow, TRIGGERER_RESTART, run_id))
         return min(gets.values()) >= 3  # the worker's poke, then at least two from the trigger
 
-    _wait_for("sensors deferred and polling", 240, all_deferred_and_polled, deployment)
+    deployment.wait_for("sensors deferred and polling", 240, all_deferred_and_polled)
     deployment.kill("triggerer")
     time.sleep(1)  # a request the dead triggerer sent has been counted by now
     endpoints = _endpoints(airflow, TRIGGERER_RESTART, run_id)
@@ -240,12 +226,12 @@ def test_triggerer_killed_while_sensors_are_deferred(
         # A failing job: the alarm fails the task at once; its two retries are not used.
         assert states[f"alarm[{i}]"] == ("failed", 1)
         assert final[f"alarm[{i}]"] == 26
-        # A job that never finishes: the new triggerer starts from the count the worker handed
-        # over (1), so it polls max_retries - 1 more times. What the dead triggerer sent is on
-        # top: the budget (20) is exceeded by exactly the polls the dead triggerer made.
+        # A job that never finishes: the dead triggerer recorded its count after each request
+        # (XCom httsleep_polls) and the new one starts from it, so the budget (20) is exceeded
+        # by at most the one request in flight at the kill.
         assert states[f"exhaust[{i}]"] == ("failed", 1)
-        assert final[f"exhaust[{i}]"] == at_kill[f"exhaust[{i}]"] + 20 - 1
-        assert 20 < final[f"exhaust[{i}]"] < 2 * 20
+        assert at_kill[f"exhaust[{i}]"] >= 3
+        assert final[f"exhaust[{i}]"] in (20, 21)
 
 
 def test_scheduler_killed_during_a_reschedule_wait(
@@ -279,7 +265,7 @@ def test_scheduler_killed_during_a_reschedule_wait(
         kwargs = airflow.xcom(SCHEDULER_RESTART, run_id, "submit_with_budgets")
         return {f"wait[{i}]": k["endpoint"] for i, k in enumerate(kwargs)}
 
-    _wait_for("sensors waiting for their next poke", 240, all_waiting_after_two_pokes, deployment)
+    deployment.wait_for("sensors waiting for their next poke", 240, all_waiting_after_two_pokes)
     deployment.kill("scheduler")
     endpoints = sensor_endpoints()
     at_kill = _gets(api, endpoints)

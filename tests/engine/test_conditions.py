@@ -8,7 +8,8 @@ import pytest
 import requests
 from jsonpath_rw.jsonpath import Fields
 
-from httsleep_airflow._conditions import Rules, Verdict, compile_conditions
+from httsleep_airflow import _conditions as conditions
+from httsleep_airflow._conditions import Rules, Verdict, compile_conditions, decode_json
 from httsleep_airflow.exceptions import ConditionError
 from tests.helpers import make_response
 
@@ -265,6 +266,22 @@ class TestExplain:
         reason = rules.explain_pending(make_response(200, {"status": "RUNNING"}))
         assert reason == 'status == "OK" (got "RUNNING")'
 
+    def test_explaining_a_judgement_runs_no_callback_or_decoding_again(self, monkeypatch):
+        calls = []
+
+        def not_yet(response):
+            calls.append(response)
+            return False
+
+        monkeypatch.setattr(conditions, "decode_json", counted_decode := _Counted(decode_json))
+        until = [{"jsonpath": {"expression": "status", "value": "OK"}}, {"callback": not_yet}]
+        rules = Rules(until)
+        judgement = rules.judge(make_response(200, {"status": "RUNNING"}))
+        reason = rules.explain_pending(judgement, ("RUNNING",))
+        assert reason.startswith('status == "OK" (got "***") | callback ')
+        assert len(calls) == 1
+        assert counted_decode.calls == 1
+
     def test_each_or_branch_gets_a_reason(self):
         rules = Rules([{"status_code": 200}, {"text": "done"}])
         reason = rules.explain_pending(make_response(202, "working"))
@@ -284,3 +301,12 @@ def test_a_jsonpath_that_does_not_parse_says_why_in_words(expression, needle):
     with pytest.raises(ConditionError) as info:
         Rules({"jsonpath": [{"expression": expression, "value": 1}]})
     assert needle in str(info.value) and "NoneType" not in str(info.value)
+
+
+class _Counted:
+    def __init__(self, function):
+        self.function, self.calls = function, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.function(*args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pytest
@@ -261,3 +262,94 @@ class TestLogLine:
         assert caplog.records[0].getMessage() == (
             "poll 1: GET http://h/jobs/1 -> ConnectionError: refused (ignored)"
         )
+
+
+class TestLogVolume:
+    """Which poll lines reach INFO: the first, each change, Retry-After waits, the last; a
+    repeat only after a minute, then at doubling gaps; the rest at DEBUG, counted."""
+
+    @staticmethod
+    def run(caplog, outcomes: list, *, interval: float = 10, **policy) -> list[tuple[int, str]]:
+        caplog.set_level(logging.DEBUG, logger="httsleep_airflow")
+        p = poller(polling_interval=interval, **policy)
+        with contextlib.suppress(GaveUp):
+            drive(p, outcomes)
+        return [(r.levelno, r.getMessage()) for r in caplog.records]
+
+    def test_repeats_thin_out_at_doubling_gaps_and_are_counted(self, caplog):
+        lines = self.run(caplog, [make_response(200, RUNNING)] * 40, max_retries=None)
+        info = [(n, text) for n, (level, text) in enumerate(lines, 1) if level == logging.INFO]
+        # polls every 10 s: poll 1 at t=0; repeats at t>=60 (poll 7), then 120 s later (poll
+        # 19), then 240 s later (poll 43, past the end)
+        assert [n for n, _ in info] == [1, 7, 19]
+        assert info[1][1].endswith('(got "RUNNING") [5 polls not shown: as before]')
+        assert info[2][1].endswith("[11 polls not shown: as before]")
+        assert len(lines) == 40  # the others went to DEBUG, whole
+        assert all(level == logging.DEBUG for n, (level, _) in enumerate(lines, 1) if n == 2)
+
+    def test_every_change_of_reason_or_status_is_info(self, caplog):
+        outcomes = [
+            make_response(200, RUNNING),
+            make_response(200, RUNNING),
+            make_response(200, {"status": "QUEUED"}),
+            make_response(202, {"status": "QUEUED"}),
+            make_response(202, {"status": "QUEUED"}),
+            make_response(200, OK),
+        ]
+        lines = self.run(caplog, outcomes, max_retries=None)
+        assert [level for level, _ in lines] == [
+            logging.INFO,
+            logging.DEBUG,
+            logging.INFO,
+            logging.INFO,
+            logging.DEBUG,
+            logging.INFO,
+        ]
+        assert lines[2][1].endswith('(got "QUEUED") [1 poll not shown: as before]')
+        assert lines[5][1] == "poll 6: GET http://h/jobs/1 -> 200; met"
+
+    def test_retry_after_waits_and_the_last_poll_are_info(self, caplog):
+        busy = make_response(503, RUNNING, headers={"Retry-After": "30"})
+        outcomes = [make_response(200, RUNNING), make_response(200, RUNNING), busy]
+        outcomes += [make_response(200, RUNNING)] * 2
+        lines = self.run(caplog, outcomes, max_retries=5)
+        assert [level for level, _ in lines] == [
+            logging.INFO,
+            logging.DEBUG,
+            logging.INFO,
+            logging.INFO,  # back to 200: a change
+            logging.INFO,  # the last poll
+        ]
+        assert "waiting 30 s as the server asked (Retry-After)" in lines[2][1]
+
+    def test_ignored_errors_follow_the_same_rule(self, caplog):
+        refused = requests.ConnectionError("refused")
+        outcomes = [refused, requests.ConnectionError("refused"), make_response(200, OK)]
+        lines = self.run(caplog, outcomes, max_retries=None, ignore_exceptions=[Exception])
+        assert [level for level, _ in lines] == [logging.INFO, logging.DEBUG, logging.INFO]
+
+    def test_one_poll_log_across_pollers_as_poke_mode_keeps_it(self, caplog):
+        from httsleep_airflow._core import PollLog
+
+        caplog.set_level(logging.DEBUG, logger="httsleep_airflow")
+        shared = PollLog()
+        for n in range(3):  # one poller per poke, one PollLog for the sensor's run
+            p = Poller(Rules(UNTIL), Policy.build(), attempts_made=n, poll_log=shared)
+            p.next_action(n * 5.0)
+            p.receive(make_response(200, RUNNING), n * 5.0)
+        assert [r.levelno for r in caplog.records] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+
+    def test_debug_off_builds_no_line(self, caplog, monkeypatch):
+        caplog.set_level(logging.INFO, logger="httsleep_airflow")
+        p = poller(polling_interval=10, max_retries=None)
+        explained = []
+        real = Rules.explain_pending
+
+        def counted(self, judgement, secrets=()):
+            explained.append(secrets)
+            return real(self, judgement, secrets)
+
+        monkeypatch.setattr(Rules, "explain_pending", counted)
+        drive(p, [make_response(200, RUNNING)] * 3)
+        # one unredacted reason per poll, to compare; nothing more for the DEBUG polls
+        assert explained == [(), (), ()]
