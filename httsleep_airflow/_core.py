@@ -46,7 +46,7 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: Default upper bound for a server-requested wait, in seconds.
 DEFAULT_RETRY_AFTER_CAP = 300.0
 
-# --- HTTP limits: both runners obey these, and only these (README: "Limits") ------------------
+# --- HTTP limits: both runners obey these, and only these (docs/reference.md: "Limits") ------
 
 #: Redirects followed per request; one more is ``requests.exceptions.TooManyRedirects``.
 MAX_REDIRECTS = 30
@@ -84,7 +84,7 @@ MAX_SECONDS = 366 * 24 * 3600.0
 
 #: A poll whose result repeats the last line's is logged again at INFO once this many seconds
 #: have passed since that line, then at gaps that double up to ``REPEAT_MAX_GAP``; the polls in
-#: between go to DEBUG (README "Logging").
+#: between go to DEBUG (docs/engine.md: "Logging").
 REPEAT_FIRST_GAP = 60.0
 REPEAT_MAX_GAP = 960.0
 
