@@ -9,10 +9,11 @@ XComs), and a trigger starts from the larger of the worker's count and the recor
 
 - A budget is never cut short: only requests that were sent are recorded (after they are
   answered or fail), so a slow response or a trigger that starts late changes nothing.
-- A trigger records after every ``max_retries / 20`` requests (``RECORDS_PER_BUDGET``), so the
-  overshoot after a triggerer death is at most that many requests plus the one in flight when
-  it died: one request for budgets up to 20, 5% of larger ones.
+- The overshoot after a triggerer death is at most one request: the one in flight when it died
+  (or, had it sent its last request but not its event, that request again).
 - The sensor records the worker's count when it defers, so the first read finds a record.
+- A trigger that finds more requests recorded than the worker made was taken over: its next
+  poll is overdue, so it polls at once (no ``phase``).
 - A new try never sees an earlier try's count: Airflow clears a task instance's XComs when a try
   starts (but not when it resumes from a deferral).
 - Where the record cannot be read or written (no task instance, the API unreachable), the
@@ -27,15 +28,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 KEY = "httsleep_polls"
-#: A trigger records its count at most this many times per budget (every ``max_retries / 20``
-#: requests, rounded up): a thousand waits do not write an XCom per poll, and the overshoot
-#: after a triggerer death stays within 5% of the budget (one request for budgets up to 20).
-RECORDS_PER_BUDGET = 20
-
-
-def record_step(max_retries: int) -> int:
-    """Requests between two records of a budget of ``max_retries``."""
-    return max(1, -(-max_retries // RECORDS_PER_BUDGET))
 
 
 class Store(Protocol):

@@ -48,7 +48,7 @@ from httsleep_airflow.hooks.httsleep import (
     make_request,
     settings_of,
 )
-from httsleep_airflow.triggers._ledger import PollLedger, record_step
+from httsleep_airflow.triggers._ledger import PollLedger
 
 __all__ = ["HttSleepTrigger"]
 
@@ -406,14 +406,16 @@ class HttSleepTrigger(BaseTrigger):
 
     async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
         attempts_made = self.attempts_made
+        phase = self.phase()
         ledger = PollLedger.of(self)  # what a triggerer that died under this trigger sent
         if ledger is not None:
             attempts_made = await ledger.resume(attempts_made, self.max_retries)
-            step = record_step(self.max_retries)
-            sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made, step)  # type: ignore[method-assign]
+            if attempts_made > self.attempts_made:
+                phase = 0.0  # taken over from a triggerer that polled: the next poll is due
+            sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
         try:
             response = await sleeper.run(
-                attempts_made=attempts_made, phase=self.phase(), log=self.log, noun="poke"
+                attempts_made=attempts_made, phase=phase, log=self.log, noun="poke"
             )
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}
