@@ -93,10 +93,10 @@ def decode_json(response: requests.Response) -> Any:
     :raises JSONTooDeep: deeper (a ``ValueError``, never a ``RecursionError``).
     :raises ValueError: the body is not JSON.
     """
-    content = response.content
+    content, limit = response.content, _json_max_depth()
     # cheap first: a body with fewer brackets than the limit cannot nest deeper than it
-    deep = content.count(b"[") + content.count(b"{") > _json_max_depth()
-    if deep and _nests_deeper(content, _json_max_depth()):
+    deep = content.count(b"[") + content.count(b"{") > limit
+    if deep and _nests_deeper(content, limit):
         check_depth(_TOO_DEEP)  # never decoded: the decoder would recurse that deep
     try:
         data = response.json()

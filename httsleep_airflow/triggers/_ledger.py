@@ -121,28 +121,22 @@ class PollLedger:
             )
 
     def counting(
-        self, send: Callable[..., Awaitable[Any]], count: int, step: int = 1
+        self, send: Callable[..., Awaitable[Any]], count: int
     ) -> Callable[..., Awaitable[Any]]:
-        """``send`` (one request), recording ``count`` + the requests sent since, after every
-        ``step``-th."""
-        next_record = count + step
-
-        async def sent() -> None:
-            nonlocal count, next_record
-            count += 1
-            if count >= next_record:
-                next_record = count + step
-                await self.record(count)
+        """``send`` (one request), recording ``count`` + the requests sent since, after each."""
 
         async def send_and_record(*args: Any, **kwargs: Any) -> Any:
+            nonlocal count
             try:
                 result = await send(*args, **kwargs)
             except asyncio.CancelledError:
                 raise  # the trigger is going away: nothing more to write
             except Exception:
-                await sent()
+                count += 1
+                await self.record(count)
                 raise
-            await sent()
+            count += 1
+            await self.record(count)
             return result
 
         return send_and_record

@@ -393,8 +393,9 @@ class HttSleepTrigger(BaseTrigger):
         """Seconds before this trigger's first poll, when the worker has just polled: a share
         of the interval fixed by which task this is (by its arguments outside a triggerer), so
         that sensors deferred in the same instant spread over the interval instead of polling
-        in lockstep, and a restarted trigger keeps its place. The first poll comes within one
-        interval of the trigger's start; the attempts and the deadline do not change."""
+        in lockstep. The first poll comes within one interval of the trigger's start; the
+        attempts and the deadline do not change. A trigger taken over from a triggerer that
+        polled waits none (``_poll``)."""
         if not self.attempts_made or not isinstance(self.polling_interval, int | float):
             return 0.0
         ti = getattr(self, "task_instance", None)
