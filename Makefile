@@ -35,6 +35,7 @@ test: lint pytest
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 pytest: $(VENV)/.installed browser
 	$(BIN)/python -m pytest -m "not cluster" $(PYTEST_ARGS)
@@ -87,4 +88,4 @@ lock: $(VENV)/.installed
 		requirements/bench.in -o requirements/bench.txt
 
 clean:
-	rm -rf .venv .venv-* .pytest_cache .ruff_cache
+	rm -rf .venv .venv-* .pytest_cache .ruff_cache .mypy_cache

@@ -13,8 +13,10 @@ import functools
 import inspect
 import os
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +27,12 @@ from aiohttp.http_exceptions import LineTooLong
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
-from requests.utils import default_headers, get_encoding_from_headers, get_environ_proxies
+from requests.utils import (
+    DEFAULT_CA_BUNDLE_PATH,
+    default_headers,
+    get_encoding_from_headers,
+    get_environ_proxies,
+)
 
 from httsleep_airflow._core import ACCEPT_ENCODING, MAX_STATUS_LINE, Done, Sleep
 from httsleep_airflow._http import (
@@ -50,6 +57,11 @@ from httsleep_airflow._secrets import scrub
 from httsleep_airflow._sync import MISSING, BearerAuth, Plan
 from httsleep_airflow.exceptions import ConditionError, HttSleepError
 
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # aiohttp depends on async-timeout before Python 3.11 (asyncio.timeout's origin)
+    from async_timeout import timeout as _deadline
+
 __all__ = ["AsyncHttSleeper", "translate_error"]
 
 #: Connections one event loop's sleepers hold at most to one host; a poll that finds them all
@@ -62,7 +74,7 @@ POOL_PER_HOST = 100
 _PARSER_MAX_HEADERS = 10_000
 #: aiohttp's own header-count limit, where this aiohttp has it (3.14+); without it the count is
 #: still checked, once the headers are parsed (``_http.check_header_lines``).
-_PARSER_LIMITS: dict[str, int] = (
+_PARSER_LIMITS: dict[str, Any] = (
     {"max_headers": _PARSER_MAX_HEADERS}
     if "max_headers" in inspect.signature(aiohttp.ClientSession.__init__).parameters
     else {}
@@ -90,12 +102,12 @@ def _ssl_option(verify: bool | str | None, cert: str | tuple[str, str] | None) -
     else:
         cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if cafile is None:
-            cafile = requests.certs.where()  # requests' default bundle
+            cafile = DEFAULT_CA_BUNDLE_PATH  # requests' default bundle (certifi's)
     certs = (cert,) if isinstance(cert, str) else tuple(cert) if cert else None
     return _ssl_context(cafile, certs)
 
 
-def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any]:
+def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[str, Any]:
     """aiohttp options for a requests-style ``auth``."""
     if auth is None:
         return {}
@@ -105,7 +117,9 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str]) -> dict[str, Any
         headers["Authorization"] = basic_header(auth.username, auth.password)
         return {}
     if isinstance(auth, HTTPDigestAuth):
-        return {"middlewares": (aiohttp.DigestAuthMiddleware(auth.username, auth.password),)}
+        # requests types the credentials str | bytes; aiohttp takes str (bytes fail in both)
+        digest = aiohttp.DigestAuthMiddleware(auth.username, auth.password)  # type: ignore[arg-type]
+        return {"middlewares": (digest,)}
     if isinstance(auth, BearerAuth):
         headers["Authorization"] = f"Bearer {auth.token}"
         return {}
@@ -249,7 +263,7 @@ class AsyncHttSleeper(Plan):
             raise ConditionError("the async runner cannot send files")
         # The request is built by requests' own rules (URL and params, body, headers), so both
         # runners put the same bytes on the wire; only auth and cookies are added per hop.
-        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(default_headers())
+        headers: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(default_headers())
         if "Accept-Encoding" not in (request.headers or {}):
             headers["Accept-Encoding"] = ACCEPT_ENCODING
         headers.update(request.headers or {})
@@ -263,7 +277,7 @@ class AsyncHttSleeper(Plan):
             params=request.params,
         ).prepare()
         self._method = prepared.method or "GET"
-        self._url = prepared.url or request.url
+        self._url = prepared.url or str(request.url)  # a checked string (build_request)
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._body = _body_bytes(prepared.body)
         self._headers = dict(prepared.headers)
@@ -342,7 +356,7 @@ class AsyncHttSleeper(Plan):
         try:
             if budget is None:
                 return await self._exchange()
-            async with asyncio.timeout(budget):
+            async with _deadline(budget):
                 return await self._exchange()
         except Exception as exc:
             translated = translate_error(exc, self.secrets)
@@ -359,7 +373,7 @@ class AsyncHttSleeper(Plan):
             headers = {**headers, "Cookie": cookie}  # never into the sleeper's own
         middlewares = self._middlewares
         hops, left_origin = 0, False
-        target = self._target
+        target: yarl.URL | None = self._target
         while True:
             options = self._request_options  # shared, not copied: the first hop is most polls
             if middlewares:
@@ -417,7 +431,7 @@ class AsyncHttSleeper(Plan):
                 if cookie:
                     headers["Cookie"] = cookie
 
-    def _hop_jar(self) -> RequestsCookieJar:
+    def _hop_jar(self) -> CookieJar:
         """The sleeper's cookies with the request's own (as requests merges them)."""
         if not self.request.cookies:
             return self._jar

@@ -277,10 +277,10 @@ class _JsonPath(NamedTuple):
 
     @staticmethod
     def _found(subject: _Subject, entry: _JsonPathEntry) -> tuple[bool, Any]:
-        known = subject.found.get(id(entry))
+        known: tuple[bool, Any] | None = subject.found.get(id(entry))
         if known is None:
             known = subject.found[id(entry)] = entry.found(subject.json())
-        return known  # type: ignore[no-any-return]
+        return known
 
     def explain(self, subject: _Subject) -> str:
         for entry in self.entries:
@@ -310,11 +310,11 @@ class _Callback(NamedTuple):
     path: str | None  # how to import it again, when it can be
 
     def matches(self, subject: _Subject) -> bool:
-        known = subject.found.get(id(self))
+        known: bool | None = subject.found.get(id(self))
         if known is None:  # called once per response, however often its verdict is read
             result = self.function(subject.response) == True  # noqa: E712 (the documented rule)
             known = subject.found[id(self)] = bool(result)
-        return known  # type: ignore[no-any-return]
+        return known
 
     def explain(self, subject: _Subject) -> str:
         return f"callback {self.name}(response) == True"

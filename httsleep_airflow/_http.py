@@ -13,6 +13,7 @@ import http.client
 import socket
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -158,8 +159,8 @@ def credential_headers(names: Iterable[str], secret_headers: Iterable[str]) -> l
 
 
 def hop_headers(
-    headers: Mapping[str, str], *, keep_body: bool, cross_origin: bool, secret_headers: Any
-) -> dict[str, str]:
+    headers: Mapping[str, str | bytes], *, keep_body: bool, cross_origin: bool, secret_headers: Any
+) -> dict[str, str | bytes]:
     """The request headers for the next hop of a redirect."""
     drop = set() if keep_body else set(BODY_HEADERS)
     drop.add("cookie")  # the jar's cookies are chosen again for the new URL
@@ -273,7 +274,7 @@ class _Headers:
 
 
 def store_cookies(
-    jar: RequestsCookieJar, url: str, request_headers: Mapping[str, str], pairs: list[Any]
+    jar: RequestsCookieJar, url: str, request_headers: Mapping[str, str | bytes], pairs: list[Any]
 ) -> None:
     """Keep the cookies a response (its raw header ``pairs``) sets, by the jar's policy
     (``http.cookiejar``'s, as requests uses: IP hosts included)."""
@@ -283,7 +284,7 @@ def store_cookies(
 
 
 def cookie_header(
-    jar: RequestsCookieJar, url: str, headers: Mapping[str, str] | None = None
+    jar: CookieJar, url: str, headers: Mapping[str, str | bytes] | None = None
 ) -> str | None:
     """The ``Cookie`` value the jar sends to ``url``, or ``None`` (also when ``headers``
     already hold a ``Cookie``: the caller's own wins, as in requests)."""

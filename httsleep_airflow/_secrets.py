@@ -89,12 +89,17 @@ def _base64(login: str, password: str, encoding: str) -> str | None:
     return base64.b64encode(token).decode()
 
 
+def _text(value: Any) -> str:
+    """A credential as text: bytes (sent as they are) read as latin-1, as ``tidy`` reads them."""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
 def basic_secrets(login: Any, password: Any) -> list[str]:
     """A Basic auth password, and the header value made from it, in each encoding a client may
     use (latin-1, as requests does where it can, and UTF-8)."""
     if not password:
         return []
-    login, password = str(login or ""), str(password)
+    login, password = _text(login or ""), _text(password)
     values = [_base64(login, password, "latin-1"), _base64(login, password, "utf-8")]
     return [password, *(value for value in values if value)]
 
@@ -298,7 +303,8 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
                 setattr(error, name, _redact_text(value, secrets))
     notes = getattr(error, "__notes__", None)
     if isinstance(notes, list):
-        error.__notes__ = [_redact_text(str(note), secrets) for note in notes]
+        # typeshed has __notes__ from Python 3.11 on; before, only exceptiongroup's backport sets it
+        error.__notes__ = [_redact_text(str(note), secrets) for note in notes]  # type: ignore[attr-defined]
     for member in getattr(error, "exceptions", None) or ():  # an ExceptionGroup's members
         if isinstance(member, BaseException):
             redact_exception(member, secrets)

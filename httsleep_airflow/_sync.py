@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -275,7 +276,7 @@ def watch_session(session: requests.Session) -> None:
             manager.clear()  # pools made before would not be watched
 
 
-def _no_redirect_target(response: requests.Response) -> None:
+def _no_redirect_target(resp: requests.Response) -> None:
     return None
 
 
@@ -312,7 +313,10 @@ def auth_secrets(auth: Any) -> list[str]:
     if isinstance(auth, BearerAuth):
         return [auth.token] if auth.token else []
     if isinstance(auth, HTTPDigestAuth):
-        return [auth.password] if auth.password else []
+        password = auth.password
+        if isinstance(password, bytes):  # read as tidy() reads bytes
+            password = password.decode("latin-1")
+        return [password] if password else []
     if isinstance(auth, HTTPBasicAuth):
         return basic_secrets(auth.username, auth.password)
     if isinstance(auth, tuple) and len(auth) == 2:
@@ -419,7 +423,7 @@ def build_request(
     headers: Mapping[str, str] | None = None,
 ) -> requests.Request:
     """A new ``requests.Request``: a URL means GET; a Request's own auth and headers win."""
-    merged: CaseInsensitiveDict[str] = CaseInsensitiveDict(headers or {})
+    merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(headers or {})
     if isinstance(url_or_request, str):
         return requests.Request("GET", check_url(url_or_request), headers=merged, auth=auth)
     if isinstance(url_or_request, requests.Request):
@@ -444,12 +448,13 @@ def build_request(
 
 
 def describe_request(request: requests.Request) -> str:
-    """``"METHOD url?query"`` without credentials, for log lines."""
+    """``"METHOD url?query"`` without credentials, for log lines (``request`` as
+    ``build_request`` makes it: its URL is a checked string)."""
     try:
         url = requests.Request(url=request.url, params=request.params).prepare().url
     except requests.RequestException:  # its own message would quote the whole URL
         url = None
-    return f"{request.method} {strip_credentials(url or request.url)}"
+    return f"{request.method} {strip_credentials(url or str(request.url))}"
 
 
 class Plan:
@@ -779,7 +784,7 @@ class HttSleeper(Plan):
             self._wire = (session, wire_request(self.request, session))
             prepared = session.prepare_request(self._wire[1])
             settings = session.merge_environment_settings(
-                prepared.url, {}, None, self._verify(session), None
+                prepared.url or "", {}, None, self._verify(session), None
             )
             self._send_options = {**settings, "stream": True}
         else:
@@ -822,6 +827,7 @@ class HttSleeper(Plan):
         """
         session = self.session
         prepared.hooks = {"response": [_check_raw_headers, *prepared.hooks.get("response", [])]}
+        assert self._send_options is not None, "set by _exchange()"
         session.get_redirect_target = _no_redirect_target  # type: ignore[method-assign]
         try:
             return session.send(
@@ -867,7 +873,7 @@ class HttSleeper(Plan):
                 hop.headers["Cookie"] = cookie
         return hop
 
-    def _hop_jar(self) -> RequestsCookieJar:
+    def _hop_jar(self) -> CookieJar:
         """The session's cookies with the request's own (as requests merges them)."""
         jar = self.session.cookies
         if not self.request.cookies:

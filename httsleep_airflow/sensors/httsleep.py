@@ -21,10 +21,11 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.sdk.log import mask_secret
 
+# An ignore that lists unused-ignore is needed on one Airflow version only (3.1 or 3.3).
 try:
-    from airflow.sdk.configuration import conf
+    from airflow.sdk.configuration import conf  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # Airflow < 3.2
-    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.configuration import conf
 
 from httsleep_airflow._conditions import Rules, checked_jsonpath
 from httsleep_airflow._core import (
@@ -134,7 +135,8 @@ def _default_timeout() -> float:
     tenth of building one). Like ``[operators] default_deferrable`` it is fixed for a process, and
     the DAG processor parses each file in a fresh one.
     """
-    return conf.getfloat("sensors", "default_timeout")
+    seconds: float = conf.getfloat("sensors", "default_timeout")
+    return seconds
 
 
 def _has_template(value: Any) -> bool:
@@ -226,6 +228,23 @@ class HttSleepSensor(BaseSensorOperator):
     _asked_wait = 0.0  # what the last response asked for with Retry-After (within the cap)
     _poll_log: PollLog | None = None
 
+    # The arguments, as __init__ sets them (rendered from templates before execute()).
+    endpoint: str
+    until: Any
+    alarms: Any
+    httsleep_conn_id: str
+    method: str
+    request_params: Mapping[str, Any] | None
+    data: Any
+    json_body: Any
+    headers: Mapping[str, str] | None
+    max_retries: int | None
+    ignore_exceptions: Iterable[type[BaseException] | str] | None
+    request_timeout: float | tuple[float, float] | None
+    xcom_jsonpath: str | None
+    secret_headers: tuple[str, ...]
+    deferrable: bool
+
     def __init__(
         self,
         *,
@@ -290,15 +309,12 @@ class HttSleepSensor(BaseSensorOperator):
             check_seconds("timeout", self.timeout)
             check_seconds("poke_interval", self.poke_interval)
             if self.xcom_jsonpath is not None:
-                self._xcom_expression()
+                checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
             endpoint = self.endpoint
             if rendered or (isinstance(endpoint, str) and not _has_template(endpoint)):
                 check_endpoint(endpoint)
         except ValueError as exc:
             raise ValueError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
-
-    def _xcom_expression(self) -> Any:
-        return checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -428,10 +444,11 @@ class HttSleepSensor(BaseSensorOperator):
         an alarm, an unusable XCom or a mistake no retry can fix (``fatal``) fails at once, a
         give-up times out (neither uses the retries), and a request error is a plain failure,
         so the retries apply."""
+        # (on Airflow 3.1 the compat layer types both exceptions as Any)
         if status in ("alarm", "payload_error", "fatal"):
-            return AirflowFailException(f"{self.task_id}: {message}")
+            return AirflowFailException(f"{self.task_id}: {message}")  # type: ignore[no-any-return, unused-ignore]
         if status == "exhausted":
-            return AirflowSensorTimeout(f"{self.task_id}: gave up: {message}")
+            return AirflowSensorTimeout(f"{self.task_id}: gave up: {message}")  # type: ignore[no-any-return, unused-ignore]
         return HttSleepError(f"{self.task_id}: {message}")
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

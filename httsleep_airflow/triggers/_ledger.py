@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 KEY = "httsleep_polls"
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class Store(Protocol):
@@ -121,11 +124,11 @@ class PollLedger:
             )
 
     def counting(
-        self, send: Callable[..., Awaitable[Any]], count: int
-    ) -> Callable[..., Awaitable[Any]]:
+        self, send: Callable[_P, Awaitable[_T]], count: int
+    ) -> Callable[_P, Coroutine[Any, Any, _T]]:
         """``send`` (one request), recording ``count`` + the requests sent since, after each."""
 
-        async def send_and_record(*args: Any, **kwargs: Any) -> Any:
+        async def send_and_record(*args: _P.args, **kwargs: _P.kwargs) -> _T:
             nonlocal count
             try:
                 result = await send(*args, **kwargs)

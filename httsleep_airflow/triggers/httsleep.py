@@ -64,7 +64,7 @@ IMPORTABLE_HINT = (
 
 async def _mask(secret: str) -> None:
     try:
-        from airflow.sdk.log import amask_secret
+        from airflow.sdk.log import amask_secret  # type: ignore[attr-defined, unused-ignore]
     except ImportError:  # Airflow < 3.2: the sync one is safe on a loop there
         from airflow.sdk.log import mask_secret
 
@@ -83,7 +83,8 @@ def seal(secrets: Mapping[str, Any]) -> str:
     """``secrets`` as one token for the trigger's kwargs, encrypted with Airflow's Fernet key
     (as Airflow stores connection passwords), so that no secret shows in ``serialize()`` or in
     the ``repr`` the triggerer logs."""
-    return _fernet().encrypt(json.dumps(dict(secrets)).encode()).decode()
+    token: bytes = _fernet().encrypt(json.dumps(dict(secrets)).encode())
+    return token.decode()
 
 
 def unseal(token: str) -> dict[str, Any]:
@@ -176,7 +177,7 @@ class HttSleepTrigger(BaseTrigger):
     ):
         # Only plain assignments: in the triggerer, an exception here would end the process
         # that runs every other trigger. Everything is checked in run(), which reports it.
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger has no annotations
         self.endpoint = endpoint
         self.conditions = conditions
         self.httsleep_conn_id = httsleep_conn_id
@@ -228,7 +229,8 @@ class HttSleepTrigger(BaseTrigger):
             classpath, kwargs = self.serialize()
             if kwargs.get("sealed"):
                 kwargs["sealed"] = "<sealed>"
-            return self.repr(classpath, kwargs)
+            text: str = self.repr(classpath, kwargs)
+            return text
         except Exception:
             return f"<{type(self).__name__}>"
 
@@ -292,6 +294,7 @@ class HttSleepTrigger(BaseTrigger):
         timeout = self.request_timeout
         deadline = self.deadline
         conditions = self.conditions
+        assert conditions is not None, "validate() checked it"
         return AsyncHttSleeper(
             request,
             conditions.get("until"),
@@ -409,7 +412,7 @@ class HttSleepTrigger(BaseTrigger):
         attempts_made = self.attempts_made
         phase = self.phase()
         ledger = PollLedger.of(self)  # what a triggerer that died under this trigger sent
-        if ledger is not None:
+        if ledger is not None and self.max_retries is not None:  # of(): it is an int
             attempts_made = await ledger.resume(attempts_made, self.max_retries)
             if attempts_made > self.attempts_made:
                 phase = 0.0  # taken over from a triggerer that polled: the next poll is due

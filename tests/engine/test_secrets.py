@@ -28,6 +28,10 @@ def b64(text: str) -> str:
         ({"auth": HTTPBasicAuth("ann", "pw-456")}, {"pw-456", b64("ann:pw-456")}),
         ({"auth": ("ann", "pw-456")}, {"pw-456", b64("ann:pw-456")}),
         ({"auth": HTTPDigestAuth("ann", "pw-456")}, {"pw-456"}),
+        # bytes credentials go on the wire as they are: their secrets are the same
+        ({"auth": HTTPBasicAuth(b"ann", b"pw-456")}, {"pw-456", b64("ann:pw-456")}),
+        ({"auth": (b"ann", b"pw-456")}, {"pw-456", b64("ann:pw-456")}),
+        ({"auth": HTTPDigestAuth(b"ann", b"pw-456")}, {"pw-456"}),
         ({"url": "http://ann:pw-789@h/x"}, {"pw-789", b64("ann:pw-789")}),
         (
             {"headers": {"X-Api-Key": "k-12345", "Cookie": "c=12345", "Accept": "text/plain"}},
