@@ -4,7 +4,8 @@ floor (a bare aiohttp loop sharing one session), side by side in one run.
 Each of the K pollers polls a local keep-alive server (another process) every second for a
 bounded time. For each contender and K, in a fresh process: polls/s achieved, lateness of each
 poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
-CPU time as a share of the wall time, and the share of time spent in garbage collection.
+CPU time as a share of the wall time, and the share of time spent in garbage collection. Every
+process has the same modules loaded, as a triggerer has (``IMPORTS``).
 
     make bench                     # with the other benchmarks
     python -m benchmarks.bench_triggers -k 100 500 1000 2000 --seconds 20
@@ -149,12 +150,16 @@ class _AsyncioWithProbeSleep:
 
 
 CONTENDERS = {"floor (bare aiohttp)": bare, "HttSleepTrigger": ours, "HttpSensorTrigger": theirs}
-#: Modules each contender needs, imported before the baseline RSS is read.
-IMPORTS = {
-    "floor (bare aiohttp)": ["aiohttp"],
-    "HttSleepTrigger": ["httsleep_airflow.triggers.httsleep", "airflow.sdk"],
-    "HttpSensorTrigger": ["airflow.providers.http.triggers.http", "airflow.sdk"],
-}
+#: Modules every contender's process has loaded before the baseline RSS is read, the floor's
+#: included: what a triggerer has loaded (Airflow's SDK, the trigger modules). The garbage
+#: collector walks every object they hold, so a process without them would make the floor's
+#: polls look cheaper than they are in a triggerer.
+IMPORTS = [
+    "aiohttp",
+    "airflow.sdk",
+    "httsleep_airflow.triggers.httsleep",
+    "airflow.providers.http.triggers.http",
+]
 
 
 def child(kind: str, base: str, k: int, seconds: float) -> None:
@@ -162,7 +167,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    for module in IMPORTS[kind]:
+    for module in IMPORTS:
         importlib.import_module(module)
     probe = Probe()
     gc.collect()

@@ -181,17 +181,60 @@ def joined(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict[str]:
     return headers
 
 
+#: Where a response's cookies come from: its URL, the request's headers, its header lines.
+_SetCookie = tuple[str, Mapping[str, str | bytes], list[tuple[str, str]]]
+
+
+class _Response(requests.Response):
+    """The ``requests.Response`` the async runner returns, as the requests runner's, made for
+    less: its cookie jar (the cookies of the response's own ``Set-Cookie`` lines, as requests
+    fills it) is made when first read, which most polls never do."""
+
+    def __init__(self, set_cookie: _SetCookie | None):
+        # requests.Response.__init__ but the jar (tests/runners/test_response.py checks the set)
+        self._content = False
+        self._content_consumed = False
+        self._next = None
+        self.status_code = 0
+        self.headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        self.raw = None
+        self.url = ""
+        self.encoding = None
+        self.history: list[requests.Response] = []
+        self.reason = ""
+        self.elapsed = datetime.timedelta(0)
+        self.request = None  # type: ignore[assignment]  # as requests.Response.__init__
+        self._set_cookie = set_cookie
+        self._cookies: RequestsCookieJar | None = None
+
+    @property
+    def cookies(self) -> RequestsCookieJar:
+        if self._cookies is None:
+            self._cookies = RequestsCookieJar()
+            source: _SetCookie | None = getattr(self, "_set_cookie", None)  # None if unpickled
+            if source is not None:
+                store_cookies(self._cookies, *source)
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, jar: RequestsCookieJar) -> None:
+        self._cookies = jar
+
+
 def to_requests_response(
     response: aiohttp.ClientResponse,
     body: bytes,
     elapsed: float,
     headers: CaseInsensitiveDict[str] | None = None,
+    set_cookie: _SetCookie | None = None,
 ) -> requests.Response:
     """A ``requests.Response`` with the status, headers, body, URL and encoding of ``response``.
 
     Headers are read as requests reads them: latin-1 text, repeated names joined by ``", "``.
+    ``set_cookie`` (the URL, the request's headers, the header lines): where its cookies come
+    from, when the response sets any.
     """
-    result = requests.Response()
+    result = _Response(set_cookie)
     result.status_code = response.status
     result.reason = response.reason or ""
     result.headers = joined(_headers(response)) if headers is None else headers
@@ -202,33 +245,49 @@ def to_requests_response(
     return result
 
 
-class _Pools:
-    """One TCP connection pool per event loop, shared by that loop's sleepers; closed when the
-    last of them closes."""
+class _Sessions:
+    """One aiohttp session per event loop, shared by that loop's sleepers, and closed when the
+    last of them closes. What differs between sleepers (headers, timeouts, auth, proxy, TLS)
+    goes with each request; the session holds only what is the same for all (see
+    ``AsyncHttSleeper.session``), so a thousand triggers hold one session, not a thousand."""
 
     def __init__(self) -> None:
-        self._pools: dict[asyncio.AbstractEventLoop, tuple[aiohttp.TCPConnector, int]] = {}
+        self._sessions: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, int]] = {}
 
-    def acquire(self) -> aiohttp.TCPConnector:
+    def acquire(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        connector, users = self._pools.get(loop) or (
-            aiohttp.TCPConnector(limit=0, limit_per_host=POOL_PER_HOST),
-            0,
-        )
-        self._pools[loop] = (connector, users + 1)
-        return connector
+        session, users = self._sessions.get(loop) or (_new_session(), 0)
+        self._sessions[loop] = (session, users + 1)
+        return session
 
     async def release(self) -> None:
         loop = asyncio.get_running_loop()
-        connector, users = self._pools[loop]
+        session, users = self._sessions[loop]
         if users > 1:
-            self._pools[loop] = (connector, users - 1)
+            self._sessions[loop] = (session, users - 1)
         else:
-            del self._pools[loop]
-            await connector.close()
+            del self._sessions[loop]
+            await session.close()
 
 
-_POOLS = _Pools()
+def _new_session() -> aiohttp.ClientSession:
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=POOL_PER_HOST),
+        trust_env=False,  # the environment is read by each sleeper, once (``send_once``)
+        cookie_jar=aiohttp.DummyCookieJar(),  # cookies are each sleeper's own (``_jar``)
+        auto_decompress=False,  # decoded by the shared rule (``_http.decode_body``)
+        max_line_size=MAX_STATUS_LINE,
+        max_field_size=MAX_STATUS_LINE,
+        **_PARSER_LIMITS,
+    )
+    # aiohttp silently resends a request whose reused connection was dropped; requests does
+    # not. One poll must be one request (the budget counts them), as in requests.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
+
+
+_SESSIONS = _Sessions()
 
 
 class AsyncHttSleeper(Plan):
@@ -236,8 +295,8 @@ class AsyncHttSleeper(Plan):
 
     Takes the arguments of ``Plan``, and:
 
-    :param session: an ``aiohttp.ClientSession`` to use and leave open; by default one is made
-        on first use, reused across polls and runs, and closed by ``close()``.
+    :param session: an ``aiohttp.ClientSession`` to use and leave open; by default the loop's
+        shared one (``session``), taken on first use and given back by ``close()``.
     :param cert: a client certificate: a path, or a ``(cert, key)`` pair.
     :param proxies: requests-style ``{"https": "http://proxy:3128"}``; proxy environment
         variables apply as well (read at the first poll, like the CA bundle variables). Unlike
@@ -287,7 +346,8 @@ class AsyncHttSleeper(Plan):
             "timeout": _client_timeout(self.timeout),
         }
         self._middlewares = extra.get("middlewares")
-        self._jar = RequestsCookieJar()  # the same cookie policy as requests (IP hosts included)
+        # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
+        self._jar: RequestsCookieJar | None = None
         self._proxies = dict(proxies or {})
         self._tls = (self.verify, cert) if urlsplit(self._url).scheme == "https" else None
         self._environment_read = False
@@ -298,37 +358,21 @@ class AsyncHttSleeper(Plan):
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The session polls go through (created on first use, on the running loop).
-
-        Each sleeper has its own session, over a connection pool shared by every sleeper on the
-        loop: a thousand triggers do not hold a thousand idle connections. Cookies are kept by
-        the sleeper itself (``http.cookiejar``'s policy, as requests), not by aiohttp. The
-        environment is read once per sleeper (``send_once``), not by aiohttp per request.
+        """The session polls go through: by default the one shared by every sleeper on the
+        running loop (taken on first use), with one connection pool: a thousand triggers do not
+        hold a thousand sessions or idle connections. Cookies are kept by the sleeper itself
+        (``http.cookiejar``'s policy, as requests), not by aiohttp. The environment is read once
+        per sleeper (``send_once``), not by aiohttp per request.
         """
         if self._session is None:
-            session = aiohttp.ClientSession(
-                connector=_POOLS.acquire(),
-                connector_owner=False,
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                max_line_size=MAX_STATUS_LINE,
-                max_field_size=MAX_STATUS_LINE,
-                **_PARSER_LIMITS,
-            )
-            # aiohttp silently resends a request whose reused connection was dropped; requests
-            # does not. One poll must be one request (the budget counts them), as in requests.
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False
-            self._session = session
+            self._session = _SESSIONS.acquire()
         return self._session
 
     async def close(self) -> None:
         """Close the session this sleeper created (a session passed in is left open)."""
         if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-            await _POOLS.release()
+            self._session = None
+            await _SESSIONS.release()
 
     async def __aenter__(self) -> AsyncHttSleeper:
         return self
@@ -368,7 +412,7 @@ class AsyncHttSleeper(Plan):
         started = time.monotonic()
         method, url, body, headers = self._method, self._url, self._body, self._headers
         jar = self._hop_jar()
-        cookie = cookie_header(jar, url, headers) if len(jar) else None
+        cookie = cookie_header(jar, url, headers) if jar else None
         if cookie:
             headers = {**headers, "Cookie": cookie}  # never into the sleeper's own
         middlewares = self._middlewares
@@ -399,8 +443,12 @@ class AsyncHttSleeper(Plan):
             async with response:
                 pairs = _headers(response)
                 check_header_lines(pairs)
+                set_cookie = None
                 if any(name.lower() == "set-cookie" for name, _ in pairs):
+                    if self._jar is None:
+                        self._jar = RequestsCookieJar()
                     store_cookies(self._jar, url, headers, pairs)
+                    set_cookie = (url, headers, pairs)
                 result_headers = joined(pairs)
                 location = redirect_location(response.status, result_headers)
                 # every body is read, a redirect's too, so its connection is reused alike
@@ -410,7 +458,7 @@ class AsyncHttSleeper(Plan):
                 )
                 if location is None:
                     return to_requests_response(
-                        response, content, time.monotonic() - started, result_headers
+                        response, content, time.monotonic() - started, result_headers, set_cookie
                     )
             method, next_url, keep_body = next_hop(method, url, response.status, location, hops)
             hops += 1
@@ -427,16 +475,19 @@ class AsyncHttSleeper(Plan):
             if left_origin:  # no auth handler (Digest's retry) and no cookie beyond the origin
                 middlewares = None
             else:
-                cookie = cookie_header(self._hop_jar(), url, headers)
+                jar = self._hop_jar()
+                cookie = cookie_header(jar, url, headers) if jar else None
                 if cookie:
                     headers["Cookie"] = cookie
 
-    def _hop_jar(self) -> CookieJar:
-        """The sleeper's cookies with the request's own (as requests merges them)."""
+    def _hop_jar(self) -> CookieJar | None:
+        """The sleeper's cookies with the request's own (as requests merges them); ``None``
+        before any."""
         if not self.request.cookies:
             return self._jar
         merged = RequestsCookieJar()
-        merged.update(self._jar)
+        if self._jar is not None:
+            merged.update(self._jar)
         return merge_cookies(merged, self.request.cookies)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
