@@ -18,7 +18,8 @@ Columns: polls/s in the window and its share of the ideal N / I; lateness of eac
 its trigger's schedule (the gap since the same job's previous request, less I) at p50/p99;
 growth of the triggerer's RSS (parent + runner) per trigger started; the triggerer's CPU in the
 window, as a share of one core (parent / runner subprocess); the "async thread was blocked" and
-"deadlocked" warnings in the triggerer's own log over the whole row; bytes written to the task
+"deadlocked" warnings in the triggerer's own log, as "while the triggers started + in the
+window"; bytes written to the task
 instances' trigger logs per poll; the size of a trigger's kwargs as stored in its row; the time
 from deferral until every trigger had polled.
 
@@ -43,6 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -228,8 +230,10 @@ class Row:
     rss_per: float = 0.0
     cpu_parent: float = 0.0
     cpu_runner: float = 0.0
-    blocked: int = 0
+    blocked: int = 0  # over the whole row
     deadlocked: int = 0
+    blocked_in_window: int = 0  # of those, in the measured window (the rest: while starting)
+    deadlocked_in_window: int = 0
     log_per_poll: float = 0.0
     kwargs_bytes: float = 0.0  # the trigger's kwargs as stored in its row
 
@@ -359,9 +363,10 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
         row.polls_per_s = sum(w0 <= t <= w1 for t, _ in requests) / (w1 - w0)
         late = lateness(requests, setup.interval, w0, w1)
         row.late_p50, row.late_p99 = late[len(late) // 2], late[int(len(late) * 0.99)]
-        text = airflow_log.read_text(errors="replace")
-        row.blocked = text.count(WARNINGS["blocked"])
-        row.deadlocked = text.count(WARNINGS["deadlocked"])
+        row.blocked, row.blocked_in_window = warnings(airflow_log, WARNINGS["blocked"], w0, w1)
+        row.deadlocked, row.deadlocked_in_window = warnings(
+            airflow_log, WARNINGS["deadlocked"], w0, w1
+        )
         trigger_logs = sum(p.stat().st_size for p in (home / "logs").rglob("*.trigger.*.log"))
         row.log_per_poll = trigger_logs / max(1, len(requests))
     finally:
@@ -370,6 +375,22 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
         else:
             shutil.rmtree(home, ignore_errors=True)
     return row
+
+
+def warnings(log: Path, text: str, w0: float, w1: float) -> tuple[int, int]:
+    """Lines of the triggerer's log that say ``text``: in all, and in the window ``w0..w1``
+    (by the ISO time each line starts with)."""
+    total = in_window = 0
+    for line in log.read_text(errors="replace").splitlines():
+        if text in line:
+            total += 1
+            stamp = line.split(" ", 1)[0].replace("Z", "+00:00")
+            try:
+                when = datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                continue
+            in_window += w0 <= when <= w1
+    return total, in_window
 
 
 def seed_failure(home: Path) -> RuntimeError:
@@ -497,7 +518,7 @@ def settings_env(pairs: list[str]) -> dict[str, str]:
 
 HEADER = (
     f"{'trigger':<18} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} {'late p99':>9} "
-    f"{'RSS/trig':>9} {'CPU':>5} {'parent':>6} {'runner':>6} {'blocked':>7} {'deadlk':>6} "
+    f"{'RSS/trig':>9} {'CPU':>5} {'parent':>6} {'runner':>6} {'blocked':>9} {'deadlk':>6} "
     f"{'log/poll':>8} {'kwargs':>7} {'start all':>10}"
 )
 
@@ -513,9 +534,16 @@ def line(row: Row, interval: float, start_timeout: float) -> str:
         f"{row.kind:<18} {row.n:>6,} {row.polls_per_s:>8.1f} {row.polls_per_s / ideal:>8.0%} "
         f"{_ms(row.late_p50):>9} {_ms(row.late_p99):>9} {row.rss_per / 1024:>6.1f}KiB "
         f"{row.cpu_parent + row.cpu_runner:>5.0%} {row.cpu_parent:>6.0%} {row.cpu_runner:>6.0%} "
-        f"{row.blocked:>7} {row.deadlocked:>6} {row.log_per_poll:>7.0f}B {row.kwargs_bytes:>6.0f}B "
+        f"{_split(row.blocked, row.blocked_in_window):>9} "
+        f"{_split(row.deadlocked, row.deadlocked_in_window):>6} "
+        f"{row.log_per_poll:>7.0f}B {row.kwargs_bytes:>6.0f}B "
         f"{start}"
     )
+
+
+def _split(total: int, in_window: int) -> str:
+    """Warnings as ``while starting + in the window``."""
+    return f"{total - in_window}+{in_window}"
 
 
 def _ms(seconds: float) -> str:
