@@ -19,9 +19,10 @@ its trigger's schedule (the gap since the same job's previous request, less I) a
 growth of the triggerer's RSS (parent + runner) per trigger started; the triggerer's CPU in the
 window, as a share of one core (parent / runner subprocess); the "async thread was blocked" and
 "deadlocked" warnings in the triggerer's own log, as "while the triggers started + in the
-window"; bytes written to the task
-instances' trigger logs per poll; the size of a trigger's kwargs as stored in its row; the time
-from deferral until every trigger had polled.
+window"; the trigger runner's full garbage collections in the window and the longest of them
+(``benchmarks/gcwatch``: each stops the runner's loop while it walks every object); bytes
+written to the task instances' trigger logs per poll; the size of a trigger's kwargs as stored
+in its row; the time from deferral until every trigger had polled.
 
     make bench-triggerer
     python -m benchmarks.bench_triggerer -n 100 -i 10 -w 10          # a quick look
@@ -236,6 +237,8 @@ class Row:
     deadlocked_in_window: int = 0
     log_per_poll: float = 0.0
     kwargs_bytes: float = 0.0  # the trigger's kwargs as stored in its row
+    full_gcs: int = 0  # full garbage collections of the trigger runner in the window
+    full_gc_max: float = 0.0  # the longest of them (the runner's loop stands still meanwhile)
 
 
 def lateness(
@@ -257,7 +260,8 @@ def home_env(home: Path, base: str, settings: Mapping[str, str]) -> dict[str, st
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks" / "gcwatch")]),
+        "HTTSLEEP_GC_WATCH": str(home / "gc"),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
@@ -358,7 +362,7 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
                 seeding(env, kind, n, setup.interval, home / "seed.log") as seeder,
                 triggerer(env, airflow_log, setup.cores[0], n) as process,
             ):
-                w0, w1 = measure(row, process, seeder, setup, requests_log, airflow_log)
+                w0, w1, runner = measure(row, process, seeder, setup, requests_log, airflow_log)
         requests = read_requests(requests_log)
         row.polls_per_s = sum(w0 <= t <= w1 for t, _ in requests) / (w1 - w0)
         late = lateness(requests, setup.interval, w0, w1)
@@ -367,6 +371,8 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
         row.deadlocked, row.deadlocked_in_window = warnings(
             airflow_log, WARNINGS["deadlocked"], w0, w1
         )
+        pauses = full_gc_pauses(home / f"gc.{runner}", w0, w1)
+        row.full_gcs, row.full_gc_max = len(pauses), max(pauses, default=0.0)
         trigger_logs = sum(p.stat().st_size for p in (home / "logs").rglob("*.trigger.*.log"))
         row.log_per_poll = trigger_logs / max(1, len(requests))
     finally:
@@ -393,6 +399,14 @@ def warnings(log: Path, text: str, w0: float, w1: float) -> tuple[int, int]:
     return total, in_window
 
 
+def full_gc_pauses(record: Path, w0: float, w1: float) -> list[float]:
+    """Seconds each full garbage collection that ended in ``w0..w1`` took (``gcwatch``)."""
+    if not record.exists():
+        return []
+    pauses = (line.split() for line in record.read_text().splitlines())
+    return [float(took) for when, took in pauses if w0 <= float(when) <= w1]
+
+
 def seed_failure(home: Path) -> RuntimeError:
     return RuntimeError(f"seeding failed:\n{(home / 'seed.log').read_text()[-3000:]}")
 
@@ -404,7 +418,7 @@ def measure(
     setup: Setup,
     requests_log: Path,
     airflow_log: Path,
-) -> tuple[float, float]:
+) -> tuple[float, float, int]:
     """Once the triggerer is idle and the DAG serialized, defer the N task instances, wait
     until all N polled, measure the window; fills ``row``'s start, CPU and memory figures and
     answers the window's bounds."""
@@ -455,7 +469,7 @@ def measure(
     row.cpu_parent = (cpu_seconds(pid) - cpu0[0]) / (w1 - w0)
     row.cpu_runner = (cpu_seconds(runner) - cpu0[1]) / (w1 - w0)
     row.rss_per = (statistics.median(samples) - rss0) / max(1, row.started)
-    return w0, w1
+    return w0, w1, runner
 
 
 def migrated_database() -> Path:
@@ -519,7 +533,7 @@ def settings_env(pairs: list[str]) -> dict[str, str]:
 HEADER = (
     f"{'trigger':<18} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} {'late p99':>9} "
     f"{'RSS/trig':>9} {'CPU':>5} {'parent':>6} {'runner':>6} {'blocked':>9} {'deadlk':>6} "
-    f"{'log/poll':>8} {'kwargs':>7} {'start all':>10}"
+    f"{'full GC':>12} {'log/poll':>8} {'kwargs':>7} {'start all':>10}"
 )
 
 
@@ -536,6 +550,7 @@ def line(row: Row, interval: float, start_timeout: float) -> str:
         f"{row.cpu_parent + row.cpu_runner:>5.0%} {row.cpu_parent:>6.0%} {row.cpu_runner:>6.0%} "
         f"{_split(row.blocked, row.blocked_in_window):>9} "
         f"{_split(row.deadlocked, row.deadlocked_in_window):>6} "
+        f"{f'{row.full_gcs} <={_ms(row.full_gc_max)}':>12} "
         f"{row.log_per_poll:>7.0f}B {row.kwargs_bytes:>6.0f}B "
         f"{start}"
     )

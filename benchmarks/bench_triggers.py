@@ -5,7 +5,8 @@ Each of the K pollers polls a local keep-alive server (another process) every se
 bounded time. For each contender and K, in a fresh process: polls/s achieved, lateness of each
 poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
 CPU time as a share of the wall time, and the share of time spent in garbage collection. Every
-process has the same modules loaded, as a triggerer has (``IMPORTS``).
+process has the same modules loaded, as a triggerer has (``IMPORTS``), and triggers start one per
+pass of the loop, as Airflow's trigger runner starts them.
 
     make bench                     # with the other benchmarks
     python -m benchmarks.bench_triggers -k 100 500 1000 2000 --seconds 20
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from benchmarks._server import serving
@@ -104,7 +106,7 @@ async def ours(base: str, k: int, seconds: float, probe: Probe) -> None:
         async for event in trigger.run():
             assert event.payload["status"] == "exhausted", event.payload
 
-    await asyncio.gather(*(drain(t) for t in triggers))
+    await asyncio.gather(*await started(drain(t) for t in triggers))
 
 
 async def theirs(base: str, k: int, seconds: float, probe: Probe) -> None:
@@ -132,11 +134,21 @@ async def theirs(base: str, k: int, seconds: float, probe: Probe) -> None:
         async for _ in trigger.run():
             raise AssertionError("the job never completes")
 
-    tasks = [asyncio.ensure_future(drain(t)) for t in triggers]
+    tasks = await started(drain(t) for t in triggers)
     await asyncio.sleep(seconds)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def started(runs: Iterable[Coroutine[Any, Any, None]]) -> list[asyncio.Task[None]]:
+    """Each trigger's task, started as Airflow's trigger runner starts them: one, then a pass of
+    the loop (``TriggerRunner.create_triggers`` awaits ``asyncio.sleep(0)`` between two)."""
+    tasks = []
+    for run in runs:
+        tasks.append(asyncio.ensure_future(run))
+        await asyncio.sleep(0)
+    return tasks
 
 
 class _AsyncioWithProbeSleep:
