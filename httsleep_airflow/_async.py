@@ -339,7 +339,11 @@ class AsyncHttSleeper(Plan):
         self._url = prepared.url or str(request.url)  # a checked string (build_request)
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._body = _body_bytes(prepared.body)
-        self._headers = dict(prepared.headers)
+        # requests sends a bytes value as it is and text as latin-1; aiohttp takes text only
+        self._headers: dict[str, str | bytes] = {
+            name: value.decode("latin-1") if isinstance(value, bytes) else value
+            for name, value in prepared.headers.items()
+        }
         self._request_options: dict[str, Any] = {
             "allow_redirects": False,
             "auto_decompress": False,  # decoded by the shared rule (_http.decode_body)

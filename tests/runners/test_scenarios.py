@@ -377,6 +377,17 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "a header value given as bytes is sent as those bytes",
+        [OK],
+        request={"method": "GET", "headers": {"X-Token": b"tok-123"}},
+        check=lambda result, server: server.received[0].headers.get("X-Token") == "tok-123",
+    ),
+    Scenario(
+        "the met response's cookies are its own Set-Cookie's",
+        [Reply(body={"status": "OK"}, headers={"Set-Cookie": "sid=met-1; Path=/"})],
+        check=lambda result, server: dict(result.cookies) == {"sid": "met-1"},
+    ),
+    Scenario(
         "a cookie set by an IP host is sent back",
         [SET_COOKIE, OK],
         requests_seen=2,
