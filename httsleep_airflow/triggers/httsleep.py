@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -71,6 +72,67 @@ async def _mask(secret: str) -> None:
         mask_secret(secret)
     else:
         await amask_secret(secret)
+
+
+async def _read_settings(conn_id: str) -> ConnectionSettings:
+    """A connection's settings, read in the triggerer, its secrets handed to the masker."""
+    try:
+        conn = await HttSleepHook.aget_connection(conn_id)  # never blocks the loop
+    except Exception as exc:
+        # Missing, or a secrets backend that is down: not a mistake in the DAG, so the task's
+        # retries apply.
+        raise TriggerProblem(
+            f"connection {conn_id!r} could not be read in the triggerer: "
+            f"{type(exc).__name__}: {exc}",
+            fatal=False,
+        ) from None
+    try:
+        settings = settings_of(conn_id, conn)
+    except ConnectionConfigError as exc:
+        raise TriggerProblem(str(exc), fatal=True) from None
+    for secret in tidy(settings.secrets):
+        await _mask(secret)
+    return settings
+
+
+class SharedReads:
+    """Connection reads shared by the triggers of one event loop for ``ttl`` seconds: a thousand
+    sensors that defer at once on one connection cost one read of it (each read goes through a
+    worker thread and the triggerer's supervisor), not a thousand. A failed read is not kept:
+    the next trigger reads again. Every trigger of a triggerer may read every connection, so
+    sharing a read shows none of them anything new; a changed connection is seen by triggers
+    that start ``ttl`` seconds later."""
+
+    def __init__(
+        self,
+        read: Callable[[str], Awaitable[ConnectionSettings]],
+        ttl: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self.ttl = ttl
+        self._clock = clock
+        self._loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, tuple[float, asyncio.Future[ConnectionSettings]]]
+        ] = weakref.WeakKeyDictionary()
+
+    async def read(self, conn_id: str) -> ConnectionSettings:
+        now = self._clock()
+        reads = self._loops.setdefault(asyncio.get_running_loop(), {})
+        for stale in [name for name, (until, _) in reads.items() if until <= now]:
+            del reads[stale]
+        kept = reads.get(conn_id)
+        if kept is None or _failed(kept[1]):
+            kept = reads[conn_id] = (now + self.ttl, asyncio.ensure_future(self._read(conn_id)))
+        # shielded: a trigger cancelled while it waits does not cancel the others' read
+        return await asyncio.shield(kept[1])
+
+
+def _failed(read: asyncio.Future[Any]) -> bool:
+    return read.done() and (read.cancelled() or read.exception() is not None)
+
+
+_CONNECTIONS = SharedReads(_read_settings)
 
 
 def _fernet() -> Any:
@@ -312,24 +374,7 @@ class HttSleepTrigger(BaseTrigger):
     async def _settings(self) -> ConnectionSettings | None:
         if self.httsleep_conn_id is None or is_absolute(self.endpoint):
             return None
-        conn_id = self.httsleep_conn_id
-        try:
-            conn = await HttSleepHook.aget_connection(conn_id)  # never blocks the loop
-        except Exception as exc:
-            # Missing, or a secrets backend that is down: not a mistake in the DAG, so the
-            # task's retries apply.
-            raise TriggerProblem(
-                f"connection {conn_id!r} could not be read in the triggerer: "
-                f"{type(exc).__name__}: {exc}",
-                fatal=False,
-            ) from None
-        try:
-            settings = settings_of(conn_id, conn)
-        except ConnectionConfigError as exc:
-            raise TriggerProblem(str(exc), fatal=True) from None
-        for secret in tidy(settings.secrets):
-            await _mask(secret)
-        return settings
+        return await _CONNECTIONS.read(self.httsleep_conn_id)
 
     async def _prepare(self) -> AsyncHttSleeper:
         """Everything before the first poll; each failure is a ``TriggerProblem``."""

@@ -1,0 +1,124 @@
+"""Triggers on one event loop share a connection read for a few seconds: a thousand sensors
+deferring on one connection read it once, not a thousand times."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from httsleep_airflow.hooks.httsleep import HttSleepHook
+from httsleep_airflow.triggers import httsleep as trigger_module
+from httsleep_airflow.triggers.httsleep import HttSleepTrigger, SharedReads, TriggerProblem
+from tests.scripted_server import Reply
+
+
+def test_triggers_deferred_together_read_their_connection_once(monkeypatch, server):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SHARED_READ",
+        json.dumps({"conn_type": "httsleep", "host": server.url("/api"), "password": "pw-77"}),
+    )
+    monkeypatch.setattr(trigger_module, "_CONNECTIONS", SharedReads(trigger_module._read_settings))
+    reads = []
+    real = HttSleepHook.aget_connection.__func__  # type: ignore[attr-defined]
+
+    async def counted(cls, conn_id):
+        reads.append(conn_id)
+        return await real(cls, conn_id)
+
+    monkeypatch.setattr(HttSleepHook, "aget_connection", classmethod(counted))
+    server.script(Reply(body={"status": "OK"}))
+    triggers = [
+        HttSleepTrigger(
+            endpoint=f"jobs/{i}",
+            httsleep_conn_id="shared_read",
+            conditions={"until": {"status_code": 200}},
+            polling_interval=0,
+        )
+        for i in range(30)
+    ]
+
+    async def main() -> list[str]:
+        async def one(trigger: HttSleepTrigger) -> str:
+            (event,) = [event async for event in trigger.run()]
+            return str(event.payload["status"])
+
+        return await asyncio.gather(*(one(t) for t in triggers))
+
+    assert asyncio.run(main()) == ["success"] * 30
+    assert reads == ["shared_read"]  # one read for the thirty
+    assert len(server.received) == 30
+    assert len({r.headers.get("Authorization") for r in server.received}) == 1  # the same auth
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_read_is_kept_for_its_ttl_and_a_failed_one_not_at_all():
+    clock = FakeClock()
+    calls: list[str] = []
+    outcomes = iter([TriggerProblem("backend down", fatal=False), "first", "second"])
+
+    async def read(conn_id: str):
+        calls.append(conn_id)
+        await asyncio.sleep(0)
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    shared = SharedReads(read, ttl=10, clock=clock)
+
+    async def main() -> None:
+        with pytest.raises(TriggerProblem):
+            await shared.read("c")
+        assert await shared.read("c") == "first"  # the failure was not kept
+        clock.advance(9.9)
+        assert await shared.read("c") == "first"  # within its ttl: no read
+        clock.advance(0.2)
+        assert await shared.read("c") == "second"  # past it: read again
+
+    asyncio.run(main())
+    assert calls == ["c", "c", "c"]
+
+
+def test_a_waiting_trigger_cancelled_does_not_cancel_the_others_read():
+    async def main() -> None:
+        gate = asyncio.Event()
+
+        async def read(conn_id: str) -> str:
+            await gate.wait()
+            return "settings"
+
+        shared = SharedReads(read)
+        first = asyncio.ensure_future(shared.read("c"))
+        second = asyncio.ensure_future(shared.read("c"))
+        await asyncio.sleep(0)
+        first.cancel()
+        await asyncio.sleep(0)
+        gate.set()
+        assert await second == "settings"
+        assert first.cancelled()
+
+    asyncio.run(main())
+
+
+def test_reads_are_per_event_loop():
+    calls: list[int] = []
+
+    async def read(conn_id: str) -> int:
+        calls.append(id(asyncio.get_running_loop()))
+        return len(calls)
+
+    shared = SharedReads(read)
+    assert asyncio.run(shared.read("c")) == 1
+    assert asyncio.run(shared.read("c")) == 2  # a new loop reads for itself
