@@ -367,10 +367,9 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
         row.polls_per_s = sum(w0 <= t <= w1 for t, _ in requests) / (w1 - w0)
         late = lateness(requests, setup.interval, w0, w1)
         row.late_p50, row.late_p99 = late[len(late) // 2], late[int(len(late) * 0.99)]
-        row.blocked, row.blocked_in_window = warnings(airflow_log, WARNINGS["blocked"], w0, w1)
-        row.deadlocked, row.deadlocked_in_window = warnings(
-            airflow_log, WARNINGS["deadlocked"], w0, w1
-        )
+        blocked, deadlocked = WARNINGS["blocked"], WARNINGS["deadlocked"]
+        row.blocked, row.blocked_in_window = count_warnings(airflow_log, blocked, w0, w1)
+        row.deadlocked, row.deadlocked_in_window = count_warnings(airflow_log, deadlocked, w0, w1)
         pauses = full_gc_pauses(home / f"gc.{runner}", w0, w1)
         row.full_gcs, row.full_gc_max = len(pauses), max(pauses, default=0.0)
         trigger_logs = sum(p.stat().st_size for p in (home / "logs").rglob("*.trigger.*.log"))
@@ -383,7 +382,7 @@ def run_row(kind: str, n: int, setup: Setup) -> Row:
     return row
 
 
-def warnings(log: Path, text: str, w0: float, w1: float) -> tuple[int, int]:
+def count_warnings(log: Path, text: str, w0: float, w1: float) -> tuple[int, int]:
     """Lines of the triggerer's log that say ``text``: in all, and in the window ``w0..w1``
     (by the ISO time each line starts with)."""
     total = in_window = 0
@@ -403,8 +402,8 @@ def full_gc_pauses(record: Path, w0: float, w1: float) -> list[float]:
     """Seconds each full garbage collection that ended in ``w0..w1`` took (``gcwatch``)."""
     if not record.exists():
         return []
-    pauses = (line.split() for line in record.read_text().splitlines())
-    return [float(took) for when, took in pauses if w0 <= float(when) <= w1]
+    pauses = [line.split() for line in record.read_text().splitlines()]
+    return [float(p[1]) for p in pauses if len(p) == 2 and w0 <= float(p[0]) <= w1]
 
 
 def seed_failure(home: Path) -> RuntimeError:

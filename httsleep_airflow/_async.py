@@ -187,13 +187,13 @@ _SetCookie = tuple[str, Mapping[str, str | bytes], list[tuple[str, str]]]
 
 class _Response(requests.Response):
     """The ``requests.Response`` the async runner returns, as the requests runner's, made for
-    less: its cookie jar (the cookies of the response's own ``Set-Cookie`` lines, as requests
-    fills it) is made when first read, which most polls never do."""
+    less: without ``Set-Cookie`` lines its (empty) cookie jar is made only when read, which
+    most polls never do; with them it holds their cookies, as requests fills it."""
 
-    def __init__(self, set_cookie: _SetCookie | None):
+    def __init__(self, set_cookie: _SetCookie | None = None):
         # requests.Response.__init__ but the jar (tests/runners/test_response.py checks the set)
         self._content = False
-        self._content_consumed = False
+        self._content_consumed = True  # the whole body is read, as requests reads it
         self._next = None
         self.status_code = 0
         self.headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
@@ -204,16 +204,15 @@ class _Response(requests.Response):
         self.reason = ""
         self.elapsed = datetime.timedelta(0)
         self.request = None  # type: ignore[assignment]  # as requests.Response.__init__
-        self._set_cookie = set_cookie
         self._cookies: RequestsCookieJar | None = None
+        if set_cookie is not None:  # kept now: expiry is judged at the time they arrive
+            self._cookies = RequestsCookieJar()
+            store_cookies(self._cookies, *set_cookie)
 
     @property
     def cookies(self) -> RequestsCookieJar:
         if self._cookies is None:
             self._cookies = RequestsCookieJar()
-            source: _SetCookie | None = getattr(self, "_set_cookie", None)  # None if unpickled
-            if source is not None:
-                store_cookies(self._cookies, *source)
         return self._cookies
 
     @cookies.setter
@@ -248,25 +247,32 @@ def to_requests_response(
 class _Sessions:
     """One aiohttp session per event loop, shared by that loop's sleepers, and closed when the
     last of them closes. What differs between sleepers (headers, timeouts, auth, proxy, TLS)
-    goes with each request; the session holds only what is the same for all (see
-    ``AsyncHttSleeper.session``), so a thousand triggers hold one session, not a thousand."""
+    goes with each request; the session holds only what is the same for all, so a thousand
+    triggers hold one session, not a thousand. No caller can reach it (``session`` gives a
+    sleeper a session of its own), so none can change it for the others."""
 
     def __init__(self) -> None:
         self._sessions: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, int]] = {}
 
-    def acquire(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
+    def acquire(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        for stale in [old for old in self._sessions if old.is_closed()]:
+            del self._sessions[stale]  # a loop that ended without its sleepers closing
         session, users = self._sessions.get(loop) or (_new_session(), 0)
+        if session.closed:
+            session, users = _new_session(), 0
         self._sessions[loop] = (session, users + 1)
         return session
 
-    async def release(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def release(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One sleeper of ``loop`` (where it took the session) is done with it."""
+        if loop not in self._sessions:
+            return
         session, users = self._sessions[loop]
         if users > 1:
             self._sessions[loop] = (session, users - 1)
-        else:
-            del self._sessions[loop]
+            return
+        del self._sessions[loop]
+        if loop is asyncio.get_running_loop():  # another loop's cannot be closed from here
             await session.close()
 
 
@@ -355,28 +361,42 @@ class AsyncHttSleeper(Plan):
         self._proxies = dict(proxies or {})
         self._tls = (self.verify, cert) if urlsplit(self._url).scheme == "https" else None
         self._environment_read = False
-        self._session = session
+        self._session = session  # the caller's, or one of its own once ``session`` is read
         self._owns_session = session is None
+        self._shared: tuple[aiohttp.ClientSession, asyncio.AbstractEventLoop] | None = None
         self._sleep = sleep
         self._offload_always = self.rules.has_callback
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The session polls go through: by default the one shared by every sleeper on the
-        running loop (taken on first use), with one connection pool: a thousand triggers do not
-        hold a thousand sessions or idle connections. Cookies are kept by the sleeper itself
-        (``http.cookiejar``'s policy, as requests), not by aiohttp. The environment is read once
-        per sleeper (``send_once``), not by aiohttp per request.
+        """The session this sleeper's polls go through from now on: the one passed in, or one
+        of its own, made when this is first read and closed by ``close()``. A sleeper whose
+        session nobody reads uses its event loop's shared session (one connection pool for all:
+        a thousand triggers do not hold a thousand sessions), which no caller can reach.
+        Cookies are kept by the sleeper itself (``http.cookiejar``'s policy, as requests), not
+        by aiohttp; the environment is read once per sleeper (``send_once``).
         """
         if self._session is None:
-            self._session = _SESSIONS.acquire()
+            self._session = _new_session()
         return self._session
 
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is not None:
+            return self._session
+        if self._shared is None:
+            loop = asyncio.get_running_loop()
+            self._shared = (_SESSIONS.acquire(loop), loop)
+        return self._shared[0]
+
     async def close(self) -> None:
-        """Close the session this sleeper created (a session passed in is left open)."""
+        """Give back the loop's shared session, and close the one this sleeper made (a
+        session passed in is left open)."""
+        if self._shared is not None:
+            loop, self._shared = self._shared[1], None
+            await _SESSIONS.release(loop)
         if self._owns_session and self._session is not None:
-            self._session = None
-            await _SESSIONS.release()
+            session, self._session = self._session, None
+            await session.close()
 
     async def __aenter__(self) -> AsyncHttSleeper:
         return self
@@ -429,7 +449,7 @@ class AsyncHttSleeper(Plan):
             if target is None:
                 target = _wire_url(url)
             try:
-                response = await self.session.request(
+                response = await self._client().request(
                     method, target, data=body, headers=headers, **options
                 )
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
@@ -441,7 +461,7 @@ class AsyncHttSleeper(Plan):
                 )
                 if method not in IDEMPOTENT_METHODS or not stale:
                     raise
-                response = await self.session.request(
+                response = await self._client().request(
                     method, target, data=body, headers=headers, **options
                 )
             async with response:

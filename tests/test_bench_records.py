@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.bench_triggerer import ROOT, full_gc_pauses, warnings
+from benchmarks.bench_triggerer import ROOT, count_warnings, full_gc_pauses
 
 
 def test_a_process_started_with_gcwatch_records_its_full_collections(tmp_path: Path) -> None:
@@ -39,5 +39,5 @@ def test_warnings_are_split_at_the_window(tmp_path: Path) -> None:
         "  a continuation line that says: async thread was blocked\n"
     )
     w0 = 1796292004.0  # 2026-12-03T10:00:04Z
-    assert warnings(log, "async thread was blocked", w0, w0 + 10) == (3, 1)
-    assert warnings(log, "appears deadlocked", w0, w0 + 10) == (0, 0)
+    assert count_warnings(log, "async thread was blocked", w0, w0 + 10) == (3, 1)
+    assert count_warnings(log, "appears deadlocked", w0, w0 + 10) == (0, 0)

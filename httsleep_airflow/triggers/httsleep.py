@@ -24,9 +24,9 @@ breaks the decoder, any unexpected exception) into that one ``error`` event.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
-import weakref
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -98,34 +98,79 @@ async def _read_settings(conn_id: str) -> ConnectionSettings:
 class SharedReads:
     """Connection reads shared by the triggers of one event loop for ``ttl`` seconds: a thousand
     sensors that defer at once on one connection cost one read of it (each read goes through a
-    worker thread and the triggerer's supervisor), not a thousand. A failed read is not kept:
-    the next trigger reads again. Every trigger of a triggerer may read every connection, so
-    sharing a read shows none of them anything new; a changed connection is seen by triggers
-    that start ``ttl`` seconds later."""
+    worker thread and the triggerer's supervisor), not a thousand. A read that fails, or gets
+    no answer within ``timeout`` seconds, is not kept: the next trigger reads again. Every
+    trigger of a triggerer may read every connection, so sharing a read shows none of them
+    anything new; a changed connection is seen by triggers that start ``ttl`` seconds later.
+    The read runs in a context of its own, so its log lines belong to no one trigger."""
 
     def __init__(
         self,
         read: Callable[[str], Awaitable[ConnectionSettings]],
         ttl: float = 10.0,
+        timeout: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read = read
         self.ttl = ttl
+        self.timeout = timeout
         self._clock = clock
-        self._loops: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, tuple[float, asyncio.Future[ConnectionSettings]]]
-        ] = weakref.WeakKeyDictionary()
+        #: per loop: connection id -> (kept until, the read in flight, or its settings)
+        self._loops: dict[
+            asyncio.AbstractEventLoop,
+            dict[str, tuple[float, asyncio.Future[ConnectionSettings] | ConnectionSettings]],
+        ] = {}
 
     async def read(self, conn_id: str) -> ConnectionSettings:
-        now = self._clock()
-        reads = self._loops.setdefault(asyncio.get_running_loop(), {})
+        loop, now = asyncio.get_running_loop(), self._clock()
+        for ended in [old for old in self._loops if old.is_closed()]:
+            del self._loops[ended]
+        reads = self._loops.setdefault(loop, {})
         for stale in [name for name, (until, _) in reads.items() if until <= now]:
             del reads[stale]
-        kept = reads.get(conn_id)
-        if kept is None or _failed(kept[1]):
-            kept = reads[conn_id] = (now + self.ttl, asyncio.ensure_future(self._read(conn_id)))
-        # shielded: a trigger cancelled while it waits does not cancel the others' read
-        return await asyncio.shield(kept[1])
+        future: asyncio.Future[ConnectionSettings] | None = None
+        held = reads.get(conn_id)
+        if held is not None:
+            if not isinstance(held[1], asyncio.Future):
+                return held[1]
+            if not _failed(held[1]):
+                future = held[1]
+        if future is None:
+            # a context of its own: the read's log lines must not go to one trigger's log
+            future = contextvars.Context().run(asyncio.ensure_future, self._bounded(conn_id))
+            reads[conn_id] = (now + self.ttl, future)
+        until = reads[conn_id][0]
+        try:
+            # shielded: a trigger cancelled while it waits does not cancel the others' read
+            settings = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled() and not _cancelling():  # the read ended so, not this trigger
+                raise TriggerProblem(
+                    f"connection {conn_id!r} could not be read in the triggerer: the read was "
+                    "cancelled",
+                    fatal=False,
+                ) from None
+            raise
+        if conn_id in reads and reads[conn_id][1] is future:
+            reads[conn_id] = (until, settings)  # the settings, not the task (it holds the loop)
+        return settings
+
+    async def _bounded(self, conn_id: str) -> ConnectionSettings:
+        try:
+            return await asyncio.wait_for(self._read(conn_id), self.timeout)
+        except asyncio.TimeoutError:
+            raise TriggerProblem(
+                f"connection {conn_id!r} could not be read in the triggerer: no answer in "
+                f"{self.timeout:g} s",
+                fatal=False,
+            ) from None
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (always assumed so before Python 3.11)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return True if cancelling is None else bool(cancelling())
 
 
 def _failed(read: asyncio.Future[Any]) -> bool:

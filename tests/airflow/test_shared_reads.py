@@ -122,3 +122,49 @@ def test_reads_are_per_event_loop():
     shared = SharedReads(read)
     assert asyncio.run(shared.read("c")) == 1
     assert asyncio.run(shared.read("c")) == 2  # a new loop reads for itself
+
+
+def test_a_read_that_hangs_ends_every_waiting_trigger_with_a_clear_error_and_is_not_kept():
+    answers = iter(["never", "settings"])
+
+    async def read(conn_id: str) -> str:
+        if next(answers) == "never":
+            await asyncio.Event().wait()  # a supervisor reply that never comes
+        return "settings"
+
+    shared = SharedReads(read, timeout=0.05)
+
+    async def main() -> None:
+        waiting = await asyncio.gather(
+            *(shared.read("c") for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(outcome, TriggerProblem) for outcome in waiting)
+        assert "no answer in 0.05 s" in str(waiting[0]) and not waiting[0].fatal
+        assert await shared.read("c") == "settings"  # read again, not the failure
+
+    asyncio.run(main())
+
+
+def test_a_read_cancelled_by_itself_is_a_trigger_problem_not_a_cancellation():
+    async def read(conn_id: str) -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # as a backend's own timeout might
+        await asyncio.sleep(0)
+        return "settings"
+
+    async def main() -> None:
+        with pytest.raises(TriggerProblem, match="cancelled"):
+            await SharedReads(read).read("c")
+
+    asyncio.run(main())
+
+
+def test_reads_of_loops_that_ended_are_dropped():
+    async def read(conn_id: str) -> str:
+        return "settings"
+
+    shared = SharedReads(read)
+    for _ in range(5):
+        asyncio.run(shared.read("c"))
+    assert len(shared._loops) == 1  # only the last loop's (closed loops go at the next read)

@@ -17,9 +17,9 @@ UNTIL = {"status_code": 200}
 
 def test_the_async_response_has_every_attribute_of_a_requests_response():
     made = set(vars(requests.Response()))
-    ours = set(vars(_Response(None))) - {"_set_cookie", "_cookies"}
+    ours = set(vars(_Response())) - {"_cookies"}
     assert ours == made - {"cookies"}  # a requests upgrade that adds one shows here
-    assert len(_Response(None).cookies) == 0
+    assert len(_Response().cookies) == 0
 
 
 def _both(server: ScriptedServer, *replies: Reply) -> tuple[requests.Response, requests.Response]:
@@ -57,8 +57,8 @@ def test_the_loop_shares_one_session_until_the_last_sleeper_closes(server: Scrip
         second = AsyncHttSleeper(server.url("/jobs/2"), UNTIL)
         await first.run()
         await second.run()
-        shared = first.session
-        assert second.session is shared
+        shared = first._client()
+        assert second._client() is shared
         await first.close()
         assert not shared.closed
         await second.run()  # still usable by the other
@@ -66,7 +66,56 @@ def test_the_loop_shares_one_session_until_the_last_sleeper_closes(server: Scrip
         assert shared.closed
         third = AsyncHttSleeper(server.url("/jobs/3"), UNTIL)
         await third.run()  # a new one, once the last has closed
-        assert third.session is not shared and not third.session.closed
+        assert third._client() is not shared and not third._client().closed
         await third.close()
 
     asyncio.run(main())
+
+
+def test_a_session_read_from_a_sleeper_is_its_own(server: ScriptedServer):
+    server.script(Reply(body={"status": "OK"}))
+
+    async def main() -> None:
+        first = AsyncHttSleeper(server.url("/tenant-a"), UNTIL)
+        second = AsyncHttSleeper(server.url("/tenant-b"), UNTIL)
+        first.session.headers["X-Api-Key"] = "tenant-a-secret"
+        await first.run()
+        await second.run()
+        await first.session.close()  # closing it harms no other sleeper
+        await second.run()
+        await first.close()
+        await second.close()
+
+    asyncio.run(main())
+    keys = [(r.path, r.headers.get("X-Api-Key")) for r in server.received]
+    assert keys == [("/tenant-a", "tenant-a-secret"), ("/tenant-b", None), ("/tenant-b", None)]
+
+
+def test_a_sleeper_closed_on_another_loop_leaves_that_loops_session_alone(
+    server: ScriptedServer,
+):
+    server.script(Reply(body={"status": "OK"}))
+    used_elsewhere = AsyncHttSleeper(server.url("/jobs/1"), UNTIL)
+    first_loop = asyncio.new_event_loop()
+    first_loop.run_until_complete(used_elsewhere.run())
+
+    async def main() -> None:
+        here = AsyncHttSleeper(server.url("/jobs/2"), UNTIL)
+        await here.run()
+        await used_elsewhere.close()  # its session was the other loop's
+        assert not here._client().closed
+        await here.run()
+        await here.close()
+
+    asyncio.run(main())
+    first_loop.close()
+    assert len(server.received) == 3
+
+
+def test_the_body_reads_alike_in_every_way(server: ScriptedServer):
+    body = b'{"status": "OK"}\n{"line": 2}\n'
+    sync, async_ = _both(server, Reply(body=body, headers={"Content-Type": "application/x-ndjson"}))
+    for response in (sync, async_):
+        assert list(response.iter_lines()) == [b'{"status": "OK"}', b'{"line": 2}']
+        assert b"".join(response.iter_content(4)) == body
+        assert response.content == body and response.text == body.decode()
