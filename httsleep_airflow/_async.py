@@ -86,24 +86,31 @@ OFFLOAD_BYTES = 64 * 1024
 
 @functools.lru_cache(maxsize=64)
 def _ssl_context(cafile: str | None, cert: tuple[str, ...] | None) -> ssl.SSLContext:
-    """One context per CA bundle and client certificate, shared: loading a bundle costs ms."""
-    context = ssl.create_default_context(cafile=cafile)
+    """One context per CA bundle (``None``: verify nothing) and client certificate, shared:
+    loading a bundle costs ms."""
+    if cafile is None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=cafile)
     if cert:
         context.load_cert_chain(*cert)
     return context
 
 
 def _ssl_option(verify: bool | str | None, cert: str | tuple[str, str] | None) -> Any:
-    """aiohttp's ``ssl=`` for requests' ``verify``/``cert``, honouring the same environment."""
+    """aiohttp's ``ssl=`` for requests' ``verify``/``cert``, honouring the same environment. A
+    client certificate is presented whether the server's is verified or not, as requests does."""
+    certs = (cert,) if isinstance(cert, str) else tuple(cert) if cert else None
     if verify is False:
-        return False
+        return _ssl_context(None, certs) if certs else False
     if isinstance(verify, str):
         cafile: str | None = verify
     else:
         cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if cafile is None:
             cafile = DEFAULT_CA_BUNDLE_PATH  # requests' default bundle (certifi's)
-    certs = (cert,) if isinstance(cert, str) else tuple(cert) if cert else None
     return _ssl_context(cafile, certs)
 
 
@@ -359,7 +366,8 @@ class AsyncHttSleeper(Plan):
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
         self._proxies = dict(proxies or {})
-        self._tls = (self.verify, cert) if urlsplit(self._url).scheme == "https" else None
+        # for every https hop, a redirect's from http included (aiohttp ignores it on http)
+        self._tls = (self.verify, cert)
         self._environment_read = False
         self._session = session  # the caller's, or one of its own once ``session`` is read
         self._owns_session = session is None
@@ -418,8 +426,7 @@ class AsyncHttSleeper(Plan):
             self._request_options["proxy"] = proxies.get(urlsplit(self._url).scheme) or (
                 proxies.get("all")
             )
-            if self._tls is not None:
-                self._request_options["ssl"] = _ssl_option(*self._tls)
+            self._request_options["ssl"] = _ssl_option(*self._tls)
             self._environment_read = True
         try:
             if budget is None:

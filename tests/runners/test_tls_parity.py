@@ -4,13 +4,18 @@ bundle, in both runners; the environment applies only when none is set."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+import trustme
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
-from tests.scripted_server import ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
 
@@ -62,3 +67,77 @@ def test_the_environment_applies_when_nothing_is_set(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)
     with HttSleeper(tls_server.url("/"), UNTIL, max_retries=1) as sleeper:
         assert sleeper.run().status_code == 200
+
+
+@pytest.fixture(scope="module")
+def mtls_server(ca: trustme.CA) -> Iterator[ScriptedServer]:
+    """A TLS server that accepts only clients with a certificate from ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    server = ScriptedServer(tls=context).start()
+    server.script(Reply(body={"status": "OK"}))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client_cert(ca: trustme.CA, tmp_path: Path) -> str:
+    path = tmp_path / "client.pem"
+    ca.issue_cert("client.example").private_key_and_cert_chain_pem.write_to_path(str(path))
+    return str(path)
+
+
+def _both_runners(url: str, verify: bool | str, cert: str | None) -> list[Any]:
+    session = requests.Session()
+    session.verify, session.cert = verify, cert
+    outcomes: list[Any] = []
+    try:
+        with HttSleeper(url, UNTIL, session=session, max_retries=1) as sleeper:
+            outcomes.append(sleeper.run().status_code)
+    except requests.RequestException as exc:
+        outcomes.append(type(exc))
+
+    async def main() -> Any:
+        try:
+            async with AsyncHttSleeper(
+                url, UNTIL, verify=verify, cert=cert, max_retries=1
+            ) as sleeper:
+                return (await sleeper.run()).status_code
+        except requests.RequestException as exc:
+            return type(exc)
+
+    outcomes.append(asyncio.run(main()))
+    return outcomes
+
+
+@pytest.mark.parametrize("verify", ["ca", False])
+def test_a_client_certificate_is_presented_whether_or_not_the_server_is_verified(
+    mtls_server: ScriptedServer, ca_file: str, client_cert: str, verify
+):
+    verify = ca_file if verify == "ca" else verify
+    assert _both_runners(mtls_server.url("/"), verify, client_cert) == [200, 200]
+
+
+def test_without_a_client_certificate_both_runners_fail_with_a_connection_error(
+    mtls_server: ScriptedServer, ca_file: str
+):
+    # requests reads the server's "certificate required" alert (SSLError); aiohttp's TLS
+    # transport sees the reset that follows it. Both are ConnectionErrors.
+    outcomes = _both_runners(mtls_server.url("/"), ca_file, None)
+    assert all(issubclass(kind, requests.exceptions.ConnectionError) for kind in outcomes)
+
+
+@pytest.mark.parametrize("verify", ["ca", "default"])
+def test_a_redirect_from_http_to_https_keeps_the_tls_settings(
+    server: ScriptedServer, tls_server: ScriptedServer, ca_file: str, verify, monkeypatch
+):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    server.script(Reply(302, "", {"Location": tls_server.url("/jobs/1")}))
+    outcomes = _both_runners(server.url("/start"), ca_file if verify == "ca" else True, None)
+    if verify == "ca":
+        assert outcomes == [200, 200]
+    else:  # the default bundle does not hold the throwaway CA: refused by both
+        assert outcomes == [requests.exceptions.SSLError] * 2
