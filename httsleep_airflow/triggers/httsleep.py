@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import os
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -157,13 +158,30 @@ class SharedReads:
 
     async def _bounded(self, conn_id: str) -> ConnectionSettings:
         try:
-            return await asyncio.wait_for(self._read(conn_id), self.timeout)
+            return await asyncio.wait_for(self._read_with_portal(conn_id), self.timeout)
         except asyncio.TimeoutError:
             raise TriggerProblem(
                 f"connection {conn_id!r} could not be read in the triggerer: no answer in "
                 f"{self.timeout:g} s",
                 fatal=False,
             ) from None
+
+    async def _read_with_portal(self, conn_id: str) -> ConnectionSettings:
+        await _portal()  # in the task that reads (wait_for runs it in a task of its own)
+        return await self._read(conn_id)
+
+
+async def _portal() -> None:
+    """What Airflow gives each trigger's task, given to the shared read's: a portal through
+    which a sync SDK call made on the loop (``mask_secret`` telling the supervisor of a
+    connection's extras) reaches the supervisor instead of failing quietly."""
+    if os.environ.get("AIRFLOW_DISABLE_GREENBACK_PORTAL", "").lower() == "true":
+        return
+    try:
+        import greenback
+    except ImportError:  # not in a triggerer of this Airflow
+        return
+    await greenback.ensure_portal()
 
 
 def _cancelling() -> bool:

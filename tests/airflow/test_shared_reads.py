@@ -168,3 +168,13 @@ def test_reads_of_loops_that_ended_are_dropped():
     for _ in range(5):
         asyncio.run(shared.read("c"))
     assert len(shared._loops) == 1  # only the last loop's (closed loops go at the next read)
+
+
+def test_the_shared_read_has_the_portal_a_trigger_has():
+    import greenback
+
+    async def read(conn_id: str) -> str:
+        # a sync SDK call on the loop (mask_secret telling the supervisor) needs the portal
+        return str(greenback.await_(asyncio.sleep(0, result="settings")))
+
+    assert asyncio.run(SharedReads(read).read("c")) == "settings"
