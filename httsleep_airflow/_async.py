@@ -265,8 +265,6 @@ class _Sessions:
         for stale in [old for old in self._sessions if old.is_closed()]:
             del self._sessions[stale]  # a loop that ended without its sleepers closing
         session, users = self._sessions.get(loop) or (_new_session(), 0)
-        if session.closed:
-            session, users = _new_session(), 0
         self._sessions[loop] = (session, users + 1)
         return session
 
@@ -442,8 +440,7 @@ class AsyncHttSleeper(Plan):
     async def _exchange(self) -> requests.Response:
         started = time.monotonic()
         method, url, body, headers = self._method, self._url, self._body, self._headers
-        jar = self._hop_jar()
-        cookie = cookie_header(jar, url, headers) if jar else None
+        cookie = self._cookie_for(url, headers)
         if cookie:
             headers = {**headers, "Cookie": cookie}  # never into the sleeper's own
         middlewares = self._middlewares
@@ -506,20 +503,20 @@ class AsyncHttSleeper(Plan):
             if left_origin:  # no auth handler (Digest's retry) and no cookie beyond the origin
                 middlewares = None
             else:
-                jar = self._hop_jar()
-                cookie = cookie_header(jar, url, headers) if jar else None
+                cookie = self._cookie_for(url, headers)
                 if cookie:
                     headers["Cookie"] = cookie
 
-    def _hop_jar(self) -> CookieJar | None:
-        """The sleeper's cookies with the request's own (as requests merges them); ``None``
-        before any."""
-        if not self.request.cookies:
-            return self._jar
-        merged = RequestsCookieJar()
-        if self._jar is not None:
-            merged.update(self._jar)
-        return merge_cookies(merged, self.request.cookies)
+    def _cookie_for(self, url: str, headers: Mapping[str, str | bytes]) -> str | None:
+        """The ``Cookie`` value for a hop to ``url``: the sleeper's cookies with the request's
+        own (as requests merges them); ``None`` when there are none (see ``cookie_header``)."""
+        jar: CookieJar | None = self._jar
+        if self.request.cookies:
+            merged = RequestsCookieJar()
+            if jar is not None:
+                merged.update(jar)
+            jar = merge_cookies(merged, self.request.cookies)
+        return cookie_header(jar, url, headers) if jar else None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """The raw body as it arrives, but never more than ``max_body_bytes`` of it."""

@@ -35,14 +35,29 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-@pytest.fixture(scope="module")
-def tls_server(ca: trustme.CA) -> Iterator[ScriptedServer]:
+def _serving_tls(ca: trustme.CA, *, client_certificate: bool) -> Iterator[ScriptedServer]:
+    """A TLS server with a certificate from ``ca``; with ``client_certificate``, it accepts only
+    clients that present one from ``ca``."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    if client_certificate:
+        ca.configure_trust(context)
+        context.verify_mode = ssl.CERT_REQUIRED
     server = ScriptedServer(tls=context).start()
     server.script(Reply(body={"status": "OK"}))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_server(ca: trustme.CA) -> Iterator[ScriptedServer]:
+    yield from _serving_tls(ca, client_certificate=False)
+
+
+@pytest.fixture(scope="module")
+def mtls_server(ca: trustme.CA) -> Iterator[ScriptedServer]:
+    """A TLS server that accepts only clients with a certificate from ``ca``."""
+    yield from _serving_tls(ca, client_certificate=True)
 
 
 @pytest.fixture

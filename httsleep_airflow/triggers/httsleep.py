@@ -75,18 +75,20 @@ async def _mask(secret: str) -> None:
         await amask_secret(secret)
 
 
+def _unread(conn_id: str, why: str) -> TriggerProblem:
+    """A connection that could not be read: missing, a secrets backend down, no answer. Not a
+    mistake in the DAG, so the task's retries apply."""
+    return TriggerProblem(
+        f"connection {conn_id!r} could not be read in the triggerer: {why}", fatal=False
+    )
+
+
 async def _read_settings(conn_id: str) -> ConnectionSettings:
     """A connection's settings, read in the triggerer, its secrets handed to the masker."""
     try:
         conn = await HttSleepHook.aget_connection(conn_id)  # never blocks the loop
     except Exception as exc:
-        # Missing, or a secrets backend that is down: not a mistake in the DAG, so the task's
-        # retries apply.
-        raise TriggerProblem(
-            f"connection {conn_id!r} could not be read in the triggerer: "
-            f"{type(exc).__name__}: {exc}",
-            fatal=False,
-        ) from None
+        raise _unread(conn_id, f"{type(exc).__name__}: {exc}") from None
     try:
         settings = settings_of(conn_id, conn)
     except ConnectionConfigError as exc:
@@ -146,11 +148,7 @@ class SharedReads:
             settings = await asyncio.shield(future)
         except asyncio.CancelledError:
             if future.cancelled() and not _cancelling():  # the read ended so, not this trigger
-                raise TriggerProblem(
-                    f"connection {conn_id!r} could not be read in the triggerer: the read was "
-                    "cancelled",
-                    fatal=False,
-                ) from None
+                raise _unread(conn_id, "the read was cancelled") from None
             raise
         if conn_id in reads and reads[conn_id][1] is future:
             reads[conn_id] = (until, settings)  # the settings, not the task (it holds the loop)
@@ -160,11 +158,7 @@ class SharedReads:
         try:
             return await asyncio.wait_for(self._read_with_portal(conn_id), self.timeout)
         except asyncio.TimeoutError:
-            raise TriggerProblem(
-                f"connection {conn_id!r} could not be read in the triggerer: no answer in "
-                f"{self.timeout:g} s",
-                fatal=False,
-            ) from None
+            raise _unread(conn_id, f"no answer in {self.timeout:g} s") from None
 
     async def _read_with_portal(self, conn_id: str) -> ConnectionSettings:
         await _portal()  # in the task that reads (wait_for runs it in a task of its own)

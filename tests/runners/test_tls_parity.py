@@ -4,8 +4,6 @@ bundle, in both runners; the environment applies only when none is set."""
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +65,6 @@ def test_the_environment_applies_when_nothing_is_set(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)
     with HttSleeper(tls_server.url("/"), UNTIL, max_retries=1) as sleeper:
         assert sleeper.run().status_code == 200
-
-
-@pytest.fixture(scope="module")
-def mtls_server(ca: trustme.CA) -> Iterator[ScriptedServer]:
-    """A TLS server that accepts only clients with a certificate from ``ca``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_REQUIRED
-    server = ScriptedServer(tls=context).start()
-    server.script(Reply(body={"status": "OK"}))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
