@@ -15,6 +15,7 @@ import os
 import ssl
 import sys
 import time
+import types
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
@@ -54,7 +55,7 @@ from httsleep_airflow._http import (
     store_cookies,
 )
 from httsleep_airflow._secrets import scrub
-from httsleep_airflow._sync import MISSING, BearerAuth, Plan
+from httsleep_airflow._sync import MISSING, BearerAuth, Plan, strip_credentials
 from httsleep_airflow.exceptions import ConditionError, HttSleepError
 
 if sys.version_info >= (3, 11):
@@ -233,19 +234,20 @@ def to_requests_response(
     elapsed: float,
     headers: CaseInsensitiveDict[str] | None = None,
     set_cookie: _SetCookie | None = None,
+    url: str | None = None,
 ) -> requests.Response:
     """A ``requests.Response`` with the status, headers, body, URL and encoding of ``response``.
 
     Headers are read as requests reads them: latin-1 text, repeated names joined by ``", "``.
     ``set_cookie`` (the URL, the request's headers, the header lines): where its cookies come
-    from, when the response sets any.
+    from, when the response sets any. ``url``: ``str(response.url)``, when known.
     """
     result = _Response(set_cookie)
     result.status_code = response.status
     result.reason = response.reason or ""
     result.headers = joined(_headers(response)) if headers is None else headers
     result._content = body
-    result.url = str(response.url)
+    result.url = str(response.url) if url is None else url
     result.encoding = get_encoding_from_headers(result.headers)
     result.elapsed = datetime.timedelta(seconds=elapsed)
     return result
@@ -348,7 +350,10 @@ class AsyncHttSleeper(Plan):
         ).prepare()
         self._method = prepared.method or "GET"
         self._url = prepared.url or str(request.url)  # a checked string (build_request)
+        # the same URL ``describe_request`` would prepare again for the label
+        self._label = f"{request.method} {strip_credentials(self._url)}"
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
+        self._target_text: str | None = None  # its response's url (``_response_url``)
         self._body = _body_bytes(prepared.body)
         # requests sends a bytes value as it is and text as latin-1; aiohttp takes text only
         self._headers: dict[str, str | bytes] = {
@@ -420,7 +425,7 @@ class AsyncHttSleeper(Plan):
         if budget is MISSING:
             budget = self.request_deadline
         if not self._environment_read:  # what requests.get would read from the environment
-            proxies = {**get_environ_proxies(self._url), **self._proxies}
+            proxies = {**_environ_proxies(self._url), **self._proxies}
             self._request_options["proxy"] = proxies.get(urlsplit(self._url).scheme) or (
                 proxies.get("all")
             )
@@ -486,7 +491,12 @@ class AsyncHttSleeper(Plan):
                 )
                 if location is None:
                     return to_requests_response(
-                        response, content, time.monotonic() - started, result_headers, set_cookie
+                        response,
+                        content,
+                        time.monotonic() - started,
+                        result_headers,
+                        set_cookie,
+                        self._response_url(response, target),
                     )
             method, next_url, keep_body = next_hop(method, url, response.status, location, hops)
             hops += 1
@@ -507,6 +517,14 @@ class AsyncHttSleeper(Plan):
                 if cookie:
                     headers["Cookie"] = cookie
 
+    def _response_url(self, response: aiohttp.ClientResponse, target: yarl.URL) -> str:
+        """``str(response.url)``, made once for the URL every poll sends to first."""
+        if target is not self._target:
+            return str(response.url)
+        if self._target_text is None:
+            self._target_text = str(response.url)
+        return self._target_text
+
     def _cookie_for(self, url: str, headers: Mapping[str, str | bytes]) -> str | None:
         """The ``Cookie`` value for a hop to ``url``: the sleeper's cookies with the request's
         own (as requests merges them); ``None`` when there are none (see ``cookie_header``)."""
@@ -521,6 +539,8 @@ class AsyncHttSleeper(Plan):
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """The raw body as it arrives, but never more than ``max_body_bytes`` of it."""
         self.check_body_size(response.content_length)
+        if response.content_length is not None:  # aiohttp reads no byte past the declared length
+            return await response.read()
         chunks, size = [], 0
         async for chunk in response.content.iter_any():
             size += len(chunk)
@@ -574,6 +594,29 @@ class AsyncHttSleeper(Plan):
             else:
                 poller.receive(outcome, self._clock())
             del outcome  # not kept over the sleep (see Poller.receive)
+
+
+#: The environment variables requests reads proxies from (it takes any case of the names;
+#: ``len(os.environ)`` in the key sees a variable added in another case).
+_PROXY_VARIABLES = (
+    *(f"{name}_proxy" for name in ("http", "https", "all", "no")),
+    *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO")),
+    "REQUEST_METHOD",
+)
+
+
+def _environ_proxies(url: str) -> Mapping[str, str]:
+    """``requests.utils.get_environ_proxies(url)``, worked out once per host and environment:
+    reading it walks the whole environment (a fifth of a millisecond), and a triggerer starts
+    thousands of sleepers of a few hosts."""
+    environment = (len(os.environ), *(os.environ.get(name) for name in _PROXY_VARIABLES))
+    parts = urlsplit(url)
+    return _proxies_of(f"{parts.scheme}://{parts.netloc}", environment)
+
+
+@functools.lru_cache(maxsize=256)
+def _proxies_of(origin: str, environment: tuple[int | str | None, ...]) -> Mapping[str, str]:
+    return types.MappingProxyType(get_environ_proxies(origin))
 
 
 def _wire_url(url: str) -> yarl.URL:

@@ -33,8 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import jsonpath_rw.jsonpath as _jsonpath_rw
 from jsonpath_rw import parse as _jsonpath_parse
-from jsonpath_rw.jsonpath import Descendants, JSONPath
+from jsonpath_rw.jsonpath import Child, Descendants, Fields, Index, JSONPath, Root
 
 from httsleep_airflow._dotted import display_name, dotted_path_of, import_dotted
 from httsleep_airflow._secrets import scrub
@@ -208,7 +209,9 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
     :raises JSONPathTooCostly: the expression would cost more than ``_core.JSONPATH_BUDGET``
         steps on ``data`` (``..`` inside ``..`` multiplies); it is not run.
     """
-    descendants = _descendants(expression)
+    descendants, steps = _shape(expression)
+    if steps is not None and _jsonpath_rw.auto_id_field is None:
+        return _walk(steps, data)
     if descendants > 1:
         _check_budget(expression, descendants, data)
     matches = expression.find(data)
@@ -219,14 +222,39 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
     return True, [match.value for match in matches]
 
 
-_DESCENDANTS: dict[int, tuple[JSONPath, int]] = {}
+#: A path of plain steps (``a.b[0]``, ``$.status``): each a field name (``str``) or an index
+#: (``int``). It has one match at most, found by the lookups jsonpath-rw makes, without the
+#: objects it makes for each step (most conditions are such paths, judged on every poll).
+_Steps = tuple[str | int, ...]
 
 
-def _descendants(expression: JSONPath) -> int:
-    """How many ``..`` operators ``expression`` holds (each walks the whole document)."""
-    known = _DESCENDANTS.get(id(expression))
+def _walk(steps: _Steps, data: Any) -> tuple[bool, Any]:
+    """What ``expression.find(data)`` finds for a plain path, by jsonpath-rw's own rules: a
+    field of anything but a mapping that has it is no match; an index past the end is none,
+    and an index into a mapping or a number raises as it does there."""
+    value = data
+    for step in steps:
+        if type(step) is int:
+            if not len(value) > step:
+                return False, None
+            value = value[step]
+        else:
+            try:
+                value = value[step]
+            except (TypeError, KeyError, AttributeError):
+                return False, None
+    return True, value
+
+
+_SHAPES: dict[int, tuple[JSONPath, int, _Steps | None]] = {}
+
+
+def _shape(expression: JSONPath) -> tuple[int, _Steps | None]:
+    """How many ``..`` operators ``expression`` holds (each walks the whole document), and its
+    steps when it is a plain path (see ``_Steps``); worked out once per expression."""
+    known = _SHAPES.get(id(expression))
     if known is not None and known[0] is expression:
-        return known[1]
+        return known[1], known[2]
     count, stack = 0, [expression]
     while stack:
         node = stack.pop()
@@ -236,10 +264,29 @@ def _descendants(expression: JSONPath) -> int:
             for name in ("left", "right", "expression")
             if isinstance(child := getattr(node, name, None), JSONPath)
         )
-    if len(_DESCENDANTS) >= _PARSED_MAX:
-        _DESCENDANTS.clear()
-    _DESCENDANTS[id(expression)] = (expression, count)
-    return count
+    steps = _plain_steps(expression)
+    if len(_SHAPES) >= _PARSED_MAX:
+        _SHAPES.clear()
+    _SHAPES[id(expression)] = (expression, count, steps)
+    return count, steps
+
+
+def _plain_steps(expression: JSONPath, first: bool = True) -> _Steps | None:
+    """The steps of a path made of one-name fields and indexes, a leading ``$`` allowed;
+    ``None`` for anything else (wildcards, slices, ``..``, filters: jsonpath-rw runs those)."""
+    node_type = type(expression)
+    if node_type is Child:
+        left = _plain_steps(expression.left, first)
+        right = _plain_steps(expression.right, False)
+        return None if left is None or right is None else left + right
+    if node_type is Root:
+        return () if first else None
+    if node_type is Fields and len(expression.fields) == 1:
+        field = expression.fields[0]
+        return (field,) if isinstance(field, str) and field != "*" else None
+    if node_type is Index and type(expression.index) is int:
+        return (expression.index,)
+    return None
 
 
 def _check_budget(expression: JSONPath, descendants: int, data: Any) -> None:

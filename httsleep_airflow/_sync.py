@@ -525,7 +525,7 @@ class Plan:
             retry_after_cap=retry_after_cap,
         )
         self.request = build_request(url_or_request, auth=auth, headers=headers)
-        self.label = describe_request(self.request)
+        self._label: str | None = None  # described when first needed (``label``)
         self.secrets = tidy(
             [*request_secrets(self.request, secret_headers=self.secret_headers), *secrets]
         )
@@ -550,6 +550,13 @@ class Plan:
             )
         self.max_body_bytes = max_body_bytes
         self._clock = clock
+
+    @property
+    def label(self) -> str:
+        """``"METHOD url?query"`` without credentials: what log lines and messages call it."""
+        if self._label is None:
+            self._label = describe_request(self.request)
+        return self._label
 
     # --- the classic attributes: settable where the classic library allowed it, checked again
 

@@ -519,9 +519,12 @@ class HttSleepTrigger(BaseTrigger):
             if attempts_made > self.attempts_made:
                 phase = 0.0  # taken over from a triggerer that polled: the next poll is due
             sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
+        log: Any = self.log
+        if hasattr(log, "bind"):  # structlog's lazy logger: assembled once, not at every line
+            log = log.bind()
         try:
             response = await sleeper.run(
-                attempts_made=attempts_made, phase=phase, log=self.log, noun="poke"
+                attempts_made=attempts_made, phase=phase, log=log, noun="poke"
             )
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}

@@ -6,6 +6,8 @@ import copy
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonpath_rw.jsonpath import Fields
 
 from httsleep_airflow import _conditions as conditions
@@ -310,3 +312,63 @@ class _Counted:
     def __call__(self, *args):
         self.calls += 1
         return self.function(*args)
+
+
+# --- plain JSONPaths are walked without jsonpath-rw's objects, with its results ---------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["", "a", "0", "RUNNING"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "0", "status"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_STEP = st.sampled_from([".a", ".b", ".status", ".'0'", "[0]", "[1]", "[-1]", "['a']"])
+
+
+def _find(expression, data):
+    """jsonpath-rw's own evaluation: the outcome (value or exception type) of ``find``."""
+    try:
+        matches = expression.find(data)
+    except Exception as exc:
+        return ("raises", type(exc))
+    if not matches:
+        return (False, None)
+    return (True, matches[0].value if len(matches) == 1 else [m.value for m in matches])
+
+
+def _walked(expression, data):
+    try:
+        return conditions.jsonpath_value(expression, data)
+    except Exception as exc:
+        return ("raises", type(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    root=st.sampled_from(["$", "status", "a", "b"]), steps=st.lists(_STEP, max_size=4), data=_JSON
+)
+def test_a_plain_jsonpath_finds_what_jsonpath_rw_finds(root, steps, data):
+    text = root + "".join(steps)
+    expression = conditions.parse_jsonpath(text)
+    assert conditions._shape(expression)[1] is not None, f"{text} is walked"
+    assert _walked(expression, data) == _find(expression, data)
+
+
+@pytest.mark.parametrize(
+    "text", ["a.*", "a[*]", "a..b", "a[0:1]", "a,b", "a.$", "$..status", "`this`"]
+)
+def test_other_jsonpaths_are_left_to_jsonpath_rw(text):
+    expression = conditions.parse_jsonpath(text)
+    assert conditions._shape(expression)[1] is None
+    data = {"a": [{"b": 1}, {"b": 2}], "b": 3, "status": "OK"}
+    assert _walked(expression, data) == _find(expression, data)
+
+
+def test_a_plain_jsonpath_honours_jsonpath_rws_auto_id_field(monkeypatch):
+    import jsonpath_rw.jsonpath
+
+    monkeypatch.setattr(jsonpath_rw.jsonpath, "auto_id_field", "id")
+    expression = conditions.parse_jsonpath("a.id")
+    assert conditions.jsonpath_value(expression, {"a": {"x": 1}}) == (True, "a")

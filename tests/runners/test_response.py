@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper, _Response
+from httsleep_airflow._sync import describe_request
 from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
@@ -119,3 +122,20 @@ def test_the_body_reads_alike_in_every_way(server: ScriptedServer):
         assert list(response.iter_lines()) == [b'{"status": "OK"}', b'{"line": 2}']
         assert b"".join(response.iter_content(4)) == body
         assert response.content == body and response.text == body.decode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    path=st.sampled_from(["/jobs/1", "/a b/ü", "/x?api_key=s3cret&page=2", "/%7Ejob"]),
+    userinfo=st.sampled_from(["", "user:pa55@", "user@"]),
+    params=st.none()
+    | st.dictionaries(st.sampled_from(["token", "page", "ü"]), st.text(max_size=4)),
+    method=st.sampled_from(["GET", "post"]),
+)
+def test_both_runners_label_a_request_alike(path, userinfo, params, method):
+    """The async runner describes its request from the URL it prepared once; the label is the
+    one ``describe_request`` gives (credentials left out)."""
+    request = requests.Request(method, f"http://{userinfo}127.0.0.1:9{path}", params=params)
+    sync, async_ = HttSleeper(request, UNTIL), AsyncHttSleeper(request, UNTIL)
+    assert async_.label == sync.label == describe_request(sync.request)
+    assert "pa55" not in async_.label and "s3cret" not in async_.label
