@@ -65,6 +65,22 @@ def excerpt(value: Any, limit: int = _EXCERPT, secrets: tuple[str, ...] = ()) ->
     return scrub(text, secrets, limit)
 
 
+def exactly(value: Any) -> Any:
+    """``value`` as compared to tell whether its ``excerpt`` changed: ``1``, ``1.0`` and
+    ``True`` are equal in Python, not in an excerpt; a float by its text (``NaN`` too)."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind is float:
+        return kind, repr(value)
+    if kind is int or kind is bool:
+        return kind, value
+    try:
+        return kind, jsonlib.dumps(value, ensure_ascii=False, default=repr)
+    except (ValueError, RecursionError):
+        return kind, repr(value)
+
+
 class _Subject:
     """One response being judged: decodes the JSON body at most once, and remembers each
     check's finding, so explaining a verdict never runs a callback or a JSONPath again."""
@@ -163,6 +179,9 @@ class _StatusCode(NamedTuple):
     def explain(self, subject: _Subject) -> str:
         return f"status_code == {self.expected} (got {subject.response.status_code})"
 
+    def observed(self, subject: _Subject) -> Any:
+        return subject.response.status_code
+
     def to_data(self) -> Any:
         return self.expected
 
@@ -177,6 +196,9 @@ class _Text(NamedTuple):
         got = subject.excerpt(subject.response.text)
         return f"text == {subject.excerpt(self.expected)} (got {got})"
 
+    def observed(self, subject: _Subject) -> Any:
+        return subject.response.text
+
     def to_data(self) -> Any:
         return self.expected
 
@@ -189,6 +211,9 @@ class _Json(NamedTuple):
 
     def explain(self, subject: _Subject) -> str:
         return f"json == {subject.excerpt(self.expected)} (got {subject.excerpt(subject.json())})"
+
+    def observed(self, subject: _Subject) -> Any:
+        return exactly(subject.json())
 
     def to_data(self) -> Any:
         return self.expected
@@ -341,6 +366,13 @@ class _JsonPath(NamedTuple):
                 )
         return "jsonpath met"
 
+    def observed(self, subject: _Subject) -> Any:
+        for index, entry in enumerate(self.entries):
+            found, value = self._found(subject, entry)
+            if not found or value != entry.expected:
+                return index, found, exactly(value)
+        return None
+
     def to_data(self) -> Any:
         for entry in self.entries:  # a compiled expression travels as its text: it must parse back
             if parse_jsonpath(entry.source) != entry.expression:
@@ -365,6 +397,9 @@ class _Callback(NamedTuple):
 
     def explain(self, subject: _Subject) -> str:
         return f"callback {self.name}(response) == True"
+
+    def observed(self, subject: _Subject) -> Any:
+        return None
 
     def to_data(self) -> Any:
         if self.path is None:
@@ -516,6 +551,14 @@ class Clause(NamedTuple):
                 return check.explain(subject)
         return "met"
 
+    def observed(self, subject: _Subject) -> Any:
+        """What ``explain`` tells, before it is put in words: the first check that fails and
+        what it found (equal for two responses only when their explanations are equal)."""
+        for index, check in enumerate(self.checks):
+            if not check.matches(subject):
+                return index, check.observed(subject)
+        return None
+
     def to_data(self) -> dict[str, Any]:
         keys = [key for key in CONDITION_KEYS if key in self.source]
         return {key: check.to_data() for key, check in zip(keys, self.checks, strict=True)}
@@ -544,6 +587,9 @@ class ConditionSet(NamedTuple):
 
     def explain(self, subject: _Subject) -> str:
         return " | ".join(clause.explain(subject) for clause in self.clauses)
+
+    def observed(self, subject: _Subject) -> tuple[Any, ...]:
+        return tuple(clause.observed(subject) for clause in self.clauses)
 
     def to_data(self) -> list[dict[str, Any]]:
         return [clause.to_data() for clause in self.clauses]
@@ -714,6 +760,13 @@ class Rules:
         if alarm_error is not None:
             raise alarm_error
         return Judgement(Verdict.PENDING, None, subject)
+
+    def pending_key(self, judgement: Judgement) -> Any:
+        """What ``explain_pending`` would say of a judged response, unworded: two responses
+        with equal keys get the same reason (a poller compares them on every poll, and words
+        the reason only when it is shown)."""
+        assert judgement.subject is not None
+        return self.until.observed(judgement.subject)
 
     def explain_pending(
         self, response: requests.Response | Judgement, secrets: tuple[str, ...] = ()

@@ -432,16 +432,22 @@ class Poller:
                 self._log_line(f"{response.status_code}; met")
                 self._action = Done(response)
                 return judgement
-            reason = self._explain(judgement)  # unredacted: only compared, never shown
             self._after_miss(
                 now,
-                (response.status_code, reason),
+                (response.status_code, self._pending_key(judgement)),
                 lambda: (
-                    f"{response.status_code}; pending: "
-                    + (self._explain(judgement, self.secrets) if self.secrets else reason)
+                    f"{response.status_code}; pending: " + self._explain(judgement, self.secrets)
                 ),
             )
         return judgement
+
+    def _pending_key(self, judgement: Judgement) -> Hashable:
+        """The pending reason unworded (``Rules.pending_key``): it is compared on every poll."""
+        try:
+            key: Hashable = self.rules.pending_key(judgement)
+        except Exception:  # worded instead, as explaining would go
+            key = self._explain(judgement)
+        return key
 
     def _explain(self, judgement: Judgement, secrets: tuple[str, ...] = ()) -> str:
         try:

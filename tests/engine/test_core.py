@@ -351,5 +351,5 @@ class TestLogVolume:
 
         monkeypatch.setattr(Rules, "explain_pending", counted)
         drive(p, [make_response(200, RUNNING)] * 3)
-        # one unredacted reason per poll, to compare; nothing more for the DEBUG polls
-        assert explained == [(), (), ()]
+        # worded for the one line shown; the polls are compared by what they found (unworded)
+        assert explained == [()]
