@@ -11,9 +11,9 @@ import asyncio
 import datetime
 import functools
 import inspect
-import math
 import os
 import ssl
+import sys
 import time
 import types
 from collections.abc import Awaitable, Callable, Mapping
@@ -57,6 +57,11 @@ from httsleep_airflow._http import (
 from httsleep_airflow._secrets import scrub
 from httsleep_airflow._sync import MISSING, BearerAuth, Plan, strip_credentials
 from httsleep_airflow.exceptions import ConditionError, HttSleepError
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # aiohttp depends on async-timeout before Python 3.11 (asyncio.timeout's origin)
+    from async_timeout import timeout as _deadline
 
 __all__ = ["AsyncHttSleeper", "translate_error"]
 
@@ -358,8 +363,8 @@ class AsyncHttSleeper(Plan):
         self._request_options: dict[str, Any] = {
             "allow_redirects": False,
             "auto_decompress": False,  # decoded by the shared rule (_http.decode_body)
+            "timeout": _client_timeout(self.timeout),
         }
-        self._timeout = _client_timeout(self.timeout, None)  # the last budget's (``_timeout_for``)
         self._middlewares = extra.get("middlewares")
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
@@ -426,29 +431,18 @@ class AsyncHttSleeper(Plan):
             )
             self._request_options["ssl"] = _ssl_option(*self._tls)
             self._environment_read = True
-        ends = None if budget is None else time.monotonic() + budget
         try:
-            return await self._exchange(budget, ends)
+            if budget is None:
+                return await self._exchange()
+            async with _deadline(budget):
+                return await self._exchange()
         except Exception as exc:
-            # the deadline's, whichever step it cut (a timer may fire a hair early)
-            if isinstance(exc, asyncio.TimeoutError) and ends and time.monotonic() > ends - 1e-3:
-                raise RequestDeadlineExceeded(
-                    f"{self.label}: no complete response within {budget:g} s (request deadline)"
-                ) from exc
             translated = translate_error(exc, self.secrets)
             if translated is exc:
                 raise
             raise translated from exc
 
-    def _timeout_for(self, budget: float | None) -> aiohttp.ClientTimeout:
-        """aiohttp's timeouts for a request that may take ``budget`` seconds in all: its own
-        total timer is the deadline (waiting for a pooled connection, sending, headers and
-        the whole body), so no second timer runs per poll. Most polls have the same budget."""
-        if self._timeout.total != budget:
-            self._timeout = _client_timeout(self.timeout, budget)
-        return self._timeout
-
-    async def _exchange(self, budget: float | None, ends: float | None) -> requests.Response:
+    async def _exchange(self) -> requests.Response:
         started = time.monotonic()
         method, url, body, headers = self._method, self._url, self._body, self._headers
         cookie = self._cookie_for(url, headers)
@@ -458,10 +452,7 @@ class AsyncHttSleeper(Plan):
         hops, left_origin = 0, False
         target: yarl.URL | None = self._target
         while True:
-            options = self._request_options  # the sleeper's own: one request at a time
-            if hops and ends is not None:  # what is left of the deadline
-                budget = max(ends - time.monotonic(), 0.001)
-            options["timeout"] = self._timeout_for(budget)
+            options = self._request_options  # shared, not copied: the first hop is most polls
             if middlewares:
                 options = {**options, "middlewares": middlewares}
             if target is None:
@@ -647,12 +638,9 @@ def _body_bytes(body: Any) -> bytes | None:
     raise ConditionError(f"the async runner cannot send a {type(body).__name__} body")
 
 
-def _client_timeout(
-    timeout: float | tuple[float, float] | None, total: float | None
-) -> aiohttp.ClientTimeout:
-    """requests' timeout (per connect and per read) as an aiohttp one, with ``total`` seconds
-    for the whole request (never rounded up: aiohttp rounds long ones to whole seconds)."""
+def _client_timeout(timeout: float | tuple[float, float] | None) -> aiohttp.ClientTimeout:
+    """requests' timeout (per connect and per read, never total) as an aiohttp one."""
+    if timeout is None:
+        return aiohttp.ClientTimeout(total=None)
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    return aiohttp.ClientTimeout(
-        total=total, sock_connect=connect, sock_read=read, ceil_threshold=math.inf
-    )
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
