@@ -596,26 +596,22 @@ class AsyncHttSleeper(Plan):
             del outcome  # not kept over the sleep (see Poller.receive)
 
 
-#: The environment variables requests reads proxies from (it takes any case of the names;
-#: ``len(os.environ)`` in the key sees a variable added in another case).
-_PROXY_VARIABLES = (
-    *(f"{name}_proxy" for name in ("http", "https", "all", "no")),
-    *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO")),
-    "REQUEST_METHOD",
-)
-
-
 def _environ_proxies(url: str) -> Mapping[str, str]:
     """``requests.utils.get_environ_proxies(url)``, worked out once per host and environment:
-    reading it walks the whole environment (a fifth of a millisecond), and a triggerer starts
-    thousands of sleepers of a few hosts."""
-    environment = (len(os.environ), *(os.environ.get(name) for name in _PROXY_VARIABLES))
+    reading it walks the whole environment and parses ``no_proxy``, and a triggerer starts
+    thousands of sleepers of a few hosts. The key holds every ``*_proxy`` variable, in any
+    case, as requests reads them."""
+    environment = tuple(
+        (name, value)
+        for name, value in os.environ.items()
+        if name[-6:].lower() == "_proxy" or name == "REQUEST_METHOD"
+    )
     parts = urlsplit(url)
     return _proxies_of(f"{parts.scheme}://{parts.netloc}", environment)
 
 
 @functools.lru_cache(maxsize=256)
-def _proxies_of(origin: str, environment: tuple[int | str | None, ...]) -> Mapping[str, str]:
+def _proxies_of(origin: str, environment: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
     return types.MappingProxyType(get_environ_proxies(origin))
 
 

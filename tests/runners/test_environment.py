@@ -1,5 +1,6 @@
 """Both runners read the proxy environment as requests does, at each sleeper's first poll; the
-async runner keeps what it read per host and environment, so a change is seen by the next one."""
+async runner keeps what it read per host and environment, so a change is seen by the next one
+(a variable of any case, its value changed in place included)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,18 @@ def test_no_proxy_set_later_is_seen_by_the_next_sleeper(
     server.script(Reply(body={}), Reply(body={}))
     _poll_both(target)
     assert [r.path for r in server.received] == ["/jobs/3", "/jobs/3"]  # straight to it
+
+
+def test_a_proxy_changed_in_place_in_any_case_is_seen(
+    server: ScriptedServer, other_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+):
+    for other in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("Http_Proxy", server.url())
+    server.script(Reply(body={}), Reply(body={}))
+    _poll_both(JOB)
+    assert len(server.received) == 2
+    monkeypatch.setenv("Http_Proxy", other_server.url())  # same name, same length of environment
+    other_server.script(Reply(body={}), Reply(body={}))
+    _poll_both(JOB)
+    assert [r.path for r in other_server.received] == [JOB, JOB]
