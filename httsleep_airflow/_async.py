@@ -55,7 +55,7 @@ from httsleep_airflow._http import (
     store_cookies,
 )
 from httsleep_airflow._secrets import scrub
-from httsleep_airflow._sync import MISSING, BearerAuth, Plan, strip_credentials
+from httsleep_airflow._sync import MISSING, BearerAuth, Plan, describe_request
 from httsleep_airflow.exceptions import ConditionError, HttSleepError
 
 if sys.version_info >= (3, 11):
@@ -350,8 +350,7 @@ class AsyncHttSleeper(Plan):
         ).prepare()
         self._method = prepared.method or "GET"
         self._url = prepared.url or str(request.url)  # a checked string (build_request)
-        # the same URL ``describe_request`` would prepare again for the label
-        self._label = f"{request.method} {strip_credentials(self._url)}"
+        self._label = describe_request(request, self._url)  # not prepared a second time
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._target_text: str | None = None  # its response's url (``_response_url``)
         self._body = _body_bytes(prepared.body)
@@ -598,7 +597,7 @@ class AsyncHttSleeper(Plan):
 
 def _environ_proxies(url: str) -> Mapping[str, str]:
     """``requests.utils.get_environ_proxies(url)``, worked out once per host and environment:
-    reading it walks the whole environment and parses ``no_proxy``, and a triggerer starts
+    requests walks the environment more than once and parses ``no_proxy``, and a triggerer starts
     thousands of sleepers of a few hosts. The key holds every ``*_proxy`` variable, in any
     case, as requests reads them."""
     environment = tuple(

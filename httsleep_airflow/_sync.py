@@ -447,13 +447,15 @@ def build_request(
     )
 
 
-def describe_request(request: requests.Request) -> str:
+def describe_request(request: requests.Request, url: str | None = None) -> str:
     """``"METHOD url?query"`` without credentials, for log lines (``request`` as
-    ``build_request`` makes it: its URL is a checked string)."""
-    try:
-        url = requests.Request(url=request.url, params=request.params).prepare().url
-    except requests.RequestException:  # its own message would quote the whole URL
-        url = None
+    ``build_request`` makes it: its URL is a checked string; ``url``: its prepared URL, when
+    the caller has it)."""
+    if url is None:
+        try:
+            url = requests.Request(url=request.url, params=request.params).prepare().url
+        except requests.RequestException:  # its own message would quote the whole URL
+            url = None
     return f"{request.method} {strip_credentials(url or str(request.url))}"
 
 
