@@ -4,9 +4,10 @@ floor (a bare aiohttp loop sharing one session), side by side in one run.
 Each of the K pollers polls a local keep-alive server (another process) every second for a
 bounded time. For each contender and K, in a fresh process: polls/s achieved, lateness of each
 poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
-CPU time as a share of the wall time, and the share of time spent in garbage collection. Every
-process has the same modules loaded, as a triggerer has (``IMPORTS``), and triggers start one per
-pass of the loop, as Airflow's trigger runner starts them.
+CPU time as a share of the wall time and per poll (and "steady": per poll once every poller
+has started, without the cost of starting them), and the share of time spent in garbage
+collection. Every process has the same modules loaded, as a triggerer has (``IMPORTS``), and
+triggers start one per pass of the loop, as Airflow's trigger runner starts them.
 
     make bench                     # with the other benchmarks
     python -m benchmarks.bench_triggers -k 100 500 1000 2000 --seconds 20
@@ -31,6 +32,9 @@ from typing import Any
 from benchmarks._server import serving
 
 INTERVAL = 1.0
+#: The share of the run after which every poller has started: CPU per poll measured from then
+#: on ("steady") is the cost of a poll without the cost of starting triggers.
+STEADY_FROM = 1 / 3
 
 
 def rss_bytes() -> int:
@@ -185,6 +189,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
     gc.collect()
     rss0 = rss_bytes()
     samples: list[int] = []
+    marks: list[tuple[float, int]] = []  # (CPU time, polls) once every poller has started
 
     async def main() -> None:
         async def sample_rss() -> None:
@@ -192,13 +197,19 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
                 await asyncio.sleep(seconds / 4)
                 samples.append(rss_bytes())
 
-        sampler = asyncio.ensure_future(sample_rss())
+        async def mark() -> None:
+            await asyncio.sleep(seconds * STEADY_FROM)
+            marks.append((time.process_time(), probe.polls))
+
+        sampler, marker = asyncio.ensure_future(sample_rss()), asyncio.ensure_future(mark())
         await CONTENDERS[kind](base, k, seconds, probe)
         sampler.cancel()
+        marker.cancel()
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     asyncio.run(main())
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0  # the contender's run
+    steady_cpu, steady_polls = (time.process_time() - marks[0][0], probe.polls - marks[0][1])
     lateness = sorted(probe.lateness) or [0.0]
     print(
         json.dumps(
@@ -209,6 +220,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
                 "rss_per": (statistics.median(samples or [rss_bytes()]) - rss0) / k,
                 "cpu_share": cpu / wall,
                 "gc_share": probe.gc_time / wall,
+                "steady_cpu_per_poll": steady_cpu / max(1, steady_polls),
             }
         )
     )
@@ -229,6 +241,7 @@ def main() -> None:
     print(
         f"{'K':>5} {'contender':<22} {'polls/s':>8} {'vs floor':>9} {'late p50':>9}"
         f" {'late p99':>9} {'RSS/poller':>11} {'CPU':>5} {'CPU/poll':>9} {'vs floor':>9} {'GC':>5}"
+        f" {'steady':>8} {'vs floor':>9}"
     )
     with serving() as base:
         for k in args.k:
@@ -251,14 +264,16 @@ def main() -> None:
                 ).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 per_poll = r["cpu_share"] / r["polls_per_s"]  # CPU seconds per poll
+                steady = r["steady_cpu_per_poll"]
                 if kind.startswith("floor"):
-                    floor, floor_per_poll = r["polls_per_s"], per_poll
+                    floor, floor_per_poll, floor_steady = r["polls_per_s"], per_poll, steady
                 print(
                     f"{k:>5} {kind:<22} {r['polls_per_s']:>8.0f} {r['polls_per_s'] / floor:>8.2f}x"
                     f" {r['late_p50'] * 1e3:>7.0f}ms {r['late_p99'] * 1e3:>7.0f}ms"
                     f" {r['rss_per'] / 1024:>8.1f}KiB {r['cpu_share']:>5.0%}"
                     f" {per_poll * 1e6:>7.0f}µs {per_poll / floor_per_poll:>8.2f}x"
-                    f" {r['gc_share']:>5.0%}",
+                    f" {r['gc_share']:>5.0%}"
+                    f" {steady * 1e6:>6.0f}µs {steady / floor_steady:>8.2f}x",
                     flush=True,
                 )
 

@@ -16,6 +16,7 @@ import ssl
 import sys
 import time
 import types
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
@@ -175,17 +176,28 @@ def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
     ]
 
 
-def joined(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict[str]:
-    """Header lines as requests holds them: repeated names joined by ``", "``."""
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    seen: set[str] = set()
+class ResponseHeaders(CaseInsensitiveDict[str]):
+    """A response's headers, as requests holds them, read without an exception for a name that
+    is absent (``Mapping.get`` and ``in`` go through ``KeyError``): every poll asks for a few."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        held = self._store.get(key.lower())  # a key without .lower() raises as in requests
+        return default if held is None else held[1]
+
+    def __contains__(self, key: object) -> bool:
+        return key.lower() in self._store  # type: ignore[attr-defined]
+
+
+def joined(pairs: list[tuple[str, str]]) -> ResponseHeaders:
+    """Header lines as requests holds them: repeated names joined by ``", "`` (in the first
+    one's place, under the last one's spelling, as assigning them one by one does)."""
+    store: OrderedDict[str, tuple[str, str]] = OrderedDict()
     for name, value in pairs:
         key = name.lower()
-        if key in seen:
-            headers[name] = f"{headers[name]}, {value}"
-        else:
-            seen.add(key)
-            headers[name] = value
+        held = store.get(key)
+        store[key] = (name, value if held is None else f"{held[1]}, {value}")
+    headers = ResponseHeaders()
+    headers._store = store
     return headers
 
 
@@ -198,13 +210,19 @@ class _Response(requests.Response):
     less: without ``Set-Cookie`` lines its (empty) cookie jar is made only when read, which
     most polls never do; with them it holds their cookies, as requests fills it."""
 
-    def __init__(self, set_cookie: _SetCookie | None = None):
+    def __init__(
+        self,
+        set_cookie: _SetCookie | None = None,
+        headers: CaseInsensitiveDict[str] | None = None,
+    ):
         # requests.Response.__init__ but the jar (tests/runners/test_response.py checks the set)
         self._content = False
         self._content_consumed = True  # the whole body is read, as requests reads it
         self._next = None
         self.status_code = 0
-        self.headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        self.headers: CaseInsensitiveDict[str] = (
+            CaseInsensitiveDict() if headers is None else headers
+        )
         self.raw = None
         self.url = ""
         self.encoding = None
@@ -242,10 +260,9 @@ def to_requests_response(
     ``set_cookie`` (the URL, the request's headers, the header lines): where its cookies come
     from, when the response sets any. ``url``: ``str(response.url)``, when known.
     """
-    result = _Response(set_cookie)
+    result = _Response(set_cookie, joined(_headers(response)) if headers is None else headers)
     result.status_code = response.status
     result.reason = response.reason or ""
-    result.headers = joined(_headers(response)) if headers is None else headers
     result._content = body
     result.url = str(response.url) if url is None else url
     result.encoding = get_encoding_from_headers(result.headers)
@@ -346,7 +363,7 @@ class AsyncHttSleeper(Plan):
             headers=headers,
             data=request.data,
             json=request.json,
-            params=request.params,
+            params=request.params or None,  # {}: the same URL, without requests' type checks
         ).prepare()
         self._method = prepared.method or "GET"
         self._url = prepared.url or str(request.url)  # a checked string (build_request)
@@ -476,7 +493,9 @@ class AsyncHttSleeper(Plan):
                 pairs = _headers(response)
                 check_header_lines(pairs)
                 set_cookie = None
-                if any(name.lower() == "set-cookie" for name, _ in pairs):
+                # aiohttp's own parsed headers: one lookup (a line it calls Set-Cookie that the
+                # latin-1 reading does not only makes an empty jar)
+                if "Set-Cookie" in response.headers:
                     if self._jar is None:
                         self._jar = RequestsCookieJar()
                     store_cookies(self._jar, url, headers, pairs)

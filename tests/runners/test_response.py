@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from httsleep_airflow import HttSleeper
-from httsleep_airflow._async import AsyncHttSleeper, _Response
+from httsleep_airflow._async import AsyncHttSleeper, _Response, joined
 from httsleep_airflow._sync import describe_request
 from tests.scripted_server import Reply, ScriptedServer
 
@@ -139,3 +139,32 @@ def test_both_runners_label_a_request_alike(path, userinfo, params, method):
     sync, async_ = HttSleeper(request, UNTIL), AsyncHttSleeper(request, UNTIL)
     assert async_.label == sync.label == describe_request(sync.request)
     assert "pa55" not in async_.label and "s3cret" not in async_.label
+
+
+_NAMES = st.sampled_from(["Content-Type", "content-type", "X-A", "x-a", "Set-Cookie", "\u00c0"])
+_PAIRS = st.lists(st.tuples(_NAMES, st.text(max_size=5)), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=_PAIRS, asked=st.one_of(_NAMES, st.just("absent"), st.integers(), st.none()))
+def test_response_headers_are_those_requests_builds_line_by_line(pairs, asked):
+    """The headers are built in one pass and read without ``KeyError``: the same names (the
+    last spelling), order, joined values and answers as assigning each line in turn."""
+    reference: requests.structures.CaseInsensitiveDict[str] = (
+        requests.structures.CaseInsensitiveDict()
+    )
+    for name, value in pairs:
+        reference[name] = f"{reference[name]}, {value}" if name in reference else value
+    ours = joined(pairs)
+    assert list(ours.items()) == list(reference.items())
+    assert ours == reference
+    for read in (lambda headers: headers.get(asked, "-"), lambda headers: asked in headers):
+        assert _outcome(read, ours) == _outcome(read, reference)
+    assert dict(ours.copy()) == dict(reference.copy())
+
+
+def _outcome(read, headers):
+    try:
+        return read(headers)
+    except Exception as exc:  # a key that is no text fails alike
+        return type(exc)
