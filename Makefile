@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 
 .PHONY: demo cluster test test-lowest test-cluster lint format pytest browser fuzz bench \
-	bench-triggerer lock clean
+	bench-triggerer bench-cost lock clean
 
 ## demo: the main example DAG, run by Airflow against the local job API (see README)
 demo: $(VENV)/.installed
@@ -70,6 +70,11 @@ bench: $(VENV)/.installed
 	.venv-bench/bin/python -m benchmarks.bench_engine
 	.venv-bench/bin/python -m benchmarks.bench_sensor
 	.venv-bench/bin/python -m benchmarks.bench_triggers
+
+## bench-cost: instructions per poll (valgrind), the floor beside the async runner
+bench-cost: $(VENV)/.installed
+	$(MAKE) VENV=.venv-bench LOCK=requirements/bench.txt venv
+	.venv-bench/bin/python -m benchmarks.bench_poll_cost
 
 ## bench-triggerer: N deferred tasks on one real airflow triggerer, ours beside HttpSensorTrigger
 ## (N = 1,000 / 5,000 / 10,000 at one poll per 10 s: about 25 minutes; BENCH_ARGS to change it)

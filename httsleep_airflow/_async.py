@@ -357,14 +357,14 @@ class AsyncHttSleeper(Plan):
             headers["Accept-Encoding"] = ACCEPT_ENCODING
         headers.update(request.headers or {})
         extra = _auth_options(request.auth, headers)
-        prepared = requests.Request(
-            method=request.method,
-            url=request.url,
-            headers=headers,
-            data=request.data,
-            json=request.json,
-            params=request.params or None,  # {}: the same URL, without requests' type checks
-        ).prepare()
+        # requests' Request.prepare but its cookie and hook steps (none are given here; cookies
+        # go per hop), and with no empty params or data to run through its type checks
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(request.method)
+        prepared.prepare_url(request.url, request.params or None)
+        prepared.prepare_headers(headers)
+        prepared.prepare_body(request.data or None, None, request.json)
+        prepared.prepare_auth(None, request.url)  # a password in the URL: Basic, as requests
         self._method = prepared.method or "GET"
         self._url = prepared.url or str(request.url)  # a checked string (build_request)
         self._label = describe_request(request, self._url)  # not prepared a second time
