@@ -19,7 +19,7 @@ import types
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -359,14 +359,15 @@ class AsyncHttSleeper(Plan):
         extra = _auth_options(request.auth, headers)
         # requests' Request.prepare but its cookie and hook steps (none are given here; cookies
         # go per hop), and with no empty params or data to run through its type checks
+        url = cast(str, request.url)  # a checked string (Plan: build_request)
         prepared = requests.PreparedRequest()
         prepared.prepare_method(request.method)
-        prepared.prepare_url(request.url, request.params or None)
+        prepared.prepare_url(url, request.params or None)
         prepared.prepare_headers(headers)
         prepared.prepare_body(request.data or None, None, request.json)
-        prepared.prepare_auth(None, request.url)  # a password in the URL: Basic, as requests
+        prepared.prepare_auth(None, url)  # a password in the URL: Basic, as requests
         self._method = prepared.method or "GET"
-        self._url = prepared.url or str(request.url)  # a checked string (build_request)
+        self._url = prepared.url or url
         self._label = describe_request(request, self._url)  # not prepared a second time
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._target_text: str | None = None  # its response's url (``_response_url``)
