@@ -189,13 +189,13 @@ class ResponseHeaders(CaseInsensitiveDict[str]):
 
 
 def joined(pairs: list[tuple[str, str]]) -> ResponseHeaders:
-    """Header lines as requests holds them: repeated names joined by ``", "`` (in the first
-    one's place, under the last one's spelling, as assigning them one by one does)."""
+    """Header lines as the requests runner holds them (urllib3's header dict, then requests'):
+    repeated names joined by ``", "``, in the first one's place and spelling."""
     store: OrderedDict[str, tuple[str, str]] = OrderedDict()
     for name, value in pairs:
         key = name.lower()
         held = store.get(key)
-        store[key] = (name, value if held is None else f"{held[1]}, {value}")
+        store[key] = (name, value) if held is None else (held[0], f"{held[1]}, {value}")
     headers = ResponseHeaders()
     headers._store = store
     return headers
@@ -362,9 +362,9 @@ class AsyncHttSleeper(Plan):
         url = cast(str, request.url)  # a checked string (Plan: build_request)
         prepared = requests.PreparedRequest()
         prepared.prepare_method(request.method)
-        prepared.prepare_url(url, request.params or None)
+        prepared.prepare_url(url, _unless_empty(request.params))
         prepared.prepare_headers(headers)
-        prepared.prepare_body(request.data or None, None, request.json)
+        prepared.prepare_body(_unless_empty(request.data), None, request.json)
         prepared.prepare_auth(None, url)  # a password in the URL: Basic, as requests
         self._method = prepared.method or "GET"
         self._url = prepared.url or url
@@ -632,6 +632,16 @@ def _environ_proxies(url: str) -> Mapping[str, str]:
 @functools.lru_cache(maxsize=256)
 def _proxies_of(origin: str, environment: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
     return types.MappingProxyType(get_environ_proxies(origin))
+
+
+#: Empty values requests prepares as it prepares ``None`` (no query, no body, not a stream).
+_PLAIN_EMPTY = (dict, list, tuple, str, bytes)
+
+
+def _unless_empty(value: Any) -> Any:
+    """``None`` for an empty dict, list, tuple, str or bytes (those exact types: a subclass, or
+    an empty bytearray, which requests sends as a stream, is passed on as it is)."""
+    return None if type(value) in _PLAIN_EMPTY and not value else value
 
 
 def _wire_url(url: str) -> yarl.URL:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from urllib3 import HTTPHeaderDict
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper, _Response, joined
 from httsleep_airflow._sync import describe_request
+from httsleep_airflow.exceptions import ConditionError
 from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
@@ -147,14 +150,11 @@ _PAIRS = st.lists(st.tuples(_NAMES, st.text(max_size=5)), max_size=8)
 
 @settings(max_examples=300, deadline=None)
 @given(pairs=_PAIRS, asked=st.one_of(_NAMES, st.just("absent"), st.integers(), st.none()))
-def test_response_headers_are_those_requests_builds_line_by_line(pairs, asked):
+def test_response_headers_are_those_of_the_requests_runner(pairs, asked):
     """The headers are built in one pass and read without ``KeyError``: the same names (the
-    last spelling), order, joined values and answers as assigning each line in turn."""
-    reference: requests.structures.CaseInsensitiveDict[str] = (
-        requests.structures.CaseInsensitiveDict()
-    )
-    for name, value in pairs:
-        reference[name] = f"{reference[name]}, {value}" if name in reference else value
+    first spelling), order, joined values and answers as the requests runner's, which makes
+    them from urllib3's header dict."""
+    reference = requests.structures.CaseInsensitiveDict(HTTPHeaderDict(pairs))
     ours = joined(pairs)
     assert list(ours.items()) == list(reference.items())
     assert ours == reference
@@ -168,3 +168,44 @@ def _outcome(read, headers):
         return read(headers)
     except Exception as exc:  # a key that is no text fails alike
         return type(exc)
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    def __bool__(self) -> bool:  # as numpy- and pandas-like containers refuse a truth test
+        raise ValueError("ambiguous")
+
+
+@pytest.mark.parametrize(
+    "params", [None, {}, [], (), "", b"", {"a": "1"}, [("a", "1")], "a=1", _Pairs([("a", "1")])]
+)
+@pytest.mark.parametrize(
+    "data", [None, {}, [], (), "", b"", bytearray(), memoryview(b""), set(), range(0), "x=1"]
+)
+@pytest.mark.parametrize("json_body", [None, {"a": 1}])
+def test_the_request_is_prepared_as_requests_prepares_it(params, data, json_body):
+    """Empty params and data skip requests' type checks, but only where requests would prepare
+    them as nothing: an empty bytearray or set is a stream to requests (the async runner
+    refuses it, as before), and a value that refuses a truth test is never asked one."""
+    request = requests.Request(
+        "POST", "http://u:p@127.0.0.1:9/x", params=params, data=data, json=json_body
+    )
+    expected = requests.Request(
+        "POST",
+        "http://u:p@127.0.0.1:9/x",
+        params=params,
+        data=data,
+        json=json_body,
+        headers={"Accept-Encoding": "gzip, deflate"},
+    ).prepare()
+    try:
+        sleeper = AsyncHttSleeper(request, UNTIL)
+    except ConditionError as exc:
+        assert "cannot send" in str(exc)
+        assert expected.headers.get("Transfer-Encoding") == "chunked"  # a stream to requests
+        return
+    assert sleeper._url == expected.url
+    assert sleeper._body == (
+        expected.body.encode() if isinstance(expected.body, str) else expected.body
+    )
+    for name in ("Content-Type", "Content-Length", "Authorization", "Transfer-Encoding"):
+        assert sleeper._headers.get(name) == expected.headers.get(name), name
