@@ -27,9 +27,16 @@ from httsleep_airflow.sensors.httsleep import HttSleepSensor
 
 # A module the worker can import (this file puts it on the path at parse time) and the
 # triggerer cannot: the wrong place for a callback, smuggled past the parse-time check.
+# Every process that parses this file (DAG processor, each worker) may write the module at the
+# same moment another imports it: it is written once, whole (a rename), never rewritten in place.
 SMUGGLED = Path(os.environ["AIRFLOW_HOME"]) / "smuggled"
 SMUGGLED.mkdir(exist_ok=True)
-(SMUGGLED / "httsleep_smuggled_checks.py").write_text("def job_done(response):\n    return False\n")
+_CHECKS = SMUGGLED / "httsleep_smuggled_checks.py"
+_SOURCE = "def job_done(response):\n    return False\n"
+if not _CHECKS.exists() or _CHECKS.read_text() != _SOURCE:
+    _partial = SMUGGLED / f".httsleep_smuggled_checks.{os.getpid()}.tmp"
+    _partial.write_text(_SOURCE)
+    os.replace(_partial, _CHECKS)
 if str(SMUGGLED) not in sys.path:
     sys.path.append(str(SMUGGLED))
 
