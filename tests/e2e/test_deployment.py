@@ -140,9 +140,15 @@ def _endpoints(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, str]:
 
 
 def _task_log(home: Path, dag_id: str, run_id: str, task_id: str) -> str:
-    """The task's log (try 1), its trigger's lines included."""
-    (path,) = home.glob(f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=1.log")
-    return path.read_text(errors="replace")
+    """The task's log (try 1), its trigger's lines included (``attempt=1.log.trigger.N.log``):
+    the trigger's event carries the cause even when Airflow's scheduler fails a task whose
+    trigger fired while the executor's report of its deferral was still on its way (it logs
+    "finished with state success, but the task instance's state attribute is queued" and marks
+    it failed without resuming it)."""
+    folder = home / f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}"
+    paths = sorted(folder.glob("attempt=1.log*"))
+    assert paths, folder
+    return "".join(path.read_text(errors="replace") for path in paths)
 
 
 def test_one_bad_sensor_never_hurts_another_on_a_shared_triggerer(
