@@ -196,7 +196,7 @@ def joined(pairs: list[tuple[str, str]]) -> ResponseHeaders:
         key = name.lower()
         held = store.get(key)
         store[key] = (name, value) if held is None else (held[0], f"{held[1]}, {value}")
-    headers = ResponseHeaders()
+    headers = ResponseHeaders.__new__(ResponseHeaders)  # CaseInsensitiveDict() but its update
     headers._store = store
     return headers
 
@@ -265,9 +265,25 @@ def to_requests_response(
     result.reason = response.reason or ""
     result._content = body
     result.url = str(response.url) if url is None else url
-    result.encoding = get_encoding_from_headers(result.headers)
+    result.encoding = _encoding(result.headers.get("Content-Type"))
     result.elapsed = datetime.timedelta(seconds=elapsed)
     return result
+
+
+def _encoding(content_type: str | None) -> str | None:
+    """``requests.utils.get_encoding_from_headers`` for a ``Content-Type`` value: worked out
+    once per value (a poller's server sends the same one every poll)."""
+    if content_type is not None and len(content_type) > 200:  # a long one is rare: not kept
+        return _encoding_of.__wrapped__(content_type)
+    return _encoding_of(content_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _encoding_of(content_type: str | None) -> str | None:
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return get_encoding_from_headers(headers)
 
 
 class _Sessions:

@@ -85,14 +85,20 @@ class _Subject:
     """One response being judged: decodes the JSON body at most once, and remembers each
     check's finding, so explaining a verdict never runs a callback or a JSONPath again."""
 
-    __slots__ = ("_json", "found", "response", "secrets")
+    __slots__ = ("_json", "_last_body", "found", "response", "secrets")
 
     _UNSET: Any = object()
 
-    def __init__(self, response: requests.Response, secrets: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        response: requests.Response,
+        secrets: tuple[str, ...] = (),
+        last_body: LastBody | None = None,
+    ):
         self.response = response
         self.secrets = secrets  # redacted from every excerpt of this response
         self._json: Any = self._UNSET
+        self._last_body = last_body
         self.found: dict[int, Any] = {}  # id(check or JSONPath entry) -> its finding
 
     def excerpt(self, value: Any) -> str:
@@ -100,8 +106,37 @@ class _Subject:
 
     def json(self) -> Any:
         if self._json is self._UNSET:
-            self._json = decode_json(self.response)
+            last = self._last_body
+            self._json = decode_json(self.response) if last is None else last.decode(self.response)
         return self._json
+
+
+class LastBody:
+    """The last small JSON body one set of rules decoded, and its data: a job API sends the
+    same body poll after poll ("running"), and decoding it again is most of judging it. A body
+    is taken as decoded before only when it is equal byte for byte, with the same response
+    type, encoding and depth limit (what ``decode_json``'s result depends on); the data is only
+    read (by conditions, never handed to callbacks or XCom). Errors are not kept."""
+
+    __slots__ = ("_last",)
+
+    #: Larger bodies are decoded every time (a waiting trigger holds this one over its sleep).
+    MAX_BYTES = 2048
+
+    def __init__(self) -> None:
+        self._last: tuple[Any, Any] | None = None  # (key, data), replaced whole: thread-safe
+
+    def decode(self, response: requests.Response) -> Any:
+        content = response.content
+        if len(content) > self.MAX_BYTES:
+            return decode_json(response)
+        key = (content, response.encoding, type(response), _json_max_depth())
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        data = decode_json(response)
+        self._last = (key, data)
+        return data
 
 
 def decode_json(response: requests.Response) -> Any:
@@ -219,13 +254,27 @@ class _Json(NamedTuple):
         return self.expected
 
 
+#: A path of plain steps (``a.b[0]``, ``$.status``): each a field name (``str``) or an index
+#: (``int``). It has one match at most, found by the lookups jsonpath-rw makes, without the
+#: objects it makes for each step (most conditions are such paths, judged on every poll).
+_Steps = tuple[str | int, ...]
+
+
 class _JsonPathEntry(NamedTuple):
     source: str
     expression: JSONPath
     expected: Any
+    steps: _Steps | None  # the expression's plain steps, if it is one (``_shape``)
 
     def found(self, data: Any) -> tuple[bool, Any]:
+        steps = self.steps
+        if steps is not None and _jsonpath_rw.auto_id_field is None:
+            return _walk(steps, data)
         return jsonpath_value(self.expression, data)
+
+
+def _entry(source: str, expression: JSONPath, expected: Any) -> _JsonPathEntry:
+    return _JsonPathEntry(source, expression, expected, _shape(expression)[1])
 
 
 def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
@@ -245,12 +294,6 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
     if len(matches) == 1:
         return True, matches[0].value
     return True, [match.value for match in matches]
-
-
-#: A path of plain steps (``a.b[0]``, ``$.status``): each a field name (``str``) or an index
-#: (``int``). It has one match at most, found by the lookups jsonpath-rw makes, without the
-#: objects it makes for each step (most conditions are such paths, judged on every poll).
-_Steps = tuple[str | int, ...]
 
 
 def _walk(steps: _Steps, data: Any) -> tuple[bool, Any]:
@@ -470,7 +513,7 @@ def _compile_jsonpath(value: Any, where: str) -> _JsonPath:
         if type(item) is dict and len(item) == 2 and "expression" in item and "value" in item:
             expression = item["expression"]
             if type(expression) is str and expression in _PARSED:  # the common, fast case
-                entries.append(_JsonPathEntry(expression, _PARSED[expression], item["value"]))
+                entries.append(_entry(expression, _PARSED[expression], item["value"]))
                 continue
         entries.append(_compile_jsonpath_entry(item, f"{where}: jsonpath[{index}]"))
     return _JsonPath(tuple(entries))
@@ -484,10 +527,10 @@ def _compile_jsonpath_entry(item: Any, at: str) -> _JsonPathEntry:
         )
     expression = item["expression"]
     if isinstance(expression, JSONPath):
-        return _JsonPathEntry(str(expression), expression, item["value"])
+        return _entry(str(expression), expression, item["value"])
     if not isinstance(expression, str) or not expression.strip():
         raise ConditionError(f"{at}: 'expression' must be a JSONPath string, not {expression!r}")
-    return _JsonPathEntry(expression, checked_jsonpath(expression, at), item["value"])
+    return _entry(expression, checked_jsonpath(expression, at), item["value"])
 
 
 def checked_jsonpath(expression: str, at: str) -> JSONPath:
@@ -570,15 +613,24 @@ class ConditionSet(NamedTuple):
     name: str  # "until" or "alarms"
     clauses: tuple[Clause, ...]
 
-    def first_match(self, subject: _Subject) -> Clause | None:
+    def first_match(self, subject: _Subject, misses: list[Any] | None = None) -> Clause | None:
         """The first clause that holds. A clause that raises (say, ``json`` on an HTML error
         page) does not hide a later one that holds; when none holds, the first error is raised.
+
+        :param misses: when given, each clause that does not hold adds what it found to it
+            (``Clause.observed``): with no clause holding, the set's ``observed``.
         """
         error: Exception | None = None
         for clause in self.clauses:
             try:
-                if clause.matches(subject):
-                    return clause
+                if misses is None:
+                    if clause.matches(subject):
+                        return clause
+                else:
+                    miss = clause.observed(subject)
+                    if miss is None:
+                        return clause
+                    misses.append(miss)
             except Exception as exc:
                 error = error or exc
         if error is not None:
@@ -678,17 +730,18 @@ class Verdict(enum.Enum):
     PENDING = "pending"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Judgement:
     verdict: Verdict
     clause: Clause | None = None  # the alarm or until clause that matched
     subject: _Subject | None = None  # what judging found out: explaining reuses it
+    pending: tuple[Any, ...] | None = None  # PENDING: until's ``observed`` (``pending_key``)
 
 
 class Rules:
     """``until`` and ``alarms`` together: alarms are checked first, on every response."""
 
-    __slots__ = ("alarms", "until")
+    __slots__ = ("_last_body", "alarms", "until")
 
     def __init__(self, until: Any, alarms: Any = None):
         if until is None:
@@ -701,6 +754,7 @@ class Rules:
         self.until = compile_conditions(until, "until")
         # No alarms, an empty dict or list (or only empty dicts): no alarms, as in the classic.
         self.alarms = None if is_empty(alarms) else compile_conditions(alarms, "alarms")
+        self._last_body = LastBody()
 
     def callbacks(self) -> list[tuple[Callable[..., Any], str]]:
         """Every callback with the name messages give it (its dotted path, when it has one)."""
@@ -739,7 +793,7 @@ class Rules:
            ``JSONTooDeep``, ``JSONPathTooCostly``), propagates to the caller;
         4. else ``PENDING``.
         """
-        subject = _Subject(response)
+        subject = _Subject(response, (), self._last_body)
         alarm_error: Exception | None = None
         if self.alarms is not None:
             try:
@@ -749,8 +803,9 @@ class Rules:
             else:
                 if alarm is not None:
                     return Judgement(Verdict.ALARM, alarm, subject)
+        misses: list[Any] = []  # what each until clause found, worded only when shown
         try:
-            met = self.until.first_match(subject)
+            met = self.until.first_match(subject, misses)
         except Exception:
             if alarm_error is not None:
                 raise alarm_error from None
@@ -759,12 +814,14 @@ class Rules:
             return Judgement(Verdict.MET, met, subject)
         if alarm_error is not None:
             raise alarm_error
-        return Judgement(Verdict.PENDING, None, subject)
+        return Judgement(Verdict.PENDING, None, subject, tuple(misses))
 
     def pending_key(self, judgement: Judgement) -> Any:
         """What ``explain_pending`` would say of a judged response, unworded: two responses
         with equal keys get the same reason (a poller compares them on every poll, and words
         the reason only when it is shown)."""
+        if judgement.pending is not None:
+            return judgement.pending
         assert judgement.subject is not None
         return self.until.observed(judgement.subject)
 

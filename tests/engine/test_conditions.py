@@ -426,3 +426,66 @@ def test_equal_pending_keys_mean_equal_pending_reasons(until, first, second, sta
     a, b = reason(first), reason(second)
     if a is not None and b is not None and a[0] == b[0]:
         assert a[1] == b[1]
+
+
+def _outcome(rules: Rules, response: requests.Response) -> tuple:
+    """All a poller reads of one judgement: the verdict, the clause, the pending key and
+    reason, or the error raised."""
+    try:
+        judgement = rules.judge(response)
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+    if judgement.verdict is not Verdict.PENDING:
+        return (judgement.verdict, judgement.clause)
+    return (judgement.verdict, rules.pending_key(judgement), rules.explain_pending(judgement))
+
+
+_ENCODINGS = st.sampled_from([None, "utf-8", "latin-1", "utf-16"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    until=_CLAUSES,
+    polls=st.lists(
+        st.tuples(
+            st.sampled_from([200, 202]), _BODIES.map(str.encode) | st.just(b'"\xe9"'), _ENCODINGS
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+@example(
+    [{"jsonpath": {"expression": "status", "value": "é"}}],
+    [(200, '{"status": "é"}'.encode(), "latin-1"), (200, '{"status": "é"}'.encode(), "utf-8")],
+)
+@example([{"json": 1}], [(200, b"1", "utf-8"), (200, b"1", "utf-16")])
+def test_one_rules_judging_poll_after_poll_judges_each_response_as_new_rules_would(until, polls):
+    """A body decoded at the last poll is not decoded again (``LastBody``): judging a run of
+    responses with one ``Rules`` gives, response by response, what a fresh ``Rules`` gives."""
+    kept = Rules(until)
+    for status, body, encoding in polls:
+        response = make_response(status, body)
+        response.encoding = encoding
+        again = make_response(status, body)
+        again.encoding = encoding
+        assert _outcome(kept, response) == _outcome(Rules(until), again)
+
+
+def test_a_body_kept_from_the_last_poll_is_judged_again_when_the_depth_limit_changes(monkeypatch):
+    rules = Rules({"jsonpath": [{"expression": "a", "value": 1}]})
+    body = json.dumps({"a": [[[["deep"]]]]})
+    assert rules.judge(make_response(200, body)).verdict is Verdict.PENDING
+    monkeypatch.setattr("httsleep_airflow._core.JSON_MAX_DEPTH", 3)
+    with pytest.raises(conditions.JSONTooDeep):
+        rules.judge(make_response(200, body))
+
+
+def test_a_large_body_is_not_kept_over_the_wait():
+    rules = Rules({"jsonpath": [{"expression": "status", "value": "OK"}]})
+    small = make_response(200, {"status": "RUNNING"})
+    rules.judge(small)
+    assert rules._last_body._last is not None
+    rules.judge(
+        make_response(200, {"status": "RUNNING", "pad": "x" * conditions.LastBody.MAX_BYTES})
+    )
+    assert rules._last_body._last[0][0] == small.content  # the small one, still
