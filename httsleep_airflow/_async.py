@@ -8,6 +8,7 @@ callbacks and ``ignore_exceptions`` behaves the same under both runners.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime
 import functools
 import inspect
@@ -59,10 +60,8 @@ from httsleep_airflow._secrets import scrub
 from httsleep_airflow._sync import MISSING, BearerAuth, Plan, describe_request
 from httsleep_airflow.exceptions import ConditionError, HttSleepError
 
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as _deadline
-else:  # aiohttp depends on async-timeout before Python 3.11 (asyncio.timeout's origin)
-    from async_timeout import timeout as _deadline
+if sys.version_info < (3, 11):  # aiohttp depends on async-timeout before Python 3.11
+    from async_timeout import timeout as _timeout_before_3_11
 
 __all__ = ["AsyncHttSleeper", "translate_error"]
 
@@ -408,8 +407,11 @@ class AsyncHttSleeper(Plan):
         self._session = session  # the caller's, or one of its own once ``session`` is read
         self._owns_session = session is None
         self._shared: tuple[aiohttp.ClientSession, asyncio.AbstractEventLoop] | None = None
-        self._sleep = sleep
+        self._sleep = self._pause if sleep is asyncio.sleep else sleep
         self._offload_always = self.rules.has_callback
+        # what this sleeper's timers run in: asyncio copies the caller's context for each timer
+        # (two a poll, one of them held over the wait), and theirs read no context variable
+        self._timer_context = contextvars.Context()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -467,8 +469,17 @@ class AsyncHttSleeper(Plan):
         try:
             if budget is None:
                 return await self._exchange()
-            async with _deadline(budget):
-                return await self._exchange()
+            if sys.version_info < (3, 11):
+                async with _timeout_before_3_11(budget):
+                    return await self._exchange()
+            deadline = _Deadline(budget, self._timer_context)
+            try:
+                response = await self._exchange()
+            except BaseException as exc:
+                deadline.end(exc)
+                raise
+            deadline.end(None)
+            return response
         except Exception as exc:
             translated = translate_error(exc, self.secrets)
             if translated is exc:
@@ -583,6 +594,19 @@ class AsyncHttSleeper(Plan):
             chunks.append(chunk)
         return b"".join(chunks)
 
+    async def _pause(self, seconds: float) -> None:
+        """``asyncio.sleep(seconds)``, its timer run in the sleeper's own context."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+        handle = loop.call_later(seconds, _wake, woken, context=self._timer_context)
+        try:
+            await woken
+        finally:
+            handle.cancel()
+
     def _offload(self, outcome: requests.Response | Exception) -> bool:
         """Judge in a worker thread when it could take long: a callback, or a large body."""
         if isinstance(outcome, Exception):
@@ -629,6 +653,50 @@ class AsyncHttSleeper(Plan):
             else:
                 poller.receive(outcome, self._clock())
             del outcome  # not kept over the sleep (see Poller.receive)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled meanwhile
+        future.set_result(None)
+
+
+class _Deadline:
+    """``async with asyncio.timeout(seconds)`` around one request, for less: no context manager
+    coroutines or states, and its timer runs in the sleeper's context, not a copy of the
+    caller's. The same outcome: when the timer cancelled the request and nothing else
+    cancelled the task meanwhile, ``end`` turns the ``CancelledError`` into ``TimeoutError``;
+    a cancellation from outside stays one."""
+
+    __slots__ = ("_cancelling", "_handle", "_task", "expired")
+
+    def __init__(self, seconds: float, context: contextvars.Context):
+        loop = asyncio.get_running_loop()
+        task: Any = asyncio.current_task()  # cancelling, uncancel: 3.11+ (mypy reads 3.10)
+        if task is None:
+            raise RuntimeError("a request deadline needs a task")
+        self._task = task
+        self._cancelling: int = task.cancelling()
+        self.expired = False
+        when = loop.time() + seconds
+        self._handle: asyncio.Handle = (
+            loop.call_soon(self, context=context)
+            if when <= loop.time()
+            else loop.call_at(when, self, context=context)
+        )
+
+    def __call__(self) -> None:  # the timer
+        self._task.cancel()
+        self.expired = True
+
+    def end(self, error: BaseException | None) -> None:
+        """The request is over, having raised ``error`` (``None``: it returned)."""
+        self._handle.cancel()
+        if (
+            self.expired
+            and self._task.uncancel() <= self._cancelling
+            and isinstance(error, asyncio.CancelledError)
+        ):
+            raise TimeoutError from error
 
 
 def _environ_proxies(url: str) -> Mapping[str, str]:

@@ -1,0 +1,114 @@
+"""The async runner's request deadline (``_async._Deadline``) against ``asyncio.timeout``, which
+it stands for: the same outcome and the same task state for every order in which the deadline,
+a cancellation from outside and the request's own end can come, on a real event loop (no
+time passes: the deadline is due at once, or never, and everything else comes loop pass by
+loop pass)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from httsleep_airflow._async import _Deadline
+
+pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout: 3.11+")
+
+
+async def _under_asyncio_timeout(seconds: float, work: Callable[[], Awaitable[Any]]) -> Any:
+    async with asyncio.timeout(seconds):
+        return await work()
+
+
+async def _under_deadline(seconds: float, work: Callable[[], Awaitable[Any]]) -> Any:
+    deadline = _Deadline(seconds, contextvars.Context())
+    try:
+        result = await work()
+    except BaseException as exc:
+        deadline.end(exc)
+        raise
+    deadline.end(None)
+    return result
+
+
+def _after_passes(
+    loop: asyncio.AbstractEventLoop, passes: int, callback: Callable[[], Any]
+) -> None:
+    """Run ``callback`` once ``passes`` more loop passes have run."""
+    if passes == 0:
+        loop.call_soon(callback)
+    else:
+        loop.call_soon(_after_passes, loop, passes - 1, callback)
+
+
+def _run(guard: Any, deadline_due: bool, cancel_at: int | None, done_at: int, inner: str) -> tuple:
+    async def work() -> str:
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        _after_passes(loop, done_at, lambda: answer.done() or answer.set_result("answer"))
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            if inner == "swallows":
+                return "swallowed"
+            if inner == "converts":
+                raise ValueError("converted") from None
+            raise
+
+    async def main() -> tuple:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(guard(0 if deadline_due else 3600, work))
+        if cancel_at is not None:
+            _after_passes(loop, cancel_at, task.cancel)
+        try:
+            outcome: Any = ("returned", await asyncio.shield(task))
+        except BaseException as exc:  # the outcome is what is compared
+            outcome = ("raised", type(exc).__name__)
+        if not task.done():
+            await asyncio.sleep(0)
+        return outcome, task.cancelling() if not task.done() else None, task.cancelled()
+
+    return asyncio.run(main())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    deadline_due=st.booleans(),
+    cancel_at=st.none() | st.integers(0, 4),
+    done_at=st.integers(0, 4),
+    inner=st.sampled_from(["plain", "swallows", "converts"]),
+)
+def test_a_request_deadline_ends_as_asyncio_timeout_would(deadline_due, cancel_at, done_at, inner):
+    assert _run(_under_deadline, deadline_due, cancel_at, done_at, inner) == _run(
+        _under_asyncio_timeout, deadline_due, cancel_at, done_at, inner
+    )
+
+
+def test_a_deadline_due_is_a_timeout_and_an_outside_cancellation_in_the_same_pass_stays_one():
+    assert _run(_under_deadline, True, None, 3, "plain")[0] == ("raised", "TimeoutError")
+    assert _run(_under_deadline, True, 0, 3, "plain")[0] == ("raised", "CancelledError")
+    assert _run(_under_deadline, False, None, 3, "plain")[0] == ("returned", "answer")
+
+
+def test_the_wait_between_polls_ends_with_its_task_and_leaves_no_timer_behind():
+    from httsleep_airflow._async import AsyncHttSleeper
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        sleeper = AsyncHttSleeper("http://127.0.0.1:9/", {"status_code": 200})
+        waiting = loop.create_task(sleeper._sleep(3600))
+        await asyncio.sleep(0)
+        assert [handle.when() - loop.time() > 3000 for handle in loop._scheduled] == [True]
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert all(handle.cancelled() for handle in loop._scheduled)
+        await sleeper._sleep(0)  # a zero wait is one loop pass
+
+    asyncio.run(main())
