@@ -704,13 +704,30 @@ def _environ_proxies(url: str) -> Mapping[str, str]:
     requests walks the environment more than once and parses ``no_proxy``, and a triggerer starts
     thousands of sleepers of a few hosts. The key holds every ``*_proxy`` variable, in any
     case, as requests reads them."""
-    environment = tuple(
-        (name, value)
-        for name, value in os.environ.items()
-        if name[-6:].lower() == "_proxy" or name == "REQUEST_METHOD"
-    )
     parts = urlsplit(url)
-    return _proxies_of(f"{parts.scheme}://{parts.netloc}", environment)
+    return _proxies_of(f"{parts.scheme}://{parts.netloc}", _proxy_variables())
+
+
+#: The environment last read (a copy of ``os.environ``'s own store) and its proxy variables.
+_ENVIRONMENT_SEEN: tuple[dict[Any, Any] | None, tuple[tuple[str, str], ...]] = (None, ())
+
+
+def _proxy_variables() -> tuple[tuple[str, str], ...]:
+    """Every ``*_proxy`` variable (any case) and ``REQUEST_METHOD``, with their values. Reading
+    ``os.environ`` decodes every variable in Python; its store is compared whole instead (one
+    dictionary comparison), and read again only when it changed."""
+    global _ENVIRONMENT_SEEN
+    store = getattr(os.environ, "_data", None)  # CPython's encoded store; without it, read all
+    seen, variables = _ENVIRONMENT_SEEN
+    if store is None or seen != store:
+        variables = tuple(
+            (name, value)
+            for name, value in os.environ.items()
+            if name[-6:].lower() == "_proxy" or name == "REQUEST_METHOD"
+        )
+        if store is not None:
+            _ENVIRONMENT_SEEN = (dict(store), variables)
+    return variables
 
 
 @functools.lru_cache(maxsize=256)
