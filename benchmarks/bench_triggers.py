@@ -11,6 +11,11 @@ triggers start one per pass of the loop, as Airflow's trigger runner starts them
 
     make bench                     # with the other benchmarks
     python -m benchmarks.bench_triggers -k 100 500 1000 2000 --seconds 20
+    python -m benchmarks.bench_triggers -k 1000 2000 4000 --seconds 15 --repeat 3
+
+With ``--repeat R`` every contender runs R times, in turn (floor, ours, theirs, floor, ...);
+each figure is the median over the rounds, and each "vs floor" the median of the ratios to the
+floor of the same round: on a shared machine one run's CPU figures move by a fifth.
 """
 
 from __future__ import annotations
@@ -230,6 +235,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", type=int, nargs="+", default=[100, 500, 1000, 2000])
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every contender in turn; each figure is the median over the rounds",
+    )
     parser.add_argument("--child", nargs=4, metavar=("KIND", "BASE", "K", "SECONDS"))
     args = parser.parse_args()
     if args.child:
@@ -237,7 +248,8 @@ def main() -> None:
         child(kind, base, int(k), float(seconds))
         return
     env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="httsleep-bench-")}
-    print(f"K pollers, one poll per {INTERVAL:g} s each for {args.seconds:g} s, one loop")
+    median = f", median of {args.repeat} rounds side by side" if args.repeat > 1 else ""
+    print(f"K pollers, one poll per {INTERVAL:g} s each for {args.seconds:g} s, one loop{median}")
     print(
         f"{'K':>5} {'contender':<22} {'polls/s':>8} {'vs floor':>9} {'late p50':>9}"
         f" {'late p99':>9} {'RSS/poller':>11} {'CPU':>5} {'CPU/poll':>9} {'vs floor':>9} {'GC':>5}"
@@ -245,37 +257,49 @@ def main() -> None:
     )
     with serving() as base:
         for k in args.k:
+            rounds = [
+                {kind: _run_child(kind, base, k, args.seconds, env) for kind in CONTENDERS}
+                for _ in range(args.repeat)
+            ]
             for kind in CONTENDERS:
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "benchmarks.bench_triggers",
-                        "--child",
-                        kind,
-                        base,
-                        str(k),
-                        str(args.seconds),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                    check=True,
-                ).stdout
-                r = json.loads(out.strip().splitlines()[-1])
-                per_poll = r["cpu_share"] / r["polls_per_s"]  # CPU seconds per poll
-                steady = r["steady_cpu_per_poll"]
-                if kind.startswith("floor"):
-                    floor, floor_per_poll, floor_steady = r["polls_per_s"], per_poll, steady
-                print(
-                    f"{k:>5} {kind:<22} {r['polls_per_s']:>8.0f} {r['polls_per_s'] / floor:>8.2f}x"
-                    f" {r['late_p50'] * 1e3:>7.0f}ms {r['late_p99'] * 1e3:>7.0f}ms"
-                    f" {r['rss_per'] / 1024:>8.1f}KiB {r['cpu_share']:>5.0%}"
-                    f" {per_poll * 1e6:>7.0f}µs {per_poll / floor_per_poll:>8.2f}x"
-                    f" {r['gc_share']:>5.0%}"
-                    f" {steady * 1e6:>6.0f}µs {steady / floor_steady:>8.2f}x",
-                    flush=True,
-                )
+                print(_row(k, kind, rounds), flush=True)
+
+
+def _run_child(kind: str, base: str, k: int, seconds: float, env: dict[str, str]) -> dict[str, Any]:
+    """One contender's figures, from a fresh process (``child``), with its CPU per poll."""
+    sizes = (str(k), str(seconds))
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_triggers", "--child", kind, base, *sizes],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    figures["per_poll"] = figures["cpu_share"] / figures["polls_per_s"]  # CPU seconds per poll
+    return figures
+
+
+def _row(k: int, kind: str, rounds: list[dict[str, dict[str, Any]]]) -> str:
+    """One line: the median of each figure over the rounds, and of each round's ratio to the
+    floor measured beside it in that round (a ratio of two runs side by side varies less than
+    either run)."""
+
+    def median(name: str) -> float:
+        return float(statistics.median(run[kind][name] for run in rounds))
+
+    def ratio(name: str) -> float:
+        floor = next(iter(CONTENDERS))
+        return float(statistics.median(run[kind][name] / run[floor][name] for run in rounds))
+
+    return (
+        f"{k:>5} {kind:<22} {median('polls_per_s'):>8.0f} {ratio('polls_per_s'):>8.2f}x"
+        f" {median('late_p50') * 1e3:>7.0f}ms {median('late_p99') * 1e3:>7.0f}ms"
+        f" {median('rss_per') / 1024:>8.1f}KiB {median('cpu_share'):>5.0%}"
+        f" {median('per_poll') * 1e6:>7.0f}µs {ratio('per_poll'):>8.2f}x"
+        f" {median('gc_share'):>5.0%}"
+        f" {median('steady_cpu_per_poll') * 1e6:>6.0f}µs {ratio('steady_cpu_per_poll'):>8.2f}x"
+    )
 
 
 if __name__ == "__main__":
