@@ -5,9 +5,14 @@ Each of the K pollers polls a local keep-alive server (another process) every se
 bounded time. For each contender and K, in a fresh process: polls/s achieved, lateness of each
 poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
 CPU time as a share of the wall time and per poll (and "steady": per poll once every poller
-has started, without the cost of starting them), and the share of time spent in garbage
-collection. Every process has the same modules loaded, as a triggerer has (``IMPORTS``), and
-triggers start one per pass of the loop, as Airflow's trigger runner starts them.
+has started and until two seconds before the end, without the cost of starting or ending
+them), and the share of time spent in garbage collection. Every process has the same modules
+loaded, as a triggerer has (``IMPORTS``), and triggers start one per pass of the loop, as
+Airflow's trigger runner starts them. The floor
+polls on the triggers' schedule: each poller waits its share of the interval before its first
+poll, as a trigger does (its ``phase``), and the triggers' deadlines are spread alike, so no
+contender polls or ends in lockstep (a lockstep floor serves many polls per pass of the loop:
+less CPU per poll, and a p99 lateness set by the bursts).
 
     make bench                     # with the other benchmarks
     python -m benchmarks.bench_triggers -k 100 500 1000 2000 --seconds 20
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import importlib
 import json
@@ -31,15 +37,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from benchmarks._server import serving
 
 INTERVAL = 1.0
-#: The share of the run after which every poller has started: CPU per poll measured from then
-#: on ("steady") is the cost of a poll without the cost of starting triggers.
+#: The share of the run after which every poller has started, and the seconds before its end
+#: at which none has ended yet: CPU per poll measured between the two ("steady") is the cost
+#: of a poll without the cost of starting or ending triggers.
 STEADY_FROM = 1 / 3
+STEADY_UNTIL = 2 * INTERVAL
 
 
 def rss_bytes() -> int:
@@ -63,9 +71,11 @@ class Probe:
         else:
             self.gc_time += time.perf_counter() - self._gc_start
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(
+        self, seconds: float, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    ) -> None:
         due = time.monotonic() + seconds
-        await asyncio.sleep(seconds)
+        await sleep(seconds)
         self.lateness.append(time.monotonic() - due)
 
 
@@ -74,8 +84,9 @@ async def bare(base: str, k: int, seconds: float, probe: Probe) -> None:
 
     async with aiohttp.ClientSession() as session:
 
-        async def poller() -> None:
+        async def poller(i: int) -> None:
             stop = time.monotonic() + seconds
+            await asyncio.sleep(i / k * INTERVAL)  # the triggers' schedule: spread (``phase``)
             while time.monotonic() < stop:
                 async with session.get(base + "/jobs/7") as response:
                     data = json.loads(await response.read())
@@ -84,7 +95,7 @@ async def bare(base: str, k: int, seconds: float, probe: Probe) -> None:
                     return
                 await probe.sleep(INTERVAL)
 
-        await asyncio.gather(*(poller() for _ in range(k)))
+        await asyncio.gather(*(poller(i) for i in range(k)))
 
 
 async def ours(base: str, k: int, seconds: float, probe: Probe) -> None:
@@ -95,7 +106,8 @@ async def ours(base: str, k: int, seconds: float, probe: Probe) -> None:
 
     async def counted_send(self: AsyncHttSleeper, *args: Any, **kwargs: Any) -> Any:
         probe.polls += 1
-        self._sleep = probe.sleep  # measure the waits the engine asks for
+        if not isinstance(self._sleep, functools.partial):  # the waits it asks for, measured
+            self._sleep = functools.partial(probe.sleep, sleep=self._sleep)
         return await real_send(self, *args, **kwargs)
 
     AsyncHttSleeper.send_once = counted_send  # type: ignore[method-assign]
@@ -105,7 +117,7 @@ async def ours(base: str, k: int, seconds: float, probe: Probe) -> None:
             endpoint=base + f"/jobs/{i}",
             conditions={"until": {"jsonpath": [{"expression": "status", "value": "OK"}]}},
             polling_interval=INTERVAL,
-            deadline=deadline,
+            deadline=deadline + i / k * INTERVAL,  # they end spread as they start
             attempts_made=1,  # as a sensor defers it: after its first poke, on the worker
         )
         for i in range(k)
@@ -194,7 +206,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
     gc.collect()
     rss0 = rss_bytes()
     samples: list[int] = []
-    marks: list[tuple[float, int]] = []  # (CPU time, polls) once every poller has started
+    marks: list[tuple[float, int]] = []  # (CPU time, polls): every poller started, none ended
 
     async def main() -> None:
         async def sample_rss() -> None:
@@ -205,6 +217,8 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
         async def mark() -> None:
             await asyncio.sleep(seconds * STEADY_FROM)
             marks.append((time.process_time(), probe.polls))
+            await asyncio.sleep(seconds * (1 - STEADY_FROM) - STEADY_UNTIL)
+            marks.append((time.process_time(), probe.polls))
 
         sampler, marker = asyncio.ensure_future(sample_rss()), asyncio.ensure_future(mark())
         await CONTENDERS[kind](base, k, seconds, probe)
@@ -214,7 +228,8 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     asyncio.run(main())
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0  # the contender's run
-    steady_cpu, steady_polls = (time.process_time() - marks[0][0], probe.polls - marks[0][1])
+    (cpu1, polls1), (cpu2, polls2) = marks
+    steady_cpu, steady_polls = cpu2 - cpu1, polls2 - polls1
     lateness = sorted(probe.lateness) or [0.0]
     print(
         json.dumps(
