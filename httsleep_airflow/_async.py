@@ -15,6 +15,7 @@ import inspect
 import os
 import ssl
 import sys
+import threading
 import time
 import types
 from collections import OrderedDict
@@ -409,9 +410,6 @@ class AsyncHttSleeper(Plan):
         self._shared: tuple[aiohttp.ClientSession, asyncio.AbstractEventLoop] | None = None
         self._sleep = self._pause if sleep is asyncio.sleep else sleep
         self._offload_always = self.rules.has_callback
-        # what this sleeper's timers run in: asyncio copies the caller's context for each timer
-        # (two a poll, one of them held over the wait), and theirs read no context variable
-        self._timer_context = contextvars.Context()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -472,7 +470,7 @@ class AsyncHttSleeper(Plan):
             if sys.version_info < (3, 11):
                 async with _timeout_before_3_11(budget):
                     return await self._exchange()
-            deadline = _Deadline(budget, self._timer_context)
+            deadline = _Deadline(budget)
             try:
                 response = await self._exchange()
             except BaseException as exc:
@@ -595,13 +593,13 @@ class AsyncHttSleeper(Plan):
         return b"".join(chunks)
 
     async def _pause(self, seconds: float) -> None:
-        """``asyncio.sleep(seconds)``, its timer run in the sleeper's own context."""
+        """``asyncio.sleep(seconds)``, its timer run in ``_timer_context()``."""
         if seconds <= 0:
             await asyncio.sleep(0)
             return
         loop = asyncio.get_running_loop()
         woken = loop.create_future()
-        handle = loop.call_later(seconds, _wake, woken, context=self._timer_context)
+        handle = loop.call_later(seconds, _wake, woken, context=_timer_context())
         try:
             await woken
         finally:
@@ -655,6 +653,19 @@ class AsyncHttSleeper(Plan):
             del outcome  # not kept over the sleep (see Poller.receive)
 
 
+_TIMERS = threading.local()
+
+
+def _timer_context() -> contextvars.Context:
+    """What the runner's timers run in: one empty context per thread (one thread's loop runs
+    one callback at a time), where asyncio would copy the caller's context for each timer (two
+    a poll, one held over the wait); theirs read no context variable."""
+    context: contextvars.Context | None = getattr(_TIMERS, "context", None)
+    if context is None:
+        context = _TIMERS.context = contextvars.Context()
+    return context
+
+
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():  # cancelled meanwhile
         future.set_result(None)
@@ -662,14 +673,15 @@ def _wake(future: asyncio.Future[None]) -> None:
 
 class _Deadline:
     """``async with asyncio.timeout(seconds)`` around one request, for less: no context manager
-    coroutines or states, and its timer runs in the sleeper's context, not a copy of the
+    coroutines or states, and its timer runs in ``_timer_context()``, not a copy of the
     caller's. The same outcome: when the timer cancelled the request and nothing else
-    cancelled the task meanwhile, ``end`` turns the ``CancelledError`` into ``TimeoutError``;
-    a cancellation from outside stays one."""
+    cancelled the task meanwhile, ``end`` turns the ``CancelledError`` into ``TimeoutError``
+    (a subclass of it too from Python 3.12 on, as asyncio.timeout); a cancellation from
+    outside stays one."""
 
     __slots__ = ("_cancelling", "_handle", "_task", "expired")
 
-    def __init__(self, seconds: float, context: contextvars.Context):
+    def __init__(self, seconds: float):
         loop = asyncio.get_running_loop()
         task: Any = asyncio.current_task()  # cancelling, uncancel: 3.11+ (mypy reads 3.10)
         if task is None:
@@ -678,6 +690,7 @@ class _Deadline:
         self._cancelling: int = task.cancelling()
         self.expired = False
         when = loop.time() + seconds
+        context = _timer_context()
         self._handle: asyncio.Handle = (
             loop.call_soon(self, context=context)
             if when <= loop.time()
@@ -694,7 +707,11 @@ class _Deadline:
         if (
             self.expired
             and self._task.uncancel() <= self._cancelling
-            and isinstance(error, asyncio.CancelledError)
+            and (  # asyncio.timeout's test: CancelledError itself on 3.11, a subclass from 3.12
+                isinstance(error, asyncio.CancelledError)
+                if sys.version_info >= (3, 12)
+                else type(error) is asyncio.CancelledError
+            )
         ):
             raise TimeoutError from error
 

@@ -115,8 +115,10 @@ class LastBody:
     """The last small JSON body one set of rules decoded, and its data: a job API sends the
     same body poll after poll ("running"), and decoding it again is most of judging it. A body
     is taken as decoded before only when it is equal byte for byte, with the same response
-    type, encoding and depth limit (what ``decode_json``'s result depends on); the data is only
-    read (by conditions, never handed to callbacks or XCom). Errors are not kept."""
+    type, encoding and depth limit, and only when the response decodes as requests does (its
+    ``json``, ``text`` and ``content`` are ``requests.Response``'s own, so that is all its data
+    depends on); the data is only read (by conditions, never handed to callbacks or XCom).
+    Errors are not kept."""
 
     __slots__ = ("_last",)
 
@@ -128,7 +130,7 @@ class LastBody:
 
     def decode(self, response: requests.Response) -> Any:
         content = response.content
-        if len(content) > self.MAX_BYTES:
+        if type(content) is not bytes or len(content) > self.MAX_BYTES or not _plain(response):
             return decode_json(response)
         key = (content, response.encoding, type(response), _json_max_depth())
         last = self._last
@@ -137,6 +139,27 @@ class LastBody:
         data = decode_json(response)
         self._last = (key, data)
         return data
+
+
+def _plain(response: requests.Response) -> bool:
+    """Whether ``response`` decodes its JSON as ``requests.Response`` does: ``json``, ``text``
+    and ``content`` are that class's own, neither overridden by a subclass nor on itself."""
+    kind = type(response)
+    plain = _PLAIN_TYPES.get(kind)
+    if plain is None:
+        plain = False
+        for cls in kind.__mro__:
+            names = vars(cls)
+            if "json" in names or "text" in names or "content" in names:
+                plain = cls.__module__ == "requests.models" and cls.__name__ == "Response"
+                plain = plain and all(name in names for name in ("json", "text", "content"))
+                break
+        if len(_PLAIN_TYPES) < 256:
+            _PLAIN_TYPES[kind] = plain
+    return plain and "json" not in vars(response)
+
+
+_PLAIN_TYPES: dict[type, bool] = {}
 
 
 def decode_json(response: requests.Response) -> Any:
@@ -602,9 +625,24 @@ class Clause(NamedTuple):
                 return index, check.observed(subject)
         return None
 
+    def miss(self, subject: _Subject) -> Any:
+        """``observed`` while judging: it raises only what matching raises; a finding that
+        cannot be told (``observed`` raising) is ``UNTOLD``."""
+        for index, check in enumerate(self.checks):
+            if not check.matches(subject):
+                try:
+                    return index, check.observed(subject)
+                except Exception:
+                    return UNTOLD
+        return None
+
     def to_data(self) -> dict[str, Any]:
         keys = [key for key in CONDITION_KEYS if key in self.source]
         return {key: check.to_data() for key, check in zip(keys, self.checks, strict=True)}
+
+
+#: A finding ``Clause.miss`` could not tell.
+UNTOLD: Any = object()
 
 
 class ConditionSet(NamedTuple):
@@ -618,7 +656,7 @@ class ConditionSet(NamedTuple):
         page) does not hide a later one that holds; when none holds, the first error is raised.
 
         :param misses: when given, each clause that does not hold adds what it found to it
-            (``Clause.observed``): with no clause holding, the set's ``observed``.
+            (``Clause.miss``): with no clause holding, the set's ``observed``.
         """
         error: Exception | None = None
         for clause in self.clauses:
@@ -627,7 +665,7 @@ class ConditionSet(NamedTuple):
                     if clause.matches(subject):
                         return clause
                 else:
-                    miss = clause.observed(subject)
+                    miss = clause.miss(subject)
                     if miss is None:
                         return clause
                     misses.append(miss)
@@ -730,7 +768,7 @@ class Verdict(enum.Enum):
     PENDING = "pending"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Judgement:
     verdict: Verdict
     clause: Clause | None = None  # the alarm or until clause that matched
@@ -814,7 +852,8 @@ class Rules:
             return Judgement(Verdict.MET, met, subject)
         if alarm_error is not None:
             raise alarm_error
-        return Judgement(Verdict.PENDING, None, subject, tuple(misses))
+        untold = any(miss is UNTOLD for miss in misses)  # pending_key works it out again
+        return Judgement(Verdict.PENDING, None, subject, None if untold else tuple(misses))
 
     def pending_key(self, judgement: Judgement) -> Any:
         """What ``explain_pending`` would say of a judged response, unworded: two responses

@@ -358,19 +358,6 @@ class HttSleepTrigger(BaseTrigger):
 
         :raises ConditionError: the trigger could not be rebuilt in the triggerer.
         """
-        conditions = self._checked_arguments()
-        from httsleep_airflow._conditions import Rules
-
-        Rules(conditions.get("until"), conditions.get("alarms"))
-        Policy.build(
-            max_retries=self.max_retries,
-            polling_interval=self.polling_interval,
-            ignore_exceptions=self.ignore_exceptions,
-        )
-
-    def _checked_arguments(self) -> Mapping[str, Any]:
-        """``validate`` but the conditions and policy (``sleeper`` compiles them): the
-        conditions, checked to be a mapping."""
         if self.unknown:
             raise ConditionError(
                 f"unknown arguments {', '.join(sorted(map(str, self.unknown)))}: the worker and "
@@ -381,7 +368,14 @@ class HttSleepTrigger(BaseTrigger):
         conditions = self.conditions
         if not isinstance(conditions, Mapping):
             raise ConditionError(f"conditions must be an object, not {type(conditions).__name__}")
-        return conditions
+        from httsleep_airflow._conditions import Rules
+
+        Rules(conditions.get("until"), conditions.get("alarms"))
+        Policy.build(
+            max_retries=self.max_retries,
+            polling_interval=self.polling_interval,
+            ignore_exceptions=self.ignore_exceptions,
+        )
 
     def sleeper(
         self, settings: ConnectionSettings | None, sealed: Mapping[str, Any] | None = None
@@ -460,14 +454,17 @@ class HttSleepTrigger(BaseTrigger):
         for secret in tidy(own):
             await _mask(secret)
         try:
-            self._checked_arguments()
-            settings = await self._settings()
-            return self.sleeper(settings, sealed)  # compiles the conditions: validate's checks
+            self.validate()
         except ConditionError as exc:
             hint = f"; {IMPORTABLE_HINT}" if "import" in str(exc) else ""
             raise TriggerProblem(
                 f"the trigger cannot be rebuilt in the triggerer: {exc}{hint}", fatal=True
             ) from None
+        settings = await self._settings()
+        try:
+            return self.sleeper(settings, sealed)
+        except ConditionError as exc:
+            raise TriggerProblem(f"the trigger cannot be rebuilt: {exc}", fatal=True) from None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self._outcome()

@@ -489,3 +489,82 @@ def test_a_large_body_is_not_kept_over_the_wait():
         make_response(200, {"status": "RUNNING", "pad": "x" * conditions.LastBody.MAX_BYTES})
     )
     assert rules._last_body._last[0][0] == small.content  # the small one, still
+
+
+class _CannedJson(requests.Response):
+    """A response whose ``json()`` is its own (its bytes say nothing)."""
+
+    def __init__(self, data: object):
+        super().__init__()
+        self.status_code = 200
+        self._content = b"{}"
+        self.encoding = "utf-8"
+        self._data = data
+
+    def json(self, **kwargs: object) -> object:
+        return self._data
+
+
+class _TextFromHeader(requests.Response):
+    """A response whose ``text`` (which requests' ``json()`` decodes) is not its bytes."""
+
+    @property
+    def text(self) -> str:
+        return self.headers["X-Body"]
+
+
+def _with_text(body: str) -> requests.Response:
+    response = _TextFromHeader()
+    response.status_code, response._content, response.encoding = 200, b"opaque", "utf-8"
+    response.headers["X-Body"] = body
+    return response
+
+
+def _with_own_json(data: object) -> requests.Response:
+    response = make_response(200, b"{}")
+    response.json = lambda **kwargs: data  # a test double's way
+    return response
+
+
+@pytest.mark.parametrize(
+    ("until", "first", "second"),
+    [
+        ({"json": {"s": 2}}, _with_own_json({"s": 1}), _with_own_json({"s": 2})),
+        (
+            {"jsonpath": {"expression": "s", "value": 2}},
+            _CannedJson({"s": 1}),
+            _CannedJson({"s": 2}),
+        ),
+        ({"json": {"s": 2}}, _with_text('{"s": 1}'), _with_text('{"s": 2}')),
+    ],
+    ids=["json on the response itself", "json of a subclass", "text of a subclass"],
+)
+def test_a_response_that_decodes_its_own_way_is_never_taken_for_the_last_body(until, first, second):
+    rules = Rules(until)
+    assert rules.judge(first).verdict is Verdict.PENDING
+    assert rules.judge(second).verdict is Verdict.MET
+
+
+class _UntellableJson(requests.Response):
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_code, self._content = 200, b"{}"
+
+    def json(self, **kwargs: object) -> object:
+        return {("a", 1): "running"}  # a key no excerpt can show (json.dumps refuses it)
+
+
+def test_a_finding_that_cannot_be_told_leaves_the_verdict_pending_and_the_key_to_the_poller():
+    rules = Rules({"json": {"status": "done"}})
+    judgement = rules.judge(_UntellableJson())
+    assert judgement.verdict is Verdict.PENDING
+    assert hash(judgement)  # frozen, as before
+    with pytest.raises(TypeError):  # the poller words the reason instead (Poller._pending_key)
+        rules.pending_key(judgement)
+
+
+def test_a_body_that_is_not_bytes_fails_as_decoding_it_fails():
+    response = requests.Response()  # no raw, no content: content is None
+    response.status_code = 200
+    with pytest.raises(AttributeError):
+        Rules({"json": {}}).judge(response)

@@ -7,7 +7,7 @@ loop pass)."""
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import copy
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,7 +27,7 @@ async def _under_asyncio_timeout(seconds: float, work: Callable[[], Awaitable[An
 
 
 async def _under_deadline(seconds: float, work: Callable[[], Awaitable[Any]]) -> Any:
-    deadline = _Deadline(seconds, contextvars.Context())
+    deadline = _Deadline(seconds)
     try:
         result = await work()
     except BaseException as exc:
@@ -35,6 +35,11 @@ async def _under_deadline(seconds: float, work: Callable[[], Awaitable[Any]]) ->
         raise
     deadline.end(None)
     return result
+
+
+class _OwnCancel(asyncio.CancelledError):
+    """A cancellation of the request's own kind (asyncio.timeout turns it into TimeoutError
+    from Python 3.12 on, not on 3.11)."""
 
 
 def _after_passes(
@@ -59,6 +64,8 @@ def _run(guard: Any, deadline_due: bool, cancel_at: int | None, done_at: int, in
                 return "swallowed"
             if inner == "converts":
                 raise ValueError("converted") from None
+            if inner == "subclasses":
+                raise _OwnCancel from None
             raise
 
     async def main() -> tuple:
@@ -82,7 +89,7 @@ def _run(guard: Any, deadline_due: bool, cancel_at: int | None, done_at: int, in
     deadline_due=st.booleans(),
     cancel_at=st.none() | st.integers(0, 4),
     done_at=st.integers(0, 4),
-    inner=st.sampled_from(["plain", "swallows", "converts"]),
+    inner=st.sampled_from(["plain", "swallows", "converts", "subclasses"]),
 )
 def test_a_request_deadline_ends_as_asyncio_timeout_would(deadline_due, cancel_at, done_at, inner):
     assert _run(_under_deadline, deadline_due, cancel_at, done_at, inner) == _run(
@@ -112,3 +119,10 @@ def test_the_wait_between_polls_ends_with_its_task_and_leaves_no_timer_behind():
         await sleeper._sleep(0)  # a zero wait is one loop pass
 
     asyncio.run(main())
+
+
+def test_a_sleeper_copies_as_before():
+    from httsleep_airflow._async import AsyncHttSleeper
+
+    sleeper = AsyncHttSleeper("http://127.0.0.1:9/", {"status_code": 200})
+    assert copy.deepcopy(sleeper).request.url == sleeper.request.url
