@@ -139,6 +139,13 @@ def _endpoints(airflow: Airflow, dag_id: str, run_id: str) -> dict[str, str]:
     return found
 
 
+def _failed_by_scheduler_race(home: Path, task_id: str) -> bool:
+    """Whether Airflow's scheduler failed ``task_id`` itself (see ``_task_log``)."""
+    race = "finished with state success, but the task instance's state attribute is queued"
+    log = (home / "scheduler.log").read_text(errors="replace")
+    return any(race in line and f".{task_id} " in line for line in log.splitlines())
+
+
 def _task_log(home: Path, dag_id: str, run_id: str, task_id: str) -> str:
     """The task's log (try 1), its trigger's lines included (``attempt=1.log.trigger.N.log``):
     the trigger's event carries the cause even when Airflow's scheduler fails a task whose
@@ -303,8 +310,15 @@ def test_no_secret_in_any_log(deployment: Deployment, job_apis: tuple[JobAPI, Jo
         # The secrets were sent (the secure API refuses requests without the token)...
         assert states[f"bearer_{mode}"] == ("failed", 1)
         assert states[f"basic_{mode}"] == ("failed", 1)
-        assert states[f"userinfo_{mode}"] == ("success", 1)
-        xcom = airflow.xcom("httsleep_secrets", run_id, f"userinfo_{mode}")
+        task_id = f"userinfo_{mode}"
+        if states[task_id] != ("success", 1) and _failed_by_scheduler_race(
+            deployment.home, task_id
+        ):  # Airflow's own race (see _task_log): what the sensor did is in its trigger's log
+            log = _task_log(deployment.home, "httsleep_secrets", run_id, task_id)
+            assert "-> 200; met" in log and "Trigger fired event" in log
+            continue
+        assert states[task_id] == ("success", 1)
+        xcom = airflow.xcom("httsleep_secrets", run_id, task_id)
         assert xcom.startswith("s3://results/")
 
     # ...and each alarm logged the echoed headers, masked. Now search every file the deployment
