@@ -611,30 +611,33 @@ class Clause(NamedTuple):
     def matches(self, subject: _Subject) -> bool:
         return all(check.matches(subject) for check in self.checks)
 
-    def explain(self, subject: _Subject) -> str:
-        for check in self.checks:
+    def failing(self, subject: _Subject) -> int | None:
+        """The index of the first check that does not hold, or ``None``."""
+        for index, check in enumerate(self.checks):
             if not check.matches(subject):
-                return check.explain(subject)
-        return "met"
+                return index
+        return None
+
+    def explain(self, subject: _Subject) -> str:
+        index = self.failing(subject)
+        return "met" if index is None else self.checks[index].explain(subject)
 
     def observed(self, subject: _Subject) -> Any:
         """What ``explain`` tells, before it is put in words: the first check that fails and
         what it found (equal for two responses only when their explanations are equal)."""
-        for index, check in enumerate(self.checks):
-            if not check.matches(subject):
-                return index, check.observed(subject)
-        return None
+        index = self.failing(subject)
+        return None if index is None else (index, self.checks[index].observed(subject))
 
     def miss(self, subject: _Subject) -> Any:
         """``observed`` while judging: it raises only what matching raises; a finding that
         cannot be told (``observed`` raising) is ``UNTOLD``."""
-        for index, check in enumerate(self.checks):
-            if not check.matches(subject):
-                try:
-                    return index, check.observed(subject)
-                except Exception:
-                    return UNTOLD
-        return None
+        index = self.failing(subject)
+        if index is None:
+            return None
+        try:
+            return index, self.checks[index].observed(subject)
+        except Exception:
+            return UNTOLD
 
     def to_data(self) -> dict[str, Any]:
         keys = [key for key in CONDITION_KEYS if key in self.source]
