@@ -4,15 +4,15 @@ floor (a bare aiohttp loop sharing one session), side by side in one run.
 Each of the K pollers polls a local keep-alive server (another process) every second for a
 bounded time. For each contender and K, in a fresh process: polls/s achieved, lateness of each
 poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
-CPU time as a share of the wall time and per poll (and "steady": per poll once every poller
-has started and until two seconds before the end, without the cost of starting or ending
-them), and the share of time spent in garbage collection. Every process has the same modules
-loaded, as a triggerer has (``IMPORTS``), and triggers start one per pass of the loop, as
-Airflow's trigger runner starts them. The floor
-polls on the triggers' schedule: each poller waits its share of the interval before its first
-poll, as a trigger does (its ``phase``), and the triggers' deadlines are spread alike, so no
-contender polls or ends in lockstep (a lockstep floor serves many polls per pass of the loop:
-less CPU per poll, and a p99 lateness set by the bursts).
+CPU time as a share of the wall time and per poll (and "steady": polls/s and CPU per poll once
+every poller has started and until two seconds before the end, without the cost of starting
+or ending them), and the share of time spent in garbage collection. Every process has the
+same modules loaded, as a triggerer has (``IMPORTS``), and triggers start one per pass of the
+loop, as Airflow's trigger runner starts them. The floor polls on the triggers' schedule: each
+poller waits its share of the interval before its first poll, as a trigger does (its
+``phase``), and the triggers' deadlines are spread alike, so no contender polls or ends in
+lockstep (a lockstep floor serves many polls per pass of the loop: less CPU per poll, and a
+p99 lateness set by the bursts).
 
     make bench                     # with the other benchmarks
     python -m benchmarks.bench_triggers -k 100 500 1000 2000 --seconds 20
@@ -206,7 +206,8 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
     gc.collect()
     rss0 = rss_bytes()
     samples: list[int] = []
-    marks: list[tuple[float, int]] = []  # (CPU time, polls): every poller started, none ended
+    # (wall, CPU time, polls): when every poller has started, and when none has ended yet
+    marks: list[tuple[float, float, int]] = []
 
     async def main() -> None:
         async def sample_rss() -> None:
@@ -216,9 +217,9 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
 
         async def mark() -> None:
             await asyncio.sleep(seconds * STEADY_FROM)
-            marks.append((time.process_time(), probe.polls))
+            marks.append((time.perf_counter(), time.process_time(), probe.polls))
             await asyncio.sleep(seconds * (1 - STEADY_FROM) - STEADY_UNTIL)
-            marks.append((time.process_time(), probe.polls))
+            marks.append((time.perf_counter(), time.process_time(), probe.polls))
 
         sampler, marker = asyncio.ensure_future(sample_rss()), asyncio.ensure_future(mark())
         await CONTENDERS[kind](base, k, seconds, probe)
@@ -228,7 +229,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     asyncio.run(main())
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0  # the contender's run
-    (cpu1, polls1), (cpu2, polls2) = marks
+    (wall1, cpu1, polls1), (wall2, cpu2, polls2) = marks
     steady_cpu, steady_polls = cpu2 - cpu1, polls2 - polls1
     lateness = sorted(probe.lateness) or [0.0]
     print(
@@ -240,6 +241,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
                 "rss_per": (statistics.median(samples or [rss_bytes()]) - rss0) / k,
                 "cpu_share": cpu / wall,
                 "gc_share": probe.gc_time / wall,
+                "steady_polls_per_s": steady_polls / (wall2 - wall1),
                 "steady_cpu_per_poll": steady_cpu / max(1, steady_polls),
             }
         )
@@ -268,7 +270,7 @@ def main() -> None:
     print(
         f"{'K':>5} {'contender':<22} {'polls/s':>8} {'vs floor':>9} {'late p50':>9}"
         f" {'late p99':>9} {'RSS/poller':>11} {'CPU':>5} {'CPU/poll':>9} {'vs floor':>9} {'GC':>5}"
-        f" {'steady':>8} {'vs floor':>9}"
+        f" {'steady polls/s':>14} {'vs floor':>9} {'CPU/poll':>8} {'vs floor':>9}"
     )
     with serving() as base:
         for k in args.k:
@@ -313,6 +315,7 @@ def _row(k: int, kind: str, rounds: list[dict[str, dict[str, Any]]]) -> str:
         f" {median('rss_per') / 1024:>8.1f}KiB {median('cpu_share'):>5.0%}"
         f" {median('per_poll') * 1e6:>7.0f}µs {ratio('per_poll'):>8.2f}x"
         f" {median('gc_share'):>5.0%}"
+        f" {median('steady_polls_per_s'):>14.0f} {ratio('steady_polls_per_s'):>8.2f}x"
         f" {median('steady_cpu_per_poll') * 1e6:>6.0f}µs {ratio('steady_cpu_per_poll'):>8.2f}x"
     )
 

@@ -781,8 +781,10 @@ def _body_bytes(body: Any) -> bytes | None:
     raise ConditionError(f"the async runner cannot send a {type(body).__name__} body")
 
 
+@functools.lru_cache(maxsize=64, typed=True)
 def _client_timeout(timeout: float | tuple[float, float] | None) -> aiohttp.ClientTimeout:
-    """requests' timeout (per connect and per read, never total) as an aiohttp one."""
+    """requests' timeout (per connect and per read, never total) as an aiohttp one (frozen:
+    one for every sleeper with the same timeout)."""
     if timeout is None:
         return aiohttp.ClientTimeout(total=None)
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)

@@ -26,6 +26,7 @@ Nothing here does I/O: judging reads a ``requests.Response`` that a runner alrea
 from __future__ import annotations
 
 import enum
+import functools
 import json as jsonlib
 import re
 import sys
@@ -705,8 +706,48 @@ def _compile_clause(spec: Any, where: str) -> Clause:
             f"{where}: unknown condition key {', '.join(map(repr, unknown))}; "
             f"allowed keys: {', '.join(CONDITION_KEYS)}"
         )
-    checks = tuple(_COMPILERS[key](spec[key], where) for key in CONDITION_KEYS if key in spec)
+    key = _plain_text(spec)
+    checks = _compile_checks(spec, where) if key is None else _shared_checks(key, where)
     return Clause(spec, checks)
+
+
+def _compile_checks(spec: dict[str, Any], where: str) -> tuple[_Check, ...]:
+    return tuple(_COMPILERS[key](spec[key], where) for key in CONDITION_KEYS if key in spec)
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_checks(text: str, where: str) -> tuple[_Check, ...]:
+    """The checks of a condition dict given as plain JSON data, compiled once for every wait
+    that gives it (the waits of one DAG, a mapped task's): made from a copy of it (the checks
+    are immutable; the ``Clause`` keeps the caller's own dict), so that a thousand waiting
+    triggers hold one compiled JSONPath, not a thousand, and start without compiling it."""
+    return _compile_checks(jsonlib.loads(text), where)
+
+
+def _plain_text(spec: dict[str, Any]) -> str | None:
+    """``spec`` as JSON text, when the text gives it back exactly (dicts with string keys,
+    lists, strings, ints, finite floats, booleans and ``None``, and nothing of a subclass);
+    ``None`` otherwise, and for a callback (its import is not shared)."""
+    if "callback" in spec:
+        return None
+    try:
+        if not _is_plain_json(spec):
+            return None
+        return jsonlib.dumps(spec, allow_nan=False)
+    except (RecursionError, ValueError):
+        return None
+
+
+def _is_plain_json(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
+    if kind is list:
+        return all(_is_plain_json(item) for item in value)
+    return kind in _PLAIN_SCALARS
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
 def is_empty(spec: Any) -> bool:

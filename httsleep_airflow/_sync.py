@@ -459,6 +459,9 @@ def describe_request(request: requests.Request, url: str | None = None) -> str:
     return f"{request.method} {strip_credentials(url or str(request.url))}"
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class Plan:
     """What both runners share: the checked conditions, policy and request of one endpoint.
 
@@ -519,7 +522,7 @@ class Plan:
         max_retries = classic_number("max_retries", max_retries, int)
         polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
-        self.secret_headers = frozenset(str(name).lower() for name in secret_headers)
+        self.secret_headers = frozenset(str(name).lower() for name in secret_headers) or _NONE
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,

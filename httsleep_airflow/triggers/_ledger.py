@@ -83,13 +83,14 @@ class PollLedger:
         self._warned = False
 
     @classmethod
-    def of(cls, trigger: Any) -> PollLedger | None:
+    def of(cls, trigger: Any, log: Any) -> PollLedger | None:
         """The ledger of ``trigger``'s task instance; ``None`` when it has no budget to keep
-        (``max_retries`` unset) or runs outside a triggerer (no task instance)."""
+        (``max_retries`` unset) or runs outside a triggerer (no task instance). ``log``: where
+        its warnings go (the trigger's own lines' logger)."""
         ti = getattr(trigger, "task_instance", None)
         if not isinstance(trigger.max_retries, int) or ti is None:
             return None
-        return cls(ti, trigger.log)
+        return cls(ti, log)
 
     async def resume(self, attempts_made: int, max_retries: int) -> int:
         """Where the count starts: the larger of the worker's and the recorded one, but with one

@@ -513,15 +513,19 @@ class HttSleepTrigger(BaseTrigger):
     async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
         attempts_made = self.attempts_made
         phase = self.phase()
-        ledger = PollLedger.of(self)  # what a triggerer that died under this trigger sent
+        # One logger for the class, as LoggingMixin.logger() gives it (the triggerer tells
+        # triggers' lines apart by the trigger_id it binds to each one's context, not by
+        # logger), bound once: structlog's lazy logger would assemble itself at every line,
+        # and one per trigger is eight more objects a full garbage collection walks over.
+        log: Any = type(self).logger()
+        if hasattr(log, "bind"):
+            log = log.bind()
+        ledger = PollLedger.of(self, log)  # what a triggerer that died under this trigger sent
         if ledger is not None and self.max_retries is not None:  # of(): it is an int
             attempts_made = await ledger.resume(attempts_made, self.max_retries)
             if attempts_made > self.attempts_made:
                 phase = 0.0  # taken over from a triggerer that polled: the next poll is due
             sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
-        log: Any = self.log
-        if hasattr(log, "bind"):  # structlog's lazy logger: assembled once, not at every line
-            log = log.bind()
         try:
             response = await sleeper.run(
                 attempts_made=attempts_made, phase=phase, log=log, noun="poke"

@@ -286,3 +286,21 @@ def test_secrets_never_reach_trigger_logs_events_or_xcom(run_dag, monkeypatch, s
     for secret in ("tok-SECRET-3", "key-SECRET-4"):
         assert secret not in log  # ...but never the secrets
         assert secret not in json.dumps(xcom(dr, "wait"))
+
+
+def test_triggers_share_their_class_logger_and_keep_its_name(server: ScriptedServer, capfd):
+    """A waiting trigger holds no logger of its own (thousands wait in one triggerer, which
+    routes each line by the trigger_id in its context); the lines keep the class's name."""
+    triggers = [make_trigger(server), make_trigger(server)]
+    server.script(RUNNING, OK, RUNNING, OK)
+
+    async def main() -> list[list]:
+        return [await collect(trigger) for trigger in triggers]
+
+    for (event,) in asyncio.run(main()):
+        assert event.payload["status"] == "success"
+    out = capfd.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if "/6: GET" in line]
+    assert len(lines) == 4, lines  # each trigger's two polls
+    assert all("httsleep_airflow.triggers.httsleep.HttSleepTrigger" in line for line in lines)
+    assert all("_log" not in vars(trigger) for trigger in triggers)

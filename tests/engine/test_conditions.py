@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import http
 import json
 
 import pytest
@@ -568,3 +569,70 @@ def test_a_body_that_is_not_bytes_fails_as_decoding_it_fails():
     response.status_code = 200
     with pytest.raises(AttributeError):
         Rules({"json": {}}).judge(response)
+
+
+class _Text(str):
+    pass
+
+
+class TestSharedChecks:
+    """Equal condition dicts of plain JSON data (every trigger of a mapped task, or of one DAG)
+    share one compiled copy of their checks; each clause keeps the caller's own dict."""
+
+    def test_equal_plain_conditions_share_their_checks_and_keep_their_own_dicts(self):
+        first = {"status_code": 200, "jsonpath": [{"expression": "status", "value": "OK"}]}
+        second = copy.deepcopy(first)
+        a = compile_conditions(first, "until").clauses[0]
+        b = compile_conditions([second], "alarms").clauses[0]
+        c = compile_conditions([{}, copy.deepcopy(first)], "until").clauses[0]
+        assert a.checks is compile_conditions(second, "until").clauses[0].checks
+        assert (a.source, b.source) == (first, second)
+        assert a.source is first and b.source is second
+        assert a.checks == b.checks == c.checks
+
+    @pytest.mark.parametrize(
+        "spec",
+        [
+            {"json": [1, (2, 3)]},  # a tuple: JSON gives a list back
+            {"json": {1: "a"}},  # a key that is no string
+            {"json": {"status": float("nan")}},
+            {"json": _Text("OK")},  # a subclass: JSON gives a plain str back
+            {"status_code": http.HTTPStatus.OK},
+            {"callback": "tests.engine.test_conditions.job_is_done"},
+        ],
+        ids=["tuple", "int-key", "nan", "str-subclass", "int-enum", "callback"],
+    )
+    def test_conditions_json_would_not_give_back_exactly_are_compiled_each_time(self, spec):
+        a = compile_conditions(spec, "until").clauses[0]
+        b = compile_conditions(spec, "until").clauses[0]
+        assert a.checks is not b.checks
+        assert a.source is spec
+
+    def test_a_dict_changed_after_compiling_does_not_change_the_shared_copy(self):
+        spec = {"json": {"status": "OK"}}
+        compile_conditions(spec, "until")
+        spec["json"]["status"] = "FAILED"  # the caller's own dict, changed afterwards
+        ok = make_response(body={"status": "OK"})
+        assert judge({"json": {"status": "OK"}}, ok) is Verdict.MET
+
+    def test_an_invalid_plain_condition_fails_every_time_with_its_own_place(self):
+        for where in ("until", "alarms"):
+            with pytest.raises(ConditionError, match=rf"^{where}\[1\]: .*status_code"):
+                compile_conditions([{"text": "a"}, {"status_code": "abc"}], where)
+
+
+@settings(max_examples=300, deadline=None)
+@given(until=_CLAUSES, alarms=_CLAUSES | st.none(), bodies=st.lists(_BODIES, max_size=4))
+def test_shared_checks_judge_as_checks_compiled_for_one_wait(until, alarms, bodies):
+    """Differential: rules whose checks come from the shared copy judge every response as rules
+    compiled on their own do, verdict, clause, pending key and reason alike."""
+    shared = Rules(copy.deepcopy(until), copy.deepcopy(alarms))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conditions, "_plain_text", lambda spec: None)
+        own = Rules(until, alarms)
+    assert all(
+        a.checks is not b.checks
+        for a, b in zip(shared.until.clauses, own.until.clauses, strict=True)
+    )
+    for body in bodies:
+        assert _outcome(shared, make_response(200, body)) == _outcome(own, make_response(200, body))
