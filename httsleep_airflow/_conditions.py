@@ -25,6 +25,7 @@ Nothing here does I/O: judging reads a ``requests.Response`` that a runner alrea
 
 from __future__ import annotations
 
+import copy
 import enum
 import functools
 import json as jsonlib
@@ -641,8 +642,11 @@ class Clause(NamedTuple):
             return UNTOLD
 
     def to_data(self) -> dict[str, Any]:
+        """The checks as plain data, in a copy of its own: the checks may be shared by other
+        waits (``_shared_checks``), and the caller may change what it gets."""
         keys = [key for key in CONDITION_KEYS if key in self.source]
-        return {key: check.to_data() for key, check in zip(keys, self.checks, strict=True)}
+        data = {key: check.to_data() for key, check in zip(keys, self.checks, strict=True)}
+        return copy.deepcopy(data)
 
 
 #: A finding ``Clause.miss`` could not tell.
@@ -725,29 +729,63 @@ def _shared_checks(text: str, where: str) -> tuple[_Check, ...]:
 
 
 def _plain_text(spec: dict[str, Any]) -> str | None:
-    """``spec`` as JSON text, when the text gives it back exactly (dicts with string keys,
-    lists, strings, ints, finite floats, booleans and ``None``, and nothing of a subclass);
-    ``None`` otherwise, and for a callback (its import is not shared)."""
-    if "callback" in spec:
+    """``spec`` as JSON text, when the text gives it back exactly and it is small
+    (``_is_small_plain``); ``None`` otherwise, and for a callback (its import is not shared)."""
+    if "callback" in spec or not _is_small_plain(spec):
         return None
     try:
-        if not _is_plain_json(spec):
-            return None
         return jsonlib.dumps(spec, allow_nan=False)
-    except (RecursionError, ValueError):
+    except ValueError:  # NaN or an infinity; an int too long to write
         return None
 
 
-def _is_plain_json(value: Any) -> bool:
-    kind = type(value)
-    if kind is dict:
-        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
-    if kind is list:
-        return all(_is_plain_json(item) for item in value)
-    return kind in _PLAIN_SCALARS
+#: What a shared condition dict may hold at most: the cache keeps 256 of them for good.
+_SHARED_MAX_NODES = 256
+_SHARED_MAX_DEPTH = 16
 
 
-_PLAIN_SCALARS = (str, int, float, bool, type(None))
+def _is_small_plain(spec: dict[str, Any]) -> bool:
+    """Whether ``spec`` is JSON's own data, of its exact types (dicts with string keys, lists,
+    strings without surrogates, ints, floats, booleans, ``None``; no subclass), which JSON
+    text gives back as it was, and small: at most ``_SHARED_MAX_NODES`` values, nested at
+    most ``_SHARED_MAX_DEPTH`` deep (walked without recursion: a spec may nest deeper than
+    the stack)."""
+    stack: list[tuple[Any, int]] = [(spec, 0)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > _SHARED_MAX_NODES or depth > _SHARED_MAX_DEPTH:
+            return False
+        kind = type(value)
+        if kind is dict:
+            for key, item in value.items():
+                if type(key) is not str or not _plain_string(key):
+                    return False
+                stack.append((item, depth + 1))
+        elif kind is list:
+            stack.extend((item, depth + 1) for item in value)
+        elif kind is str:
+            if not _plain_string(value):
+                return False
+        elif kind not in _PLAIN_SCALARS:
+            return False
+    return True
+
+
+def _plain_string(text: str) -> bool:
+    """No surrogate: JSON text writes a pair of them and the character they stand for alike,
+    and reads both back as the character."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_PLAIN_SCALARS = (int, float, bool, type(None))
 
 
 def is_empty(spec: Any) -> bool:

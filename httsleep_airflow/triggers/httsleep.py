@@ -28,6 +28,7 @@ import contextvars
 import json
 import os
 import time
+import weakref
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -513,12 +514,8 @@ class HttSleepTrigger(BaseTrigger):
     async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
         attempts_made = self.attempts_made
         phase = self.phase()
-        # One logger for the class, as LoggingMixin.logger() gives it (the triggerer tells
-        # triggers' lines apart by the trigger_id it binds to each one's context, not by
-        # logger), bound once: structlog's lazy logger would assemble itself at every line,
-        # and one per trigger is eight more objects a full garbage collection walks over.
-        log: Any = type(self).logger()
-        if hasattr(log, "bind"):
+        log = _class_log(self)
+        if hasattr(log, "bind"):  # structlog's lazy logger: assembled once, not at every line
             log = log.bind()
         ledger = PollLedger.of(self, log)  # what a triggerer that died under this trigger sent
         if ledger is not None and self.max_retries is not None:  # of(): it is an int
@@ -546,6 +543,26 @@ class HttSleepTrigger(BaseTrigger):
             except PayloadError as exc:
                 event["payload_error"] = str(exc)
         return event
+
+
+#: The logger of each trigger class (``_class_log``).
+_CLASS_LOGS: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()
+
+
+def _class_log(trigger: HttSleepTrigger) -> Any:
+    """The logger ``trigger.log`` gives, made once per class and kept by none of its triggers:
+    a lazy logger of its own is eight more objects per waiting trigger for every full garbage
+    collection to walk, and the triggerer tells triggers' lines apart by the ``trigger_id`` it
+    binds to each one's context, not by logger. Read through ``trigger.log``, it has the name
+    Airflow gives that class (a subclass's own, its ``_logger_name`` honoured)."""
+    cls = type(trigger)
+    log = _CLASS_LOGS.get(cls)
+    if log is None:
+        had_own = "_log" in vars(trigger)
+        log = _CLASS_LOGS[cls] = trigger.log
+        if not had_own:
+            vars(trigger).pop("_log", None)
+    return log
 
 
 def _plain(value: Any) -> Any:

@@ -304,3 +304,38 @@ def test_triggers_share_their_class_logger_and_keep_its_name(server: ScriptedSer
     assert len(lines) == 4, lines  # each trigger's two polls
     assert all("httsleep_airflow.triggers.httsleep.HttSleepTrigger" in line for line in lines)
     assert all("_log" not in vars(trigger) for trigger in triggers)
+
+
+class _OwnTrigger(HttSleepTrigger):
+    pass
+
+
+class _NamedTrigger(HttSleepTrigger):
+    _logger_name = "my.company.waits"
+
+
+def test_a_subclass_logs_under_its_own_name_whichever_class_polled_first(server, capfd):
+    """One logger per class: a subclass's lines keep the name Airflow gives it (its own, or its
+    ``_logger_name``), though the base class made its logger first."""
+    base = make_trigger(server)
+    _, kwargs = base.serialize()
+    triggers = [base, _OwnTrigger(**kwargs), _NamedTrigger(**kwargs)]
+    server.script(OK, OK, OK)
+
+    async def main() -> None:
+        for trigger in triggers:
+            (event,) = await collect(trigger)
+            assert event.payload["status"] == "success"
+
+    asyncio.run(main())
+    out = capfd.readouterr()
+    names = [
+        line.rsplit("[", 1)[1].split("]")[0]
+        for line in (out.out + out.err).splitlines()
+        if "/6: GET" in line
+    ]
+    assert names == [
+        "httsleep_airflow.triggers.httsleep.HttSleepTrigger",
+        "tests.airflow.test_deferrable._OwnTrigger",
+        "my.company.waits",
+    ]

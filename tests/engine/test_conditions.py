@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import http
 import json
 
@@ -384,25 +385,31 @@ _BODIES = st.one_of(
     st.dictionaries(st.sampled_from(["status", "a"]), _VALUES, max_size=2).map(json.dumps),
     st.sampled_from(["NaN", '{"status": NaN}', "RUNNING", "x" * 70 + "y", "x" * 70 + "z"]),
 )
-_CLAUSES = st.lists(
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "status_code": st.sampled_from([200, 202]),
-            "text": st.sampled_from(["RUNNING", "OK"]),
-            "json": _VALUES,
-            "jsonpath": st.lists(
-                st.fixed_dictionaries(
-                    {"expression": st.sampled_from(["status", "a", "a[0]"]), "value": _VALUES}
+
+
+def _clauses(values: st.SearchStrategy, texts: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "status_code": st.sampled_from([200, 202]),
+                "text": texts,
+                "json": values,
+                "jsonpath": st.lists(
+                    st.fixed_dictionaries(
+                        {"expression": st.sampled_from(["status", "a", "a[0]"]), "value": values}
+                    ),
+                    min_size=1,
+                    max_size=2,
                 ),
-                min_size=1,
-                max_size=2,
-            ),
-        },
-    ).filter(bool),
-    min_size=1,
-    max_size=2,
-)
+            },
+        ).filter(bool),
+        min_size=1,
+        max_size=2,
+    )
+
+
+_CLAUSES = _clauses(_VALUES, st.sampled_from(["RUNNING", "OK"]))
 
 
 @settings(max_examples=500, deadline=None)
@@ -599,8 +606,23 @@ class TestSharedChecks:
             {"json": _Text("OK")},  # a subclass: JSON gives a plain str back
             {"status_code": http.HTTPStatus.OK},
             {"callback": "tests.engine.test_conditions.job_is_done"},
+            {"text": "\ud83d\ude00"},  # JSON text writes the pair as it writes "\U0001f600"
+            {"json": {"\ud83d": 1}},
+            {"json": list(range(300))},  # large: the cache keeps what it holds for good
+            {"json": functools.reduce(lambda inner, _: [inner], range(40), [])},
         ],
-        ids=["tuple", "int-key", "nan", "str-subclass", "int-enum", "callback"],
+        ids=[
+            "tuple",
+            "int-key",
+            "nan",
+            "str-subclass",
+            "int-enum",
+            "callback",
+            "surrogate-pair",
+            "surrogate-key",
+            "large",
+            "deep",
+        ],
     )
     def test_conditions_json_would_not_give_back_exactly_are_compiled_each_time(self, spec):
         a = compile_conditions(spec, "until").clauses[0]
@@ -615,14 +637,53 @@ class TestSharedChecks:
         ok = make_response(body={"status": "OK"})
         assert judge({"json": {"status": "OK"}}, ok) is Verdict.MET
 
+    def test_a_surrogate_pair_is_not_taken_for_the_character_it_stands_for(self):
+        emoji = make_response(body="\U0001f600")
+        assert judge({"text": "\U0001f600"}, emoji) is Verdict.MET  # compiled and shared first
+        assert judge({"text": "\ud83d\ude00"}, emoji) is Verdict.PENDING  # as compiled alone
+
+    def test_what_to_data_gives_is_a_copy_no_other_wait_shares(self):
+        first, second = Rules({"json": {"status": "OK"}}), Rules({"json": {"status": "OK"}})
+        data = second.to_data()
+        data["until"][0]["json"]["status"] = "FAILED"
+        ok = make_response(body={"status": "OK"})
+        assert first.judge(ok).verdict is second.judge(ok).verdict is Verdict.MET
+
+    def test_a_spec_nested_deeper_than_the_stack_is_compiled_without_recursing(self):
+        deep: list = []
+        for _ in range(100_000):
+            deep = [deep]
+        clause = compile_conditions({"json": deep}, "until").clauses[0]
+        assert clause.source["json"] is deep
+
     def test_an_invalid_plain_condition_fails_every_time_with_its_own_place(self):
         for where in ("until", "alarms"):
             with pytest.raises(ConditionError, match=rf"^{where}\[1\]: .*status_code"):
                 compile_conditions([{"text": "a"}, {"status_code": "abc"}], where)
 
 
+#: Strings JSON text writes alike or oddly: a surrogate pair and the character it stands for,
+#: a lone surrogate, non-ASCII, a line separator.
+_ODD_TEXT = st.sampled_from(["\ud83d\ude00", "\U0001f600", "\ud83d", "é", "\u2028", "OK"])
+_ODD_VALUES = st.one_of(
+    _VALUES,
+    _ODD_TEXT,
+    st.sampled_from([-0.0, 0.0, 0, False, 10**30, 1e308]),
+    st.lists(_ODD_TEXT, max_size=2),
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(until=_CLAUSES, alarms=_CLAUSES | st.none(), bodies=st.lists(_BODIES, max_size=4))
+@given(
+    until=_clauses(_ODD_VALUES, _ODD_TEXT),
+    alarms=_clauses(_ODD_VALUES, _ODD_TEXT) | st.none(),
+    bodies=st.lists(
+        _BODIES
+        | _ODD_VALUES.map(lambda value: json.dumps({"status": value, "a": [value]}))
+        | _ODD_TEXT.map(lambda text: text.encode("utf-8", "surrogatepass")),
+        max_size=4,
+    ),
+)
 def test_shared_checks_judge_as_checks_compiled_for_one_wait(until, alarms, bodies):
     """Differential: rules whose checks come from the shared copy judge every response as rules
     compiled on their own do, verdict, clause, pending key and reason alike."""
