@@ -710,8 +710,8 @@ def _compile_clause(spec: Any, where: str) -> Clause:
             f"{where}: unknown condition key {', '.join(map(repr, unknown))}; "
             f"allowed keys: {', '.join(CONDITION_KEYS)}"
         )
-    key = _plain_text(spec)
-    checks = _compile_checks(spec, where) if key is None else _shared_checks(key, where)
+    text = _plain_text(spec)
+    checks = _compile_checks(spec, where) if text is None else _shared_checks(text, where)
     return Clause(spec, checks)
 
 

@@ -459,7 +459,7 @@ def describe_request(request: requests.Request, url: str | None = None) -> str:
     return f"{request.method} {strip_credentials(url or str(request.url))}"
 
 
-_NONE: frozenset[str] = frozenset()
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 class Plan:
@@ -522,7 +522,7 @@ class Plan:
         max_retries = classic_number("max_retries", max_retries, int)
         polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
-        self.secret_headers = frozenset(str(name).lower() for name in secret_headers) or _NONE
+        self.secret_headers = frozenset(str(name).lower() for name in secret_headers) or _NO_NAMES
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,
