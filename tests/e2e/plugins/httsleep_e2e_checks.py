@@ -6,6 +6,7 @@ Two of them break on purpose, each in a way that only shows once the sensor has 
 from __future__ import annotations
 
 import os
+import time
 
 import requests
 
@@ -26,5 +27,14 @@ def deletes_its_connection(response: requests.Response) -> bool:
     """Deletes the ``doomed_api`` connection during the worker's first poke, so the trigger
     finds it gone: a connection deleted after deferral."""
     port = os.environ["AIRFLOW__API__PORT"]
-    requests.delete(f"http://127.0.0.1:{port}/api/v2/connections/doomed_api", timeout=30)
-    return False
+    url = f"http://127.0.0.1:{port}/api/v2/connections/doomed_api"
+    # The API server may answer 5xx while other components hold SQLite's lock; the test needs
+    # the connection gone before the sensor defers, so try again (bounded) until it is.
+    deadline = time.monotonic() + 60
+    while True:
+        status = requests.delete(url, timeout=30).status_code
+        if status in (204, 404):  # deleted now, or already
+            return False
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"could not delete connection 'doomed_api': HTTP {status}")
+        time.sleep(0.5)
