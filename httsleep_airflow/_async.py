@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import requests
 import yarl
-from aiohttp.http_exceptions import LineTooLong
+from aiohttp.http_exceptions import BadHttpMessage, InvalidHeader, LineTooLong
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
@@ -42,14 +42,17 @@ from httsleep_airflow._core import ACCEPT_ENCODING, MAX_STATUS_LINE, Done, Sleep
 from httsleep_airflow._http import (
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
+    MALFORMED_TEXT,
     BodyDropped,
     HeaderTooLarge,
+    MalformedHeaders,
     RequestDeadlineExceeded,
     basic_header,
     causes,
     check_header_lines,
     cookie_header,
     decode_body,
+    drop_unsendable_cookies,
     hop_headers,
     next_hop,
     redirect_location,
@@ -155,6 +158,14 @@ _TRANSLATIONS: tuple[tuple[type[BaseException], type[requests.RequestException]]
 _FINAL = (HttSleepError, requests.exceptions.RequestException)
 
 
+def _malformed_header(error: BaseException) -> bool:
+    """Whether aiohttp's parser refused a header line as ``_http.MalformedHeaders`` describes:
+    a name that is not a token, or a NUL in a value."""
+    return isinstance(error, InvalidHeader) or (
+        isinstance(error, BadHttpMessage) and error.message.startswith("Invalid header token")
+    )
+
+
 def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     """The aiohttp runner's one translation boundary: the ``requests`` exception for an aiohttp
     one, by cause (the same class the requests runner raises); anything else as it is."""
@@ -162,6 +173,8 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return error
     if any(isinstance(cause, LineTooLong) for cause in causes(error)):
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
+    if any(_malformed_header(cause) for cause in causes(error)):
+        return MalformedHeaders(MALFORMED_TEXT)
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
@@ -388,7 +401,7 @@ class AsyncHttSleeper(Plan):
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._target_text: str | None = None  # its response's url (``_response_url``)
         self._body = _body_bytes(prepared.body)
-        # requests sends a bytes value as it is and text as latin-1; aiohttp takes text only
+        # aiohttp takes text only; a value is ASCII (Plan: check_headers), so bytes read alike
         self._headers: dict[str, str | bytes] = {
             name: value.decode("latin-1") if isinstance(value, bytes) else value
             for name, value in prepared.headers.items()
@@ -525,6 +538,7 @@ class AsyncHttSleeper(Plan):
                     if self._jar is None:
                         self._jar = RequestsCookieJar()
                     store_cookies(self._jar, url, headers, pairs)
+                    drop_unsendable_cookies(self._jar)
                     set_cookie = (url, headers, pairs)
                 result_headers = joined(pairs)
                 location = redirect_location(response.status, result_headers)

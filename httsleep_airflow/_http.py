@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import re
 import socket
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,15 +33,20 @@ from httsleep_airflow._core import (
     REDIRECT_STATUSES,
 )
 from httsleep_airflow._secrets import is_secret_name
+from httsleep_airflow.exceptions import ConditionError
 
 __all__ = [
     "BodyDropped",
     "HeaderTooLarge",
+    "MalformedHeaders",
     "RequestDeadlineExceeded",
     "basic_header",
+    "check_cookies",
     "check_header_lines",
+    "check_headers",
     "credential_headers",
     "decode_body",
+    "drop_unsendable_cookies",
     "next_hop",
     "same_origin",
 ]
@@ -70,12 +76,32 @@ HEADER_LIMIT_TEXT = (
 )
 
 
+#: A header name: an RFC 9110 token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class MalformedHeaders(requests.exceptions.ConnectionError):
+    """The response's header section is malformed: a name that is not an HTTP token (a space,
+    a control or non-ASCII byte, ``(``, ``@``...) or a NUL byte in a value. RFC 9110 lets a
+    recipient reject such a message; aiohttp's parser does, so both runners do. No status is
+    claimed: the server's was never accepted."""
+
+
+MALFORMED_TEXT = (
+    "the response's header section is malformed (a header name that is not a token, or a NUL "
+    "byte in a value); the response was refused"
+)
+
+
 def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
     """Raise ``HeaderTooLarge`` when the response headers ``pairs`` (one per line received) are
-    past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``."""
+    past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``, and ``MalformedHeaders`` when a name is not a
+    token or a value holds a NUL."""
     for count, (name, value) in enumerate(pairs, 1):
         if count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE:
             raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+        if "\x00" in value or not _TOKEN.fullmatch(name):
+            raise MalformedHeaders(MALFORMED_TEXT)
 
 
 # --- redirects ---------------------------------------------------------------------------------
@@ -145,6 +171,96 @@ def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tu
     if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
         method = "GET"
     return method, target, status in (307, 308)
+
+
+# --- request headers ---------------------------------------------------------------------------
+
+#: Any character but visible ASCII, space and tab. requests sends text as latin-1 and aiohttp
+#: as UTF-8, and each sends control characters the other refuses: only these are sent alike by
+#: both runners, or at all.
+_NOT_VISIBLE = re.compile(r"[^\t\x20-\x7e]")
+#: What no header value may hold: leading whitespace, or a character ``_NOT_VISIBLE`` finds.
+_NOT_SENT_ALIKE = re.compile(r"\A[\t ]|[^\t\x20-\x7e]")
+
+
+def _kind(character: str, position: int) -> str:
+    if position == 0 and character in "\t ":
+        return "leading whitespace"
+    if character in "\r\n":
+        return "a line break"
+    if character < " " or character == "\x7f":
+        return "a control character"
+    return "a character beyond ASCII"
+
+
+def check_headers(headers: Mapping[Any, Any] | None, where: str = "headers") -> None:
+    """Raise ``ConditionError`` for a header the runners would not send alike, or at all: a
+    name that is not an HTTP token, a value that is not text (``str``, or ``bytes`` read as
+    latin-1), or a value with leading whitespace, a line break, a control character or a
+    character beyond ASCII. The message names the header, never its value: it may be a
+    credential."""
+    if headers is None:
+        return
+    if not isinstance(headers, Mapping):
+        raise ConditionError(
+            f"{where} must map header names to values, not be a {type(headers).__name__}"
+        )
+    for name, value in headers.items():
+        text_name = name.decode("latin-1") if isinstance(name, bytes) else name
+        if not isinstance(text_name, str) or not _TOKEN.fullmatch(text_name):
+            raise ConditionError(
+                f"{where}: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"
+            )
+        if not isinstance(value, str | bytes):
+            raise ConditionError(
+                f"{where}: header {text_name!r} must be text, not {type(value).__name__}"
+            )
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        _check_text(text, _NOT_SENT_ALIKE, f"{where}: header {text_name!r}")
+
+
+def _check_text(text: str, pattern: re.Pattern[str], what: str) -> None:
+    found = pattern.search(text)
+    if found:
+        raise ConditionError(
+            f"{what} has {_kind(found.group(), found.start())} at position {found.start()} of "
+            "its value (not shown); a header value is sent as visible ASCII, spaces and tabs "
+            "(encode other text, e.g. percent-encoding)"
+        )
+
+
+def check_cookies(cookies: Any, where: str = "cookies") -> None:
+    """Raise ``ConditionError`` for a request's own cookie the runners would not send alike:
+    its name or value not text, or holding a character ``_NOT_VISIBLE`` finds."""
+    if not cookies:
+        return
+    if isinstance(cookies, CookieJar):
+        pairs: list[tuple[Any, Any]] = [(c.name, c.value or "") for c in cookies]
+    elif isinstance(cookies, Mapping):
+        pairs = list(cookies.items())
+    else:
+        raise ConditionError(
+            f"{where} must be a dict or a cookie jar, not {type(cookies).__name__}"
+        )
+    for name, value in pairs:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConditionError(
+                f"{where}: cookie {name!r} must be text, not {type(value).__name__}"
+            )
+        if _NOT_VISIBLE.search(name):
+            raise ConditionError(f"{where}: {name!r} is not a cookie name (visible ASCII only)")
+        _check_text(value, _NOT_VISIBLE, f"{where}: cookie {name!r}")
+
+
+def drop_unsendable_cookies(jar: CookieJar | None) -> None:
+    """Forget the cookies in ``jar`` the runners would not send alike (a name or value with a
+    character ``_NOT_VISIBLE`` finds, as a server may set): requests would send them as latin-1
+    and aiohttp as UTF-8, or refuse to send at all. Such a cookie is sent back by neither."""
+    if not jar:
+        return
+    odd = [c for c in jar if _NOT_VISIBLE.search(c.name) or _NOT_VISIBLE.search(c.value or "")]
+    for cookie in odd:
+        jar.clear(cookie.domain, cookie.path, cookie.name)
 
 
 def credential_headers(names: Iterable[str], secret_headers: Iterable[str]) -> list[str]:

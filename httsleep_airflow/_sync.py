@@ -41,14 +41,19 @@ from httsleep_airflow._core import request_deadline as request_deadline_seconds
 from httsleep_airflow._http import (
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
+    MALFORMED_TEXT,
     BodyDropped,
     HeaderTooLarge,
+    MalformedHeaders,
     RequestDeadlineExceeded,
     basic_header,
     causes,
+    check_cookies,
     check_header_lines,
+    check_headers,
     cookie_header,
     decode_body,
+    drop_unsendable_cookies,
     header_limit_cause,
     hop_headers,
     next_hop,
@@ -286,8 +291,14 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
     raw_headers = getattr(response.raw, "headers", None)
     if raw_headers is not None and hasattr(raw_headers, "iteritems"):
         try:
+            # http.client drops a line it cannot read as a header (an empty name), or ends the
+            # header section there (a name with a space or a control byte) and reads the rest
+            # as the body; it notes each as a defect of the message
+            message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
+            if getattr(message, "defects", None):
+                raise MalformedHeaders(MALFORMED_TEXT)
             check_header_lines(raw_headers.iteritems())
-        except HeaderTooLarge:
+        except (HeaderTooLarge, MalformedHeaders):
             response.close()
             raise
     return response
@@ -422,13 +433,17 @@ def build_request(
     auth: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> requests.Request:
-    """A new ``requests.Request``: a URL means GET; a Request's own auth and headers win."""
+    """A new ``requests.Request``: a URL means GET; a Request's own auth and headers win.
+    Its headers, and a bearer token's, are checked (``_http.check_headers``)."""
     merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(headers or {})
     if isinstance(url_or_request, str):
+        check_request_headers(merged, auth)
         return requests.Request("GET", check_url(url_or_request), headers=merged, auth=auth)
     if isinstance(url_or_request, requests.Request):
         source = url_or_request
         merged.update(source.headers or {})
+        check_request_headers(merged, source.auth if source.auth is not None else auth)
+        check_cookies(source.cookies)
         return requests.Request(
             method=(source.method or "GET").upper(),
             url=check_url(source.url),
@@ -445,6 +460,15 @@ def build_request(
         "url_or_request must be a URL string or a requests.Request, "
         f"not {type(url_or_request).__name__}"
     )
+
+
+def check_request_headers(
+    headers: Mapping[Any, Any] | None, auth: Any, where: str = "headers", auth_where: str = "auth"
+) -> None:
+    """``_http.check_headers`` for ``headers`` and for the header a bearer ``auth`` sends."""
+    check_headers(headers, where)
+    if isinstance(auth, BearerAuth):
+        check_headers({"Authorization": f"Bearer {auth.token}"}, auth_where)
 
 
 def describe_request(request: requests.Request, url: str | None = None) -> str:
@@ -791,6 +815,7 @@ class HttSleeper(Plan):
 
     def _exchange(self, deadline: float | None) -> requests.Response:
         session = self.session
+        drop_unsendable_cookies(session.cookies)  # a caller's session may hold some
         if self._send_options is None or self._wire[0] is not session:
             watch_session(session)
             self._wire = (session, wire_request(self.request, session))
@@ -847,6 +872,7 @@ class HttSleeper(Plan):
             )
         finally:
             del session.get_redirect_target
+            drop_unsendable_cookies(session.cookies)  # those the response set
 
     def _verify(self, session: requests.Session) -> bool | str | None:
         """TLS verification: the argument's, else the session's when it was set (``False`` or a

@@ -123,7 +123,7 @@ class RawServer:
                             return
                         buffer += data
                     body, buffer = buffer[:length], buffer[length:]
-                    reply = self._next(Received(method, path, headers, body, address[1]))
+                    reply = self._next(Received(method, path, headers, body, address[1], head))
                     if not self._answer(connection, reply):
                         return
         except OSError:

@@ -45,6 +45,7 @@ class Received:
     headers: CaseInsensitiveDict[str]
     body: bytes
     client_port: int
+    head: bytes = b""  #: the request line and header lines as received (RawServer only)
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -27,6 +27,7 @@ from httsleep_airflow._sync import (
     BearerAuth,
     HttSleeper,
     auth_secrets,
+    check_request_headers,
     check_url,
     strip_credentials,
 )
@@ -368,6 +369,10 @@ def settings_from_connection(
         auth = (HTTPDigestAuth if auth_type == "digest" else HTTPBasicAuth)(
             login or "", password or ""
         )
+    try:
+        check_request_headers(headers, auth, "extra 'headers'", "password (the bearer token)")
+    except ValueError as exc:
+        raise _bad(conn_id, str(exc)) from None
     base_url = _base_url(conn_id, host, schema, port)
     secrets = [*auth_secrets(auth), *secret_header_values(headers, secret_headers)]
     secrets += url_secrets(base_url)  # a password in the host's user-info

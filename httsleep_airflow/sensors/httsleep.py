@@ -38,6 +38,7 @@ from httsleep_airflow._core import (
     check_timeout,
 )
 from httsleep_airflow._dotted import display_name, dotted_path_of
+from httsleep_airflow._http import check_headers
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._secrets import secret_header_values, tidy
 from httsleep_airflow._sync import HttSleeper
@@ -313,6 +314,8 @@ class HttSleepSensor(BaseSensorOperator):
             endpoint = self.endpoint
             if rendered or (isinstance(endpoint, str) and not _has_template(endpoint)):
                 check_endpoint(endpoint)
+            if rendered or (isinstance(self.headers, Mapping) and not _has_template(self.headers)):
+                check_headers(self.headers)
         except ValueError as exc:
             raise ValueError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
 

@@ -90,6 +90,9 @@ def test_one_session_per_hook(monkeypatch, server: ScriptedServer):
         ({"headers": ["a"]}, "headers"),
         ({"timeout": -1}, "timeout"),
         ("{not json", "not valid JSON"),
+        ({"headers": {"X-Key": "k\nX-Evil: 1"}}, "extra 'headers': header 'X-Key' has a line"),
+        ({"headers": {"X:Key": "k"}}, "extra 'headers': 'X:Key' is not a header name"),
+        ({"headers": {"X-Key": "\u20ac"}}, "header 'X-Key' has a character beyond ASCII"),
     ],
 )
 def test_bad_extra_is_a_clear_error(extra, needle):
@@ -97,6 +100,15 @@ def test_bad_extra_is_a_clear_error(extra, needle):
         settings_from_connection("c1", host="http://h", extra=extra)
     assert needle in str(info.value)
     assert "'c1'" in str(info.value)
+
+
+def test_a_bearer_token_that_cannot_be_sent_is_named_never_shown():
+    with pytest.raises(ValueError) as info:
+        settings_from_connection(
+            "c3", host="http://h", password="t0ken\r\n", extra={"auth_type": "bearer"}
+        )
+    assert "'c3'" in str(info.value) and "password (the bearer token)" in str(info.value)
+    assert "line break" in str(info.value) and "t0ken" not in str(info.value)
 
 
 def test_bearer_without_token_is_an_error():

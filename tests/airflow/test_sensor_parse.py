@@ -20,6 +20,10 @@ from httsleep_airflow.sensors.httsleep import HttSleepSensor
         ({"until": {"status_code": 200}, "xcom_jsonpath": "a["}, "xcom_jsonpath"),
         ({"until": {"status_code": 200}, "request_timeout": -5}, "timeout"),
         ({"until": {"status_code": 200}, "endpoint": "http://"}, "not an http"),
+        ({"until": {"status_code": 200}, "headers": {"X-Key": "k\r\nX-Evil: 1"}}, "'X-Key'"),
+        ({"until": {"status_code": 200}, "headers": {"X Key": "k"}}, "not a header name"),
+        ({"until": {"status_code": 200}, "headers": {"X-Name": "d\u00e9j\u00e0"}}, "ASCII"),
+        ({"until": {"status_code": 200}, "headers": {"X-Name": None}}, "must be text"),
     ],
 )
 def test_bad_arguments_name_the_task(kwargs, needle):
@@ -28,6 +32,24 @@ def test_bad_arguments_name_the_task(kwargs, needle):
         HttSleepSensor(task_id="wait_for_job", **kwargs)
     assert "'wait_for_job'" in str(info.value)
     assert needle in str(info.value)
+
+
+def test_a_bad_header_value_is_named_never_shown():
+    with pytest.raises(ValueError) as info:
+        HttSleepSensor(
+            task_id="t", endpoint="/j", until={"status_code": 200}, headers={"X-Key": "s3cr3t\n"}
+        )
+    assert "headers: header 'X-Key' has a line break at position 6" in str(info.value)
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_templated_headers_are_checked_after_rendering():
+    sensor = HttSleepSensor(
+        task_id="t", endpoint="/j", until={"status_code": 200}, headers={"X": "{{ var.value.v }}"}
+    )  # a template is not checked before it renders
+    sensor.headers = {"X": "line\nbreak"}  # what a bad render would leave
+    with pytest.raises(ValueError, match=r"'t'.*header 'X' has a line break"):
+        sensor._check(rendered=True)
 
 
 def test_templated_conditions_are_checked_after_rendering():

@@ -1,0 +1,236 @@
+"""Request headers: what a task gives is sent alike by both runners, byte for byte, or refused
+alike when the runner is built, with a message that names the header and never shows its value.
+The same for cookies: the request's own, and those a server sets (kept by neither runner when
+they could not be sent back alike).
+
+requests sends text as latin-1 and aiohttp as UTF-8, and each lets through control characters
+the other refuses; both runners therefore refuse a header value with leading whitespace, a line
+break, a control character or a character beyond ASCII, and a name that is not an HTTP token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from httsleep_airflow import HttSleeper
+from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow._sync import BearerAuth
+from httsleep_airflow.exceptions import ConditionError
+from tests.raw_server import RawReply, RawServer
+
+MARK = "Zq9"  # in every generated value: a refusal's message must not contain it
+CHARACTERS = st.one_of(
+    st.characters(max_codepoint=0x7F),
+    st.characters(min_codepoint=0x80, exclude_categories=("Cs",)),
+    st.sampled_from("\r\n\t \x00\x0b\x7f\x85\xa0\xe9\u2028\u20ac\U0001f600"),
+)
+CORES = st.text(CHARACTERS, max_size=10)
+PREFIXES = st.sampled_from(["", "", "", " ", "\t"])
+NAMES = st.one_of(
+    st.sampled_from(["X-Key", "Authorization", "Accept", "x_odd.name!~", "X Key", "X:Key", ""]),
+    st.text(CHARACTERS, min_size=1, max_size=6),
+    st.binary(min_size=1, max_size=6),
+)
+
+
+@st.composite
+def values(draw: st.DrawFn) -> Any:
+    text = draw(PREFIXES) + MARK + draw(CORES)
+    kind = draw(st.sampled_from(["text", "text", "bytes", "other"]))
+    if kind == "bytes":
+        return text.encode(draw(st.sampled_from(["utf-8", "latin-1"])), "replace")
+    if kind == "other":
+        return draw(st.sampled_from([None, 7, 1.5]))
+    return text
+
+
+def _send(url: Any, headers: dict[Any, Any] | None, auth: Any, runner: str) -> None:
+    options: dict[str, Any] = {"headers": headers, "auth": auth, "max_retries": 1, "timeout": 5}
+    if runner == "sync":
+        HttSleeper(url, {"status_code": 200}, **options).run()
+        return
+
+    async def main() -> None:
+        async with AsyncHttSleeper(url, {"status_code": 200}, **options) as sleeper:
+            await sleeper.run()
+
+    asyncio.run(main())
+
+
+def _outcome(
+    server: RawServer, headers: dict[Any, Any] | None, auth: Any, request: Any, runner: str
+) -> Any:
+    """``("refused", message)``, or ``("sent", the request's header lines)``."""
+    server.script(RawReply(body=b"{}"))
+    try:
+        _send(request or server.url("/h"), headers, auth, runner)
+    except ConditionError as exc:
+        assert not server.received, "refused, yet sent"
+        return ("refused", str(exc))
+    (received,) = server.received
+    lines = received.head.split(b"\r\n")[1:]
+    return ("sent", sorted(line for line in lines if not line.lower().startswith(b"host:")))
+
+
+def _assert_alike(
+    server: RawServer, headers: dict[Any, Any] | None, auth: Any, request: Any = None
+) -> Any:
+    """Both runners' outcomes, equal; a refusal that does not show the value."""
+    sync, async_ = (
+        _outcome(server, headers, auth, request, runner) for runner in ("sync", "async")
+    )
+    assert sync == async_
+    if sync[0] == "refused":
+        assert MARK not in sync[1]
+    return sync
+
+
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@SETTINGS
+@given(name=NAMES, value=values())
+def test_a_header_is_sent_alike_by_both_runners_or_refused_alike(
+    raw_server: RawServer, name: Any, value: Any
+):
+    kind, found = _assert_alike(raw_server, {name: value}, None)
+    if kind == "sent":  # as given, byte for byte
+        wire_name = name if isinstance(name, bytes) else name.encode("ascii")
+        wire_value = value if isinstance(value, bytes) else value.encode("ascii")
+        assert wire_name + b": " + wire_value in found
+
+
+@SETTINGS
+@given(token=st.builds(lambda prefix, core: prefix + MARK + core, PREFIXES, CORES))
+def test_a_bearer_token_is_sent_alike_by_both_runners_or_refused_alike(
+    raw_server: RawServer, token: str
+):
+    kind, found = _assert_alike(raw_server, None, BearerAuth(token))
+    if kind == "sent":
+        assert b"Authorization: Bearer " + token.encode("ascii") in found
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"X-Key": "k\r\nX-Evil: 1"}, "header 'X-Key' has a line break at position 1"),
+        ({"X-Key": " k"}, "header 'X-Key' has leading whitespace at position 0"),
+        ({"X-Key": "k\x00"}, "header 'X-Key' has a control character at position 1"),
+        ({"X-Name": "d\u00e9j\u00e0"}, "header 'X-Name' has a character beyond ASCII at"),
+        ({"X-Name": b"d\xe9j\xe0"}, "header 'X-Name' has a character beyond ASCII at"),
+        ({"X Key": "k"}, "'X Key' is not a header name"),
+        ({"X-Key": None}, "header 'X-Key' must be text, not NoneType"),
+    ],
+)
+def test_what_is_refused_and_why(raw_server: RawServer, headers: dict[str, Any], message: str):
+    kind, found = _assert_alike(raw_server, headers, None)
+    assert kind == "refused" and found.startswith(f"headers: {message}")
+
+
+def test_tabs_inner_and_trailing_spaces_and_an_empty_value_are_sent_alike(raw_server: RawServer):
+    headers = {"X-Tab": "a\tb", "X-Trail": "a ", "X-Empty": ""}
+    kind, found = _assert_alike(raw_server, headers, None)
+    assert kind == "sent"
+    assert {b"X-Tab: a\tb", b"X-Trail: a ", b"X-Empty: "} <= set(found)
+
+
+#: Set-Cookie bytes; not CR or LF, which would end the header line (framing is tested apart)
+COOKIE_BYTES = st.binary(max_size=8).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+COOKIE_BYTES |= st.sampled_from([b"\xe9", b"\xc3\xa9", b"\x01", b"\x7f", b"\t", b"\x00"])
+
+
+def _cookie_lines(server: RawServer, runner: str) -> Any:
+    """The outcome's class and the ``Cookie`` lines of every request ``runner`` sent."""
+    options: dict[str, Any] = {"max_retries": 2, "polling_interval": 0, "timeout": 5}
+    url = server.url("/c")
+    outcome = "matched"
+    try:
+        if runner == "sync":
+            HttSleeper(url, {"status_code": 200}, **options).run()
+        else:
+
+            async def main() -> None:
+                async with AsyncHttSleeper(url, {"status_code": 200}, **options) as sleeper:
+                    await sleeper.run()
+
+            asyncio.run(main())
+    except requests.RequestException as exc:  # a header section refused (a NUL in a value)
+        outcome = type(exc).__name__
+    heads = [received.head.split(b"\r\n") for received in server.received]
+    return outcome, [[line for line in h if line.lower().startswith(b"cookie:")] for h in heads]
+
+
+@SETTINGS
+@given(name=COOKIE_BYTES, value=COOKIE_BYTES)
+def test_a_cookie_a_server_sets_comes_back_alike_from_both_runners_or_from_neither(
+    raw_server: RawServer, name: bytes, value: bytes
+):
+    """Whatever bytes a ``Set-Cookie`` holds, the runners end alike and send the same
+    ``Cookie`` lines; one beyond visible ASCII (or with a control byte) comes back from neither."""
+    set_cookie = b"k" + name + b"=" + MARK.encode() + value + b"; Path=/"
+    sent = []
+    for runner in ("sync", "async"):
+        raw_server.script(RawReply(status=500, headers=[(b"Set-Cookie", set_cookie)]), RawReply())
+        sent.append(_cookie_lines(raw_server, runner))
+    assert sent[0] == sent[1]
+    for lines in sent[0][1]:
+        for line in lines:
+            assert all(byte == 9 or 0x20 <= byte <= 0x7E for byte in line)
+
+
+@SETTINGS
+@given(name=st.text(CHARACTERS, min_size=1, max_size=6), core=CORES)
+def test_a_request_cookie_is_sent_alike_by_both_runners_or_refused_alike(
+    raw_server: RawServer, name: str, core: str
+):
+    value = MARK + core
+    request = requests.Request("GET", raw_server.url("/c"), cookies={name: value})
+    kind, found = _assert_alike(raw_server, None, None, request)
+    if kind == "sent":
+        assert f"Cookie: {name}={value}".encode("ascii") in found
+
+
+#: A response header line's name and value bytes; not CR or LF (framing is tested apart)
+LINE_BYTES = st.binary(min_size=1, max_size=6).map(
+    lambda b: b.replace(b"\r", b"").replace(b"\n", b"")
+)
+
+
+@SETTINGS
+@given(
+    name=LINE_BYTES | st.sampled_from([b"X(Y", b"X Y", b"X\xe9", b"X@", b"X-Ok"]), value=LINE_BYTES
+)
+def test_a_response_header_line_is_read_alike_or_refused_alike(
+    raw_server: RawServer, name: bytes, value: bytes
+):
+    """A name that is not a token, or a NUL in a value: both runners refuse the response
+    (``MalformedHeaders``); anything else both read, to the same headers."""
+    ends = []
+    for runner in ("sync", "async"):
+        raw_server.script(RawReply(body=b"{}", headers=[(b"X-" + name, value), (b"X-After", b"1")]))
+        try:
+            if runner == "sync":
+                response = HttSleeper(raw_server.url("/r"), {"status_code": 200}, timeout=5).run()
+            else:
+
+                async def main() -> Any:
+                    url = raw_server.url("/r")
+                    async with AsyncHttSleeper(url, {"status_code": 200}, timeout=5) as sleeper:
+                        return await sleeper.run()
+
+                response = asyncio.run(main())
+            ends.append(sorted(response.headers.items()))
+        except requests.RequestException as exc:
+            ends.append(type(exc).__name__)
+    assert ends[0] == ends[1]
