@@ -293,9 +293,12 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
         try:
             # http.client drops a line it cannot read as a header (an empty name), or ends the
             # header section there (a name with a space or a control byte) and reads the rest
-            # as the body; it notes each as a defect of the message
+            # as the body; it notes each as a defect of the message, but for a first line that
+            # starts with "From " (taken for a mailbox's envelope line)
             message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
-            if getattr(message, "defects", None):
+            if getattr(message, "defects", None) or (
+                message is not None and message.get_unixfrom() is not None
+            ):
                 raise MalformedHeaders(MALFORMED_TEXT)
             check_header_lines(raw_headers.iteritems())
         except (HeaderTooLarge, MalformedHeaders):

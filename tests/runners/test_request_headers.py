@@ -207,6 +207,42 @@ LINE_BYTES = st.binary(min_size=1, max_size=6).map(
 )
 
 
+def _response_end(server: RawServer, lines: list[tuple[bytes, bytes]], runner: str) -> Any:
+    """The headers ``runner`` read from a response with header ``lines``, or its error's class."""
+    server.script(RawReply(body=b"{}", headers=lines))
+    url = server.url("/r")
+    try:
+        if runner == "sync":
+            response = HttSleeper(url, {"status_code": 200}, timeout=5).run()
+        else:
+
+            async def main() -> Any:
+                async with AsyncHttSleeper(url, {"status_code": 200}, timeout=5) as sleeper:
+                    return await sleeper.run()
+
+            response = asyncio.run(main())
+    except requests.RequestException as exc:
+        return type(exc).__name__
+    return sorted(response.headers.items())
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [(b"From x", b"y"), (b"X-A", b"1")],  # a first line http.client takes for an envelope
+        [(b"X-A", b"1"), (b"From x", b"y")],
+        [(b"", b"v"), (b"X-A", b"1")],  # an empty name: http.client dropped the line
+        [(b"X-A", b"1"), (b"X Y", b"v"), (b"X-B", b"1")],  # it ended the header section there
+        [(b"X-A", b"a\x00b")],
+    ],
+)
+def test_a_malformed_header_section_is_refused_by_both_runners(
+    raw_server: RawServer, lines: list[tuple[bytes, bytes]]
+):
+    assert _response_end(raw_server, lines, "sync") == "MalformedHeaders"
+    assert _response_end(raw_server, lines, "async") == "MalformedHeaders"
+
+
 @SETTINGS
 @given(
     name=LINE_BYTES | st.sampled_from([b"X(Y", b"X Y", b"X\xe9", b"X@", b"X-Ok"]), value=LINE_BYTES
@@ -216,21 +252,5 @@ def test_a_response_header_line_is_read_alike_or_refused_alike(
 ):
     """A name that is not a token, or a NUL in a value: both runners refuse the response
     (``MalformedHeaders``); anything else both read, to the same headers."""
-    ends = []
-    for runner in ("sync", "async"):
-        raw_server.script(RawReply(body=b"{}", headers=[(b"X-" + name, value), (b"X-After", b"1")]))
-        try:
-            if runner == "sync":
-                response = HttSleeper(raw_server.url("/r"), {"status_code": 200}, timeout=5).run()
-            else:
-
-                async def main() -> Any:
-                    url = raw_server.url("/r")
-                    async with AsyncHttSleeper(url, {"status_code": 200}, timeout=5) as sleeper:
-                        return await sleeper.run()
-
-                response = asyncio.run(main())
-            ends.append(sorted(response.headers.items()))
-        except requests.RequestException as exc:
-            ends.append(type(exc).__name__)
-    assert ends[0] == ends[1]
+    lines = [(b"X-" + name, value), (b"X-After", b"1")]
+    assert _response_end(raw_server, lines, "sync") == _response_end(raw_server, lines, "async")
