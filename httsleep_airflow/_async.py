@@ -50,6 +50,7 @@ from httsleep_airflow._http import (
     basic_header,
     causes,
     check_header_lines,
+    check_status,
     cookie_header,
     decode_body,
     drop_unsendable_cookies,
@@ -158,11 +159,29 @@ _TRANSLATIONS: tuple[tuple[type[BaseException], type[requests.RequestException]]
 _FINAL = (HttSleepError, requests.exceptions.RequestException)
 
 
+#: How aiohttp's parser words the refusals ``_http.MalformedHeaders`` describes.
+_MALFORMED_MESSAGES = (
+    "Invalid header token",
+    "Duplicate Content-Length",
+    "Empty Content-Length",
+    "Invalid character in Content-Length",
+    "Transfer-Encoding can't be present with Content-Length",
+    "Content-Length can't be present with Transfer-Encoding",
+)
+
+
 def _malformed_header(error: BaseException) -> bool:
-    """Whether aiohttp's parser refused a header line as ``_http.MalformedHeaders`` describes:
-    a name that is not a token, or a NUL in a value."""
+    """Whether aiohttp's parser refused a header section as ``_http.MalformedHeaders``
+    describes (``InvalidHeader``: a NUL in a value)."""
     return isinstance(error, InvalidHeader) or (
-        isinstance(error, BadHttpMessage) and error.message.startswith("Invalid header token")
+        isinstance(error, BadHttpMessage) and error.message.startswith(_MALFORMED_MESSAGES)
+    )
+
+
+def _bad_chunk(error: BaseException) -> bool:
+    """Whether aiohttp's parser refused a chunk-size line of the body."""
+    return isinstance(error, BadHttpMessage) and error.message.startswith(
+        "Invalid character in chunk size"
     )
 
 
@@ -175,6 +194,8 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
     if any(_malformed_header(cause) for cause in causes(error)):
         return MalformedHeaders(MALFORMED_TEXT)
+    if any(_bad_chunk(cause) for cause in causes(error)):  # as urllib3's InvalidChunkLength
+        return BodyDropped(scrub(str(error), secrets, 300))
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
@@ -183,9 +204,11 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
 
 
 def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
-    """The response's header lines as http.client reads them (latin-1 text)."""
+    """The response's header lines as http.client reads them (latin-1 text), without the
+    whitespace that ends a value (some aiohttp versions keep it: ``_sync._trimmed``)."""
     return [
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
+        (name.decode("latin-1"), value.decode("latin-1").rstrip(" \t"))
+        for name, value in response.raw_headers
     ]
 
 
@@ -529,6 +552,7 @@ class AsyncHttSleeper(Plan):
                     method, target, data=body, headers=headers, **options
                 )
             async with response:
+                check_status(response.status)
                 pairs = _headers(response)
                 check_header_lines(pairs)
                 set_cookie = None

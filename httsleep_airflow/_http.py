@@ -44,6 +44,7 @@ __all__ = [
     "check_cookies",
     "check_header_lines",
     "check_headers",
+    "check_status",
     "credential_headers",
     "decode_body",
     "drop_unsendable_cookies",
@@ -81,27 +82,52 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class MalformedHeaders(requests.exceptions.ConnectionError):
-    """The response's header section is malformed: a name that is not an HTTP token (a space,
-    a control or non-ASCII byte, ``(``, ``@``...) or a NUL byte in a value. RFC 9110 lets a
-    recipient reject such a message; aiohttp's parser does, so both runners do. No status is
-    claimed: the server's was never accepted."""
+    """The response's header section is malformed, or does not frame its body one way: a name
+    that is not an HTTP token (a space, a control or non-ASCII byte, ``(``, ``@``...), a NUL
+    byte in a value, a ``Content-Length`` that is not one number, a ``Transfer-Encoding`` that
+    is not ``chunked`` alone, or both. RFC 9110 and 9112 let a recipient reject such a message
+    (the last ones are how requests are smuggled); aiohttp's parser does, so both runners do.
+    No status is claimed: the server's was never accepted."""
 
 
 MALFORMED_TEXT = (
-    "the response's header section is malformed (a header name that is not a token, or a NUL "
-    "byte in a value); the response was refused"
+    "the response's header section is malformed (a header name that is not a token, a NUL "
+    "byte in a value, or a Content-Length or Transfer-Encoding that does not frame the body "
+    "one way); the response was refused"
 )
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
     """Raise ``HeaderTooLarge`` when the response headers ``pairs`` (one per line received) are
-    past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``, and ``MalformedHeaders`` when a name is not a
-    token or a value holds a NUL."""
+    past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``, and ``MalformedHeaders`` for what that class
+    describes."""
+    lengths = codings = 0
     for count, (name, value) in enumerate(pairs, 1):
         if count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE:
             raise HeaderTooLarge(HEADER_LIMIT_TEXT)
         if "\x00" in value or not _TOKEN.fullmatch(name):
             raise MalformedHeaders(MALFORMED_TEXT)
+        lowered = name.lower()
+        if lowered == "content-length":
+            lengths += 1
+            if lengths > 1 or not _DIGITS.fullmatch(value.strip(" \t")):
+                raise MalformedHeaders(MALFORMED_TEXT)
+        elif lowered == "transfer-encoding":
+            codings += 1
+            if codings > 1 or value.strip(" \t").lower() != "chunked":
+                raise MalformedHeaders(MALFORMED_TEXT)
+    if lengths and codings:
+        raise MalformedHeaders(MALFORMED_TEXT)
+
+
+def check_status(status: int) -> None:
+    """Raise ``ConnectionError`` for a status http.client refuses in the status line (below
+    100; aiohttp refuses those past 999 itself): the same in both runners."""
+    if status < 100:
+        raise requests.exceptions.ConnectionError(
+            f"bad status line: status {status} is not a three-digit status from 100"
+        )
 
 
 # --- redirects ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
+import urllib3.connection
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
@@ -137,6 +138,8 @@ def translate_error(
     """The requests runner's one translation boundary: the requests exception for ``error``, by
     its cause, wherever requests or urllib3 let it surface (a body read timeout is a
     ``ReadTimeout``, not a ``ConnectionError``); anything else as it is."""
+    if any(isinstance(cause, urllib3.exceptions.InvalidHeader) for cause in causes(error)):
+        return MalformedHeaders(MALFORMED_TEXT)  # Content-Length values that disagree
     if isinstance(error, _FINAL):
         return error
     message = scrub(str(error) or type(error).__name__, secrets, 300)
@@ -250,8 +253,32 @@ _WATCHDOG = _Watchdog()
 _CURRENT = threading.local()  # the _Cut of the request this thread is sending
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """http.client skips a ``100 Continue`` before the response and takes any other interim
+    response (``102 Processing``, ``103 Early Hints``) for the response itself; aiohttp skips
+    every ``1xx`` but ``101`` (a protocol switch, final). This skips them alike."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 102 <= status < 200:  # 100: skipped by begin() itself
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim response's headers, skipped
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    response_class = _FinalResponse
+
+
+class _TLSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _FinalResponse
+
+
 class _WatchedPool(HTTPConnectionPool):
-    """A connection pool that tells the request's watch which connection it is on."""
+    """A connection pool that tells the request's watch which connection it is on, and whose
+    connections skip interim responses as aiohttp does (``_FinalResponse``)."""
+
+    ConnectionCls: type[urllib3.connection.HTTPConnection] = _Connection
 
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
         cut = getattr(_CURRENT, "cut", None)
@@ -261,7 +288,7 @@ class _WatchedPool(HTTPConnectionPool):
 
 
 class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
-    pass
+    ConnectionCls = _TLSConnection
 
 
 _WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
@@ -296,15 +323,29 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
             # as the body; it notes each as a defect of the message, but for a first line that
             # starts with "From " (taken for a mailbox's envelope line)
             message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
-            if getattr(message, "defects", None) or (
-                message is not None and message.get_unixfrom() is not None
-            ):
+            envelope = getattr(message, "get_unixfrom", lambda: None)()
+            if getattr(message, "defects", None) or envelope is not None:
                 raise MalformedHeaders(MALFORMED_TEXT)
             check_header_lines(raw_headers.iteritems())
         except (HeaderTooLarge, MalformedHeaders):
             response.close()
             raise
+        if any(value.endswith((" ", "\t")) for value in raw_headers.values()):
+            response.headers = _trimmed(raw_headers.iteritems())
     return response
+
+
+def _trimmed(pairs: Iterable[tuple[str, str]]) -> CaseInsensitiveDict[str]:
+    """Response headers without the whitespace that ends a value (not part of it, RFC 9110
+    5.5; http.client and some aiohttp versions keep it, the async runner drops it too),
+    repeated names joined by ``", "`` in the first one's place and spelling, as requests holds
+    them."""
+    lines: dict[str, tuple[str, str]] = {}
+    for name, value in pairs:
+        value = value.rstrip(" \t")
+        held = lines.get(name.lower())
+        lines[name.lower()] = (name, value) if held is None else (held[0], f"{held[1]}, {value}")
+    return CaseInsensitiveDict(dict(lines.values()))
 
 
 class BearerAuth(AuthBase):

@@ -30,6 +30,7 @@ class RawReply:
     :ivar trickle_head: seconds between the bytes of the status line and headers.
     :ivar close: close the connection after the reply (without saying ``Connection: close``).
     :ivar drop: close at once, without answering.
+    :ivar interim: bytes sent before the status line (interim ``1xx`` responses, whole).
     """
 
     status: int = 200
@@ -45,6 +46,7 @@ class RawReply:
     delay: float = 0.0
     close: bool = False
     drop: bool = False
+    interim: bytes = b""
 
 
 def _bytes(value: str | bytes) -> bytes:
@@ -146,7 +148,7 @@ class RawServer:
             body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
         elif reply.content_length:
             lines.append(b"Content-Length: %d" % len(reply.body))
-        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        head = reply.interim + b"\r\n".join(lines) + b"\r\n\r\n"
         if reply.trickle_head:
             for index in range(len(head)):
                 connection.sendall(head[index : index + 1])

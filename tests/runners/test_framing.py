@@ -1,0 +1,196 @@
+"""A response's header section and framing, however odd: both runners read it alike, or both
+refuse it with the same exception.
+
+http.client is lenient where aiohttp's parser is strict: it dropped a header line it could not
+read, or ended the header section there and read the rest as the body; it took any number as a
+``Content-Length`` and ``Transfer-Encoding: chunked`` over it; it took ``103 Early Hints`` for
+the response. Both runners now refuse what aiohttp refuses (``MalformedHeaders``, a
+``ConnectionError``) and skip interim responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from httsleep_airflow import HttSleeper
+from httsleep_airflow._async import AsyncHttSleeper
+from tests.raw_server import RawReply, RawServer
+
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+UNTIL = {"status_code": 200}
+
+
+def _end(server: RawServer, reply: RawReply, runner: str) -> Any:
+    """What ``runner`` made of ``reply``: (status, body, headers), or its error's class."""
+    server.script(reply)
+    url = server.url("/r")
+    options: dict[str, Any] = {"timeout": 5, "max_retries": 1}
+    try:
+        if runner == "sync":
+            response = HttSleeper(url, UNTIL, **options).run()
+        else:
+
+            async def main() -> Any:
+                async with AsyncHttSleeper(url, UNTIL, **options) as sleeper:
+                    return await sleeper.run()
+
+            response = asyncio.run(main())
+    except requests.RequestException as exc:
+        return type(exc).__name__
+    except StopIteration as exc:  # no match: MaxRetriesExceeded / RetriesExhausted
+        return ("no match", exc.response.status_code)
+    except Exception as exc:
+        if type(exc).__name__ == "RetriesExhausted":
+            return ("no match", exc.response.status_code)  # type: ignore[attr-defined]
+        raise
+    return (response.status_code, response.content, sorted(response.headers.items()))
+
+
+def _alike(server: RawServer, reply: RawReply) -> Any:
+    sync, async_ = (_end(server, reply, runner) for runner in ("sync", "async"))
+    assert sync == async_
+    return sync
+
+
+def _raw(headers: list[tuple[bytes, bytes]], body: bytes = b"{}") -> RawReply:
+    """A reply with exactly ``headers`` (no Content-Length added), then ``body``, then close."""
+    return RawReply(headers=headers, body=body, content_length=False)
+
+
+CHUNKED = b"2\r\n{}\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        _raw([(b"From x", b"y"), (b"X-A", b"1")]),  # a first line taken for an envelope
+        _raw([(b"", b"v"), (b"X-A", b"1")]),  # an empty name: http.client dropped the line
+        _raw([(b"X-A", b"1"), (b"X Y", b"v"), (b"X-B", b"1")]),  # it ended the headers there
+        _raw([(b"X-A", b"a\x00b")]),
+        _raw([(b"Content-Length", b"2"), (b"Content-Length", b"2")]),
+        _raw([(b"Content-Length", b"2"), (b"Content-Length", b"3")]),
+        _raw([(b"Content-Length", b"2, 2")]),
+        _raw([(b"Content-Length", b"+2")]),
+        _raw([(b"Content-Length", b"-2")]),
+        _raw([(b"Content-Length", b"0x2")]),
+        _raw([(b"Content-Length", b"5"), (b"Transfer-Encoding", b"chunked")], CHUNKED),
+        _raw([(b"Transfer-Encoding", b"gzip, chunked")], CHUNKED),
+        _raw([(b"Transfer-Encoding", b"identity"), (b"Content-Length", b"2")]),
+    ],
+    ids=lambda reply: repr(reply.headers),
+)
+def test_what_both_runners_refuse(raw_server: RawServer, reply: RawReply):
+    assert _alike(raw_server, reply) == "MalformedHeaders"
+
+
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 102 Processing\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n",
+    ],
+)
+def test_interim_responses_are_skipped_by_both_runners(raw_server: RawServer, interim: bytes):
+    assert _alike(raw_server, RawReply(body=b"{}", interim=interim))[:2] == (200, b"{}")
+
+
+def test_a_status_below_100_is_a_bad_status_line_in_both_runners(raw_server: RawServer):
+    assert _alike(raw_server, RawReply(status=99)) == "ConnectionError"
+
+
+LENGTHS = st.sampled_from(["2", "02", " 2", "2 ", "+2", "-2", "2, 2", "0x2", "\u0662", "", "3"])
+CODINGS = st.sampled_from(["chunked", "Chunked", " chunked", "gzip, chunked", "identity", "x"])
+
+
+@SETTINGS
+@given(
+    lengths=st.lists(LENGTHS, max_size=2),
+    codings=st.lists(CODINGS, max_size=2),
+    chunked=st.booleans(),
+)
+def test_framing_headers_are_read_alike_or_refused_alike(
+    raw_server: RawServer, lengths: list[str], codings: list[str], chunked: bool
+):
+    """Either equal, or, for a reply broken twice (its framing headers and a body that is not
+    chunked), both refused as a ``ConnectionError``: aiohttp may meet the body's fault before
+    the headers are checked, http.client never does."""
+    headers = [(b"Content-Length", value.encode()) for value in lengths]
+    headers += [(b"Transfer-Encoding", value.encode()) for value in codings]
+    # Without Transfer-Encoding the body is the two bytes a length of 2 announces: bytes past
+    # the length are another matter (aiohttp reads them as the next response at once, http.client
+    # when the connection is next used). A body that is not chunked ends its first line, so that
+    # aiohttp refuses it at once (it may otherwise wait for the line's end until the deadline).
+    reply = _raw(headers, (CHUNKED if chunked else b"{}\r\n") if codings else b"{}")
+    if codings and not chunked:
+        both = {_end(raw_server, reply, runner) for runner in ("sync", "async")}
+        assert both <= {"MalformedHeaders", "BodyDropped"}
+    else:
+        _alike(raw_server, reply)
+
+
+#: A response header line's name and value bytes; not CR or LF (framing is tested apart)
+LINE_BYTES = st.binary(min_size=1, max_size=6).map(
+    lambda b: b.replace(b"\r", b"").replace(b"\n", b"")
+)
+
+
+def _response_end(server: RawServer, lines: list[tuple[bytes, bytes]], runner: str) -> Any:
+    """The headers ``runner`` read from a response with header ``lines``, or its error's class."""
+    server.script(RawReply(body=b"{}", headers=lines))
+    url = server.url("/r")
+    try:
+        if runner == "sync":
+            response = HttSleeper(url, {"status_code": 200}, timeout=5).run()
+        else:
+
+            async def main() -> Any:
+                async with AsyncHttSleeper(url, {"status_code": 200}, timeout=5) as sleeper:
+                    return await sleeper.run()
+
+            response = asyncio.run(main())
+    except requests.RequestException as exc:
+        return type(exc).__name__
+    return sorted(response.headers.items())
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [(b"From x", b"y"), (b"X-A", b"1")],  # a first line http.client takes for an envelope
+        [(b"X-A", b"1"), (b"From x", b"y")],
+        [(b"", b"v"), (b"X-A", b"1")],  # an empty name: http.client dropped the line
+        [(b"X-A", b"1"), (b"X Y", b"v"), (b"X-B", b"1")],  # it ended the header section there
+        [(b"X-A", b"a\x00b")],
+    ],
+)
+def test_a_malformed_header_section_is_refused_by_both_runners(
+    raw_server: RawServer, lines: list[tuple[bytes, bytes]]
+):
+    assert _response_end(raw_server, lines, "sync") == "MalformedHeaders"
+    assert _response_end(raw_server, lines, "async") == "MalformedHeaders"
+
+
+@SETTINGS
+@given(
+    name=LINE_BYTES | st.sampled_from([b"X(Y", b"X Y", b"X\xe9", b"X@", b"X-Ok"]), value=LINE_BYTES
+)
+def test_a_response_header_line_is_read_alike_or_refused_alike(
+    raw_server: RawServer, name: bytes, value: bytes
+):
+    """A name that is not a token, or a NUL in a value: both runners refuse the response
+    (``MalformedHeaders``); anything else both read, to the same headers."""
+    lines = [(b"X-" + name, value), (b"X-After", b"1")]
+    assert _response_end(raw_server, lines, "sync") == _response_end(raw_server, lines, "async")
