@@ -164,6 +164,8 @@ _MALFORMED_MESSAGES = (
     "Invalid header token",
     "Duplicate Content-Length",
     "Empty Content-Length",
+    "Missing expected LF after header value",
+    "Content-Length overflow",
     "Invalid character in Content-Length",
     "Transfer-Encoding can't be present with Content-Length",
     "Content-Length can't be present with Transfer-Encoding",
@@ -178,10 +180,18 @@ def _malformed_header(error: BaseException) -> bool:
     )
 
 
+_NO_AUTO_TYPE = ("Content-Type",)
+
+
+def _latin1(text: str) -> str:
+    """Text aiohttp decoded as UTF-8 (``surrogateescape``), as http.client reads it: latin-1."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
 def _bad_chunk(error: BaseException) -> bool:
-    """Whether aiohttp's parser refused a chunk-size line of the body."""
+    """Whether aiohttp's parser refused a chunk of the body (its size line, or what ends it)."""
     return isinstance(error, BadHttpMessage) and error.message.startswith(
-        "Invalid character in chunk size"
+        ("Invalid character in chunk size", "Expected LF after chunk data")
     )
 
 
@@ -298,7 +308,10 @@ def to_requests_response(
     """
     result = _Response(set_cookie, joined(_headers(response)) if headers is None else headers)
     result.status_code = response.status
-    result.reason = response.reason or ""
+    # aiohttp reads the reason as UTF-8 (undecodable bytes escaped), http.client as latin-1,
+    # without the whitespace around it
+    reason = response.reason or ""
+    result.reason = (reason if reason.isascii() else _latin1(reason)).strip()
     result._content = body
     result.url = str(response.url) if url is None else url
     result.encoding = _encoding(result.headers.get("Content-Type"))
@@ -434,6 +447,9 @@ class AsyncHttSleeper(Plan):
             "auto_decompress": False,  # decoded by the shared rule (_http.decode_body)
             "timeout": _client_timeout(self.timeout),
         }
+        if self._body or self._method in ("POST", "PUT", "PATCH"):
+            # requests sends no Content-Type it was not given; aiohttp adds one to a body
+            self._request_options["skip_auto_headers"] = _NO_AUTO_TYPE
         self._middlewares = extra.get("middlewares")
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
@@ -552,7 +568,7 @@ class AsyncHttSleeper(Plan):
                     method, target, data=body, headers=headers, **options
                 )
             async with response:
-                check_status(response.status)
+                check_status(response.status, response.version or (0, 0))
                 pairs = _headers(response)
                 check_header_lines(pairs)
                 set_cookie = None
@@ -811,6 +827,8 @@ def _body_bytes(body: Any) -> bytes | None:
     """A prepared request's body as bytes (requests sends text as latin-1, else UTF-8)."""
     if body is None or isinstance(body, bytes):
         return body
+    if isinstance(body, bytearray | memoryview):  # sent as they are, as requests does
+        return bytes(body)
     if isinstance(body, str):
         try:
             return body.encode("latin-1")

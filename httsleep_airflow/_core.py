@@ -55,10 +55,10 @@ MAX_REDIRECTS = 30
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: The longest header accepted (name and value, in characters) and the most header lines; a
 #: response past either is ``HeaderTooLarge``, in both runners. Both HTTP parsers are set (or
-#: are) looser than this, so this rule decides; a status line past ``MAX_STATUS_LINE`` bytes
-#: stops both parsers.
+#: are) no stricter than this, so this rule decides (http.client refuses a 100th line: it counts
+#: the blank line that ends them); a status line past ``MAX_STATUS_LINE`` bytes stops both.
 MAX_HEADER_LINE = 16384
-MAX_HEADERS = 100
+MAX_HEADERS = 99
 MAX_STATUS_LINE = 65536
 #: The content codings decoded, in any chain of at most ``MAX_ENCODINGS`` (``gzip, gzip``
 #: included); a body whose chain holds any other coding is handed on as it came.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ipaddress
 import re
 import socket
 import zlib
@@ -42,6 +43,7 @@ __all__ = [
     "RequestDeadlineExceeded",
     "basic_header",
     "check_cookies",
+    "check_head_lines",
     "check_header_lines",
     "check_headers",
     "check_status",
@@ -111,23 +113,44 @@ def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
         lowered = name.lower()
         if lowered == "content-length":
             lengths += 1
-            if lengths > 1 or not _DIGITS.fullmatch(value.strip(" \t")):
+            length = value.strip(" \t\r\n")
+            if lengths > 1 or not _DIGITS.fullmatch(length) or int(length) >= 1 << 64:
                 raise MalformedHeaders(MALFORMED_TEXT)
         elif lowered == "transfer-encoding":
             codings += 1
-            if codings > 1 or value.strip(" \t").lower() != "chunked":
+            if codings > 1 or value.strip(" \t\r\n").lower() != "chunked":
                 raise MalformedHeaders(MALFORMED_TEXT)
     if lengths and codings:
         raise MalformedHeaders(MALFORMED_TEXT)
 
 
-def check_status(status: int) -> None:
-    """Raise ``ConnectionError`` for a status http.client refuses in the status line (below
-    100; aiohttp refuses those past 999 itself): the same in both runners."""
-    if status < 100:
+#: A status line both parsers read alike: HTTP/1.0 or 1.1, three digits, a reason without a
+#: bare CR (aiohttp also reads RTSP/, ICE/ and HTTP/2.0 lines; http.client any HTTP/1.x).
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}(?: [^\r\n]*)?\r?\n")
+BAD_STATUS_TEXT = "bad status line: not 'HTTP/1.1 <three digits> <reason>'"
+
+
+def check_head_lines(lines: list[bytes]) -> None:
+    """Raise for a response head (status line and header lines, as read line by line) that
+    aiohttp's parser refuses and http.client reads: a CR not followed by LF (``ConnectionError``
+    in the status line, else ``MalformedHeaders``), or an end of stream before the blank line
+    that ends the head (``ConnectionError``)."""
+    if lines and not _STATUS_LINE.fullmatch(lines[0]):
+        raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
+    for line in lines[1:]:
+        if b"\r" in (line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n")):
+            raise MalformedHeaders(MALFORMED_TEXT)
+    if not lines or lines[-1] not in (b"\r\n", b"\n"):
         raise requests.exceptions.ConnectionError(
-            f"bad status line: status {status} is not a three-digit status from 100"
+            "the connection closed inside the response's header section"
         )
+
+
+def check_status(status: int, version: tuple[int, ...]) -> None:
+    """Raise ``ConnectionError`` for a status line http.client refuses, or ``check_head_lines``
+    (aiohttp reads a status below 100, and ``HTTP/2.0``): the same in both runners."""
+    if status < 100 or version not in ((1, 0), (1, 1)):
+        raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
 
 
 # --- redirects ---------------------------------------------------------------------------------
@@ -180,6 +203,31 @@ def redirect_location(status: int, headers: Mapping[str, str]) -> str | None:
         return location
 
 
+#: Never in a URL's authority: requests and the standard library would read the host apart.
+AUTHORITY_NEVER = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+_ENCODED_CONTROL = re.compile(r"%(?:[01][0-9a-fA-F]|7[fF])")
+
+
+def followable(url: str) -> bool:
+    """Whether both runners can send a request to ``url``: http(s), a host that encodes (IDNA),
+    a port in range, nothing in the authority that parsers read apart."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+        host = parts.hostname
+        if parts.scheme not in ("http", "https") or not host:
+            return False
+        host.encode("idna")
+        if _DOTTED_NUMBERS.fullmatch(host):  # a numeric host is an IPv4 address, or nothing
+            ipaddress.IPv4Address(host)
+    except ValueError:  # UnicodeError and AddressValueError included
+        return False
+    return not (AUTHORITY_NEVER.search(parts.netloc) or _ENCODED_CONTROL.search(host))
+
+
 def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tuple[str, str, bool]:
     """Where a redirect leads: ``(method, url, keep_body)``.
 
@@ -190,7 +238,14 @@ def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tu
         raise requests.exceptions.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
     if location.startswith("//"):  # scheme-relative
         location = f"{urlsplit(url).scheme}:{location}"
-    target = requote_uri(urljoin(url, location))
+    try:
+        target = requote_uri(urljoin(url, location))
+    except ValueError:  # an IPv6 address that does not close, say
+        target = ""
+    if not followable(target):
+        raise requests.exceptions.InvalidURL(
+            "a redirect's Location is not an http(s) URL with a valid host and port"
+        )
     fragment = urlsplit(url).fragment
     if fragment and not urlsplit(target).fragment:
         target = f"{target}#{fragment}"
@@ -209,6 +264,10 @@ _NOT_VISIBLE = re.compile(r"[^\t\x20-\x7e]")
 _NOT_SENT_ALIKE = re.compile(r"\A[\t ]|[^\t\x20-\x7e]")
 
 
+#: What no header name may hold: anything but an RFC 9110 token's characters.
+_NOT_TOKEN = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+
+
 def _kind(character: str, position: int) -> str:
     if position == 0 and character in "\t ":
         return "leading whitespace"
@@ -216,6 +275,10 @@ def _kind(character: str, position: int) -> str:
         return "a line break"
     if character < " " or character == "\x7f":
         return "a control character"
+    if character == " ":
+        return "a space"
+    if character < "\x7f":
+        return f"a {character!r}"
     return "a character beyond ASCII"
 
 
@@ -234,15 +297,27 @@ def check_headers(headers: Mapping[Any, Any] | None, where: str = "headers") -> 
     for name, value in headers.items():
         text_name = name.decode("latin-1") if isinstance(name, bytes) else name
         if not isinstance(text_name, str) or not _TOKEN.fullmatch(text_name):
-            raise ConditionError(
-                f"{where}: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"
-            )
+            raise ConditionError(f"{where}: {_bad_name(text_name)}")
         if not isinstance(value, str | bytes):
             raise ConditionError(
                 f"{where}: header {text_name!r} must be text, not {type(value).__name__}"
             )
         text = value.decode("latin-1") if isinstance(value, bytes) else value
         _check_text(text, _NOT_SENT_ALIKE, f"{where}: header {text_name!r}")
+
+
+def _bad_name(name: Any) -> str:
+    """Why ``name`` is not a header name, without showing it (a pasted credential may stand
+    where a name should)."""
+    if not isinstance(name, str):
+        return f"a header name must be text, not {type(name).__name__}"
+    found = _NOT_TOKEN.search(name)
+    if found is None:
+        return "a header name is empty"
+    return (
+        f"a header name (not shown) has {_kind(found.group(), -1)} at position {found.start()};"
+        " a name is letters, digits and !#$%&'*+-.^_`|~ only"
+    )
 
 
 def _check_text(text: str, pattern: re.Pattern[str], what: str) -> None:
@@ -273,8 +348,12 @@ def check_cookies(cookies: Any, where: str = "cookies") -> None:
             raise ConditionError(
                 f"{where}: cookie {name!r} must be text, not {type(value).__name__}"
             )
-        if _NOT_VISIBLE.search(name):
-            raise ConditionError(f"{where}: {name!r} is not a cookie name (visible ASCII only)")
+        found = _NOT_VISIBLE.search(name)
+        if found:
+            raise ConditionError(
+                f"{where}: a cookie name (not shown) has {_kind(found.group(), -1)} at position "
+                f"{found.start()}; a name is visible ASCII only"
+            )
         _check_text(value, _NOT_VISIBLE, f"{where}: cookie {name!r}")
 
 

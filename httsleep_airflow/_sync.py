@@ -40,6 +40,7 @@ from httsleep_airflow._core import (
 )
 from httsleep_airflow._core import request_deadline as request_deadline_seconds
 from httsleep_airflow._http import (
+    AUTHORITY_NEVER,
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
     MALFORMED_TEXT,
@@ -50,11 +51,13 @@ from httsleep_airflow._http import (
     basic_header,
     causes,
     check_cookies,
+    check_head_lines,
     check_header_lines,
     check_headers,
     cookie_header,
     decode_body,
     drop_unsendable_cookies,
+    followable,
     header_limit_cause,
     hop_headers,
     next_hop,
@@ -140,12 +143,18 @@ def translate_error(
     ``ReadTimeout``, not a ``ConnectionError``); anything else as it is."""
     if any(isinstance(cause, urllib3.exceptions.InvalidHeader) for cause in causes(error)):
         return MalformedHeaders(MALFORMED_TEXT)  # Content-Length values that disagree
+    for cause in causes(error):
+        if isinstance(cause, MalformedHeaders):  # raised while http.client read the head
+            return cause
     if isinstance(error, _FINAL):
         return error
     message = scrub(str(error) or type(error).__name__, secrets, 300)
     cut = deadline is not None and time.monotonic() >= deadline - _SLACK
     if header_limit_cause(error):
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
+    refused = any(isinstance(c, urllib3.exceptions.NewConnectionError) for c in causes(error))
+    if refused:  # urllib3 2 makes it a ConnectTimeoutError; requests a ConnectionError, as here
+        return requests.exceptions.ConnectionError(message)
     if isinstance(error, requests.exceptions.ConnectTimeout) or any(
         isinstance(cause, urllib3.exceptions.ConnectTimeoutError) for cause in causes(error)
     ):
@@ -253,17 +262,60 @@ _WATCHDOG = _Watchdog()
 _CURRENT = threading.local()  # the _Cut of the request this thread is sending
 
 
+class _HeadReader:
+    """The response's socket file, keeping each line read through it (the status line and the
+    header section: ``HTTPResponse.begin`` reads them line by line)."""
+
+    def __init__(self, fp: Any) -> None:
+        self._fp = fp
+        self.lines: list[bytes] = []
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self._fp.readline(limit)
+        self.lines.append(line)
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
 class _FinalResponse(http.client.HTTPResponse):
-    """http.client skips a ``100 Continue`` before the response and takes any other interim
-    response (``102 Processing``, ``103 Early Hints``) for the response itself; aiohttp skips
-    every ``1xx`` but ``101`` (a protocol switch, final). This skips them alike."""
+    """A response read as aiohttp reads it where http.client is looser: it skips interim
+    responses (http.client skips a ``100 Continue`` and takes ``102``/``103`` for the response;
+    aiohttp skips every ``1xx`` but ``101``, a protocol switch); it refuses a bare CR in the
+    head (http.client reads it as a line break: a header hidden in another's value) and a head
+    the connection cuts before its blank line (http.client takes it for a whole one)."""
 
     def _read_status(self) -> tuple[str, int, str]:
         while True:
+            if isinstance(self.fp, _HeadReader) and self.fp.lines:
+                check_head_lines(self.fp.lines)  # an interim response's head, read whole
+                self.fp.lines.clear()  # only the final response's are kept
             version, status, reason = super()._read_status()  # type: ignore[misc]
             if not 102 <= status < 200:  # 100: skipped by begin() itself
                 return version, status, reason
-            http.client.parse_headers(self.fp)  # the interim response's headers, skipped
+            interim = http.client.parse_headers(self.fp)  # its headers, checked, skipped
+            if interim.defects:
+                raise MalformedHeaders(MALFORMED_TEXT)
+            check_header_lines(interim.items())
+
+    def begin(self) -> None:
+        socket_file = self.fp
+        reader = _HeadReader(socket_file)
+        self.fp = reader  # type: ignore[assignment]
+        try:
+            super().begin()
+        finally:
+            if self.fp is not None:  # None: a bad status line closed it
+                self.fp = socket_file
+        self.head = reader.lines  # the final response's status line and header lines
+        check_head_lines(self.head)
+        # http.client takes "chunked" only as the whole value; spaces that end a header value
+        # are not part of it (RFC 9110 5.5), and aiohttp decodes such a body as chunked (not
+        # after a tab)
+        coding = self.headers.get("transfer-encoding")
+        if not self.chunked and coding and coding.strip(" \r\n").lower() == "chunked":
+            self.chunked, self.chunk_left, self.length = True, None, None
 
 
 class _Connection(urllib3.connection.HTTPConnection):
@@ -330,9 +382,30 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
         except (HeaderTooLarge, MalformedHeaders):
             response.close()
             raise
-        if any(value.endswith((" ", "\t")) for value in raw_headers.values()):
+        folded = _folded(getattr(getattr(response.raw, "_original_response", None), "head", ()))
+        if folded is not None:
+            response.headers = _trimmed(folded)
+        elif any(value.endswith((" ", "\t")) for value in raw_headers.values()):
             response.headers = _trimmed(raw_headers.iteritems())
     return response
+
+
+def _folded(head: list[bytes] | tuple[()]) -> list[tuple[str, str]] | None:
+    """The header lines of a head with folded (obs-fold) lines as aiohttp reads them: each
+    continuation line joined to the line before as it came, whitespace included, less its line
+    break (http.client joins them with one space); ``None`` for a head without folds."""
+    lines = head[1:-1]
+    if not any(line[:1] in (b" ", b"\t") for line in lines):
+        return None
+    pairs: list[tuple[str, str]] = []
+    for line in lines:
+        text = line.decode("latin-1").rstrip("\r\n")
+        if text[:1] in (" ", "\t") and pairs:
+            pairs[-1] = (pairs[-1][0], pairs[-1][1] + text)
+        else:
+            name, _, value = text.partition(":")
+            pairs.append((name, value))
+    return [(name, value.strip(" \t")) for name, value in pairs]
 
 
 def _trimmed(pairs: Iterable[tuple[str, str]]) -> CaseInsensitiveDict[str]:
@@ -451,21 +524,11 @@ def strip_credentials(url: str) -> str:
     return mask_url_parts(url)
 
 
-#: Never in a URL's authority: requests and the standard library would read the host apart.
-_AUTHORITY_NEVER = re.compile(r"[\\\s\x00-\x1f\x7f]")
-
-
 def check_url(url: Any) -> str:
     if not isinstance(url, str):
         raise ConditionError(f"url must be a string, not {type(url).__name__}")
     authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
-    try:
-        parts = urlsplit(url)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018  (raises on a port that is not a number in range)
-    except ValueError:  # an invalid IPv6 address or port
-        valid = False
-    if not valid or _AUTHORITY_NEVER.search(authority):
+    if not followable(url) or AUTHORITY_NEVER.search(authority):
         shown = redact(url, tidy(url_secrets(url)))
         raise ConditionError(f"{shown!r} is not an http(s) URL like 'https://host/path'")
     return url

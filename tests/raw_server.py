@@ -31,6 +31,7 @@ class RawReply:
     :ivar close: close the connection after the reply (without saying ``Connection: close``).
     :ivar drop: close at once, without answering.
     :ivar interim: bytes sent before the status line (interim ``1xx`` responses, whole).
+    :ivar raw: the whole reply, byte for byte, sent in one piece instead; then close.
     """
 
     status: int = 200
@@ -47,6 +48,7 @@ class RawReply:
     close: bool = False
     drop: bool = False
     interim: bytes = b""
+    raw: bytes | None = None
 
 
 def _bytes(value: str | bytes) -> bytes:
@@ -136,6 +138,10 @@ class RawServer:
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop:
+            connection.shutdown(socket.SHUT_RDWR)
+            return False
+        if reply.raw is not None:
+            connection.sendall(reply.raw)
             connection.shutdown(socket.SHUT_RDWR)
             return False
         lines = [b"HTTP/1.1 %d %s" % (reply.status, reply.reason)]

@@ -170,6 +170,33 @@ SCENARIOS = [
         refused=True,
         outcome="raises",
         raises=requests.exceptions.ConnectionError,
+        # not a ConnectTimeout (urllib3 2 makes a refused connection a ConnectTimeoutError)
+        check=lambda error, server: type(error) is requests.exceptions.ConnectionError,
+    ),
+    *(
+        Scenario(
+            f"a redirect to {location!r} is InvalidURL in both runners",
+            [RawReply(status=302, headers=[("Location", location)])],
+            outcome="raises",
+            raises=requests.exceptions.InvalidURL,
+            check=lambda error, server: len(server.received) == 1,
+        )
+        for location in (
+            "http://[::1/",  # was a bare ValueError in both
+            "http://h:abc/",  # a ValueError in the async runner
+            "http://a..b/",  # a UnicodeError in the async runner
+            "ftp://h/",  # InvalidSchema in one, RequestException in the other
+            "http://256.256.256.256/",
+            "http://h\x7f/",
+        )
+    ),
+    Scenario(
+        "connection refused is not a Timeout to ignore",
+        [],
+        refused=True,
+        options={"ignore_exceptions": ["requests.exceptions.Timeout"], "max_retries": 3},
+        outcome="raises",
+        raises=requests.exceptions.ConnectionError,
     ),
     Scenario(
         "connection refused ignored, then gives up with no response",
@@ -443,6 +470,16 @@ SCENARIOS = [
         [RawReply(body=b"{}", headers=[(f"X-{i}", "1") for i in range(120)])],
         outcome="raises",
         raises=HeaderTooLarge,
+    ),
+    Scenario(  # Content-Length is the 100th line (http.client counts the blank line too)
+        "a 100th header line is HeaderTooLarge in both runners",
+        [RawReply(body=b"{}", headers=[(f"X-{i}", "1") for i in range(99)])],
+        outcome="raises",
+        raises=HeaderTooLarge,
+    ),
+    Scenario(
+        "99 header lines are read",
+        [RawReply(body=b'{"status": "OK"}', headers=[(f"X-{i}", "1") for i in range(98)])],
     ),
     Scenario(
         "Retry-After with a non-ASCII digit is absent",
