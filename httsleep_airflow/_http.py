@@ -100,6 +100,11 @@ MALFORMED_TEXT = (
 _DIGITS = re.compile(r"[0-9]+")
 
 
+#: Header names found to be tokens, each with its lower-case form: every poll of a wait meets
+#: the same few.
+_NAMES: dict[str, str] = {}
+
+
 def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
     """Raise ``HeaderTooLarge`` when the response headers ``pairs`` (one per line received) are
     past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``, and ``MalformedHeaders`` for what that class
@@ -108,9 +113,15 @@ def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
     for count, (name, value) in enumerate(pairs, 1):
         if count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE:
             raise HeaderTooLarge(HEADER_LIMIT_TEXT)
-        if "\x00" in value or not _TOKEN.fullmatch(name):
+        lowered = _NAMES.get(name)
+        if lowered is None:  # a name not met before: checked once
+            if not _TOKEN.fullmatch(name):
+                raise MalformedHeaders(MALFORMED_TEXT)
+            lowered = name.lower()
+            if len(_NAMES) < 1024:  # a server sending ever new names fills it, no more
+                _NAMES[name] = lowered
+        if "\x00" in value:
             raise MalformedHeaders(MALFORMED_TEXT)
-        lowered = name.lower()
         if lowered == "content-length":
             lengths += 1
             length = value.strip(" \t\r\n")
