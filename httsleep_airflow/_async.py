@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 import types
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any, cast
@@ -55,6 +54,7 @@ from httsleep_airflow._http import (
     decode_body,
     drop_unsendable_cookies,
     hop_headers,
+    joined_header_lines,
     next_hop,
     redirect_location,
     same_origin,
@@ -172,12 +172,13 @@ _MALFORMED_MESSAGES = (
 )
 
 
-def _malformed_header(error: BaseException) -> bool:
-    """Whether aiohttp's parser refused a header section as ``_http.MalformedHeaders``
-    describes (``InvalidHeader``: a NUL in a value)."""
-    return isinstance(error, InvalidHeader) or (
-        isinstance(error, BadHttpMessage) and error.message.startswith(_MALFORMED_MESSAGES)
-    )
+#: How it words a refused chunk of the body (its size line, or what ends it).
+_BAD_CHUNK_MESSAGES = ("Invalid character in chunk size", "Expected LF after chunk data")
+
+
+def _parser_refused(error: BaseException, messages: tuple[str, ...]) -> bool:
+    """Whether ``error`` is aiohttp's parser refusing what one of ``messages`` words."""
+    return isinstance(error, BadHttpMessage) and error.message.startswith(messages)
 
 
 _NO_AUTO_TYPE = ("Content-Type",)
@@ -188,13 +189,6 @@ def _latin1(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
-def _bad_chunk(error: BaseException) -> bool:
-    """Whether aiohttp's parser refused a chunk of the body (its size line, or what ends it)."""
-    return isinstance(error, BadHttpMessage) and error.message.startswith(
-        ("Invalid character in chunk size", "Expected LF after chunk data")
-    )
-
-
 def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     """The aiohttp runner's one translation boundary: the ``requests`` exception for an aiohttp
     one, by cause (the same class the requests runner raises); anything else as it is."""
@@ -202,10 +196,13 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return error
     if any(isinstance(cause, LineTooLong) for cause in causes(error)):
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
-    if any(_malformed_header(cause) for cause in causes(error)):
+    if any(  # InvalidHeader: a NUL in a value
+        isinstance(cause, InvalidHeader) or _parser_refused(cause, _MALFORMED_MESSAGES)
+        for cause in causes(error)
+    ):
         return MalformedHeaders(MALFORMED_TEXT)
-    if any(_bad_chunk(cause) for cause in causes(error)):  # as urllib3's InvalidChunkLength
-        return BodyDropped(scrub(str(error), secrets, 300))
+    if any(_parser_refused(cause, _BAD_CHUNK_MESSAGES) for cause in causes(error)):
+        return BodyDropped(scrub(str(error), secrets, 300))  # as urllib3's InvalidChunkLength
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
@@ -215,7 +212,8 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
 
 def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
     """The response's header lines as http.client reads them (latin-1 text), without the
-    whitespace that ends a value (some aiohttp versions keep it: ``_sync._trimmed``)."""
+    whitespace that ends a value (some aiohttp versions keep it; the requests runner drops it
+    too)."""
     return [
         (name.decode("latin-1"), value.decode("latin-1").rstrip(" \t"))
         for name, value in response.raw_headers
@@ -235,15 +233,9 @@ class ResponseHeaders(CaseInsensitiveDict[str]):
 
 
 def joined(pairs: list[tuple[str, str]]) -> ResponseHeaders:
-    """Header lines as the requests runner holds them (urllib3's header dict, then requests'):
-    repeated names joined by ``", "``, in the first one's place and spelling."""
-    store: OrderedDict[str, tuple[str, str]] = OrderedDict()
-    for name, value in pairs:
-        key = name.lower()
-        held = store.get(key)
-        store[key] = (name, value) if held is None else (held[0], f"{held[1]}, {value}")
+    """Header lines as the requests runner holds them (``_http.joined_header_lines``)."""
     headers = ResponseHeaders.__new__(ResponseHeaders)  # CaseInsensitiveDict() but its update
-    headers._store = store
+    headers._store = joined_header_lines(pairs)
     return headers
 
 

@@ -14,6 +14,7 @@ import ipaddress
 import re
 import socket
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
@@ -50,6 +51,7 @@ __all__ = [
     "credential_headers",
     "decode_body",
     "drop_unsendable_cookies",
+    "joined_header_lines",
     "next_hop",
     "same_origin",
 ]
@@ -79,8 +81,11 @@ HEADER_LIMIT_TEXT = (
 )
 
 
-#: A header name: an RFC 9110 token.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: The characters of an RFC 9110 token, which a header name is.
+_TOKEN_CHARACTERS = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_TOKEN = re.compile(f"[{_TOKEN_CHARACTERS}]+")
+#: What no header name may hold: anything but a token's characters.
+_NOT_TOKEN = re.compile(f"[^{_TOKEN_CHARACTERS}]")
 
 
 class MalformedHeaders(requests.exceptions.ConnectionError):
@@ -98,6 +103,18 @@ MALFORMED_TEXT = (
     "one way); the response was refused"
 )
 _DIGITS = re.compile(r"[0-9]+")
+
+
+def joined_header_lines(pairs: Iterable[tuple[str, str]]) -> OrderedDict[str, tuple[str, str]]:
+    """Header lines as requests holds them (urllib3's header dict, then requests'): repeated
+    names joined by ``", "``, in the first one's place and spelling; keyed by the lower-case
+    name, as ``CaseInsensitiveDict`` keeps them."""
+    store: OrderedDict[str, tuple[str, str]] = OrderedDict()
+    for name, value in pairs:
+        key = name.lower()
+        held = store.get(key)
+        store[key] = (name, value) if held is None else (held[0], f"{held[1]}, {value}")
+    return store
 
 
 #: Header names found to be tokens, each with its lower-case form: every poll of a wait meets
@@ -143,9 +160,9 @@ BAD_STATUS_TEXT = "bad status line: not 'HTTP/1.1 <three digits> <reason>'"
 
 def check_head_lines(lines: list[bytes]) -> None:
     """Raise for a response head (status line and header lines, as read line by line) that
-    aiohttp's parser refuses and http.client reads: a CR not followed by LF (``ConnectionError``
-    in the status line, else ``MalformedHeaders``), or an end of stream before the blank line
-    that ends the head (``ConnectionError``)."""
+    aiohttp's parser refuses and http.client reads: a status line that is not ``_STATUS_LINE``
+    (``ConnectionError``), a CR not followed by LF in a header line (``MalformedHeaders``), or
+    an end of stream before the blank line that ends the head (``ConnectionError``)."""
     if lines and not _STATUS_LINE.fullmatch(lines[0]):
         raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
     for line in lines[1:]:
@@ -272,11 +289,7 @@ def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tu
 #: both runners, or at all.
 _NOT_VISIBLE = re.compile(r"[^\t\x20-\x7e]")
 #: What no header value may hold: leading whitespace, or a character ``_NOT_VISIBLE`` finds.
-_NOT_SENT_ALIKE = re.compile(r"\A[\t ]|[^\t\x20-\x7e]")
-
-
-#: What no header name may hold: anything but an RFC 9110 token's characters.
-_NOT_TOKEN = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+_NOT_SENT_ALIKE = re.compile(r"\A[\t ]|" + _NOT_VISIBLE.pattern)
 
 
 def _kind(character: str, position: int) -> str:

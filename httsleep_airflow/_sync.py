@@ -60,6 +60,7 @@ from httsleep_airflow._http import (
     followable,
     header_limit_cause,
     hop_headers,
+    joined_header_lines,
     next_hop,
     redirect_location,
     same_origin,
@@ -374,7 +375,8 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
             # header section there (a name with a space or a control byte) and reads the rest
             # as the body; it notes each as a defect of the message, but for a first line that
             # starts with "From " (taken for a mailbox's envelope line)
-            message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
+            original = getattr(response.raw, "_original_response", None)
+            message = getattr(original, "msg", None)
             envelope = getattr(message, "get_unixfrom", lambda: None)()
             if getattr(message, "defects", None) or envelope is not None:
                 raise MalformedHeaders(MALFORMED_TEXT)
@@ -382,11 +384,13 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
         except (HeaderTooLarge, MalformedHeaders):
             response.close()
             raise
-        folded = _folded(getattr(getattr(response.raw, "_original_response", None), "head", ()))
+        folded = _folded(getattr(original, "head", ()))
         if folded is not None:
-            response.headers = _trimmed(folded)
+            response.headers = _held(folded)
         elif any(value.endswith((" ", "\t")) for value in raw_headers.values()):
-            response.headers = _trimmed(raw_headers.iteritems())
+            # whitespace that ends a value is not part of it (RFC 9110 5.5); http.client and
+            # some aiohttp versions keep it, the async runner drops it too
+            response.headers = _held((n, v.rstrip(" \t")) for n, v in raw_headers.iteritems())
     return response
 
 
@@ -408,17 +412,9 @@ def _folded(head: list[bytes] | tuple[()]) -> list[tuple[str, str]] | None:
     return [(name, value.strip(" \t")) for name, value in pairs]
 
 
-def _trimmed(pairs: Iterable[tuple[str, str]]) -> CaseInsensitiveDict[str]:
-    """Response headers without the whitespace that ends a value (not part of it, RFC 9110
-    5.5; http.client and some aiohttp versions keep it, the async runner drops it too),
-    repeated names joined by ``", "`` in the first one's place and spelling, as requests holds
-    them."""
-    lines: dict[str, tuple[str, str]] = {}
-    for name, value in pairs:
-        value = value.rstrip(" \t")
-        held = lines.get(name.lower())
-        lines[name.lower()] = (name, value) if held is None else (held[0], f"{held[1]}, {value}")
-    return CaseInsensitiveDict(dict(lines.values()))
+def _held(pairs: Iterable[tuple[str, str]]) -> CaseInsensitiveDict[str]:
+    """Header lines as requests holds them (``_http.joined_header_lines``)."""
+    return CaseInsensitiveDict(dict(joined_header_lines(pairs).values()))
 
 
 class BearerAuth(AuthBase):

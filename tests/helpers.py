@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import requests
+
+from httsleep_airflow import HttSleeper
+from httsleep_airflow._async import AsyncHttSleeper
 
 
 def make_response(
@@ -39,3 +43,16 @@ class Recorder:
 
     def clock(self) -> float:
         return self.now
+
+
+def run_in(runner: str, url_or_request: Any, until: Any, **options: Any) -> Any:
+    """One wait in the ``"sync"`` runner (``HttSleeper``) or the ``"async"`` one
+    (``AsyncHttSleeper``, on its own event loop): its result, or what it raised."""
+    if runner == "sync":
+        return HttSleeper(url_or_request, until, **options).run()
+
+    async def main() -> Any:
+        async with AsyncHttSleeper(url_or_request, until, **options) as sleeper:
+            return await sleeper.run()
+
+    return asyncio.run(main())

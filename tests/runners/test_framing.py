@@ -10,7 +10,6 @@ the response. Both runners now refuse what aiohttp refuses (``MalformedHeaders``
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -18,8 +17,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from httsleep_airflow import HttSleeper
-from httsleep_airflow._async import AsyncHttSleeper
+from tests.helpers import run_in
 from tests.raw_server import RawReply, RawServer
 
 SETTINGS = settings(
@@ -35,18 +33,8 @@ def _end(server: RawServer, reply: RawReply, runner: str) -> Any:
     """What ``runner`` made of ``reply``: (status, body, headers, reason), or its error's
     class."""
     server.script(reply)
-    url = server.url("/r")
-    options: dict[str, Any] = {"timeout": 5, "max_retries": 1}
     try:
-        if runner == "sync":
-            response = HttSleeper(url, UNTIL, **options).run()
-        else:
-
-            async def main() -> Any:
-                async with AsyncHttSleeper(url, UNTIL, **options) as sleeper:
-                    return await sleeper.run()
-
-            response = asyncio.run(main())
+        response = run_in(runner, server.url("/r"), UNTIL, timeout=5, max_retries=1)
     except requests.RequestException as exc:
         return type(exc).__name__
     except StopIteration as exc:  # no match: MaxRetriesExceeded / RetriesExhausted
@@ -186,25 +174,6 @@ LINE_BYTES = st.binary(min_size=1, max_size=6).map(
 )
 
 
-def _response_end(server: RawServer, lines: list[tuple[bytes, bytes]], runner: str) -> Any:
-    """The headers ``runner`` read from a response with header ``lines``, or its error's class."""
-    server.script(RawReply(body=b"{}", headers=lines))
-    url = server.url("/r")
-    try:
-        if runner == "sync":
-            response = HttSleeper(url, {"status_code": 200}, timeout=5).run()
-        else:
-
-            async def main() -> Any:
-                async with AsyncHttSleeper(url, {"status_code": 200}, timeout=5) as sleeper:
-                    return await sleeper.run()
-
-            response = asyncio.run(main())
-    except requests.RequestException as exc:
-        return type(exc).__name__
-    return sorted(response.headers.items())
-
-
 @pytest.mark.parametrize(
     "lines",
     [
@@ -218,8 +187,7 @@ def _response_end(server: RawServer, lines: list[tuple[bytes, bytes]], runner: s
 def test_a_malformed_header_section_is_refused_by_both_runners(
     raw_server: RawServer, lines: list[tuple[bytes, bytes]]
 ):
-    assert _response_end(raw_server, lines, "sync") == "MalformedHeaders"
-    assert _response_end(raw_server, lines, "async") == "MalformedHeaders"
+    assert _alike(raw_server, RawReply(body=b"{}", headers=lines)) == "MalformedHeaders"
 
 
 @SETTINGS
@@ -231,5 +199,4 @@ def test_a_response_header_line_is_read_alike_or_refused_alike(
 ):
     """A name that is not a token, or a NUL in a value: both runners refuse the response
     (``MalformedHeaders``); anything else both read, to the same headers."""
-    lines = [(b"X-" + name, value), (b"X-After", b"1")]
-    assert _response_end(raw_server, lines, "sync") == _response_end(raw_server, lines, "async")
+    _alike(raw_server, RawReply(body=b"{}", headers=[(b"X-" + name, value), (b"X-After", b"1")]))

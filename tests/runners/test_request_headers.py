@@ -10,7 +10,6 @@ break, a control character or a character beyond ASCII, and a name that is not a
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -18,12 +17,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from httsleep_airflow import HttSleeper
-from httsleep_airflow._async import AsyncHttSleeper
 from httsleep_airflow._sync import BearerAuth
 from httsleep_airflow.exceptions import ConditionError
+from tests.helpers import run_in
 from tests.raw_server import RawReply, RawServer
 
+UNTIL = {"status_code": 200}
 MARK = "Zq9"  # in every generated value: a refusal's message must not contain it
 CHARACTERS = st.one_of(
     st.characters(max_codepoint=0x7F),
@@ -50,26 +49,14 @@ def values(draw: st.DrawFn) -> Any:
     return text
 
 
-def _send(url: Any, headers: dict[Any, Any] | None, auth: Any, runner: str) -> None:
-    options: dict[str, Any] = {"headers": headers, "auth": auth, "max_retries": 1, "timeout": 5}
-    if runner == "sync":
-        HttSleeper(url, {"status_code": 200}, **options).run()
-        return
-
-    async def main() -> None:
-        async with AsyncHttSleeper(url, {"status_code": 200}, **options) as sleeper:
-            await sleeper.run()
-
-    asyncio.run(main())
-
-
 def _outcome(
     server: RawServer, headers: dict[Any, Any] | None, auth: Any, request: Any, runner: str
 ) -> Any:
     """``("refused", message)``, or ``("sent", the request's header lines)``."""
     server.script(RawReply(body=b"{}"))
     try:
-        _send(request or server.url("/h"), headers, auth, runner)
+        url = request or server.url("/h")
+        run_in(runner, url, UNTIL, headers=headers, auth=auth, max_retries=1, timeout=5)
     except ConditionError as exc:
         assert not server.received, "refused, yet sent"
         return ("refused", str(exc))
@@ -152,19 +139,9 @@ COOKIE_BYTES |= st.sampled_from([b"\xe9", b"\xc3\xa9", b"\x01", b"\x7f", b"\t", 
 
 def _cookie_lines(server: RawServer, runner: str) -> Any:
     """The outcome's class and the ``Cookie`` lines of every request ``runner`` sent."""
-    options: dict[str, Any] = {"max_retries": 2, "polling_interval": 0, "timeout": 5}
-    url = server.url("/c")
     outcome = "matched"
     try:
-        if runner == "sync":
-            HttSleeper(url, {"status_code": 200}, **options).run()
-        else:
-
-            async def main() -> None:
-                async with AsyncHttSleeper(url, {"status_code": 200}, **options) as sleeper:
-                    await sleeper.run()
-
-            asyncio.run(main())
+        run_in(runner, server.url("/c"), UNTIL, max_retries=2, polling_interval=0, timeout=5)
     except requests.RequestException as exc:  # a header section refused (a NUL in a value)
         outcome = type(exc).__name__
     heads = [received.head.split(b"\r\n") for received in server.received]
