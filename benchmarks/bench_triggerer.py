@@ -57,9 +57,15 @@ BIN = Path(sys.executable).parent
 DAG_ID = "bench_triggerer"
 RUN_ID = "bench"
 UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
-#: Trigger kind -> (its trigger class, the path each job polls). The server answers 200
+#: Trigger kind -> (its name in the table, the path each job polls). The server answers 200
 #: "RUNNING" under /jobs (ours waits for OK) and 404 under /missing (HttpSensor waits past 404).
-KINDS = {"httsleep": ("HttSleepTrigger", "/jobs"), "http": ("HttpSensorTrigger", "/missing")}
+#: The floor (``benchmarks._floor_trigger``) is the least a polling trigger can do: what the
+#: triggerer spends on it is Airflow's own cost of N polling triggers.
+KINDS = {
+    "floor": ("floor (bare aiohttp)", "/jobs"),
+    "httsleep": ("HttSleepTrigger", "/jobs"),
+    "http": ("HttpSensorTrigger", "/missing"),
+}
 #: The DAG each row serializes: a task lists the jobs, a deferrable sensor is mapped over them.
 DAG_SOURCE = """
 from airflow.sdk import DAG, task
@@ -74,6 +80,11 @@ with DAG({dag_id!r}, schedule=None):
     {sensor}.expand(endpoint=jobs())
 """
 SENSORS = {
+    "floor": (  # the task that defers; its trigger is the floor's (``make_trigger``)
+        "from httsleep_airflow.sensors.httsleep import HttSleepSensor",
+        'HttSleepSensor.partial(task_id="wait", httsleep_conn_id="bench", until={until!r}, '
+        "poke_interval={interval!r}, deferrable=True)",
+    ),
     "httsleep": (
         "from httsleep_airflow.sensors.httsleep import HttSleepSensor",
         'HttSleepSensor.partial(task_id="wait", httsleep_conn_id="bench", until={until!r}, '
@@ -93,8 +104,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # -- in the seeding process (the row's home) ----------------------------------------------------
 
 
-def make_trigger(kind: str, endpoint: str, interval: float) -> Any:
-    """The trigger the kind's sensor defers with, built as its ``execute()`` builds it."""
+def make_trigger(kind: str, endpoint: str, interval: float, share: float) -> Any:
+    """The trigger the kind's sensor defers with, built as its ``execute()`` builds it (the
+    floor's: its first poll after ``share`` of the interval, as ours spreads its own)."""
+    if kind == "floor":
+        from benchmarks._floor_trigger import FloorTrigger
+
+        base = json.loads(os.environ["AIRFLOW_CONN_BENCH"])["host"]
+        return FloorTrigger(base + endpoint, interval, phase=share * interval)
     if kind == "httsleep":
         from httsleep_airflow._conditions import Rules
         from httsleep_airflow.sensors.httsleep import HttSleepSensor
@@ -168,7 +185,7 @@ def seed(kind: str, n: int, interval: float, go: Callable[[], None]) -> dict[str
         prefix = KINDS[kind][1]
         sizes = []
         for i in range(n):
-            trigger = make_trigger(kind, f"{prefix}/{i}", interval)
+            trigger = make_trigger(kind, f"{prefix}/{i}", interval, i / n)
             classpath, kwargs = trigger.serialize()
             # As the execution API stores a deferral: the worker's serde form, as JSON.
             row = Trigger(classpath=classpath, kwargs={})
@@ -530,7 +547,7 @@ def settings_env(pairs: list[str]) -> dict[str, str]:
 
 
 HEADER = (
-    f"{'trigger':<18} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} {'late p99':>9} "
+    f"{'trigger':<20} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} {'late p99':>9} "
     f"{'RSS/trig':>9} {'CPU':>5} {'parent':>6} {'runner':>6} {'blocked':>9} {'deadlk':>6} "
     f"{'full GC':>12} {'log/poll':>8} {'kwargs':>7} {'start all':>10}"
 )
@@ -544,7 +561,7 @@ def line(row: Row, interval: float, start_timeout: float) -> str:
         else f"only {row.started:,} of {row.n:,} in {start_timeout:.0f}s"
     )
     return (
-        f"{row.kind:<18} {row.n:>6,} {row.polls_per_s:>8.1f} {row.polls_per_s / ideal:>8.0%} "
+        f"{row.kind:<20} {row.n:>6,} {row.polls_per_s:>8.1f} {row.polls_per_s / ideal:>8.0%} "
         f"{_ms(row.late_p50):>9} {_ms(row.late_p99):>9} {row.rss_per / 1024:>6.1f}KiB "
         f"{row.cpu_parent + row.cpu_runner:>5.0%} {row.cpu_parent:>6.0%} {row.cpu_runner:>6.0%} "
         f"{_split(row.blocked, row.blocked_in_window):>9} "

@@ -52,6 +52,7 @@ from httsleep_airflow.hooks.httsleep import (
     settings_of,
 )
 from httsleep_airflow.triggers._ledger import PollLedger
+from httsleep_airflow.triggers._outbox import CoalescedLog, Outbox, outbox
 
 __all__ = ["HttSleepTrigger"]
 
@@ -474,16 +475,19 @@ class HttSleepTrigger(BaseTrigger):
     async def _outcome(self) -> dict[str, Any]:
         """The one event this trigger ends with; never raises (but on cancellation)."""
         sleeper: AsyncHttSleeper | None = None
+        box = outbox()
         try:
             sleeper = await self._prepare()
             async with sleeper:  # the session is closed on every way out, cancellation included
-                return await self._poll(sleeper)
+                return await self._poll(sleeper, box)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except TriggerProblem as exc:
             return _error_event(exc, self._secrets_of(sleeper), fatal=exc.fatal)
         except BaseException as exc:  # SystemExit from a callback included: it is no exit here
             return _error_event(exc, self._secrets_of(sleeper))
+        finally:
+            box.flush()  # this trigger's lines before its event
 
     def _secrets_of(self, sleeper: AsyncHttSleeper | None) -> tuple[str, ...]:
         """What an error event must not show: the sleeper's secrets, or, when it could not be
@@ -511,7 +515,7 @@ class HttSleepTrigger(BaseTrigger):
             key = repr([self.endpoint, self.params, self.headers, self.method, self.deadline])
         return zlib.crc32(key.encode()) / 2**32 * max(0.0, float(self.polling_interval))
 
-    async def _poll(self, sleeper: AsyncHttSleeper) -> dict[str, Any]:
+    async def _poll(self, sleeper: AsyncHttSleeper, box: Outbox) -> dict[str, Any]:
         attempts_made = self.attempts_made
         phase = self.phase()
         log = _class_log(self)
@@ -525,7 +529,7 @@ class HttSleepTrigger(BaseTrigger):
             sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
         try:
             response = await sleeper.run(
-                attempts_made=attempts_made, phase=phase, log=log, noun="poke"
+                attempts_made=attempts_made, phase=phase, log=CoalescedLog(log, box), noun="poke"
             )
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}
