@@ -77,7 +77,7 @@ bench-cost: $(VENV)/.installed
 	.venv-bench/bin/python -m benchmarks.bench_poll_cost
 
 ## bench-triggerer: N deferred tasks on one real airflow triggerer, ours beside HttpSensorTrigger
-## (N = 1,000 / 5,000 / 10,000 at one poll per 10 s: about 25 minutes; BENCH_ARGS to change it)
+## and a floor (N = 1,000 / 5,000 / 10,000 at one poll per 10 s: about 25 minutes; BENCH_ARGS)
 bench-triggerer: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.bench_triggerer $(BENCH_ARGS)
 

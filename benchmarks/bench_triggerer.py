@@ -1,5 +1,6 @@
 """N deferred task instances on one real ``airflow triggerer``: HttSleepTrigger beside
-providers-http's HttpSensorTrigger, each row in a fresh Airflow home, in one run.
+providers-http's HttpSensorTrigger and a floor (``benchmarks._floor_trigger``: what Airflow's
+triggerer costs by itself), each row in a fresh Airflow home, in one run.
 
 For each trigger kind and N, the harness:
 

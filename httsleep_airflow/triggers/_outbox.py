@@ -20,7 +20,7 @@ import contextvars
 from typing import Any
 
 #: The longest a poll line waits before it is written (its time stamp is that much later).
-DELAY = 0.5
+DELAY = 0.1
 
 
 class Outbox:
