@@ -52,7 +52,7 @@ from httsleep_airflow.hooks.httsleep import (
     settings_of,
 )
 from httsleep_airflow.triggers._ledger import PollLedger
-from httsleep_airflow.triggers._outbox import CoalescedLog, Outbox, outbox
+from httsleep_airflow.triggers._outbox import CoalescedLog, outbox
 
 __all__ = ["HttSleepTrigger"]
 
@@ -475,11 +475,15 @@ class HttSleepTrigger(BaseTrigger):
     async def _outcome(self) -> dict[str, Any]:
         """The one event this trigger ends with; never raises (but on cancellation)."""
         sleeper: AsyncHttSleeper | None = None
-        box = outbox()
+        lines: CoalescedLog | None = None
         try:
+            log = _class_log(self)
+            if hasattr(log, "bind"):  # structlog's lazy logger: assembled once, not every line
+                log = log.bind()
+            lines = CoalescedLog(log, outbox())
             sleeper = await self._prepare()
             async with sleeper:  # the session is closed on every way out, cancellation included
-                return await self._poll(sleeper, box)
+                return await self._poll(sleeper, lines)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except TriggerProblem as exc:
@@ -487,7 +491,9 @@ class HttSleepTrigger(BaseTrigger):
         except BaseException as exc:  # SystemExit from a callback included: it is no exit here
             return _error_event(exc, self._secrets_of(sleeper))
         finally:
-            box.flush()  # this trigger's lines before its event
+            if lines is not None:
+                lines.close()  # its lines before its event; any later one (a cancelled poll's
+                # worker thread) is written at once
 
     def _secrets_of(self, sleeper: AsyncHttSleeper | None) -> tuple[str, ...]:
         """What an error event must not show: the sleeper's secrets, or, when it could not be
@@ -515,13 +521,11 @@ class HttSleepTrigger(BaseTrigger):
             key = repr([self.endpoint, self.params, self.headers, self.method, self.deadline])
         return zlib.crc32(key.encode()) / 2**32 * max(0.0, float(self.polling_interval))
 
-    async def _poll(self, sleeper: AsyncHttSleeper, box: Outbox) -> dict[str, Any]:
+    async def _poll(self, sleeper: AsyncHttSleeper, lines: CoalescedLog) -> dict[str, Any]:
         attempts_made = self.attempts_made
         phase = self.phase()
-        log = _class_log(self)
-        if hasattr(log, "bind"):  # structlog's lazy logger: assembled once, not at every line
-            log = log.bind()
-        ledger = PollLedger.of(self, log)  # what a triggerer that died under this trigger sent
+        # what a triggerer that died under this trigger sent
+        ledger = PollLedger.of(self, lines.logger)
         if ledger is not None and self.max_retries is not None:  # of(): it is an int
             attempts_made = await ledger.resume(attempts_made, self.max_retries)
             if attempts_made > self.attempts_made:
@@ -529,7 +533,7 @@ class HttSleepTrigger(BaseTrigger):
             sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
         try:
             response = await sleeper.run(
-                attempts_made=attempts_made, phase=phase, log=CoalescedLog(log, box), noun="poke"
+                attempts_made=attempts_made, phase=phase, log=lines, noun="poke"
             )
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}

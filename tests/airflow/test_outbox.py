@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ class Recorder:
     def __init__(self, fail_on: str | None = None) -> None:
         self.lines: list[tuple[int | None, int, str]] = []
         self.fail_on = fail_on
+        self.threads: set[int] = set()
 
     def isEnabledFor(self, level: int) -> bool:
         return level >= logging.INFO
@@ -40,6 +42,7 @@ class Recorder:
         if self.fail_on is not None and self.fail_on in text:
             raise RuntimeError("this handler is broken")
         self.lines.append((TRIGGER_ID.get(), level, text))
+        self.threads.add(threading.get_ident())
 
 
 def test_lines_wait_then_go_out_together_in_order_each_in_its_own_context():
@@ -96,6 +99,37 @@ def test_every_line_is_written_once_in_the_order_logged(steps: list[tuple[int, s
 def _log_as(trigger_id: int, box: Outbox, recorder: Recorder, number: int) -> None:
     TRIGGER_ID.set(trigger_id)
     CoalescedLog(recorder, box).log(logging.INFO, "line %d", number)
+
+
+def test_lines_from_worker_threads_are_written_once_in_order_by_the_loop():
+    """The runner judges large bodies and callbacks in a worker thread, whose lines come here
+    too: none is lost or written twice while the loop flushes, each keeps its context, and
+    only the loop's thread writes (asyncio timers must be set from it)."""
+    recorder = Recorder()
+    threads, lines = 4, 300
+
+    def work(box: Outbox, trigger_id: int) -> None:
+        TRIGGER_ID.set(trigger_id)
+        log = CoalescedLog(recorder, box)
+        for n in range(lines):
+            log.log(logging.INFO, "line %d of %d", n, trigger_id)
+
+    async def main() -> int:
+        box = Outbox(asyncio.get_running_loop(), delay=0)
+        workers = asyncio.gather(*(asyncio.to_thread(work, box, t) for t in range(threads)))
+        while not workers.done():
+            await asyncio.sleep(0)  # the loop's passes: timers set, lines flushed meanwhile
+        await workers
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main(), debug=True)  # debug: a timer set off its thread raises
+    assert len(recorder.lines) == threads * lines
+    for t in range(threads):
+        mine = [text for trigger_id, _, text in recorder.lines if trigger_id == t]
+        assert mine == [f"line {n} of {t}" for n in range(lines)]
+    assert recorder.threads == {loop_thread}
 
 
 def test_the_timer_is_due_within_the_delay_and_is_set_once_per_batch():
@@ -187,3 +221,105 @@ def test_a_cancelled_trigger_still_writes_its_lines(server: ScriptedServer, capf
 
     (line,) = asyncio.run(main())
     assert "poke 1: GET" in line and "-> 200" in line
+
+
+class Raising(Recorder):
+    def __init__(self, error: type[BaseException]) -> None:
+        super().__init__()
+        self.error = error
+
+    def log(self, level: int, message: str, *args: Any) -> None:
+        raise self.error
+
+
+def _broken_then_healthy(delay: float, error: type[BaseException], healthy: Recorder) -> Outbox:
+    """A loop's outbox holding a line whose logger raises ``error``, then a healthy line."""
+    box = Outbox(asyncio.get_running_loop(), delay=delay)
+    CoalescedLog(Raising(error), box).log(logging.INFO, "broken")
+    CoalescedLog(healthy, box).log(logging.INFO, "after")
+    return box
+
+
+def test_a_handler_raising_systemexit_neither_stops_the_loop_nor_loses_others_lines():
+    healthy = Recorder()
+
+    async def main() -> None:
+        _broken_then_healthy(0, SystemExit, healthy)
+        for _ in range(3):
+            await asyncio.sleep(0)  # the timer's flush: SystemExit would end asyncio.run
+
+    asyncio.run(main())
+    assert [text for _, _, text in healthy.lines] == ["after"]
+
+
+def test_a_keyboard_interrupt_goes_on_and_the_lines_after_it_keep_a_timer():
+    healthy = Recorder()
+
+    async def main() -> None:
+        box = _broken_then_healthy(3600, KeyboardInterrupt, healthy)
+        with pytest.raises(KeyboardInterrupt):
+            box.flush()
+        assert box._handle is not None and healthy.lines == []
+        box.flush()
+
+    asyncio.run(main())
+    assert [text for _, _, text in healthy.lines] == ["after"]
+
+
+def test_loops_in_two_threads_flush_at_the_same_time():
+    """Each timer runs in a context of its own: a context shared by two loops' timers cannot be
+    entered by the second while the first is in it."""
+    first_writing, second_wrote = threading.Event(), threading.Event()
+
+    class First(Recorder):
+        def log(self, level: int, message: str, *args: Any) -> None:
+            first_writing.set()
+            second_wrote.wait(10)  # holds its flush until the other loop has written
+            super().log(level, message, *args)
+
+    class Second(Recorder):
+        def log(self, level: int, message: str, *args: Any) -> None:
+            super().log(level, message, *args)
+            second_wrote.set()
+
+    first, second = First(), Second()
+
+    def run(recorder: Recorder, before: threading.Event | None) -> None:
+        async def main() -> None:
+            if before is not None:
+                while not before.is_set():
+                    await asyncio.sleep(0.001)
+            box = Outbox(asyncio.get_running_loop(), delay=0)
+            CoalescedLog(recorder, box).log(logging.INFO, "line")
+            while not recorder.lines and not second_wrote.is_set():
+                await asyncio.sleep(0.001)
+
+        asyncio.run(main())
+
+    threads = [
+        threading.Thread(target=run, args=(first, None)),
+        threading.Thread(target=run, args=(second, first_writing)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert [text for _, _, text in second.lines] == ["line"]
+    assert [text for _, _, text in first.lines] == ["line"]
+
+
+def test_lines_after_close_are_written_at_once():
+    """A cancelled poll's worker thread may log after its trigger ended: written at once."""
+    recorder = Recorder()
+
+    async def main() -> None:
+        box = Outbox(asyncio.get_running_loop(), delay=3600)
+        log = CoalescedLog(recorder, box)
+        log.log(logging.INFO, "before")
+        log.close()
+        assert [text for _, _, text in recorder.lines] == ["before"]
+        await asyncio.to_thread(log.log, logging.INFO, "after")
+        assert [text for _, _, text in recorder.lines] == ["before", "after"]
+        assert box._handle is None
+
+    asyncio.run(main())
