@@ -68,7 +68,7 @@ from httsleep_airflow.exceptions import ConditionError, HttSleepError
 if sys.version_info < (3, 11):  # aiohttp depends on async-timeout before Python 3.11
     from async_timeout import timeout as _timeout_before_3_11
 
-__all__ = ["AsyncHttSleeper", "translate_error"]
+__all__ = ["AsyncHttSleeper", "drop_ended_loops", "translate_error"]
 
 #: Connections one event loop's sleepers hold at most to one host; a poll that finds them all
 #: busy waits for one, and that wait counts against its request deadline. There is no limit
@@ -327,6 +327,13 @@ def _encoding_of(content_type: str | None) -> str | None:
     return get_encoding_from_headers(headers)
 
 
+def drop_ended_loops(registry: dict[asyncio.AbstractEventLoop, Any]) -> None:
+    """Forget what ``registry`` keeps for event loops that have closed (a loop that ended
+    without its users cleaning up). Safe while loops of other threads add to it."""
+    for ended in [loop for loop in list(registry) if loop.is_closed()]:
+        registry.pop(ended, None)
+
+
 class _Sessions:
     """One aiohttp session per event loop, shared by that loop's sleepers, and closed when the
     last of them closes. What differs between sleepers (headers, timeouts, auth, proxy, TLS)
@@ -338,8 +345,7 @@ class _Sessions:
         self._sessions: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, int]] = {}
 
     def acquire(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
-        for stale in [old for old in self._sessions if old.is_closed()]:
-            del self._sessions[stale]  # a loop that ended without its sleepers closing
+        drop_ended_loops(self._sessions)
         session, users = self._sessions.get(loop) or (_new_session(), 0)
         self._sessions[loop] = (session, users + 1)
         return session

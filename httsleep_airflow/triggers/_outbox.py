@@ -8,8 +8,8 @@ triggers' lines woke it a hundred times a second and took most of its core; line
 together wake it once. So a trigger's poll lines wait here, at most ``DELAY`` seconds, and go
 out with those of every other trigger on the loop, each in its own trigger's context (the
 triggerer routes a line to its trigger's log by a context variable) and in the order they
-were logged. A trigger sends its own lines before its event (``flush``), and when it ends in
-any way, cancellation included.
+were logged. A trigger sends its own lines before its event (``CoalescedLog.close``), and when
+it ends in any way, cancellation included.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import contextlib
 import contextvars
 from collections import deque
 from typing import Any
+
+from httsleep_airflow._async import drop_ended_loops
 
 #: The longest a poll line waits before it is written (its time stamp is that much later).
 DELAY = 0.1
@@ -87,8 +89,7 @@ def outbox() -> Outbox:
     loop = asyncio.get_running_loop()
     found = _OUTBOXES.get(loop)
     if found is None:
-        for ended in [old for old in list(_OUTBOXES) if old.is_closed()]:
-            _OUTBOXES.pop(ended, None)
+        drop_ended_loops(_OUTBOXES)
         found = _OUTBOXES.setdefault(loop, Outbox(loop))
     return found
 

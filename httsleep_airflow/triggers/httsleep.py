@@ -35,7 +35,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow._async import AsyncHttSleeper, drop_ended_loops
 from httsleep_airflow._core import Policy
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._secrets import is_secret_name, scrub, tidy
@@ -128,8 +128,7 @@ class SharedReads:
 
     async def read(self, conn_id: str) -> ConnectionSettings:
         loop, now = asyncio.get_running_loop(), self._clock()
-        for ended in [old for old in self._loops if old.is_closed()]:
-            del self._loops[ended]
+        drop_ended_loops(self._loops)
         reads = self._loops.setdefault(loop, {})
         for stale in [name for name, (until, _) in reads.items() if until <= now]:
             del reads[stale]
