@@ -11,7 +11,8 @@ For each trigger kind and N, the harness:
 3. serializes a DAG whose mapped sensor ``wait`` waits on N jobs, and defers N of its task
    instances the way the execution API does: a DAG run, N task instances in state ``deferred``
    with ``next_method`` and a ``trigger_id``, a trigger row each, kwargs from the sensor's own
-   ``serialize()`` (all with Airflow's models, in one transaction: the deferral instant);
+   ``serialize()`` (all with Airflow's models, in one transaction: the deferral instant); ours
+   are made as after the worker's first poke (``worker_poke``);
 4. waits until every job has been polled (the time to start all N triggers), then measures a
    window of W seconds.
 
@@ -123,7 +124,12 @@ def make_trigger(kind: str, endpoint: str, interval: float, share: float) -> Any
             deferrable=True,
         )
         rules = Rules(ours.until, ours.alarms)
-        return ours._trigger(rules, attempts_made=1, deadline=time.time() + ours.timeout)
+        return ours._trigger(
+            rules,
+            attempts_made=1,
+            deadline=time.time() + ours.timeout,
+            follows=worker_poke(rules),
+        )
     from airflow.providers.http.sensors.http import HttpSensor
     from airflow.providers.http.triggers.http import HttpSensorTrigger
 
@@ -139,6 +145,25 @@ def make_trigger(kind: str, endpoint: str, interval: float, share: float) -> Any
         extra_options=theirs.extra_options,
         poke_interval=theirs.poke_interval,
     )
+
+
+def worker_poke(rules: Any) -> str | None:
+    """What the sensor's poke 1 on the worker hands its trigger (``follows``): the fingerprint
+    of what that poke found, the job API's one answer (``benchmarks._server.BODY``), made by
+    the engine as the poke makes it."""
+    import requests
+
+    from benchmarks._server import BODY
+    from httsleep_airflow._core import Policy, Poller, PollLog
+
+    response = requests.Response()
+    response.status_code, response._content = 200, BODY
+    response.headers["Content-Type"] = "application/json"
+    shown = PollLog()
+    poller = Poller(rules, Policy.build(), poll_log=shown)
+    poller.next_action(0.0)
+    poller.receive(response, 0.0)
+    return shown.fingerprint()
 
 
 def seed(kind: str, n: int, interval: float, go: Callable[[], None]) -> dict[str, float]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import hashlib
 import logging
 import math
 import time
@@ -259,19 +260,32 @@ class PollLog:
     ``REPEAT_FIRST_GAP`` seconds, then at doubling gaps (up to ``REPEAT_MAX_GAP``). The rest go
     to DEBUG, and the next INFO line counts them. A sensor in poke mode keeps one across its
     pokes, so its task log thins out as a trigger's does.
+
+    A wait goes on in another process (the worker's pokes, then a trigger's polls) with
+    ``follows``: the ``fingerprint`` of the last result shown there. A first poll that finds
+    the same is a repeat, its clock starting then, not a first line.
+
+    :param follows: a ``fingerprint`` made by the part of the wait that ran before.
+    :param secrets: redacted before ``fingerprint`` hashes a result (see there).
     """
 
-    __slots__ = ("_gap", "_last", "_quiet", "_shown_at")
+    __slots__ = ("_follows", "_gap", "_last", "_quiet", "_secrets", "_shown_at")
 
-    def __init__(self) -> None:
+    def __init__(self, follows: str | None = None, secrets: tuple[str, ...] = ()) -> None:
         self._last: Hashable = _NOTHING
         self._shown_at = -math.inf
         self._gap = REPEAT_FIRST_GAP
         self._quiet = 0
+        self._follows = follows
+        self._secrets = secrets
 
     def level(self, result: Hashable, now: float, *, notable: bool = False) -> tuple[int, int]:
         """The level of the line for a poll that found ``result`` at ``now``, and how many polls
         went to DEBUG since the last INFO line (all with that line's result)."""
+        if self._follows is not None:  # the first poll here: is it the other part's last?
+            if self._follows == _fingerprint(result, self._secrets):
+                self._last, self._shown_at = result, now
+            self._follows = None
         repeated = result == self._last
         if repeated and not notable and now - self._shown_at < self._gap:
             self._quiet += 1
@@ -283,6 +297,23 @@ class PollLog:
         quiet, self._quiet = self._quiet, 0
         self._last, self._shown_at = result, now
         return logging.INFO, quiet
+
+    def fingerprint(self, secrets: tuple[str, ...] = ()) -> str | None:
+        """The last result shown, as ``follows`` takes it in another process; ``None`` before
+        the first. It is a short hash of the result's ``repr`` with ``secrets`` redacted first:
+        it is stored with the trigger, and a server may have echoed a credential into the
+        result (the pending reason quotes the body)."""
+        if self._last is _NOTHING:
+            return None
+        return _fingerprint(self._last, secrets)
+
+
+def _fingerprint(result: Hashable, secrets: tuple[str, ...]) -> str | None:
+    try:
+        text = redact(repr(result), secrets)
+    except Exception:  # a value whose repr raises: no fingerprint, so the next line is shown
+        return None
+    return hashlib.blake2b(text.encode(errors="replace"), digest_size=8).hexdigest()
 
 
 _NOTHING: Hashable = object()

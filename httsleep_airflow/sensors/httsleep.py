@@ -388,7 +388,10 @@ class HttSleepSensor(BaseSensorOperator):
         remaining = max(0.0, self.timeout - (time.time() - started))
         attempts_made = int(context.get("task_reschedule_count") or 0) + self._pokes
         trigger = self._trigger(
-            self._sleeper.rules, attempts_made=attempts_made, deadline=time.time() + remaining
+            self._sleeper.rules,
+            attempts_made=attempts_made,
+            deadline=time.time() + remaining,
+            follows=self._poll_log.fingerprint(self._sleeper.secrets),
         )
         if self.max_retries is not None:  # where a triggerer that takes over starts counting
             from httsleep_airflow.triggers._ledger import KEY
@@ -410,7 +413,9 @@ class HttSleepSensor(BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping: {exc}") from exc
             raise
 
-    def _trigger(self, rules: Rules, *, attempts_made: int, deadline: float) -> HttSleepTrigger:
+    def _trigger(
+        self, rules: Rules, *, attempts_made: int, deadline: float, follows: str | None = None
+    ) -> HttSleepTrigger:
         # Imported here: the trigger brings aiohttp, which only deferring tasks need.
         from httsleep_airflow.triggers.httsleep import HttSleepTrigger, seal, split_secrets
 
@@ -438,6 +443,7 @@ class HttSleepSensor(BaseSensorOperator):
             do_xcom_push=self.do_xcom_push,
             secret_headers=list(self.secret_headers) or None,
             sealed=seal(secrets) if secrets else None,
+            follows=follows,
         )
         trigger.validate()  # what the triggerer will rebuild: a mistake fails here, on the worker
         return trigger

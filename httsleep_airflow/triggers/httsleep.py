@@ -36,7 +36,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from httsleep_airflow._async import AsyncHttSleeper, drop_ended_loops
-from httsleep_airflow._core import Policy
+from httsleep_airflow._core import Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._secrets import is_secret_name, scrub, tidy
 from httsleep_airflow._sync import strip_credentials
@@ -270,6 +270,9 @@ class HttSleepTrigger(BaseTrigger):
     :param secret_headers: more header names whose values are credentials.
     :param sealed: the sensor's own secrets, made by ``seal``: they replace ``endpoint`` and
         join ``headers`` and ``params`` in the triggerer.
+    :param follows: what the worker's last poke found, as ``PollLog.fingerprint`` makes it: a
+        first poll that finds the same goes on from that poke's line (a repeat, not a new first
+        line in the trigger's log).
     """
 
     def __init__(
@@ -293,6 +296,7 @@ class HttSleepTrigger(BaseTrigger):
         do_xcom_push: bool = True,
         secret_headers: list[str] | None = None,
         sealed: str | None = None,
+        follows: str | None = None,
         **unknown: Any,
     ):
         # Only plain assignments: in the triggerer, an exception here would end the process
@@ -316,6 +320,7 @@ class HttSleepTrigger(BaseTrigger):
         self.do_xcom_push = do_xcom_push
         self.secret_headers = secret_headers
         self.sealed = sealed
+        self.follows = follows
         self.unknown = unknown  # kwargs of another version of this trigger: reported by run()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -340,6 +345,7 @@ class HttSleepTrigger(BaseTrigger):
                 "do_xcom_push": self.do_xcom_push,
                 "secret_headers": self.secret_headers,
                 "sealed": self.sealed,
+                "follows": self.follows,
             },
         )
 
@@ -531,8 +537,13 @@ class HttSleepTrigger(BaseTrigger):
                 phase = 0.0  # taken over from a triggerer that polled: the next poll is due
             sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
         try:
+            follows = self.follows if isinstance(self.follows, str) else None
             response = await sleeper.run(
-                attempts_made=attempts_made, phase=phase, log=lines, noun="poke"
+                attempts_made=attempts_made,
+                phase=phase,
+                log=lines,
+                noun="poke",
+                poll_log=PollLog(follows, sleeper.secrets),
             )
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}

@@ -441,6 +441,15 @@ def test_kwargs_of_another_version_are_one_fatal_event(server):
     assert event["fatal"] is True and "retry_after_cap" in event["message"]
 
 
+@pytest.mark.parametrize("follows", [123, ["a"], {"x": 1}, "z" * 100_000, "", None])
+def test_follows_is_a_hint_never_a_failure(server: ScriptedServer, follows: Any):
+    """What the worker's poke found only decides a log level: any value polls as usual."""
+    server.script(RUNNING, OK)
+    (event,) = events_of(trigger_for(server, follows=follows))
+    assert event["status"] == "success", event
+    assert len(server.received) == 2
+
+
 def test_a_bound_method_callback_is_a_parse_error_when_deferrable():
     class Checker:
         def is_done(self, response: Any) -> bool:

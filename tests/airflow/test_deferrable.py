@@ -44,6 +44,20 @@ def test_deferred_success_pushes_the_xcom(run_dag, server: ScriptedServer, capfd
     assert "poke 1/5" in log and "poke 3/5" in log and "met" in log
 
 
+def test_the_trigger_goes_on_from_the_workers_line(run_dag, server: ScriptedServer, capfd):
+    """Poke 1 (the worker) is the wait's first line; the trigger's first poll finds the same
+    and is a repeat, not a second first line; a change after it is shown, with the count."""
+    server.script(RUNNING, RUNNING, Reply(body={"status": "QUEUED"}), OK)
+    dr = run_dag("def_follows", sensor(server, max_retries="5"))
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert len(server.received) == 4
+    out = capfd.readouterr()
+    log = out.out + out.err
+    assert "poke 1/5" in log and "poke 4/5" in log
+    assert "poke 2/5" not in log  # DEBUG: what poke 1 showed
+    assert '(got "QUEUED") [1 poke not shown: as before]' in log
+
+
 def test_met_on_the_first_poke_never_defers(run_dag, server: ScriptedServer):
     server.script(OK)
     dr = run_dag("def_first", sensor(server))

@@ -34,7 +34,10 @@ def test_every_kind_runs_in_a_real_triggerer(tmp_path: Path) -> None:
         assert row["cpu_runner"] > 0, (kind, row)  # (the floor's parent may idle in 2 s)
         assert row["kwargs_bytes"] > 0, (kind, row)
         assert row["deadlocked"] == 0, (kind, row)
-    assert rows["HttSleepTrigger"]["log_per_poll"] > 0  # the first poll is always logged
-    assert rows["HttSleepTrigger"]["cpu_parent"] > 0  # its lines reach the parent
+    # The worker's poke 1 was each wait's first line (``follows``, through Airflow's own
+    # serialization of the kwargs): in a 2 s window, ours' triggers write no line of their
+    # own, only Airflow's, as the floor's do.
+    ours, floor = rows["HttSleepTrigger"], rows["floor (bare aiohttp)"]
+    assert 0 < ours["log_per_poll"] <= 1.2 * floor["log_per_poll"], (ours, floor)
     for kind in rows:
         assert kind in done.stdout  # the table names each row

@@ -7,6 +7,8 @@ import logging
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from httsleep_airflow._conditions import Rules
 from httsleep_airflow._core import Done, Policy, Poller, Send, Sleep, retry_after_seconds
@@ -338,6 +340,110 @@ class TestLogVolume:
             p.next_action(n * 5.0)
             p.receive(make_response(200, RUNNING), n * 5.0)
         assert [r.levelno for r in caplog.records] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+
+    def test_a_wait_that_goes_on_elsewhere_follows_its_last_line(self, caplog):
+        """The worker's poke 1 shows RUNNING; its trigger's polls that find the same are
+        repeats (the first one's clock starting there), not a second first line."""
+        from httsleep_airflow._core import PollLog
+
+        caplog.set_level(logging.DEBUG, logger="httsleep_airflow")
+        worker = PollLog()
+        p = Poller(Rules(UNTIL), Policy.build(), poll_log=worker)
+        drive(p, [make_response(200, RUNNING)])
+        follows = worker.fingerprint()
+        assert isinstance(follows, str)
+        caplog.clear()
+        p = Poller(
+            Rules(UNTIL),
+            Policy.build(polling_interval=10),
+            attempts_made=1,
+            poll_log=PollLog(follows),
+            label="GET http://h/jobs/1",
+        )
+        drive(p, [make_response(200, RUNNING)] * 8, now=1000.0)
+        levels = [r.levelno for r in caplog.records]
+        # the trigger's first poll (poll 2) is a repeat; 60 s later (poll 8) it is shown
+        assert levels == [logging.DEBUG] * 6 + [logging.INFO, logging.DEBUG]
+        assert caplog.records[6].getMessage().endswith("[6 polls not shown: as before]")
+
+    @pytest.mark.parametrize(
+        "before",
+        [None, {"status": "QUEUED"}],
+        ids=["nothing shown before", "another result before"],
+    )
+    def test_a_first_poll_that_differs_from_what_was_shown_is_info(self, caplog, before):
+        from httsleep_airflow._core import PollLog
+
+        worker = PollLog()
+        if before is not None:
+            drive(
+                Poller(Rules(UNTIL), Policy.build(), poll_log=worker), [make_response(200, before)]
+            )
+        caplog.set_level(logging.DEBUG, logger="httsleep_airflow")
+        caplog.clear()
+        shown = PollLog(worker.fingerprint())
+        drive(Poller(Rules(UNTIL), Policy.build(), poll_log=shown), [make_response(200, RUNNING)])
+        assert [r.levelno for r in caplog.records] == [logging.INFO]
+
+    def test_a_fingerprint_holds_no_secret(self):
+        """It is stored with the trigger: an echoed credential is redacted before hashing, so
+        two results that differ only in the secret have one fingerprint."""
+        from httsleep_airflow._core import PollLog
+
+        prints = []
+        for secret in ("s3cr3t-Token-aaaa", "s3cr3t-Token-bbbb"):
+            shown = PollLog()
+            shown.level((200, ("status", f"bearer {secret}")), 0.0)
+            prints.append((shown.fingerprint((secret,)), shown.fingerprint()))
+        assert prints[0][0] == prints[1][0]  # redacted: the same
+        assert prints[0][1] != prints[1][1]  # (without the secret named, they differ)
+        assert PollLog().fingerprint() is None  # nothing shown yet
+
+    def test_a_result_without_a_usable_repr_is_shown(self):
+        from httsleep_airflow._core import PollLog
+
+        class Odd:
+            def __repr__(self) -> str:
+                raise RuntimeError("no repr")
+
+        shown = PollLog()
+        shown.level((200, Odd()), 0.0)
+        assert shown.fingerprint() is None
+        follows = PollLog()
+        follows.level((200, "x"), 0.0)
+        assert PollLog(follows.fingerprint()).level((200, Odd()), 1.0) == (logging.INFO, 0)
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        results=st.lists(st.sampled_from(["A", "B", ("C", 1)]), min_size=2, max_size=30),
+        split=st.integers(min_value=1, max_value=29),
+        gaps=st.lists(st.floats(min_value=0, max_value=200), min_size=30, max_size=30),
+    )
+    def test_a_wait_split_anywhere_shows_each_change_and_no_second_first_line(
+        self, results, split, gaps
+    ):
+        """However a wait is split between two processes, the second part's first poll is
+        shown exactly when it differs from the last result the first part saw, every change
+        after it is shown, and it never shows more than a fresh start would."""
+        from httsleep_airflow._core import PollLog
+
+        split = min(split, len(results) - 1)
+        times = [sum(gaps[: i + 1]) for i in range(len(results))]
+        first = PollLog()
+        for result, now in zip(results[:split], times, strict=False):
+            first.level(result, now)
+        second, fresh = PollLog(first.fingerprint()), PollLog()
+        levels = [
+            second.level(r, t)[0] for r, t in zip(results[split:], times[split:], strict=False)
+        ]
+        fresh_levels = [
+            fresh.level(r, t)[0] for r, t in zip(results[split:], times[split:], strict=False)
+        ]
+        assert (levels[0] == logging.INFO) == (results[split] != results[split - 1])
+        for i in range(1, len(levels)):
+            if results[split + i] != results[split + i - 1]:
+                assert levels[i] == logging.INFO
+        assert levels.count(logging.INFO) <= fresh_levels.count(logging.INFO)
 
     def test_debug_off_builds_no_line(self, caplog, monkeypatch):
         caplog.set_level(logging.INFO, logger="httsleep_airflow")
