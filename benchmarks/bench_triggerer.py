@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._server import serving
+from httsleep_airflow._core import REPEAT_FIRST_GAP
 from tests.e2e.services import stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,7 @@ UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
 #: triggerer spends on it is Airflow's own cost of N polling triggers.
 KINDS = {
     "floor": ("floor (bare aiohttp)", "/jobs"),
+    "floor-lines": ("floor, a line a minute", "/jobs"),
     "httsleep": ("HttSleepTrigger", "/jobs"),
     "http": ("HttpSensorTrigger", "/missing"),
 }
@@ -94,7 +96,7 @@ SENSORS = {
     ),
 }
 #: The floor's task instances are our sensor's; their triggers are the floor's (``make_trigger``).
-SENSORS["floor"] = SENSORS["httsleep"]
+SENSORS["floor"] = SENSORS["floor-lines"] = SENSORS["httsleep"]
 WARNINGS = {"blocked": "async thread was blocked", "deadlocked": "appears deadlocked"}
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -106,11 +108,12 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def make_trigger(kind: str, endpoint: str, interval: float, share: float) -> Any:
     """The trigger the kind's sensor defers with, built as its ``execute()`` builds it (the
     floor's: its first poll after ``share`` of the interval, as ours spreads its own)."""
-    if kind == "floor":
+    if kind in ("floor", "floor-lines"):
         from benchmarks._floor_trigger import FloorTrigger
 
         base = json.loads(os.environ["AIRFLOW_CONN_BENCH"])["host"]
-        return FloorTrigger(base + endpoint, interval, phase=share * interval)
+        log_every = REPEAT_FIRST_GAP if kind == "floor-lines" else None
+        return FloorTrigger(base + endpoint, interval, phase=share * interval, log_every=log_every)
     if kind == "httsleep":
         from httsleep_airflow._conditions import Rules
         from httsleep_airflow.sensors.httsleep import HttSleepSensor
@@ -609,7 +612,13 @@ def main() -> None:
     parser.add_argument("-n", type=int, nargs="+", default=[1000, 5000, 10000])
     parser.add_argument("-i", "--interval", type=float, default=10, help="seconds between polls")
     parser.add_argument("-w", "--window", type=float, default=60, help="seconds measured")
-    parser.add_argument("--kind", nargs="+", choices=sorted(KINDS), default=list(KINDS))
+    parser.add_argument(
+        "--kind",
+        nargs="+",
+        choices=sorted(KINDS),
+        default=["floor", "httsleep", "http"],
+        help="floor-lines (the floor, logging as the log rule asks) only when named",
+    )
     parser.add_argument(
         "--start-timeout", type=float, default=180, help="seconds to wait for all N to poll"
     )
