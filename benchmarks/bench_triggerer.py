@@ -573,7 +573,7 @@ def settings_env(pairs: list[str]) -> dict[str, str]:
 
 
 HEADER = (
-    f"{'trigger':<20} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} {'late p99':>9} "
+    f"{'trigger':<22} {'N':>6} {'polls/s':>8} {'of ideal':>8} {'late p50':>9} {'late p99':>9} "
     f"{'RSS/trig':>9} {'CPU':>5} {'parent':>6} {'runner':>6} {'blocked':>9} {'deadlk':>6} "
     f"{'full GC':>12} {'log/poll':>8} {'kwargs':>7} {'start all':>10}"
 )
@@ -587,7 +587,7 @@ def line(row: Row, interval: float, start_timeout: float) -> str:
         else f"only {row.started:,} of {row.n:,} in {start_timeout:.0f}s"
     )
     return (
-        f"{row.kind:<20} {row.n:>6,} {row.polls_per_s:>8.1f} {row.polls_per_s / ideal:>8.0%} "
+        f"{row.kind:<22} {row.n:>6,} {row.polls_per_s:>8.1f} {row.polls_per_s / ideal:>8.0%} "
         f"{_ms(row.late_p50):>9} {_ms(row.late_p99):>9} {row.rss_per / 1024:>6.1f}KiB "
         f"{row.cpu_parent + row.cpu_runner:>5.0%} {row.cpu_parent:>6.0%} {row.cpu_runner:>6.0%} "
         f"{_split(row.blocked, row.blocked_in_window):>9} "

@@ -262,30 +262,26 @@ class PollLog:
     pokes, so its task log thins out as a trigger's does.
 
     A wait goes on in another process (the worker's pokes, then a trigger's polls) with
-    ``follows``: the ``fingerprint`` of the last result shown there. A first poll that finds
-    the same is a repeat, its clock starting then, not a first line.
+    ``follows``: the ``fingerprint`` of the last line shown there. A first poll whose line
+    would say the same is a repeat, its clock starting then, not a first line.
 
-    :param follows: a ``fingerprint`` made by the part of the wait that ran before.
-    :param secrets: redacted before ``fingerprint`` hashes a result (see there).
+    :param follows: a ``fingerprint`` made by the part of the wait that ran before; anything
+        but a string is ignored.
     """
 
-    __slots__ = ("_follows", "_gap", "_last", "_quiet", "_secrets", "_shown_at")
+    __slots__ = ("_gap", "_last", "_quiet", "_shown", "_shown_at", "follows")
 
-    def __init__(self, follows: str | None = None, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, follows: str | None = None) -> None:
         self._last: Hashable = _NOTHING
         self._shown_at = -math.inf
         self._gap = REPEAT_FIRST_GAP
         self._quiet = 0
-        self._follows = follows
-        self._secrets = secrets
+        self._shown: str | None = None
+        self.follows = follows if isinstance(follows, str) else None
 
     def level(self, result: Hashable, now: float, *, notable: bool = False) -> tuple[int, int]:
         """The level of the line for a poll that found ``result`` at ``now``, and how many polls
         went to DEBUG since the last INFO line (all with that line's result)."""
-        if self._follows is not None:  # the first poll here: is it the other part's last?
-            if self._follows == _fingerprint(result, self._secrets):
-                self._last, self._shown_at = result, now
-            self._follows = None
         repeated = result == self._last
         if repeated and not notable and now - self._shown_at < self._gap:
             self._quiet += 1
@@ -298,21 +294,26 @@ class PollLog:
         self._last, self._shown_at = result, now
         return logging.INFO, quiet
 
-    def fingerprint(self, secrets: tuple[str, ...] = ()) -> str | None:
-        """The last result shown, as ``follows`` takes it in another process; ``None`` before
-        the first. It is a short hash of the result's ``repr`` with ``secrets`` redacted first:
-        it is stored with the trigger, and a server may have echoed a credential into the
-        result (the pending reason quotes the body)."""
-        if self._last is _NOTHING:
-            return None
-        return _fingerprint(self._last, secrets)
+    def follow(self, result: Hashable, now: float, text: str) -> None:
+        """The first poll of a wait that goes on from ``follows``: when its line, ``text``,
+        says what the last line shown there said, it is a repeat of it, shown at ``now``."""
+        if _digest(text) == self.follows:
+            self._last, self._shown_at = result, now
+        self.follows = None
+
+    def showed(self, text: str) -> None:
+        """The line of the poll just shown at INFO said ``text`` (for ``fingerprint``)."""
+        self._shown = _digest(text)
+
+    def fingerprint(self) -> str | None:
+        """What the last line shown said, as ``follows`` takes it in another process (``None``
+        before the first): a short hash of that line's text, as written to the log (its
+        secrets already redacted, its excerpts already cut), so it holds nothing the log does
+        not show and costs the same whatever the server sent."""
+        return self._shown
 
 
-def _fingerprint(result: Hashable, secrets: tuple[str, ...]) -> str | None:
-    try:
-        text = redact(repr(result), secrets)
-    except Exception:  # a value whose repr raises: no fingerprint, so the next line is shown
-        return None
+def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(errors="replace"), digest_size=8).hexdigest()
 
 
@@ -498,11 +499,16 @@ class Poller:
             asked = retry_after_seconds(self._last_response, self.wall_clock())
             if asked is not None:
                 delay = max(delay, min(asked, self.policy.retry_after_cap))
-        level, quiet = self.poll_log.level(
-            result, now, notable=exhausted or late or asked is not None
-        )
+        poll_log, text = self.poll_log, None
+        if poll_log.follows is not None:  # the first poll of a wait begun elsewhere
+            text = describe()
+            poll_log.follow(result, now, text)
+        level, quiet = poll_log.level(result, now, notable=exhausted or late or asked is not None)
+        if level == logging.INFO:
+            text = describe() if text is None else text
+            poll_log.showed(text)
         if self.log.isEnabledFor(level):
-            line = describe()
+            line = describe() if text is None else text
             if asked is not None:
                 line += f"; waiting {delay:g} s as the server asked (Retry-After)"
             if quiet:

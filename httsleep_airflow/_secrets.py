@@ -171,7 +171,7 @@ def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
             secret = secret.decode("latin-1")
         if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
             kept |= {form for form in secret_forms(secret) if len(form) >= MIN_SECRET_LENGTH}
-    return tuple(sorted(kept, key=len, reverse=True))
+    return tuple(sorted(kept, key=lambda form: (-len(form), form)))  # the same in every process
 
 
 #: No run of this many consecutive characters of a secret (in any of its forms) may show: a
@@ -182,14 +182,16 @@ RUN_SCAN_LIMIT = 64 * 1024
 
 # A password in any URL's user-info, and a secret-looking parameter anywhere a URL may carry
 # one (query, fragment, path parameter), whoever wrote the text (requests, aiohttp, a server).
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@'\"<>]*):([^/\s@'\"<>]+)@")
+#: The user-info is found after its "://", whatever scheme comes before (a scheme matched first,
+#: from every letter that might start one, took time growing with the square of a long run).
+_USERINFO = re.compile(r"://([^/\s:@'\"<>]*):([^/\s@'\"<>]+)@")
 _PARAMETER = re.compile(r"([?&;#])([A-Za-z0-9_.\-]+)=([^&;#\s'\"<>]+)")
 
 
 def mask_url_parts(text: str) -> str:
     """``text`` with every URL's user-info password and secret-looking parameters as ``***``."""
     if "@" in text:
-        text = _USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+        text = _USERINFO.sub(lambda m: f"://{m.group(1)}:{MASK}@", text)
     if "=" in text:
         text = _PARAMETER.sub(
             lambda m: (

@@ -391,7 +391,7 @@ class HttSleepSensor(BaseSensorOperator):
             self._sleeper.rules,
             attempts_made=attempts_made,
             deadline=time.time() + remaining,
-            follows=self._poll_log.fingerprint(self._sleeper.secrets),
+            follows=self._poll_log.fingerprint(),
         )
         if self.max_retries is not None:  # where a triggerer that takes over starts counting
             from httsleep_airflow.triggers._ledger import KEY

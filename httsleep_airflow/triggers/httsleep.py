@@ -270,9 +270,9 @@ class HttSleepTrigger(BaseTrigger):
     :param secret_headers: more header names whose values are credentials.
     :param sealed: the sensor's own secrets, made by ``seal``: they replace ``endpoint`` and
         join ``headers`` and ``params`` in the triggerer.
-    :param follows: what the worker's last poke found, as ``PollLog.fingerprint`` makes it: a
-        first poll that finds the same goes on from that poke's line (a repeat, not a new first
-        line in the trigger's log).
+    :param follows: what the worker's last poke line said, as ``PollLog.fingerprint`` makes it:
+        a first poll whose line would say the same goes on from that line (a repeat, not a new
+        first line in the trigger's log).
     """
 
     def __init__(
@@ -529,21 +529,22 @@ class HttSleepTrigger(BaseTrigger):
     async def _poll(self, sleeper: AsyncHttSleeper, lines: CoalescedLog) -> dict[str, Any]:
         attempts_made = self.attempts_made
         phase = self.phase()
+        follows = self.follows
         # what a triggerer that died under this trigger sent
         ledger = PollLedger.of(self, lines.logger)
         if ledger is not None and self.max_retries is not None:  # of(): it is an int
             attempts_made = await ledger.resume(attempts_made, self.max_retries)
             if attempts_made > self.attempts_made:
                 phase = 0.0  # taken over from a triggerer that polled: the next poll is due
+                follows = None  # and what it showed last is not what the worker showed
             sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
         try:
-            follows = self.follows if isinstance(self.follows, str) else None
             response = await sleeper.run(
                 attempts_made=attempts_made,
                 phase=phase,
                 log=lines,
                 noun="poke",
-                poll_log=PollLog(follows, sleeper.secrets),
+                poll_log=PollLog(follows),
             )
         except Alarm as exc:
             return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}

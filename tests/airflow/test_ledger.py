@@ -133,3 +133,36 @@ def test_no_record_without_a_budget_or_a_task_instance(server: ScriptedServer, s
     server.script(RUNNING, OK)
     assert outcome(trigger(server, ti=None))["status"] == "success"
     assert store.written == []
+
+
+def worker_fingerprint(body: dict[str, Any]) -> str | None:
+    """What the worker's poke that found ``body`` hands its trigger (``follows``)."""
+    from httsleep_airflow._conditions import Rules
+    from httsleep_airflow._core import Policy, Poller, PollLog
+    from tests.helpers import make_response
+
+    shown = PollLog()
+    poller = Poller(Rules(UNTIL), Policy.build(), poll_log=shown)
+    poller.next_action(0.0)
+    poller.receive(make_response(200, body), 0.0)
+    return shown.fingerprint()
+
+
+UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+
+
+@pytest.mark.parametrize(("recorded", "shown"), [(None, False), (3, True)])
+def test_a_trigger_taken_over_shows_its_first_poll(
+    server: ScriptedServer, store: MemoryStore, capfd, recorded: Any, shown: bool
+):
+    """The worker's line is what a first trigger goes on from; a trigger taken over from a
+    triggerer that polled (its lines unknown here) shows its first poll."""
+    store.value = recorded
+    server.script(RUNNING, OK)
+    made = trigger(server)
+    made.follows = worker_fingerprint({"status": "RUNNING"})
+    capfd.readouterr()  # (the worker's line, made above)
+    assert outcome(made)["status"] == "success"
+    out = capfd.readouterr()
+    assert ('(got "RUNNING")' in out.out + out.err) is shown
+    assert "met" in out.out + out.err  # the trigger's lines are there

@@ -11,7 +11,7 @@ from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._conditions import Rules
 from httsleep_airflow._core import Policy, Poller
-from httsleep_airflow._secrets import redact, secret_forms, tidy
+from httsleep_airflow._secrets import mask_url_parts, redact, secret_forms, tidy
 from httsleep_airflow._sync import BearerAuth, HttSleeper, request_secrets
 from httsleep_airflow.exceptions import Alarm, RetriesExhausted
 from tests.helpers import make_response
@@ -279,6 +279,42 @@ def test_urls_in_any_text_lose_their_passwords_and_secret_parameters():
     assert "page=2" in shown and "x=1" in shown
     label = strip_credentials("http://u:pw-123456@h/x?api_key=abc&b=1#access_token=zz")
     assert label == "http://h/x?api_key=***&b=1#access_token=***"
+
+
+@pytest.mark.timeout(20)
+def test_a_password_after_any_scheme_is_masked_in_time_linear_in_the_text():
+    """The user-info is found after its "://": a scheme after a dot or a digit is no hiding
+    place, and a long run of scheme characters before an "@" (which took time growing with
+    its square: hours for a body of megabytes) is read once."""
+    shown = mask_url_parts("x .http://u:pw-1@h 1http://a:pw-2@c git+ssh://g:pw-3@h")
+    assert "pw-" not in shown, shown
+    assert shown == "x .http://u:***@h 1http://a:***@c git+ssh://g:***@h"
+    assert mask_url_parts("https://h:8080/p@x") == "https://h:8080/p@x"  # a port, no user-info
+    hostile = "a." * 2_000_000 + "@"
+    assert redact(hostile, ()) == hostile
+
+
+def test_every_process_orders_a_secrets_forms_alike():
+    """Forms of equal length are ordered by text, not by a set's (hash-seeded) order, so two
+    processes redact overlapping secrets alike."""
+    import subprocess
+    import sys
+
+    code = (
+        "from httsleep_airflow._secrets import tidy, redact; "
+        "s = tidy(['abcdef12', 'ef12WXYZ']); print(s, redact('xxabcdef12WXYZxx', s))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(1, 7)
+    }
+    assert len(outs) == 1, outs
 
 
 def test_exception_groups_and_os_errors_lose_the_secret():
