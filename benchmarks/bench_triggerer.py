@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -162,8 +163,11 @@ def worker_poke(rules: Any) -> str | None:
     response = requests.Response()
     response.status_code, response._content = 200, BODY
     response.headers["Content-Type"] = "application/json"
+    log = logging.getLogger("benchmarks.worker_poke")  # as the task's log: INFO, here unseen
+    log.setLevel(logging.INFO)
+    log.propagate = False
     shown = PollLog()
-    poller = Poller(rules, Policy.build(), poll_log=shown)
+    poller = Poller(rules, Policy.build(), poll_log=shown, log=log)
     poller.next_action(0.0)
     poller.receive(response, 0.0)
     return shown.fingerprint()

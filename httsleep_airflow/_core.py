@@ -504,11 +504,10 @@ class Poller:
             text = describe()
             poll_log.follow(result, now, text)
         level, quiet = poll_log.level(result, now, notable=exhausted or late or asked is not None)
-        if level == logging.INFO:
-            text = describe() if text is None else text
-            poll_log.showed(text)
         if self.log.isEnabledFor(level):
             line = describe() if text is None else text
+            if level == logging.INFO:  # shown: what a wait going on elsewhere follows
+                poll_log.showed(line)
             if asked is not None:
                 line += f"; waiting {delay:g} s as the server asked (Retry-After)"
             if quiet:

@@ -4,6 +4,7 @@ a real trigger polling a local server, its task instance's record kept in memory
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -141,8 +142,10 @@ def worker_fingerprint(body: dict[str, Any]) -> str | None:
     from httsleep_airflow._core import Policy, Poller, PollLog
     from tests.helpers import make_response
 
+    log = logging.getLogger("tests.worker_poke")  # as the task's log: INFO
+    log.setLevel(logging.INFO)
     shown = PollLog()
-    poller = Poller(Rules(UNTIL), Policy.build(), poll_log=shown)
+    poller = Poller(Rules(UNTIL), Policy.build(), poll_log=shown, log=log)
     poller.next_action(0.0)
     poller.receive(make_response(200, body), 0.0)
     return shown.fingerprint()

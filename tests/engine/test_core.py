@@ -415,6 +415,20 @@ class TestLogVolume:
         assert prints[1] == hashlib.blake2b(said.encode(), digest_size=8).hexdigest()
         assert PollLog().fingerprint() is None  # nothing shown yet
 
+    def test_a_line_not_written_is_no_fingerprint(self):
+        """What follows is the last line shown: a poke whose log does not write INFO showed
+        nothing, so the trigger's first poll is shown (and no line is worded for nothing)."""
+        from httsleep_airflow._core import PollLog
+
+        quiet = logging.getLogger("tests.quiet_task_log")
+        quiet.setLevel(logging.WARNING)
+        shown = PollLog()
+        drive(
+            Poller(Rules(UNTIL), Policy.build(), poll_log=shown, log=quiet),
+            [make_response(200, RUNNING)],
+        )
+        assert shown.fingerprint() is None
+
     @settings(max_examples=150, deadline=None)
     @given(
         bodies=st.lists(st.sampled_from(["RUNNING", "QUEUED", "PAUSED"]), min_size=2, max_size=20),
