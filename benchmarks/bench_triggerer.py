@@ -34,8 +34,8 @@ in its row; the time from deferral until every trigger had polled.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import logging
 import os
 import shutil
 import signal
@@ -132,7 +132,7 @@ def make_trigger(kind: str, endpoint: str, interval: float, share: float) -> Any
             rules,
             attempts_made=1,
             deadline=time.time() + ours.timeout,
-            follows=worker_poke(rules),
+            follows=worker_poke(),
         )
     from airflow.providers.http.sensors.http import HttpSensor
     from airflow.providers.http.triggers.http import HttpSensorTrigger
@@ -151,26 +151,17 @@ def make_trigger(kind: str, endpoint: str, interval: float, share: float) -> Any
     )
 
 
-def worker_poke(rules: Any) -> str | None:
+@functools.cache
+def worker_poke() -> str | None:
     """What the sensor's poke 1 on the worker hands its trigger (``follows``): the fingerprint
     of what that poke found, the job API's one answer (``benchmarks._server.BODY``), made by
-    the engine as the poke makes it."""
-    import requests
-
+    the engine as the poke makes it. The same for every job: made once."""
     from benchmarks._server import BODY
-    from httsleep_airflow._core import Policy, Poller, PollLog
+    from httsleep_airflow._conditions import Rules
+    from tests.helpers import make_response, poke_fingerprint
 
-    response = requests.Response()
-    response.status_code, response._content = 200, BODY
-    response.headers["Content-Type"] = "application/json"
-    log = logging.getLogger("benchmarks.worker_poke")  # as the task's log: INFO, here unseen
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    shown = PollLog()
-    poller = Poller(rules, Policy.build(), poll_log=shown, log=log)
-    poller.next_action(0.0)
-    poller.receive(response, 0.0)
-    return shown.fingerprint()
+    answer = make_response(200, BODY, {"Content-Type": "application/json"})
+    return poke_fingerprint(Rules(UNTIL), answer)
 
 
 def seed(kind: str, n: int, interval: float, go: Callable[[], None]) -> dict[str, float]:

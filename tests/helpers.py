@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import requests
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow._conditions import Rules
+from httsleep_airflow._core import Policy, Poller, PollLog
 
 
 def make_response(
@@ -28,6 +31,19 @@ def make_response(
     response.encoding = "utf-8"
     response.url = "http://127.0.0.1/test"
     return response
+
+
+def poke_fingerprint(rules: Rules, response: requests.Response) -> str | None:
+    """What a sensor's poke that got ``response`` hands its trigger (``follows``): the
+    fingerprint of its line, made by the engine as the poke makes it (its task log at INFO)."""
+    log = logging.getLogger("tests.helpers.poke")  # as the task's log: INFO, here unseen
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    shown = PollLog()
+    poller = Poller(rules, Policy.build(), poll_log=shown, log=log)
+    poller.next_action(0.0)
+    poller.receive(response, 0.0)
+    return shown.fingerprint()
 
 
 class Recorder:

@@ -4,19 +4,21 @@ a real trigger polling a local server, its task instance's record kept in memory
 from __future__ import annotations
 
 import asyncio
-import logging
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from httsleep_airflow._conditions import Rules
 from httsleep_airflow.triggers._ledger import PollLedger
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
+from tests.helpers import make_response, poke_fingerprint
 from tests.scripted_server import Reply, ScriptedServer
 
 RUNNING = Reply(body={"status": "RUNNING"})
 OK = Reply(body={"status": "OK"})
 TI = SimpleNamespace(dag_id="d", task_id="wait", run_id="r", map_index=3)
+UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
 
 
 class MemoryStore:
@@ -51,7 +53,7 @@ def store(monkeypatch) -> MemoryStore:
 def trigger(server: ScriptedServer, *, max_retries: int | None = 5, ti: Any = TI):
     made = HttSleepTrigger(
         endpoint=server.url("/jobs/1"),
-        conditions={"until": {"jsonpath": [{"expression": "status", "value": "OK"}]}},
+        conditions={"until": UNTIL},
         max_retries=max_retries,
         attempts_made=1,  # the worker's poke
         polling_interval=0,
@@ -136,24 +138,6 @@ def test_no_record_without_a_budget_or_a_task_instance(server: ScriptedServer, s
     assert store.written == []
 
 
-def worker_fingerprint(body: dict[str, Any]) -> str | None:
-    """What the worker's poke that found ``body`` hands its trigger (``follows``)."""
-    from httsleep_airflow._conditions import Rules
-    from httsleep_airflow._core import Policy, Poller, PollLog
-    from tests.helpers import make_response
-
-    log = logging.getLogger("tests.worker_poke")  # as the task's log: INFO
-    log.setLevel(logging.INFO)
-    shown = PollLog()
-    poller = Poller(Rules(UNTIL), Policy.build(), poll_log=shown, log=log)
-    poller.next_action(0.0)
-    poller.receive(make_response(200, body), 0.0)
-    return shown.fingerprint()
-
-
-UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
-
-
 @pytest.mark.parametrize(("recorded", "shown"), [(None, False), (3, True)])
 def test_a_trigger_taken_over_shows_its_first_poll(
     server: ScriptedServer, store: MemoryStore, capfd, recorded: Any, shown: bool
@@ -163,7 +147,7 @@ def test_a_trigger_taken_over_shows_its_first_poll(
     store.value = recorded
     server.script(RUNNING, OK)
     made = trigger(server)
-    made.follows = worker_fingerprint({"status": "RUNNING"})
+    made.follows = poke_fingerprint(Rules(UNTIL), make_response(200, {"status": "RUNNING"}))
     capfd.readouterr()  # (the worker's line, made above)
     assert outcome(made)["status"] == "success"
     out = capfd.readouterr()
