@@ -13,8 +13,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,31 @@ class Deployment:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what}\n{self.tails()}")
             time.sleep(0.5)
+
+    @contextlib.contextmanager
+    def supervised(self, every: float = 0.5) -> Iterator[dict[str, list[float]]]:
+        """Start again each component that exits while the block runs, as a process supervisor
+        would (systemd's ``Restart=always``, Kubernetes), after stopping what it left in its
+        process group; yields, per component, the seconds into the block at each start."""
+        restarts: dict[str, list[float]] = {}
+        done = threading.Event()
+        began = time.monotonic()
+
+        def watch() -> None:
+            while not done.wait(every):
+                for name, process in list(self.processes.items()):
+                    if process.poll() is not None:
+                        restarts.setdefault(name, []).append(round(time.monotonic() - began, 1))
+                        stop(process)  # what it left in its group, as systemd stops a unit's
+                        self.start_component(name)
+
+        watcher = threading.Thread(target=watch, name="supervisor", daemon=True)
+        watcher.start()
+        try:
+            yield restarts
+        finally:
+            done.set()
+            watcher.join()
 
     def kill(self, name: str) -> None:
         """SIGKILL the component and everything it started: no chance to clean up."""

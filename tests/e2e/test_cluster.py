@@ -221,27 +221,30 @@ def _outage(cluster: Cluster, api: JobAPI, restart) -> None:
         return len(_polled(api, jobs, 3)) == 3 and all(states[m][0] == waiting[m] for m in modes)
 
     cluster.wait_for("sensors waiting", 240, all_waiting)
-    restart()
-    at_restart = api.requests_per_job()
-    # A component that exited on the outage is started again, as a process supervisor
-    # (systemd, Kubernetes) would: the scheduler can exit on a database error mid-loop.
-    time.sleep(10)
-    for name in [n for n, p in cluster.processes.items() if p.poll() is not None]:
-        cluster.start_component(name)
-    cluster.wait_for(
-        "every sensor polling again",
-        120,
-        lambda: all(api.requests_per_job()[j] >= at_restart[j] + 2 for j in jobs),
-    )
-    released = {job: api.finish_after(job, 2) for job in jobs}
-    state = airflow.wait_for_run("httsleep_cluster_outage", run_id, RUN_SECONDS)
+    # A component that exits on the outage is started again, as a process supervisor would:
+    # Airflow's scheduler and triggerer exit on a database error mid-loop, sometimes seconds
+    # after the database is back.
+    with cluster.supervised() as restarts:
+        restart()
+        at_restart = api.requests_per_job()
+        cluster.wait_for(
+            "every sensor polling again",
+            120,
+            lambda: all(api.requests_per_job()[j] >= at_restart[j] + 2 for j in jobs),
+        )
+        released = {job: api.finish_after(job, 2) for job in jobs}
+        state = airflow.wait_for_run("httsleep_cluster_outage", run_id, RUN_SECONDS)
+    print(f"outage ({type(restart.__self__).__name__} restarted): started again {restarts}")
     states = airflow.states("httsleep_cluster_outage", run_id)
     assert state == "success", states
     final = api.requests_per_job()
     for mode, job in zip(modes, jobs, strict=True):
         assert states[mode] == ("success", 1), mode  # nothing lost, no retry used
         assert final[job] == released[job] + 2, mode
-    assert [name for name, p in cluster.processes.items() if p.poll() is not None] == []
+    # Every component is up at the end, and none went on exiting once the database was back.
+    exited = [name for name, p in cluster.processes.items() if p.poll() is not None]
+    assert exited == [], cluster.tails(6000)
+    assert all(len(times) <= 3 for times in restarts.values()), (restarts, cluster.tails(6000))
 
 
 def test_redis_restarted_while_sensors_wait(cluster: Cluster, job_api_e2e: JobAPI):
