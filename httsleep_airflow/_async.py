@@ -363,9 +363,24 @@ class _Sessions:
             await session.close()
 
 
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, but a pooled connection that holds bytes no request asked for (an
+    answer the server sent unasked, bytes past a response's end) is closed instead of reused:
+    they would be read as the next poll's answer. urllib3 drops a pooled connection that is
+    readable before it reuses it, so both runners send that poll on a new connection."""
+
+    async def _get(self, key: Any, traces: Any) -> Any:
+        while True:
+            connection = await super()._get(key, traces)
+            protocol = None if connection is None else connection.protocol
+            if protocol is None or not protocol.should_close:
+                return connection
+            connection.close()
+
+
 def _new_session() -> aiohttp.ClientSession:
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=POOL_PER_HOST),
+        connector=_Connector(limit=0, limit_per_host=POOL_PER_HOST),
         trust_env=False,  # the environment is read by each sleeper, once (``send_once``)
         cookie_jar=aiohttp.DummyCookieJar(),  # cookies are each sleeper's own (``_jar``)
         auto_decompress=False,  # decoded by the shared rule (``_http.decode_body``)

@@ -32,6 +32,8 @@ class RawReply:
     :ivar drop: close at once, without answering.
     :ivar interim: bytes sent before the status line (interim ``1xx`` responses, whole).
     :ivar raw: the whole reply, byte for byte, sent in one piece instead; then close.
+    :ivar unasked: bytes sent a moment after the reply, on the same connection, which stays
+        open (an answer nobody asked for); ``RawServer.unasked_sent`` is set once they are.
     """
 
     status: int = 200
@@ -49,6 +51,7 @@ class RawReply:
     drop: bool = False
     interim: bytes = b""
     raw: bytes | None = None
+    unasked: bytes = b""
 
 
 def _bytes(value: str | bytes) -> bytes:
@@ -69,6 +72,7 @@ class RawServer:
         self.port = self._socket.getsockname()[1]
         self.scheme = "http"
         self._stopped = False
+        self.unasked_sent = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def start(self) -> RawServer:
@@ -83,6 +87,7 @@ class RawServer:
         with self._lock:
             self._script = list(replies) or [RawReply()]
             self.received.clear()
+            self.unasked_sent.clear()
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -173,4 +178,8 @@ class RawServer:
         if reply.cut is not None or reply.close or not (reply.content_length or reply.chunks):
             connection.shutdown(socket.SHUT_RDWR)
             return False
+        if reply.unasked:
+            time.sleep(0.05)  # after the client has read the reply: bytes of their own
+            connection.sendall(reply.unasked)
+            self.unasked_sent.set()
         return True

@@ -10,6 +10,7 @@ the response. Both runners now refuse what aiohttp refuses (``MalformedHeaders``
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -17,6 +18,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from httsleep_airflow import HttSleeper
+from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow.exceptions import RetriesExhausted
 from tests.helpers import run_in
 from tests.raw_server import RawReply, RawServer
 
@@ -200,3 +204,54 @@ def test_a_response_header_line_is_read_alike_or_refused_alike(
     """A name that is not a token, or a NUL in a value: both runners refuse the response
     (``MalformedHeaders``); anything else both read, to the same headers."""
     _alike(raw_server, RawReply(body=b"{}", headers=[(b"X-" + name, value), (b"X-After", b"1")]))
+
+
+DONE = b'{"status": "DONE"}'
+
+
+@pytest.mark.parametrize(
+    "unasked",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(DONE), DONE),
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        b"garbage",
+    ],
+    ids=["answer", "204", "chunked", "garbage"],
+)
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_bytes_a_server_sends_unasked_are_never_the_next_polls_answer(
+    raw_server: RawServer, runner: str, unasked: bytes
+):
+    """A kept-alive connection that holds bytes nobody asked for is not reused: the next poll
+    goes on a new connection and gets its own answer (urllib3 drops a pooled connection that
+    is readable; the aiohttp runner drops one whose protocol holds data)."""
+    running = RawReply(body=b'{"status": "RUNNING"}')
+    raw_server.script(RawReply(body=running.body, unasked=unasked), running)
+    until = {"jsonpath": [{"expression": "status", "value": "DONE"}]}
+    options: dict[str, Any] = {"max_retries": 2, "polling_interval": 1, "timeout": 5}
+
+    def sync_sleep(_: float) -> None:  # the wait ends once the unasked bytes are on their way
+        assert raw_server.unasked_sent.wait(5)
+
+    async def async_sleep(_: float) -> None:
+        assert await asyncio.to_thread(raw_server.unasked_sent.wait, 5)
+        for _ in range(3):  # the loop reads what arrived (in the kernel's buffer by now)
+            await asyncio.sleep(0)
+
+    url = raw_server.url("/job")
+    if runner == "sync":
+        with pytest.raises(RetriesExhausted) as caught:
+            HttSleeper(url, until, sleep=sync_sleep, **options).run()
+    else:
+
+        async def main() -> None:
+            async with AsyncHttSleeper(url, until, sleep=async_sleep, **options) as sleeper:
+                await sleeper.run()
+
+        with pytest.raises(RetriesExhausted) as caught:
+            asyncio.run(main())
+    assert caught.value.response is not None
+    assert caught.value.response.json() == {"status": "RUNNING"}
+    first, second = raw_server.received
+    assert first.client_port != second.client_port  # a new connection
