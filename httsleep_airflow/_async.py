@@ -372,8 +372,9 @@ class _Connector(aiohttp.TCPConnector):
     async def _get(self, key: Any, traces: Any) -> Any:
         while True:
             connection = await super()._get(key, traces)
-            protocol = None if connection is None else connection.protocol
-            if protocol is None or not protocol.should_close:
+            if connection is None or connection.protocol is None:
+                return connection
+            if not connection.protocol.should_close:
                 return connection
             connection.close()
 
