@@ -653,11 +653,16 @@ class AsyncHttSleeper(Plan):
         self.check_body_size(response.content_length)
         if response.content_length is not None:  # aiohttp reads no byte past the declared length
             return await response.read()
+        # a body the close ends: aiohttp ends it at a reset too, and keeps the reset only on
+        # the connection's protocol; cut short, as the requests runner says (BodyDropped)
+        protocol = response.connection.protocol if response.connection is not None else None
         chunks, size = [], 0
         async for chunk in response.content.iter_any():
             size += len(chunk)
             self.check_body_size(size)
             chunks.append(chunk)
+        if protocol is not None and isinstance(protocol.exception(), aiohttp.ClientOSError):
+            raise BodyDropped(f"{self._label}: the connection was reset inside the body")
         return b"".join(chunks)
 
     async def _pause(self, seconds: float) -> None:

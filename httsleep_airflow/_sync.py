@@ -1059,7 +1059,11 @@ class HttSleeper(Plan):
                         raise RequestDeadlineExceeded(f"{self.label}: the request deadline passed")
                     if sock is not None:
                         sock.settimeout(left if read_timeout is None else min(left, read_timeout))
-                chunk = read(_CHUNK, decode_content=False)
+                try:
+                    chunk = read(_CHUNK, decode_content=False)
+                except urllib3.exceptions.ProtocolError as exc:  # the connection went (a
+                    # reset too) inside the body: cut short, as requests' iter_content says
+                    raise requests.exceptions.ChunkedEncodingError(exc) from exc
                 if not chunk:
                     break
                 size += len(chunk)

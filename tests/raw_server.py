@@ -8,6 +8,7 @@ table can use either.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class RawReply:
     :ivar drop: close at once, without answering.
     :ivar interim: bytes sent before the status line (interim ``1xx`` responses, whole).
     :ivar raw: the whole reply, byte for byte, sent in one piece instead; then close.
+    :ivar reset: end with a reset (RST) where it would close, a moment after the last byte.
     :ivar unasked: bytes sent a moment after the reply, on the same connection, which stays
         open (an answer nobody asked for); ``RawServer.unasked_sent`` is set once they are.
     """
@@ -51,6 +53,7 @@ class RawReply:
     drop: bool = False
     interim: bytes = b""
     raw: bytes | None = None
+    reset: bool = False
     unasked: bytes = b""
 
 
@@ -176,7 +179,11 @@ class RawServer:
         else:
             connection.sendall(body)
         if reply.cut is not None or reply.close or not (reply.content_length or reply.chunks):
-            connection.shutdown(socket.SHUT_RDWR)
+            if reply.reset:  # after the client has read what came: a reset drops unread bytes
+                time.sleep(0.05)
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                connection.shutdown(socket.SHUT_RDWR)
             return False
         if reply.unasked:
             time.sleep(0.05)  # after the client has read the reply: bytes of their own

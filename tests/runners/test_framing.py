@@ -255,3 +255,19 @@ def test_bytes_a_server_sends_unasked_are_never_the_next_polls_answer(
     assert caught.value.response.json() == {"status": "RUNNING"}
     first, second = raw_server.received
     assert first.client_port != second.client_port  # a new connection
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        RawReply(body=b'{"status": "DONE"}', cut=5, reset=True),
+        RawReply(body=b'{"status": "DONE"}', chunks=4, cut=9, reset=True),
+        RawReply(body=b'{"status": "DONE", "a"', content_length=False, reset=True),
+    ],
+    ids=["content-length", "chunked", "ended by the close"],
+)
+def test_a_reset_inside_the_body_is_a_dropped_body_in_both_runners(
+    raw_server: RawServer, reply: RawReply
+):
+    """However the body is framed: a body the close ends is not taken whole at a reset."""
+    assert _alike(raw_server, reply) == "BodyDropped"
