@@ -563,6 +563,8 @@ class AsyncHttSleeper(Plan):
             options = self._request_options  # shared, not copied: the first hop is most polls
             if middlewares:
                 options = {**options, "middlewares": middlewares}
+            if left_origin and self._tls[1]:  # a client certificate goes to its origin only
+                options = {**options, "ssl": _ssl_option(self._tls[0], None)}
             if target is None:
                 target = _wire_url(url)
             try:

@@ -933,14 +933,14 @@ class HttSleeper(Plan):
         while True:
             timeout = self._timeout_until(deadline)
             try:
-                response = self._send(prepared, timeout)
+                response = self._send(prepared, timeout, left_origin)
             except requests.exceptions.ConnectionError as exc:
                 # closed before any byte of answer: most often a kept-alive connection the
                 # server closed after its last answer; sent once more, on a new connection
                 # (the same rule as the aiohttp runner)
                 if prepared.method not in IDEMPOTENT_METHODS or not stale_connection_cause(exc):
                     raise
-                response = self._send(prepared, self._timeout_until(deadline))
+                response = self._send(prepared, self._timeout_until(deadline), left_origin)
             location = redirect_location(response.status_code, response.headers)
             if location is None:
                 break
@@ -956,7 +956,9 @@ class HttSleeper(Plan):
         self._read_body(response, deadline)
         return response
 
-    def _send(self, prepared: requests.PreparedRequest, timeout: Any) -> requests.Response:
+    def _send(
+        self, prepared: requests.PreparedRequest, timeout: Any, left_origin: bool = False
+    ) -> requests.Response:
         """One hop, through ``Session.send`` (so that mounted adapters and the mocking libraries
         users test with, which patch it, see every request), with redirects left to us.
 
@@ -967,12 +969,13 @@ class HttSleeper(Plan):
         """
         session = self.session
         prepared.hooks = {"response": [_check_raw_headers, *prepared.hooks.get("response", [])]}
-        assert self._send_options is not None, "set by _exchange()"
+        options = self._send_options
+        assert options is not None, "set by _exchange()"
+        if left_origin:  # a client certificate goes to its origin only
+            options = {**options, "cert": None}
         session.get_redirect_target = _no_redirect_target  # type: ignore[method-assign]
         try:
-            return session.send(
-                prepared, allow_redirects=False, timeout=timeout, **self._send_options
-            )
+            return session.send(prepared, allow_redirects=False, timeout=timeout, **options)
         finally:
             del session.get_redirect_target
             drop_unsendable_cookies(session.cookies)  # those the response set

@@ -126,3 +126,20 @@ def test_a_redirect_from_http_to_https_keeps_the_tls_settings(
         assert outcomes == [200, 200]
     else:  # the default bundle does not hold the throwaway CA: refused by both
         assert outcomes == [requests.exceptions.SSLError] * 2
+
+
+def test_a_client_certificate_goes_to_its_own_origin_only(
+    tls_server: ScriptedServer, mtls_server: ScriptedServer, ca_file: str, client_cert: str
+):
+    """Across a redirect to another origin, neither runner presents the client certificate:
+    the other origin, which asks for one, refuses the handshake."""
+    tls_server.script(Reply(302, "", {"Location": mtls_server.url("/elsewhere")}))
+    mtls_server.script(Reply(body={"status": "OK"}))
+    outcomes = _both_runners(tls_server.url("/start"), ca_file, client_cert)
+    assert all(issubclass(kind, requests.exceptions.ConnectionError) for kind in outcomes)
+    assert mtls_server.received == []
+    # within its origin, a redirect keeps it
+    here = Reply(302, "", {"Location": mtls_server.url("/here")})
+    mtls_server.script(here, Reply(body={}), here, Reply(body={}))
+    assert _both_runners(mtls_server.url("/start"), ca_file, client_cert) == [200, 200]
+    assert [r.path for r in mtls_server.received] == ["/start", "/here"] * 2
