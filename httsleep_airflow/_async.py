@@ -173,7 +173,12 @@ _MALFORMED_MESSAGES = (
 
 
 #: How it words a refused chunk of the body (its size line, or what ends it).
-_BAD_CHUNK_MESSAGES = ("Invalid character in chunk size", "Expected LF after chunk data")
+_BAD_CHUNK_MESSAGES = (
+    "Invalid character in chunk size",
+    "Expected LF after chunk data",
+    "Expected LF after chunk size",  # a bare LF ends the size line
+    "Chunk size overflow",  # more hex digits than a length holds
+)
 
 
 def _parser_refused(error: BaseException, messages: tuple[str, ...]) -> bool:

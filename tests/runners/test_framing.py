@@ -271,3 +271,18 @@ def test_a_reset_inside_the_body_is_a_dropped_body_in_both_runners(
 ):
     """However the body is framed: a body the close ends is not taken whole at a reset."""
     assert _alike(raw_server, reply) == "BodyDropped"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"zz\r\n{}\r\n0\r\n\r\n",
+        b"ffffffffffffffffffffff\r\n{}\r\n0\r\n\r\n",  # more than a length holds
+        b"2\n{}\n0\n\n",  # bare LFs
+    ],
+)
+def test_a_chunk_size_line_neither_reads_is_a_dropped_body_in_both_runners(
+    raw_server: RawServer, body: bytes
+):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert _alike(raw_server, RawReply(raw=head + body)) == "BodyDropped"
