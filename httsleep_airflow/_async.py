@@ -550,6 +550,8 @@ class AsyncHttSleeper(Plan):
             deadline.end(None)
             return response
         except Exception as exc:
+            if budget is not None and type(exc) is TimeoutError:  # the deadline's own
+                raise RequestDeadlineExceeded.after(self._label, budget) from exc
             translated = translate_error(exc, self.secrets)
             if translated is exc:
                 raise

@@ -74,6 +74,11 @@ class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
     its total deadline (``request_deadline``, or ``max_wait``'s rest); it was abandoned. A
     ``ReadTimeout``, so ``ignore_exceptions=[requests.exceptions.Timeout]`` covers it."""
 
+    @classmethod
+    def after(cls, label: str, budget: float) -> RequestDeadlineExceeded:
+        """The error for the request ``label`` (``"GET url"``) cut at its ``budget``."""
+        return cls(f"{label}: no complete response within {budget:g} s (request deadline)")
+
 
 HEADER_LIMIT_TEXT = (
     f"the response's header section is past the limits ({MAX_HEADER_LINE} characters per "

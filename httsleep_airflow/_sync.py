@@ -903,9 +903,7 @@ class HttSleeper(Plan):
             return self._exchange(deadline)
         except Exception as exc:
             if cut is not None and cut.fired:
-                translated: BaseException = RequestDeadlineExceeded(
-                    f"{self.label}: no complete response within {budget:g} s (request deadline)"
-                )
+                translated: BaseException = RequestDeadlineExceeded.after(self.label, budget)
             else:
                 translated = translate_error(exc, deadline, self.secrets)
             if translated is exc:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow._http import RequestDeadlineExceeded
 from httsleep_airflow.exceptions import RetriesExhausted
 from tests.helpers import run_in
 from tests.raw_server import RawReply, RawServer
@@ -286,3 +287,16 @@ def test_a_chunk_size_line_neither_reads_is_a_dropped_body_in_both_runners(
 ):
     head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     assert _alike(raw_server, RawReply(raw=head + body)) == "BodyDropped"
+
+
+def test_a_request_cut_at_its_deadline_is_worded_alike_by_both_runners(raw_server: RawServer):
+    raw_server.script(RawReply(body=b"{}", trickle_head=0.05))  # a head of 40 bytes: 2 s
+    errors = []
+    for runner in ("sync", "async"):
+        with pytest.raises(RequestDeadlineExceeded) as caught:
+            run_in(runner, raw_server.url("/r"), UNTIL, timeout=5, request_deadline=0.3)
+        errors.append(str(caught.value))
+    assert (
+        errors
+        == [f"GET {raw_server.url('/r')}: no complete response within 0.3 s (request deadline)"] * 2
+    )
