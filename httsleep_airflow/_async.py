@@ -551,7 +551,7 @@ class AsyncHttSleeper(Plan):
             return response
         except Exception as exc:
             if budget is not None and type(exc) is TimeoutError:  # the deadline's own
-                raise RequestDeadlineExceeded.after(self._label, budget) from exc
+                raise RequestDeadlineExceeded.after(self.label, budget) from exc
             translated = translate_error(exc, self.secrets)
             if translated is exc:
                 raise
@@ -671,7 +671,7 @@ class AsyncHttSleeper(Plan):
             self.check_body_size(size)
             chunks.append(chunk)
         if protocol is not None and isinstance(protocol.exception(), aiohttp.ClientOSError):
-            raise BodyDropped(f"{self._label}: the connection was reset inside the body")
+            raise BodyDropped(f"{self.label}: the connection was reset inside the body")
         return b"".join(chunks)
 
     async def _pause(self, seconds: float) -> None:

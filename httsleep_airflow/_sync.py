@@ -902,7 +902,7 @@ class HttSleeper(Plan):
         try:
             return self._exchange(deadline)
         except Exception as exc:
-            if cut is not None and cut.fired:
+            if cut is not None and cut.fired and budget is not None:
                 translated: BaseException = RequestDeadlineExceeded.after(self.label, budget)
             else:
                 translated = translate_error(exc, deadline, self.secrets)
