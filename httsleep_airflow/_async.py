@@ -39,6 +39,7 @@ from requests.utils import (
 
 from httsleep_airflow._core import ACCEPT_ENCODING, MAX_STATUS_LINE, Done, Sleep
 from httsleep_airflow._http import (
+    CUT_HEAD_TEXT,
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
     MALFORMED_TEXT,
@@ -208,11 +209,19 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return MalformedHeaders(MALFORMED_TEXT)
     if any(_parser_refused(cause, _BAD_CHUNK_MESSAGES) for cause in causes(error)):
         return BodyDropped(scrub(str(error), secrets, 300))  # as urllib3's InvalidChunkLength
+    if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
+        return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
             return target(scrub(text or type(error).__name__, secrets, 300))
     return error
+
+
+def _closed_before_answering(error: BaseException) -> bool:
+    """Whether the server closed the connection before any byte of its answer: aiohttp's
+    message is then its default text, and the head it began to read after a byte."""
+    return isinstance(error, aiohttp.ServerDisconnectedError) and isinstance(error.message, str)
 
 
 def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
@@ -582,9 +591,7 @@ class AsyncHttSleeper(Plan):
                 # closed before any byte of answer: most often a kept-alive connection the
                 # server closed after its last answer; sent once more, on a new connection
                 # (the same rule as the requests runner)
-                stale = isinstance(exc, aiohttp.ServerDisconnectedError) or (
-                    stale_connection_cause(exc)
-                )
+                stale = _closed_before_answering(exc) or stale_connection_cause(exc)
                 if method not in IDEMPOTENT_METHODS or not stale:
                     raise
                 response = await self._client().request(

@@ -163,6 +163,9 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}(?: [^\r\n]*)?\r?\n")
 BAD_STATUS_TEXT = "bad status line: not 'HTTP/1.1 <three digits> <reason>'"
 
 
+CUT_HEAD_TEXT = "the connection closed inside the response's header section"
+
+
 def check_head_lines(lines: list[bytes]) -> None:
     """Raise for a response head (status line and header lines, as read line by line) that
     aiohttp's parser refuses and http.client reads: a status line that is not ``_STATUS_LINE``
@@ -174,9 +177,7 @@ def check_head_lines(lines: list[bytes]) -> None:
         if b"\r" in (line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n")):
             raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
-        raise requests.exceptions.ConnectionError(
-            "the connection closed inside the response's header section"
-        )
+        raise requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
 
 
 def check_status(status: int, version: tuple[int, ...]) -> None:

@@ -300,3 +300,23 @@ def test_a_request_cut_at_its_deadline_is_worded_alike_by_both_runners(raw_serve
         errors
         == [f"GET {raw_server.url('/r')}: no complete response within 0.3 s (request deadline)"] * 2
     )
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"H",
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 200 OK\r\nX: y\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200",
+    ],
+)
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_a_head_the_server_cuts_is_sent_once(raw_server: RawServer, head: bytes, runner: str):
+    """Only a connection closed before any byte of answer is taken for a stale kept-alive one
+    and sent again; a head cut short is the server's answer: a ConnectionError at once."""
+    raw_server.script(RawReply(raw=head))
+    with pytest.raises(requests.exceptions.ConnectionError):
+        run_in(runner, raw_server.url("/r"), UNTIL, timeout=5, max_retries=1)
+    assert len(raw_server.received) == 1
