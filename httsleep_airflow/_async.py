@@ -463,7 +463,6 @@ class AsyncHttSleeper(Plan):
         self._url = prepared.url or url
         self._label = describe_request(request, self._url)  # not prepared a second time
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
-        self._target_text: str | None = None  # its response's url (``_response_url``)
         self._body = _body_bytes(prepared.body)
         # aiohttp takes text only; a value is ASCII (Plan: check_headers), so bytes read alike
         self._headers: dict[str, str | bytes] = {
@@ -624,7 +623,7 @@ class AsyncHttSleeper(Plan):
                         time.monotonic() - started,
                         result_headers,
                         set_cookie,
-                        self._response_url(response, target),
+                        url,  # as requests: the URL asked for (a fragment kept)
                     )
             method, next_url, keep_body = next_hop(method, url, response.status, location, hops)
             hops += 1
@@ -644,14 +643,6 @@ class AsyncHttSleeper(Plan):
                 cookie = self._cookie_for(url, headers)
                 if cookie:
                     headers["Cookie"] = cookie
-
-    def _response_url(self, response: aiohttp.ClientResponse, target: yarl.URL) -> str:
-        """``str(response.url)``, made once for the URL every poll sends to first."""
-        if target is not self._target:
-            return str(response.url)
-        if self._target_text is None:
-            self._target_text = str(response.url)
-        return self._target_text
 
     def _cookie_for(self, url: str, headers: Mapping[str, str | bytes]) -> str | None:
         """The ``Cookie`` value for a hop to ``url``: the sleeper's cookies with the request's

@@ -18,11 +18,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.cookies import MockRequest, RequestsCookieJar
-from requests.utils import requote_uri
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -262,6 +261,17 @@ def followable(url: str) -> bool:
     return not (AUTHORITY_NEVER.search(parts.netloc) or _ENCODED_CONTROL.search(host))
 
 
+def _prepared_url(url: str) -> str:
+    """``url`` as ``requests.PreparedRequest`` prepares it (percent-escapes, path, host), its
+    user-info dropped: neither runner sends it to a redirect."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)
+    parts = urlsplit(prepared.url or "")
+    if parts.username is None and parts.password is None:
+        return prepared.url or ""
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tuple[str, str, bool]:
     """Where a redirect leads: ``(method, url, keep_body)``.
 
@@ -272,9 +282,9 @@ def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tu
         raise requests.exceptions.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
     if location.startswith("//"):  # scheme-relative
         location = f"{urlsplit(url).scheme}:{location}"
-    try:
-        target = requote_uri(urljoin(url, location))
-    except ValueError:  # an IPv6 address that does not close, say
+    try:  # as requests prepares a URL: what urllib3 puts on the wire, and aiohttp alike
+        target = _prepared_url(urljoin(url, location))
+    except (ValueError, requests.RequestException):  # an IPv6 address that does not close
         target = ""
     if not followable(target):
         raise requests.exceptions.InvalidURL(

@@ -320,3 +320,30 @@ def test_a_head_the_server_cuts_is_sent_once(raw_server: RawServer, head: bytes,
     with pytest.raises(requests.exceptions.ConnectionError):
         run_in(runner, raw_server.url("/r"), UNTIL, timeout=5, max_retries=1)
     assert len(raw_server.received) == 1
+
+
+LOCATION_PATHS = st.lists(
+    st.sampled_from(list("ab/.[]{}|^`\"<>% ?=&#~:@!$'()*+,;é") + ["%2f", "%2F", "%41"]),
+    max_size=12,
+).map("".join)
+
+
+@settings(SETTINGS, max_examples=60)
+@given(path=LOCATION_PATHS, fragment=st.sampled_from(["", "#top"]))
+def test_a_redirect_is_sent_to_the_same_request_target_by_both_runners(
+    raw_server: RawServer, path: str, fragment: str
+):
+    """Whatever a Location holds, both runners send the same request line to it and report
+    the same ``response.url`` (the first URL's fragment kept, as requests keeps it)."""
+    server = raw_server
+    location = ("/" + path).encode("utf-8").decode("latin-1")
+    seen = []
+    for runner in ("sync", "async"):
+        server.script(RawReply(302, headers=[("Location", location)]), RawReply(body=b"{}"))
+        try:
+            response = run_in(runner, server.url("/r") + fragment, UNTIL, timeout=5)
+            outcome: Any = response.url.replace(str(server.port), "PORT")
+        except requests.RequestException as exc:
+            outcome = type(exc).__name__
+        seen.append((outcome, [r.path for r in server.received]))
+    assert seen[0] == seen[1]
