@@ -16,6 +16,7 @@ from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._http import origin
 from httsleep_airflow._secrets import (
+    MASK,
     redact,
     scrub,
     secret_header_values,
@@ -106,24 +107,52 @@ def check_endpoint(endpoint: Any) -> str:
     if not isinstance(endpoint, str):
         raise ConditionError(f"endpoint must be a string, not {type(endpoint).__name__}")
     if is_absolute(endpoint):
-        return check_url(endpoint)
-    text = endpoint.strip().lower()
-    shown = redact(endpoint, tidy(url_secrets(endpoint)))
-    scheme = _SCHEME.match(text)
-    problem = None
-    if text.startswith(("//", "\\\\")):
-        problem = "a scheme-relative URL; give the full 'https://host/path'"
-    elif re.match(r"https?/", text) or (
-        scheme is not None and scheme.group(1) in ("http", "https")
-    ):
-        problem = "a mistyped http(s) URL; write 'https://host/path'"
-    elif scheme is not None and text[scheme.end() :].startswith("/"):
-        problem = f"a URL with the scheme {scheme.group(1)!r}; only http and https are polled"
+        try:
+            return check_url(endpoint)
+        except ConditionError:
+            raise ConditionError(
+                f"endpoint {shown_url(endpoint)!r} is not an http(s) URL like 'https://host/path'"
+            ) from None
+    problem = misread_url(endpoint)
     if problem is not None:
         raise ConditionError(
-            f"endpoint {shown!r} is {problem} (a path is joined to the connection's base URL)"
+            f"endpoint {shown_url(endpoint)!r} is {problem} (a path is joined to the "
+            "connection's base URL)"
         )
     return endpoint
+
+
+def misread_url(text: str) -> str | None:
+    """What is wrong with ``text``, a path or host that is a URL of another kind or a mistyped
+    http(s) one (see ``check_endpoint``); ``None`` when it is none of these."""
+    lowered = text.strip().lower()
+    scheme = _SCHEME.match(lowered)
+    if lowered.startswith(("//", "\\\\")):
+        return "a scheme-relative URL; give the full 'https://host/path'"
+    if re.match(r"https?/", lowered) or (
+        scheme is not None and scheme.group(1) in ("http", "https")
+    ):
+        return "a mistyped http(s) URL; write 'https://host/path'"
+    if scheme is not None and lowered[scheme.end() :].startswith("/"):
+        return f"a URL with the scheme {scheme.group(1)!r}; only http and https are polled"
+    return None
+
+
+#: What may start a URL, mistyped or not: a scheme and slashes (``https://``, ``http//``,
+#: ``https:/``, ``http:\\``, ``//``). The user-info, if any, begins after it.
+_URL_LEAD = re.compile(r"\s*(?:[a-z][a-z0-9+.\-]*:[/\\]+|https?[/\\]+|[/\\]+)?", re.IGNORECASE)
+
+
+def shown_url(text: str) -> str:
+    """``text`` (a URL, maybe mistyped) as a message may quote it: secret-looking parameters
+    masked, and everything between its scheme and its last ``@`` as ``***``, however the
+    user-info is written (a parser may not find it in a mistyped URL)."""
+    shown = redact(text, tidy(url_secrets(text)))
+    if "@" not in shown:
+        return shown
+    lead = _URL_LEAD.match(shown)
+    start = lead.end() if lead is not None else 0
+    return shown[:start] + MASK + shown[shown.rindex("@") :]
 
 
 def make_request(
@@ -226,9 +255,9 @@ def _from_text(conn_id: str, key: str, value: Any) -> Any:
     if text[:1] in ("{", "[") or key == "timeout":
         try:
             return json.loads(text)
-        except ValueError:
+        except ValueError as exc:  # its message gives the place, never the text
             what = "seconds or [connect, read]" if key == "timeout" else "valid JSON"
-            raise _bad(conn_id, f"extra {key!r} is not {what}: {value!r}") from None
+            raise _bad(conn_id, f"extra {key!r} is not {what} ({exc})") from None
     return value
 
 
@@ -280,8 +309,13 @@ def _verify(conn_id: str, options: Mapping[str, Any]) -> bool | str | None:
 
 
 def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | None) -> str:
+    """The base URL of ``host``, ``schema`` and ``port``. Errors quote the host as
+    ``shown_url`` shows it, never a parser's message (which may quote it whole)."""
     if not host:
         raise _bad(conn_id, "host is empty; set it to the API's base URL or host name")
+    problem = None if "://" in host else misread_url(host)
+    if problem is not None:
+        raise _bad(conn_id, f"host {shown_url(host)!r} is {problem}")
     try:
         if "://" in host:
             base = host
@@ -291,12 +325,25 @@ def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | No
         else:
             scheme = schema or "http"
             base = f"{scheme}://{host}" + (f":{port}" if port else "")
-        check_url(base)
+    except ValueError:
+        raise _bad(conn_id, f"host {shown_url(host)!r} cannot be read as a URL") from None
+    try:
         urlsplit(base).port  # noqa: B018  (raises on a port that is not a number)
-    except ValueError as exc:
-        shown = redact(str(exc), tidy(url_secrets(host)))
-        raise _bad(conn_id, f"host: {shown}") from None
+    except ValueError:
+        raise _bad(
+            conn_id, f"host {shown_url(host)!r} has a port that is not a number from 0 to 65535"
+        ) from None
+    try:
+        check_url(base)
+    except ValueError:
+        raise _bad(
+            conn_id, f"host {shown_url(host)!r} is not an http(s) URL like 'https://host/path'"
+        ) from None
     return base
+
+
+def _numbers(values: list[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 def settings_from_connection(
@@ -352,8 +399,13 @@ def settings_from_connection(
     test_endpoint = options.get("test_endpoint")
     if test_endpoint is not None and not isinstance(test_endpoint, str):
         raise _bad(conn_id, "extra 'test_endpoint' must be a path like '/health'")
+    timeout = options.get("timeout", DEFAULT_TIMEOUT)
+    pair = isinstance(timeout, list) and len(timeout) == 2
+    if timeout is not None and not _numbers(timeout if pair else [timeout]):
+        # before check_timeout, whose message quotes the value: it may quote numbers only
+        raise _bad(conn_id, "extra 'timeout' must be seconds or [connect, read] seconds")
     try:
-        timeout = check_timeout(options.get("timeout", DEFAULT_TIMEOUT))
+        timeout = check_timeout(timeout)
     except ValueError as exc:
         raise _bad(conn_id, f"extra {exc}") from None
     auth_type = str(options.get("auth_type", "basic")).lower()
@@ -505,15 +557,17 @@ class HttSleepHook(BaseHook):
             headers=headers,
         )
         settings = self.settings
+        # The caller's secret header names add to the connection's, never replace them.
+        secret_headers = [*settings.secret_headers, *(options.pop("secret_headers", None) or ())]
         if origin(url) != settings.origin:
             options = {"timeout": settings.timeout, **options}
-            return HttSleeper(request, until, alarms, **options)
+            return HttSleeper(request, until, alarms, secret_headers=secret_headers, **options)
         if has_authorization(headers):  # the caller's own Authorization wins over the session's
             request.auth = _KeepAuthorization()
         options = {
             **self.request_options(),
-            "secret_headers": settings.secret_headers,
             **options,
+            "secret_headers": secret_headers,
             "secrets": [*settings.secrets, *options.get("secrets", ())],
         }
         return HttSleeper(request, until, alarms, session=self.get_conn(), **options)
@@ -529,27 +583,31 @@ class HttSleepHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """What the UI's *Test* button shows: one GET, to the connection's ``test_endpoint``
         (which must answer 2xx) or else to its base URL (any answer but 401/403, 407 or 5xx:
-        the API is reachable and takes the credentials). Messages name no connection id: the
-        UI tests under a temporary one."""
+        the API is reachable and takes the credentials). It is sent as a poll is
+        (``sleeper().send_once()``): redirects are followed with the credentials only within
+        the connection's origin, and a ``test_endpoint`` on another origin gets none. Messages
+        name no connection id: the UI tests under a temporary one."""
         try:
             settings = self.settings
         except ConnectionConfigError as exc:
             return False, f"the connection being tested: {exc.detail}"
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        url = settings.url_for(settings.test_endpoint) if settings.test_endpoint else None
-        url = url or settings.base_url
-        where = strip_credentials(url)
+        secrets = tidy(settings.secrets)
         try:
-            response = self.get_conn().get(url, **self.request_options())
+            sleeper = self.sleeper(settings.test_endpoint, {"status_code": 200})
+        except ValueError as exc:  # a test_endpoint that is not a path or an http(s) URL
+            return False, f"test_endpoint: {scrub(str(exc), secrets, 500)}"
+        secrets = tidy([*secrets, *sleeper.secrets])
+        where = f"GET {strip_credentials(str(sleeper.request.url))}"
+        try:
+            response = sleeper.send_once()
         except Exception as exc:
-            text = scrub(f"{type(exc).__name__}: {exc}", tidy(settings.secrets), 500)
-            return False, f"GET {where} failed: {text}"
-        answer = scrub(
-            f"GET {where} answered {response.status_code} {response.reason}",
-            tidy(settings.secrets),
-            500,
-        )
+            text = scrub(f"{type(exc).__name__}: {exc}", secrets, 500)
+            return False, f"{where} failed: {text}"
+        finally:
+            sleeper.close()  # the session it made for another origin; the hook's stays open
+        answer = scrub(f"{where} answered {response.status_code} {response.reason}", secrets, 500)
         status = response.status_code
         if settings.test_endpoint:
             ok = 200 <= status < 300

@@ -321,14 +321,28 @@ class HttSleepSensor(BaseSensorOperator):
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
-        # Before anything shows or logs the rendered values: secret-looking header values
-        # (``{"X-Api-Key": "{{ var.value.key }}"}``) and a password in the endpoint's user-info
-        # are masked like the connection's.
-        own = argument_secrets(
-            self.endpoint, self.headers, self.request_params, self.secret_headers
-        )
+        self._hook = None  # each try reads the connection afresh
+        # Before anything shows, logs or stores the rendered values: secret-looking header
+        # values (``{"X-Api-Key": "{{ var.value.key }}"}``), those the connection names in its
+        # ``secret_headers``, and a password in the endpoint's user-info are masked like the
+        # connection's.
+        names = (*self.secret_headers, *self._connection_secret_headers())
+        own = argument_secrets(self.endpoint, self.headers, self.request_params, names)
         for secret in tidy(own):
             mask_secret(secret)
+
+    def _connection_secret_headers(self) -> tuple[str, ...]:
+        """The header names the connection marks secret, read through the hook execute()
+        uses (one connection read for both). ``()`` when the sensor sends no headers or no
+        connection, or when the connection cannot be read: execute() then reports why."""
+        if not self.headers or not isinstance(self.headers, Mapping) or is_absolute(self.endpoint):
+            return ()
+        if self._hook is None:
+            self._hook = HttSleepHook(httsleep_conn_id=self.httsleep_conn_id)
+        try:
+            return self._hook.settings.secret_headers
+        except Exception:  # a missing or misconfigured connection: execute() raises it
+            return ()
 
     def _build_sleeper(self) -> HttSleeper:
         request_options: dict[str, Any] = {
@@ -348,7 +362,8 @@ class HttSleepSensor(BaseSensorOperator):
         if is_absolute(self.endpoint):
             request = make_request(self.endpoint, **request_options)
             return HttSleeper(request, self.until, self.alarms, **engine_options)
-        self._hook = HttSleepHook(httsleep_conn_id=self.httsleep_conn_id)
+        if self._hook is None:  # else the one render_template_fields made, for this try
+            self._hook = HttSleepHook(httsleep_conn_id=self.httsleep_conn_id)
         try:
             settings = self._hook.settings
         except ConnectionConfigError as exc:  # a mistake that no retry can fix

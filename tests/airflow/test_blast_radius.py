@@ -400,7 +400,7 @@ def test_airflow_dags_test_rejects_a_dag_file_callback_at_parse_time(tmp_path, s
     assert server.received == []
 
 
-# --- found by an adversarial review ------------------------------------------------------------
+# --- callbacks that exit or cannot be printed, kwargs of another version ------------------------
 
 
 def exits(response: Any) -> bool:

@@ -7,10 +7,15 @@ import json
 import logging
 import warnings
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from httsleep_airflow.get_provider_info import get_provider_info
 from httsleep_airflow.hooks.httsleep import (
+    TEXT_JSON_KEYS,
+    ConnectionConfigError,
     HttSleepHook,
     argument_secrets,
     settings_from_connection,
@@ -152,7 +157,8 @@ def test_form_values_mean_what_the_same_json_means(form, written):
     [
         ({"verify": "false", "ca_bundle": "/ca.pem"}, "'verify' is false but 'ca_bundle' is set"),
         ({"verify": "/a.pem", "ca_bundle": "/b.pem"}, "two CA bundles"),
-        ({"timeout": "soon"}, "extra 'timeout' is not seconds or [connect, read]: 'soon'"),
+        ({"timeout": "soon"}, "extra 'timeout' is not seconds or [connect, read] (Expecting"),
+        ({"timeout": '["1", 2]'}, "extra 'timeout' must be seconds or [connect, read] seconds"),
         ({"headers": "{X-Api-Key: k}"}, "extra 'headers' is not valid JSON"),
         ({"timeout": "[1, 2, 3]"}, "timeout"),
     ],
@@ -169,6 +175,169 @@ def test_test_connection(monkeypatch, server: ScriptedServer):
     server.script(Reply(status=401, body="no"))
     ok, message = HttSleepHook("testable").test_connection()
     assert not ok and "401" in message
+
+
+def test_test_connection_keeps_the_credentials_within_the_origin(
+    monkeypatch, server: ScriptedServer
+):
+    """It follows redirects as a poll does: with the credentials within the origin only."""
+    set_conn(
+        monkeypatch,
+        "redirected",
+        host=server.url(),
+        login="ann",
+        password="pw-basic-123",
+        extra={
+            "headers": {"X-Api-Key": "key-456", "X-Tenant": "tenant-789"},
+            "secret_headers": ["X-Tenant"],
+        },
+    )
+    other = ScriptedServer().start()  # another port: another origin
+    try:
+        other.script(OK)
+        server.script(
+            Reply(status=302, headers={"Location": "/moved"}),
+            Reply(status=302, headers={"Location": other.url("/landing")}),
+        )
+        ok, message = HttSleepHook("redirected").test_connection()
+    finally:
+        other.stop()
+    assert ok, message
+    assert [r.path for r in server.received] == ["/", "/moved"]
+    for own in server.received:
+        assert own.headers["Authorization"].startswith("Basic ")
+        assert own.headers["X-Api-Key"] == "key-456" and own.headers["X-Tenant"] == "tenant-789"
+    (foreign,) = other.received
+    assert foreign.path == "/landing"
+    assert not {"Authorization", "X-Api-Key", "X-Tenant"} & set(foreign.headers)
+
+
+DIGEST = 'Digest realm="api", nonce="abc123", qop="auth", algorithm=MD5'
+
+
+def test_test_connection_answers_only_its_own_origins_digest_challenge(
+    monkeypatch, server: ScriptedServer
+):
+    set_conn(
+        monkeypatch,
+        "digest",
+        host=server.url(),
+        login="ann",
+        password="pw-digest-123",
+        extra={"auth_type": "digest"},
+    )
+    server.script(Reply(status=401, headers={"WWW-Authenticate": DIGEST}), OK)
+    ok, message = HttSleepHook("digest").test_connection()
+    assert ok, message
+    assert server.received[1].headers["Authorization"].startswith('Digest username="ann"')
+    other = ScriptedServer().start()
+    try:
+        other.script(Reply(status=401, headers={"WWW-Authenticate": DIGEST}), OK)
+        server.script(Reply(status=302, headers={"Location": other.url("/landing")}))
+        ok, message = HttSleepHook("digest").test_connection()
+    finally:
+        other.stop()
+    assert not ok and "401" in message and "pw-digest-123" not in message
+    assert [r.headers.get("Authorization") for r in other.received] == [None]
+
+
+def test_a_test_endpoint_on_another_origin_gets_no_credentials(monkeypatch, server: ScriptedServer):
+    """As ``sleeper()`` polls such a URL: a plain request."""
+    other = ScriptedServer().start()
+    try:
+        other.script(OK)
+        for test_endpoint in (other.url("/health"), server.url("/health"), "/health"):
+            set_conn(
+                monkeypatch,
+                "probed",
+                host=server.url(),
+                password="tok-789",
+                extra={
+                    "auth_type": "bearer",
+                    "headers": {"X-Api-Key": "key-456"},
+                    "test_endpoint": test_endpoint,
+                },
+            )
+            ok, message = HttSleepHook("probed").test_connection()
+            assert ok and message.endswith("/health answered 200 OK"), message
+    finally:
+        other.stop()
+    (foreign,) = other.received
+    assert "Authorization" not in foreign.headers and "X-Api-Key" not in foreign.headers
+    assert len(server.received) == 2  # the same origin, absolute or not
+    for own in server.received:
+        assert own.headers["Authorization"] == "Bearer tok-789"
+        assert own.headers["X-Api-Key"] == "key-456"
+
+
+def test_a_test_endpoint_of_another_kind_is_a_failed_test(monkeypatch, server: ScriptedServer):
+    set_conn(
+        monkeypatch,
+        "bad_probe",
+        host=server.url(),
+        extra={"test_endpoint": "http//ann:pw-probe-1234@h/health"},
+    )
+    ok, message = HttSleepHook("bad_probe").test_connection()
+    assert not ok and "test_endpoint" in message and "mistyped" in message
+    assert "pw-probe" not in message and server.received == []
+
+
+#: What a connection form's line of text may hold around a secret, mistyped or not JSON at all.
+GARBLED = (
+    '{"X-Api-Key": "SECRET",}',
+    '{"https": "http://puser:SECRET@proxy:3128",}',
+    '["SECRET",',
+    '["SECRET", "k.pem"',
+    '{"X-Api-Key": "SECRET"',
+    '"SECRET"',
+    '["SECRET", 1]',
+    "SECRET",
+)
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@given(
+    key=st.sampled_from(TEXT_JSON_KEYS),
+    shape=st.sampled_from(GARBLED),
+    secret=st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
+)
+def test_a_garbled_extra_value_is_named_never_quoted(key: str, shape: str, secret: str):
+    secret = "Zq7Secret" + secret  # found in no message unless the value is quoted
+    try:
+        settings_from_connection(
+            "c5", host="http://h", extra={key: shape.replace("SECRET", secret)}
+        )
+    except ConnectionConfigError as exc:
+        assert f"extra {key!r}" in exc.detail, exc.detail
+        assert "Zq7Secret" not in str(exc) and "Zq7Secret" not in repr(exc)
+    # else a value that means something (a header value, a certificate path)
+
+
+def test_the_test_button_names_a_garbled_extra_never_quotes_it(monkeypatch):
+    set_conn(monkeypatch, "garbled", host="http://h", extra={"headers": '{"X-Api-Key": "k-1234",}'})
+    ok, message = HttSleepHook("garbled").test_connection()
+    assert not ok and "k-1234" not in message
+    assert message.startswith("the connection being tested: extra 'headers' is not valid JSON (")
+    assert "line 1 column 24" in message
+
+
+@pytest.mark.parametrize(
+    ("host", "needle"),
+    [
+        ("http//ann:{pw}@api.example.com", "host 'http//***@api.example.com' is a mistyped"),
+        ("https:/ann:{pw}@api.example.com", "host 'https:/***@api.example.com' is a mistyped"),
+        ("//ann:{pw}@api.example.com", "host '//***@api.example.com' is a scheme-relative URL"),
+        ("http:///ann:{pw}@api.example.com", "host 'http:///***@api.example.com' is not an http"),
+        ("http://ann:{pw}@api.example.com:port", "has a port that is not a number"),
+        ("ftp://ann:{pw}@api.example.com", "host 'ftp://***@api.example.com' is not an http"),
+    ],
+)
+def test_a_mistyped_host_is_an_error_that_never_shows_its_password(host: str, needle: str):
+    """Not read as a host name (``http//ann:...`` made ``http://http//ann:...``, whose
+    password no parser finds)."""
+    with pytest.raises(ConnectionConfigError) as info:
+        settings_from_connection("c6", host=host.format(pw="pw-host-5678"))
+    assert needle in str(info.value) and "pw-host" not in str(info.value)
 
 
 def test_provider_registration():

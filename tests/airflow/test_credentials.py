@@ -13,13 +13,21 @@ import time
 import urllib.parse
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from httsleep_airflow._conditions import Rules
-from httsleep_airflow.hooks.httsleep import HttSleepHook, settings_from_connection
+from httsleep_airflow.hooks.httsleep import (
+    ConnectionConfigError,
+    HttSleepHook,
+    settings_from_connection,
+)
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 from tests.airflow.conftest import sensor_source, task_states
+from tests.raw_server import RawReply, RawServer
 from tests.scripted_server import Reply, ScriptedServer
 
 RUN = 8
@@ -299,7 +307,7 @@ def test_without_a_fernet_key_the_sealed_secrets_still_never_show_in_a_repr(
     assert server.received[0].headers["X-Partner-Key"] == PARTNER_KEY
 
 
-# --- found by an adversarial review ------------------------------------------------------------
+# --- credentials where a parser, an encoder or a redirect may lose track of them ------------
 
 
 def test_a_url_read_apart_by_two_parsers_is_refused_not_sent(secret_conn, server: ScriptedServer):
@@ -408,33 +416,25 @@ def test_the_poke_mode_xcom_error_is_redacted(secret_conn, server: ScriptedServe
     assert "matched nothing" in str(info.value) and leaks(str(info.value)) == []
 
 
-def test_test_connection_redacts_the_reason_phrase(monkeypatch, server: ScriptedServer):
-    server.script(Reply(status=401, body="no"))
-    # http.server sends the standard phrase; a server may put anything there: simulate one.
-    from httsleep_airflow.hooks import httsleep as hook_module
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_REASON",
-        json.dumps(
-            {
-                "conn_type": "httsleep",
-                "host": server.url(),
-                "password": TOKEN,
-                "extra": {"auth_type": "bearer"},
-            }
-        ),
-    )
-    hook = hook_module.HttSleepHook("reason")
-    real_get = hook.get_conn().get
-
-    def get(*args: Any, **kwargs: Any) -> Any:
-        response = real_get(*args, **kwargs)
-        response.reason = f"bad token Bearer {TOKEN}"
-        return response
-
-    hook.get_conn().get = get  # type: ignore[method-assign]
-    ok, message = hook.test_connection()
-    assert not ok and "401" in message and leaks(message) == []
+def test_test_connection_redacts_the_reason_phrase(monkeypatch):
+    server = RawServer().start()  # a server may put anything in its reason phrase
+    try:
+        server.script(RawReply(status=401, reason=f"bad token Bearer {TOKEN}".encode()))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_REASON",
+            json.dumps(
+                {
+                    "conn_type": "httsleep",
+                    "host": server.url(),
+                    "password": TOKEN,
+                    "extra": {"auth_type": "bearer"},
+                }
+            ),
+        )
+        ok, message = HttSleepHook("reason").test_connection()
+    finally:
+        server.stop()
+    assert not ok and "401 bad token Bearer ***" in message and leaks(message) == []
 
 
 def test_a_proxy_without_a_scheme_is_a_configuration_error():
@@ -445,3 +445,132 @@ def test_a_proxy_without_a_scheme_is_a_configuration_error():
             "px", host="http://h", extra={"proxies": {"http": f"puser:{PROXY_PASS}@proxy:3128"}}
         )
     assert PROXY_PASS not in str(info.value)
+
+
+def test_a_callers_secret_headers_add_to_the_connections(monkeypatch, server: ScriptedServer):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TENANT_HEADERS",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "extra": {"headers": {"X-Tenant": PARTNER_KEY}, "secret_headers": ["X-Tenant"]},
+            }
+        ),
+    )
+    other = ScriptedServer().start()  # another port: another origin
+    try:
+        other.script(Reply(body={"status": "OK"}))
+        server.script(Reply(status=302, headers={"Location": other.url("/landing")}))
+        HttSleepHook("tenant_headers").poll(
+            "jobs/1",
+            {"status_code": 200},
+            headers={"X-Mine": "mine-secret-4321"},
+            secret_headers=["X-Mine"],
+        )
+    finally:
+        other.stop()
+    assert server.received[0].headers["X-Tenant"] == PARTNER_KEY
+    (foreign,) = other.received
+    assert "X-Tenant" not in foreign.headers and "X-Mine" not in foreign.headers
+
+
+#: Starts of a URL that is not an http(s) URL or is a mistyped one.
+MISTYPED = (
+    "http//",
+    "https:/",
+    "http:\\\\",
+    "//",
+    "\\\\",
+    "HTTP//",
+    " http/",
+    "htps://",
+    "ftp://",
+    "http:///",
+)
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@given(
+    lead=st.sampled_from(MISTYPED),
+    user=st.text(st.characters(exclude_categories=("Cs",)), max_size=12),
+    password=st.text(st.characters(exclude_categories=("Cs",)), max_size=24),
+    rest=st.sampled_from(("api.example.com/jobs/1", "h", "h:8080/x?page=1")),
+)
+def test_a_mistyped_endpoint_or_host_never_shows_its_password(lead, user, password, rest):
+    """However the user-info is written, and whatever precedes it: a parser may find none."""
+    url = f"{lead}{user}:Zq7Secret{password}@{rest}"
+    with pytest.raises(ValueError) as parse_error:
+        HttSleepSensor(task_id="t", endpoint=url, until={"status_code": 200})
+    with pytest.raises(ConnectionConfigError) as config_error:
+        settings_from_connection("c", host=url)
+    for error in (parse_error.value, config_error.value):
+        assert "Zq7Secret" not in str(error), str(error)
+        assert "***@" in str(error)
+
+
+def test_a_header_the_connection_marks_secret_is_masked_in_the_rendered_fields(
+    run_dag, monkeypatch, server: ScriptedServer
+):
+    """Airflow stores the rendered fields before execute() reads the connection."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TENANT_RENDERED",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "extra": {"secret_headers": ["X-Tenant"]},
+            }
+        ),
+    )
+    server.script(Reply(body={"status": "OK"}))
+    dr = run_dag(
+        "credentials_rendered_tenant",
+        sensor_source(
+            task_id='"wait"',
+            endpoint='"jobs/1"',
+            httsleep_conn_id='"tenant_rendered"',
+            headers=f'{{"X-Tenant": "{PARTNER_KEY}", "X-Team": "{{{{ dag.dag_id }}}}"}}',
+            until='{"status_code": 200}',
+            poke_interval="0.05",
+        ),
+    )
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert server.received[0].headers["X-Tenant"] == PARTNER_KEY  # sent as it is
+    stored = rendered_fields(dr)
+    assert "credentials_rendered_tenant" in stored  # the template was rendered and stored
+    assert leaks(stored) == []
+
+
+def test_a_connection_unread_at_render_time_fails_the_task_in_execute(
+    run_dag, monkeypatch, server: ScriptedServer, capfd
+):
+    """Rendering reads the connection for its secret header names, but never fails on it:
+    a misconfigured connection still fails the task at once, with its own message."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GARBLED_RENDERED",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "extra": {"headers": f'{{"X-Api-Key": "{QS_KEY}",}}'},
+            }
+        ),
+    )
+    dr = run_dag(
+        "credentials_rendered_garbled",
+        sensor_source(
+            task_id='"wait"',
+            endpoint='"jobs/1"',
+            httsleep_conn_id='"garbled_rendered"',
+            headers='{"X-Tenant": "t"}',
+            until='{"status_code": 200}',
+            retries="3",
+            retry_delay="0",
+        ),
+    )
+    assert task_states(dr) == {"wait": ("failed", 1)}
+    out = capfd.readouterr()
+    log = out.out + out.err
+    assert "connection 'garbled_rendered': extra 'headers' is not valid JSON (" in log
+    assert leaks(log) == [] and server.received == []
