@@ -1,30 +1,38 @@
 """Secrets in text: which names hold secrets, every form a secret takes, and redacting them.
 
 Every message the engine writes (log lines, ``Alarm``, give-up and error messages) may quote a
-response, and a server may echo what it was sent: as is, JSON-escaped, percent-encoded, with its
+response, and a server may echo what it was sent: as is, escaped or encoded by whatever its
+language uses (JSON, HTML, percent, Python escapes, with any hex case and for any subset of the
+characters), its bytes read in another charset, upper-cased, as base64 or hex, with its
 whitespace folded, or as the ``Basic`` value made from it. So the runners find the secrets a
 request carries (its auth, secret-looking header and query values, a password in the URL;
 ``_sync.request_secrets``), ``tidy`` expands each into the forms it may take, and every message
 goes through ``scrub``: **redact first, then shorten**, so that no cut can fall inside a secret
-and leave part of it. Plain text work: no I/O library here.
+and leave part of it. ``redact`` looks for runs of each form in the text as written and in a
+decoded reading of it (escapes undone, case and whitespace folded), which catches the encoders
+no form foresaw. Plain text work: no I/O library here.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import functools
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from html.entities import html5
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 __all__ = [
     "MASK",
     "basic_secrets",
     "is_secret_name",
+    "is_secret_parameter",
     "mask_url_parts",
     "redact",
     "redact_exception",
@@ -47,6 +55,19 @@ SECRET_NAME = re.compile(
 MIN_SECRET_LENGTH = 5
 MASK = "***"
 
+# A password in any URL's user-info, and a secret-looking parameter anywhere a URL may carry
+# one (query, fragment, path parameter), whoever wrote the text (requests, aiohttp, a server).
+#: The user-info is found after its "://", whatever scheme comes before (a scheme matched first,
+#: from every letter that might start one, took time growing with the square of a long run).
+_USERINFO = re.compile(r"://([^/\s:@'\"<>]*)(?::([^/\s@'\"<>]*))?@")
+#: A parameter's name is any run of what a query may carry up to its "="; its value runs to the
+#: next "&" or "#", to a ";" or "?" that starts another parameter, or to a quote that closes
+#: the URL (a quote the value goes on after is the value's: requests sends "'" as it is).
+_NAME = r"[^=&;?#\s\"<>]+"
+_PARAMETER = re.compile(
+    rf"([?&;#])({_NAME})=((?:[^&;?#\s'\"<>]|[;?](?!{_NAME}=)|'(?=[^\s'\",)\]}}<>&;?#]))+)"
+)
+
 
 def is_secret_name(name: Any, extra: Iterable[str] = ()) -> bool:
     """Whether a header or query parameter called ``name`` carries a secret (``extra``: more
@@ -55,30 +76,17 @@ def is_secret_name(name: Any, extra: Iterable[str] = ()) -> bool:
     return bool(SECRET_NAME.search(text)) or text.lower() in extra
 
 
-def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
-    """The values of headers whose names look secret (or are named in ``extra``)."""
-    if not isinstance(headers, Mapping):
-        return []
-    marked = frozenset(name.lower() for name in extra)
-    return [
-        value.decode("latin-1") if isinstance(value, bytes) else str(value)
-        for name, value in headers.items()
-        if value and is_secret_name(name, marked)
-    ]
+def is_secret_parameter(name: Any) -> bool:
+    """Whether a query parameter carries a secret, its ``name`` as written in a query
+    (``api%5Fkey``, ``api+key``, ``auth[token]``): the name a server reads from it (decoded as
+    ``parse_qsl`` decodes it) looks secret. The one rule for the values ``secret_query_values``
+    finds and those ``mask_url_parts`` masks."""
+    return is_secret_name(unquote_plus(_text(name)))
 
 
-def secret_query_values(url: Any, params: Any = None) -> list[str]:
-    """The values of secret-looking query parameters, in ``url`` and in requests' ``params``."""
-    found: list[str] = []
-    if isinstance(url, str) and "?" in url:
-        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
-        found += [value for name, value in pairs if is_secret_name(name)]
-    if isinstance(params, Mapping):
-        for name, value in params.items():
-            if value is not None and is_secret_name(name):
-                values = value if isinstance(value, list | tuple) else [value]
-                found += [str(item) for item in values if item is not None]
-    return found
+def _text(value: Any) -> str:
+    """A credential as text: bytes (sent as they are) read as latin-1, as ``tidy`` reads them."""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 def _base64(login: str, password: str, encoding: str) -> str | None:
@@ -89,48 +97,133 @@ def _base64(login: str, password: str, encoding: str) -> str | None:
     return base64.b64encode(token).decode()
 
 
-def _text(value: Any) -> str:
-    """A credential as text: bytes (sent as they are) read as latin-1, as ``tidy`` reads them."""
-    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-
-
 def basic_secrets(login: Any, password: Any) -> list[str]:
-    """A Basic auth password, and the header value made from it, in each encoding a client may
-    use (latin-1, as requests does where it can, and UTF-8)."""
-    if not password:
+    """What Basic credentials must not show: the password (or, when it is empty, the login,
+    which is then the credential: an API key sent as the user name, as ``curl -u key:`` does),
+    and the header value made from both, in each encoding a client may use (latin-1, as
+    requests does where it can, and UTF-8). Nothing when both are empty."""
+    login, password = _text(login or ""), _text(password or "")
+    credential = password or login
+    if not credential:
         return []
-    login, password = _text(login or ""), _text(password)
     values = [_base64(login, password, "latin-1"), _base64(login, password, "utf-8")]
-    return [password, *(value for value in values if value)]
+    return list(dict.fromkeys([credential, *(value for value in values if value)]))
+
+
+_BASIC = re.compile(r"\s*basic\s+([A-Za-z0-9+/=_-]+)\s*", re.IGNORECASE)
+
+
+def _basic_value_secrets(value: str) -> list[str]:
+    """The credentials inside an ``Authorization: Basic <base64>`` value a caller wrote."""
+    match = _BASIC.fullmatch(value)
+    if match is None:
+        return []
+    token = match.group(1).rstrip("=")
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_")
+    except (binascii.Error, ValueError):
+        return []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    login, _, password = text.partition(":")
+    return basic_secrets(login, password)
+
+
+def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
+    """The values of headers whose names look secret (or are named in ``extra``), and the
+    credentials inside a ``Basic`` value among them (``basic_secrets``)."""
+    if not isinstance(headers, Mapping):
+        return []
+    marked = frozenset(name.lower() for name in extra)
+    found: list[str] = []
+    for name, value in headers.items():
+        if value and is_secret_name(name, marked):
+            text = _text(value)
+            found += [text, *_basic_value_secrets(text)]
+    return found
+
+
+def _query_pairs(query: str) -> Iterator[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a query, as written, split as ``parse_qsl`` splits it."""
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if value:
+            yield name, value
+
+
+def _param_pairs(params: Any) -> Iterator[tuple[Any, Any]]:
+    """requests' ``params`` as the ``(name, value)`` pairs it sends: a mapping or a list of
+    pairs (a list or tuple value gives one pair an item), or a query as str or bytes."""
+    if isinstance(params, str | bytes):
+        for name, value in _query_pairs(_text(params)):
+            yield name, unquote_plus(value)
+        return
+    if isinstance(params, Mapping):
+        pairs: Iterable[Any] = params.items()
+    elif isinstance(params, list | tuple):
+        pairs = params
+    else:
+        return
+    for pair in pairs:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            continue
+        name, value = pair
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None:
+                yield name, item
+
+
+def _url_query(url: str) -> str:
+    try:
+        return urlsplit(url).query
+    except ValueError:  # a malformed netloc: what follows the first '?'
+        return url.partition("?")[2].partition("#")[0]
+
+
+def secret_query_values(url: Any, params: Any = None) -> list[str]:
+    """The values of secret-looking query parameters (``is_secret_parameter``): in ``url``
+    (decoded and as written; in its query and wherever ``mask_url_parts`` finds a parameter),
+    and in requests' ``params``, in any shape requests takes."""
+    found: list[str] = []
+    if isinstance(url, str) and "=" in url:
+        pairs = [*_query_pairs(_url_query(url))]
+        pairs += [(match.group(2), match.group(3)) for match in _PARAMETER.finditer(url)]
+        for name, value in pairs:
+            if is_secret_parameter(name):
+                found += dict.fromkeys([unquote_plus(value), value])
+    found += [_text(value) for name, value in _param_pairs(params) if is_secret_parameter(name)]
+    return list(dict.fromkeys(found))
 
 
 def url_secrets(url: Any) -> list[str]:
-    """The password in a URL's user-info, as written and percent-decoded (requests decodes it
-    and sends it as Basic auth), and the secret-looking query values."""
+    """The credential in a URL's user-info (the password, or the login when there is none), as
+    written and percent-decoded (requests decodes them and sends them as Basic auth), with
+    its Basic values, and the secret-looking query values."""
     found = secret_query_values(url)
     if not isinstance(url, str) or "@" not in url:
         return found
     try:
         parts = urlsplit(url)
         login, password = parts.username, parts.password
-    except ValueError:  # a malformed netloc: take what stands between ':' and '@'
-        userinfo = url.partition("://")[2].rpartition("@")[0]
-        login, _, password = userinfo.partition(":")
-    if not password:
-        return found
+    except ValueError:  # a malformed netloc: take what stands before its last '@'
+        authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+        login, _, password = authority.rpartition("@")[0].partition(":")
+    login, password = login or "", password or ""
     return [
         *found,
         *basic_secrets(login, password),
-        *basic_secrets(unquote(login or ""), unquote(password)),
+        *basic_secrets(unquote(login), unquote(password)),
     ]
 
 
 def _escape_variants(secret: str) -> set[str]:
-    """How other languages' JSON and URL encoders write ``secret``."""
+    """How other languages' JSON, HTML and URL encoders write ``secret``."""
     ascii_json = json.dumps(secret)[1:-1]
     native_json = json.dumps(secret, ensure_ascii=False)[1:-1]
     percent = quote(secret, safe="")
-    return {
+    forms = {
         ascii_json,
         native_json,
         json.dumps(native_json)[1:-1],  # escaped twice: a JSON body quoted in JSON
@@ -138,6 +231,7 @@ def _escape_variants(secret: str) -> set[str]:
         ascii_json.replace("/", "\\/"),
         re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), ascii_json),  # Java
         native_json.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"),
+        html.escape(secret).replace("&#x27;", "&#39;").replace("&quot;", "&#34;"),  # Go
         percent,
         re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), percent),  # .NET: lower-case
         quote(secret),  # '/' kept
@@ -145,21 +239,51 @@ def _escape_variants(secret: str) -> set[str]:
         quote_plus(secret),
         unquote(secret),
         unquote_plus(secret),
-        repr(secret.encode("utf-8"))[2:-1],  # in the repr of bytes (response.content)
+        repr(secret.encode("utf-8", "surrogatepass"))[2:-1],  # in the repr of bytes
+        ascii(secret)[1:-1],
     }
+    with contextlib.suppress(UnicodeEncodeError):
+        forms.add(quote(secret, safe="", encoding="latin-1"))
+    return forms
+
+
+def _byte_variants(secret: str) -> set[str]:
+    """How ``secret`` shows when its bytes are read or written as other text: UTF-8 read as
+    latin-1 (what requests and aiohttp do with text sent without a charset), latin-1 bytes
+    read as UTF-8, their ``repr``, hex, and base64 (of the secret alone, and the characters
+    that stay the same wherever it sits in a longer value, at each of the three alignments)."""
+    forms: set[str] = set()
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            data = secret.encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        other = "latin-1" if encoding == "utf-8" else "utf-8"
+        with contextlib.suppress(UnicodeDecodeError):
+            forms.add(data.decode(other))
+        forms |= {repr(data)[2:-1], data.hex(), data.hex().upper(), base64.b64encode(data).decode()}
+        for skip in range(3):
+            whole = data[skip:][: (len(data) - skip) // 3 * 3]
+            forms.add(base64.b64encode(whole).decode())
+    return forms | {form.replace("+", "-").replace("/", "_") for form in forms}
 
 
 def secret_forms(secret: str) -> set[str]:
     """Every form in which ``secret`` may come back in a body or a message: as is, with its
-    whitespace folded, JSON-escaped (ASCII or not, as PHP, Java or Go write it, or twice),
-    Python-escaped (in a ``repr`` of text or bytes, with either quote), HTML-escaped, and
-    percent-encoded (upper or lower case, as Python, .NET or JavaScript write it) or decoded."""
+    whitespace folded, upper- or lower-cased, NFC or NFD, JSON-escaped (ASCII or not, as PHP,
+    Java or Go write it, or twice), Python-escaped (in a ``repr`` or ``ascii`` of text or
+    bytes, with either quote), HTML-escaped, percent-encoded (UTF-8 or latin-1, upper or lower
+    case, as Python, .NET or JavaScript write it) or decoded, its bytes read in the other
+    charset, in hex and in base64. ``redact`` also reads a text decoded, for the encoders
+    these exact forms miss."""
     escaped = (
         secret.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     )
     forms = {secret, " ".join(secret.split()), repr(secret)[1:-1], html.escape(secret)}
     forms |= {escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"')}
-    return forms | _escape_variants(secret)
+    forms |= {secret.upper(), secret.lower()}  # "ß" is "SS", "İ" is "i̇": folding misses them
+    forms |= {unicodedata.normalize("NFC", secret), unicodedata.normalize("NFD", secret)}
+    return forms | _escape_variants(secret) | _byte_variants(secret)
 
 
 def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
@@ -180,41 +304,136 @@ RUN_LENGTH = 8
 #: Longer texts are redacted by whole forms only (the run scan costs one lookup a character).
 RUN_SCAN_LIMIT = 64 * 1024
 
-# A password in any URL's user-info, and a secret-looking parameter anywhere a URL may carry
-# one (query, fragment, path parameter), whoever wrote the text (requests, aiohttp, a server).
-#: The user-info is found after its "://", whatever scheme comes before (a scheme matched first,
-#: from every letter that might start one, took time growing with the square of a long run).
-_USERINFO = re.compile(r"://([^/\s:@'\"<>]*):([^/\s@'\"<>]+)@")
-_PARAMETER = re.compile(r"([?&;#])([A-Za-z0-9_.\-]+)=([^&;#\s'\"<>]+)")
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    login, password = match.group(1), match.group(2)
+    if password:
+        return f"://{login}:{MASK}@"
+    return f"://{MASK}@" if login else match.group(0)  # no password: the login is the credential
 
 
 def mask_url_parts(text: str) -> str:
-    """``text`` with every URL's user-info password and secret-looking parameters as ``***``."""
+    """``text`` with every URL's user-info credential (its password, or its login when it has
+    none) and secret-looking parameters (``is_secret_parameter``) as ``***``."""
     if "@" in text:
-        text = _USERINFO.sub(lambda m: f"://{m.group(1)}:{MASK}@", text)
+        text = _USERINFO.sub(_mask_userinfo, text)
     if "=" in text:
         text = _PARAMETER.sub(
             lambda m: (
-                f"{m.group(1)}{m.group(2)}={MASK}" if is_secret_name(m.group(2)) else m.group(0)
+                f"{m.group(1)}{m.group(2)}={MASK}"
+                if is_secret_parameter(m.group(2))
+                else m.group(0)
             ),
             text,
         )
     return text
 
 
-@functools.lru_cache(maxsize=256)
-def _runs(secrets: tuple[str, ...]) -> frozenset[str]:
-    """Every run of ``RUN_LENGTH`` characters of every form (shared by equal secret sets: the
-    triggers of one connection hold one copy)."""
+# --- the decoded reading of a text -------------------------------------------------------------
+
+#: The escapes a server's encoder may write: percent (``%FC``, ``%c3%bc``, JavaScript's
+#: ``%u00FC``), JSON, Java and Python backslash escapes (a surrogate pair first), and HTML
+#: character references. A run of escaped bytes is one match: its UTF-8 is read as such, and a
+#: byte that is not UTF-8 as latin-1 (``%FC``, ``\\xfc``).
+_ESCAPE = re.compile(
+    r"(?:%u|\\u)[Dd][89ABab][0-9A-Fa-f]{2}(?:%u|\\u)[Dd][C-Fc-f][0-9A-Fa-f]{2}"
+    r"|%u[0-9A-Fa-f]{4}|(?:%[0-9A-Fa-f]{2})+|(?:\\x[0-9A-Fa-f]{2})+"
+    r"|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}|\\[\\/'\"nrtbf]"
+    r"|&#[Xx][0-9A-Fa-f]{1,6};|&#[0-9]{1,7};|&[A-Za-z][A-Za-z0-9]{1,31};"
+)
+#: The longest escape of one character (``\\xf0\\x9f\\x98\\x80``): a decoded run of ``RUN_LENGTH``
+#: spans at most this many times as many characters of the text (but for long named
+#: references, which no encoder writes for the characters of a secret).
+_LONGEST_ESCAPE = 16
+_SIMPLE_ESCAPES = {"\\": "\\", "/": "/", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
+_SIMPLE_ESCAPES |= {"b": "\b", "f": "\f"}
+#: What the decoded reading ignores: case (``İ`` first, whose lower case is two characters),
+#: which whitespace it is, and "+" for a space (form encoding).
+_FOLD = {ord(char): " " for char in map(chr, range(0x3001)) if char.isspace()}
+_FOLD |= {0x130: "i", ord("+"): " "}
+
+
+def _unescape(token: str) -> list[tuple[str, int]]:
+    """The characters an ``_ESCAPE`` match stands for, each with how many characters of the
+    match write it (0: written with the one before; no characters: it is no escape)."""
+    if token.startswith(("%u", "\\u", "\\U", "&#")):
+        if token[1] == "u" and len(token) == 12:  # a UTF-16 surrogate pair
+            high, low = int(token[2:6], 16), int(token[8:], 16)
+            code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+        elif token[0] == "&":
+            code = int(token[3:-1], 16) if token[2] in "xX" else int(token[2:-1])
+        else:
+            code = int(token[2:], 16)
+        return [(chr(code), len(token))] if code <= 0x10FFFF else []
+    if token[0] == "&":
+        chars = html5.get(token[1:], "")
+        return [(char, len(token) if i == 0 else 0) for i, char in enumerate(chars)]
+    if len(token) == 2:
+        return [(_SIMPLE_ESCAPES[token[1]], 2)]
+    unit = 3 if token[0] == "%" else 4  # escaped bytes: "%FC" or "\\xfc"
+    data = bytes.fromhex(token.replace("%", "").replace("\\x", ""))
+    return [
+        (chr(ord(char) - 0xDC00), unit)  # not UTF-8: the byte, read as latin-1
+        if 0xDC80 <= ord(char) <= 0xDCFF
+        else (char, unit * len(char.encode()))
+        for char in data.decode("utf-8", "surrogateescape")
+    ]
+
+
+def _decoded(text: str) -> tuple[str, list[int] | None, list[int] | None]:
+    """``text`` read decoded, case and whitespace folded, with where each of its characters
+    starts and ends in ``text`` (``None``: where it stands, nothing was decoded)."""
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    last = 0
+    for match in _ESCAPE.finditer(text):
+        chars = _unescape(match.group())
+        if not chars:
+            continue
+        at = match.start()
+        pieces.append(text[last:at])
+        starts += range(last, at)
+        ends += range(last + 1, at + 1)
+        for char, width in chars:
+            if width:
+                first, at = at, at + width
+            pieces.append(char)
+            starts.append(first)
+            ends.append(at)
+        last = match.end()
+    if not pieces:
+        return text.translate(_FOLD).lower(), None, None
+    pieces.append(text[last:])
+    starts += range(last, len(text))
+    ends += range(last + 1, len(text) + 1)
+    return "".join(pieces).translate(_FOLD).lower(), starts, ends
+
+
+def _runs_of(forms: Iterable[str]) -> frozenset[str]:
     return frozenset(
-        form[i : i + RUN_LENGTH] for form in secrets for i in range(len(form) - RUN_LENGTH + 1)
+        form[i : i + RUN_LENGTH] for form in forms for i in range(len(form) - RUN_LENGTH + 1)
     )
 
 
-def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
-    runs = _runs(secrets)
-    if not runs or len(text) < RUN_LENGTH:
-        return text
+@functools.lru_cache(maxsize=256)
+def _patterns(secrets: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """What ``_mask_runs`` looks for (shared by equal secret sets: the triggers of one
+    connection hold one copy): every run of ``RUN_LENGTH`` characters of every form, the runs
+    of each form read decoded (as written and decoded: a text's escapes are undone once), and
+    the decoded forms too short to have a run, found whole."""
+    readings = {
+        reading
+        for form in secrets
+        for reading in (_decoded(form)[0], form.translate(_FOLD).lower())
+    }
+    readings = {reading for reading in readings if len(reading) >= MIN_SECRET_LENGTH}
+    short = tuple(sorted(reading for reading in readings if len(reading) < RUN_LENGTH))
+    return _runs_of(secrets), _runs_of(readings), short
+
+
+def _run_spans(text: str, runs: frozenset[str]) -> list[tuple[int, int]]:
+    """Where ``text`` holds a run of ``runs``, overlapping runs joined."""
     spans: list[list[int]] = []
     for start in range(len(text) - RUN_LENGTH + 1):
         if text[start : start + RUN_LENGTH] in runs:
@@ -223,12 +442,34 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
                 spans[-1][1] = end
             else:
                 spans.append([start, end])
+    return [(start, end) for start, end in spans]
+
+
+def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every run of a form, as written or read decoded, as ``***``."""
+    if not secrets or len(text) < MIN_SECRET_LENGTH:
+        return text
+    runs, decoded_runs, short = _patterns(secrets)
+    spans = _run_spans(text, runs)
+    reading, starts, ends = _decoded(text)
+    found = _run_spans(reading, decoded_runs)
+    for form in short:
+        at = reading.find(form)
+        while at >= 0:
+            found.append((at, at + len(form)))
+            at = reading.find(form, at + 1)
+    if starts is None or ends is None:
+        spans += found
+    else:
+        spans += [(starts[start], ends[end - 1]) for start, end in found]
     if not spans:
         return text
-    pieces, last = [], 0
-    for start, end in spans:
-        pieces += [text[last:start], MASK]
-        last = end
+    pieces: list[str] = []
+    last = 0
+    for start, end in sorted(spans):
+        if start > last or not pieces:
+            pieces += [text[last:start], MASK]
+        last = max(last, end)
     pieces.append(text[last:])
     return "".join(pieces)
 
@@ -241,10 +482,16 @@ def _replace_forms(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+#: How far past a cut a text is redacted, so that a run of a secret that the cut would end,
+#: however it is escaped, is still whole where it is judged.
+_RUN_ROOM = RUN_LENGTH * _LONGEST_ESCAPE
+
+
 def redact(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with each of ``secrets`` (as made by ``tidy``) replaced by ``***``, then any run
-    of ``RUN_LENGTH`` characters of one of them too (texts up to ``RUN_SCAN_LIMIT``), and every
-    URL's user-info password and secret-looking parameters."""
+    of ``RUN_LENGTH`` characters of one of them too, as written or in the text read decoded
+    (texts up to ``RUN_SCAN_LIMIT``), and every URL's user-info credential and secret-looking
+    parameters."""
     text = _replace_forms(text, secrets)
     if secrets and len(text) <= RUN_SCAN_LIMIT:
         text = _mask_runs(text, secrets)
@@ -265,9 +512,23 @@ def scrub(text: str, secrets: tuple[str, ...], limit: int | None = None) -> str:
     secret a server wrapped is whole again), redacted, and only then cut to ``limit``."""
     text = " ".join(text.split())
     text = _replace_forms(text, secrets)
-    if limit is not None and len(text) > limit + RUN_LENGTH * 8:
-        text = text[: limit + RUN_LENGTH * 8]  # what can show, and room for a run at its end
-    return shorten(redact(text, secrets), limit)
+    if limit is None:
+        return shorten(redact(text, secrets))
+    return shorten(_redact_head(text, secrets, limit), limit)
+
+
+def _redact_head(text: str, secrets: tuple[str, ...], limit: int) -> str:
+    """``text`` redacted as far as its first ``limit`` characters will show. A longer text is
+    cut first, with room past the limit for a run that the cut ends (its last ``_RUN_ROOM``
+    characters are not judged whole), and cut later on if redaction shrank it so much that
+    this room would show."""
+    window = limit + _RUN_ROOM
+    while len(text) > window:
+        shown = redact(text[:window], secrets)
+        if len(shown) >= limit + _RUN_ROOM:
+            return shown
+        window *= 2
+    return redact(text, secrets)
 
 
 def redact_exception(error: BaseException, secrets: tuple[str, ...]) -> BaseException:
@@ -323,9 +584,8 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
 def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
     """Redacted, then cut to ``EXCEPTION_TEXT_LIMIT`` (line breaks kept: tracebacks show it)."""
     text = _replace_forms(text, secrets)
-    if len(text) > EXCEPTION_TEXT_LIMIT:
-        text = text[:EXCEPTION_TEXT_LIMIT] + "…"
-    return redact(text, secrets)
+    shown = _redact_head(text, secrets, EXCEPTION_TEXT_LIMIT)
+    return shown if len(shown) <= EXCEPTION_TEXT_LIMIT else shown[:EXCEPTION_TEXT_LIMIT] + "…"
 
 
 def _redact_arg(arg: Any, secrets: tuple[str, ...]) -> Any:

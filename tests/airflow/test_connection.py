@@ -412,7 +412,10 @@ def test_what_is_handed_to_the_secrets_masker():
         "c", host="h", password="tok", extra={"auth_type": "bearer", "headers": headers}
     )
     assert set(bearer.secrets) == {"tok", "k", "c"}
-    assert settings_from_connection("c", host="h", login="ann").secrets == ()
+    # a login without a password (an API key sent as the Basic user) is the credential
+    login_only = settings_from_connection("c", host="h", login="sk_live_1")
+    assert set(login_only.secrets) == {"sk_live_1", base64.b64encode(b"sk_live_1:").decode()}
+    assert settings_from_connection("c", host="h").secrets == ()
     # A sensor's own request: user-info in an absolute endpoint, secret-looking headers.
     own = argument_secrets("http://ann:ui@h/x", {"Authorization": "Bearer t", "Accept": "json"})
     assert set(own) == {"Bearer t", "ui", base64.b64encode(b"ann:ui").decode()}

@@ -53,14 +53,16 @@ def test_a_session_adds_its_auth_and_headers():
     session.auth = BearerAuth("session-token")
     session.headers["X-Api-Key"] = "session-key"
     found = request_secrets(requests.Request("GET", "http://h/x"), session)
-    assert set(found) == {"session-token", "session-key"}  # no other forms: nothing to escape
+    assert {"session-token", "session-key"} <= set(found)
+    assert set(found) == set(tidy(["session-token", "session-key"]))  # and their other forms
     sleeper = HttSleeper("http://h/x", {"status_code": 200}, session=session, secrets=["extra-1"])
     assert {"session-token", "session-key", "extra-1"} <= set(sleeper.secrets)
 
 
 def test_redact_replaces_the_longest_secret_first():
     secrets = tidy(["abcde", "abcdefgh", "xy"])
-    assert secrets == ("abcdefgh", "abcde")
+    assert secrets.index("abcdefgh") < secrets.index("abcde") and "xy" not in secrets
+    assert [len(form) for form in secrets] == sorted(map(len, secrets), reverse=True)
     assert redact("k=abcdefgh, j=abcde, xy", secrets) == "k=***, j=***, xy"
 
 
@@ -230,7 +232,7 @@ def test_exceptions_keep_their_class_and_lose_the_secret():
     assert isinstance(Custom("x"), Custom)
 
 
-# --- forms other encoders write, and URLs in any text (found by an adversarial review) ---------
+# --- forms other encoders write, and URLs in any text ------------------------------------------
 
 import re as _re  # noqa: E402
 
@@ -342,3 +344,260 @@ def test_origin_and_url_checks_read_the_host_as_requests_connects_to_it():
     with pytest.raises(ValueError) as info:
         check_url("http://ann:pw-secret-123456@127.0.0.1:99999/x")
     assert "pw-secret-123456" not in str(info.value) and "***" in str(info.value)
+
+
+# --- every class of credential and of encoder: generated ---------------------------------------
+
+import unicodedata  # noqa: E402
+
+from httsleep_airflow._secrets import (  # noqa: E402
+    is_secret_parameter,
+    secret_header_values,
+    secret_query_values,
+    url_secrets,
+)
+
+#: The characters encoders treat specially, beside any other.
+SPECIAL = "%+&#;'\"\\ <>/=?:@"
+tricky_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(SPECIAL),
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+    ),
+    min_size=RUN,
+    max_size=60,
+).filter(lambda s: s == s.strip() and len(set(s)) >= 4)  # whitespace at an end is no secret
+ECHO = '{{"status": "ERROR", "detail": "credential {} refused", "page": 2}}'
+GENERATED = settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def assert_hidden(secrets: tuple[str, ...], echoed: str, *hidden: str) -> None:
+    """No run of what must be ``hidden`` (``echoed`` if nothing is named) shows once a message
+    quoting ``echoed`` is redacted, cut or not."""
+    hidden = hidden or (echoed,)
+    assume(not any(survivors(text, ECHO) for text in hidden))
+    text = ECHO.format(echoed)
+    for shown in (scrub(text, secrets, 60), scrub(text, secrets), redact(text, secrets)):
+        for original in hidden:
+            assert survivors(original, shown) == [], (original, shown)
+
+
+@GENERATED
+@given(
+    login=tricky_text,
+    password=st.one_of(st.just(""), tricky_text),
+    given_as=st.sampled_from(["auth", "own header", "user-info"]),
+    charset=st.sampled_from(["latin-1", "utf-8"]),
+)
+def test_basic_credentials_lose_every_run_however_given(login, password, given_as, charset):
+    """A Basic credential is the password, or the login when the password is empty (an API
+    key sent as the user name); given as auth, as the caller's own header or in the URL."""
+    assume(":" not in login)  # a Basic login cannot hold one
+    try:
+        value = "Basic " + base64.b64encode(f"{login}:{password}".encode(charset)).decode()
+    except UnicodeEncodeError:
+        assume(False)
+    if given_as == "auth":
+        found = basic_secrets(login, password)
+    elif given_as == "own header":
+        found = secret_header_values({"Authorization": value})
+    else:
+        userinfo = urllib.parse.quote(login, safe="")
+        if password:
+            userinfo += ":" + urllib.parse.quote(password, safe="")
+        found = url_secrets(f"http://{userinfo}@h/x")
+    secrets = tidy(found)
+    credential = password or login
+    assert_hidden(secrets, value)
+    assert_hidden(secrets, credential)
+    assert_hidden(secrets, f"{login}:{password}", credential)
+
+
+secret_names = st.sampled_from(
+    ["api_key", "auth[token]", "access_token", "X-Amz-Signature", "password", "sessionid"]
+)
+
+
+def encode_name(name: str, choices: list[bool], upper: bool) -> str:
+    """``name`` as a query may write it: any of its characters percent-encoded (either hex
+    case), a space as "+"."""
+    hex_case = str.upper if upper else str.lower
+    return "".join(
+        hex_case(f"%{ord(c):02x}") if chosen else c for c, chosen in zip(name, choices, strict=True)
+    )
+
+
+@GENERATED
+@given(name=secret_names, value=tricky_text, data=st.data())
+def test_a_secret_parameter_is_one_rule_however_its_name_is_written(name, value, data):
+    """``mask_url_parts`` and ``secret_query_values`` read a parameter's name as a server does,
+    so the value of a secret one, its name encoded anyhow, is masked in a URL and redacted in
+    an echo; another parameter stays."""
+    choices = data.draw(st.lists(st.booleans(), min_size=len(name), max_size=len(name)))
+    written = encode_name(name, choices, data.draw(st.booleans())).replace("%20", "+")
+    encoded_value = urllib.parse.quote_plus(value)
+    url = f"http://h/jobs?page=2&{written}={encoded_value}#top"
+    assert is_secret_parameter(written)
+    shown = mask_url_parts(url)
+    assert survivors(encoded_value, shown) == [] and "page=2" in shown, shown
+    assert value in secret_query_values(url)
+    assert_hidden(tidy(url_secrets(url)), value)
+
+
+#: Around a word, what a name in a URL may hold (a space is written "+" or "%20", a double
+#: quote "%22").
+name_part = st.text(alphabet=st.sampled_from("aS_%25F+[].-x:/@!$'()*,"), max_size=5)
+
+
+@GENERATED
+@given(
+    name=st.tuples(name_part, st.sampled_from(["key", "TOKEN", "sig", "page", "id"]), name_part),
+    value=st.text(alphabet=st.sampled_from("ABCxyz0129-_.~"), min_size=RUN, max_size=20),
+)
+def test_what_is_masked_in_a_url_is_what_is_found_in_it(name, value):
+    """One rule: a parameter's value is masked in a URL exactly when it is found as a secret."""
+    name = "".join(name)
+    url = f"http://h/x?{name}={value}"
+    masked = f"{name}=***" in mask_url_parts(url)
+    assert masked == (value in secret_query_values(url)) == is_secret_parameter(name), name
+
+
+@GENERATED
+@given(
+    value=tricky_text,
+    shape=st.sampled_from(["dict", "dict of a list", "pairs", "tuple of pairs", "str", "bytes"]),
+)
+def test_query_values_are_found_in_every_shape_of_params(value, shape):
+    pairs = [("page", "2"), ("api_key", value)]
+    query = urllib.parse.urlencode(pairs)
+    params = {
+        "dict": dict(pairs),
+        "dict of a list": {"page": "2", "api_key": ["other-value", value]},
+        "pairs": pairs,
+        "tuple of pairs": tuple(pairs),
+        "str": query,
+        "bytes": query.encode(),
+    }[shape]
+    assert value in secret_query_values(None, params)
+    assert "2" not in secret_query_values(None, params)
+    secrets = tidy(secret_query_values(None, params))
+    sent = requests.Request("GET", "http://h/x", params=params).prepare().url
+    assert_hidden(secrets, value)
+    written = sent.rpartition("api_key=")[2]  # as sent: percent-encoded
+    assert_hidden(secrets, written, written, value)
+
+
+def hex_of(number: int, width: int, upper: bool) -> str:
+    return f"{number:0{width}X}" if upper else f"{number:0{width}x}"
+
+
+def percent(char: str, charset: str, upper: bool) -> str:
+    """``%FC`` (latin-1) or ``%C3%BC`` (UTF-8)."""
+    return "".join("%" + hex_of(byte, 2, upper) for byte in char.encode(charset))
+
+
+def javascript_escape(char: str, charset: str, upper: bool) -> str:
+    """JavaScript's ``escape()``: ``%FC``, ``%u20AC``."""
+    if ord(char) > 0xFF:
+        return "".join("%u" + hex_of(unit, 4, upper) for unit in utf16_units(char))
+    return percent(char, "latin-1", upper)
+
+
+def utf16_units(char: str) -> list[int]:
+    data = char.encode("utf-16-be")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+
+
+def json_escape(char: str, charset: str, upper: bool) -> str:
+    """``\\u00fc``, a surrogate pair beyond the BMP (JSON, Java, JavaScript)."""
+    return "".join("\\u" + hex_of(unit, 4, upper) for unit in utf16_units(char))
+
+
+def python_escape(char: str, charset: str, upper: bool) -> str:
+    """In a repr of bytes (``\\xc3\\xbc``, ``\\xfc``) or of text (``\\u20ac``, ``\\U0001f600``)."""
+    if ord(char) <= 0xFF or charset == "utf-8":
+        return "".join("\\x" + hex_of(byte, 2, upper) for byte in char.encode(charset))
+    if ord(char) <= 0xFFFF:
+        return "\\u" + hex_of(ord(char), 4, upper)
+    return "\\U" + hex_of(ord(char), 8, upper)
+
+
+def fits(text: str, charset: str) -> bool:
+    try:
+        text.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: Each family: how it writes a character it escapes, and the characters it always escapes (its
+#: own escape character, and what it cannot leave as it is).
+ESCAPE_FAMILIES = {
+    "percent": (percent, "%+"),
+    "JavaScript escape()": (javascript_escape, "%"),
+    "HTML decimal reference": (lambda c, charset, upper: f"&#{ord(c)};", "&"),
+    "HTML hex reference": (lambda c, charset, upper: f"&#x{hex_of(ord(c), 1, upper)};", "&"),
+    "JSON \\u": (json_escape, '\\"'),
+    "Python \\x \\u \\U": (python_escape, "\\"),
+}
+
+
+@GENERATED
+@given(
+    secret=tricky_text,
+    family=st.sampled_from(sorted(ESCAPE_FAMILIES)),
+    charset=st.sampled_from(["utf-8", "latin-1"]),
+    upper=st.booleans(),
+    plus_for_space=st.booleans(),
+    data=st.data(),
+)
+def test_an_escaping_encoder_of_any_subset_in_any_case_loses_every_run(
+    secret, family, charset, upper, plus_for_space, data
+):
+    """An encoder of a family may escape any subset of the characters (beside those it must),
+    with either hex case, its bytes in latin-1 or UTF-8: its output loses every run, and so
+    does the secret."""
+    escape, always = ESCAPE_FAMILIES[family]
+    if not fits(secret, charset):
+        charset = "utf-8"  # a latin-1 encoder cannot write this secret
+    chosen = data.draw(st.lists(st.booleans(), min_size=len(secret), max_size=len(secret)))
+    echoed = "".join(
+        "+"
+        if char == " " and plus_for_space and family == "percent"
+        else escape(char, charset, upper)
+        if pick or char in always
+        else char
+        for char, pick in zip(secret, chosen, strict=True)
+    )
+    assert_hidden(tidy([secret]), echoed, echoed, secret)
+
+
+#: Whole-text forms: the secret's bytes read or written as other text, its case or its
+#: Unicode normal form changed.
+WHOLE_FORMS = {
+    "utf-8 read as latin-1": lambda s: s.encode("utf-8").decode("latin-1"),
+    "base64": lambda s: base64.b64encode(s.encode()).decode(),
+    "base64url, unpadded": lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("="),
+    # within a longer value (a JWT's payload): the characters that hold no byte of the prefix
+    "base64 in a longer value, +1": lambda s: base64.b64encode(b'{"k": "' + s.encode()).decode()[
+        12:
+    ],
+    "base64 in a longer value, +2": lambda s: base64.b64encode(b'{"key":"' + s.encode()).decode()[
+        12:
+    ],
+    "hex": lambda s: s.encode().hex(),
+    "upper-case hex": lambda s: s.encode().hex().upper(),
+    "upper-cased": str.upper,
+    "lower-cased": str.lower,
+    "NFD": lambda s: unicodedata.normalize("NFD", s),
+    "NFC": lambda s: unicodedata.normalize("NFC", s),
+}
+
+
+@GENERATED
+@given(secret=tricky_text, form=st.sampled_from(sorted(WHOLE_FORMS)))
+def test_a_secrets_bytes_read_as_other_text_lose_every_run(secret, form):
+    echoed = WHOLE_FORMS[form](secret)
+    assert_hidden(tidy([secret]), echoed, echoed, secret)
