@@ -41,6 +41,7 @@ __all__ = [
     "secret_header_values",
     "secret_query_values",
     "shorten",
+    "shown_url",
     "tidy",
     "url_secrets",
 ]
@@ -216,6 +217,23 @@ def url_secrets(url: Any) -> list[str]:
         *basic_secrets(login, password),
         *basic_secrets(unquote(login), unquote(password)),
     ]
+
+
+#: What may start a URL, mistyped or not: a scheme and slashes (``https://``, ``http//``,
+#: ``https:/``, ``http:\\``, ``//``). The user-info, if any, begins after it.
+_URL_LEAD = re.compile(r"\s*(?:[a-z][a-z0-9+.\-]*:[/\\]+|https?[/\\]+|[/\\]+)?", re.IGNORECASE)
+
+
+def shown_url(text: str) -> str:
+    """``text`` (a URL, maybe mistyped) as a message may quote it: secret-looking parameters
+    masked, and everything between its scheme and its last ``@`` as ``***``, however the
+    user-info is written (a parser may not find it in a mistyped URL)."""
+    shown = redact(text, tidy(url_secrets(text)))
+    if "@" not in shown:
+        return shown
+    lead = _URL_LEAD.match(shown)
+    start = lead.end() if lead is not None else 0
+    return shown[:start] + MASK + shown[shown.rindex("@") :]
 
 
 def _escape_variants(secret: str) -> set[str]:

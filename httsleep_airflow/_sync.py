@@ -70,10 +70,10 @@ from httsleep_airflow._http import (
 from httsleep_airflow._secrets import (
     basic_secrets,
     mask_url_parts,
-    redact,
     scrub,
     secret_header_values,
     secret_query_values,
+    shown_url,
     tidy,
     url_secrets,
 )
@@ -525,8 +525,7 @@ def check_url(url: Any) -> str:
         raise ConditionError(f"url must be a string, not {type(url).__name__}")
     authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
     if not followable(url) or AUTHORITY_NEVER.search(authority):
-        shown = redact(url, tidy(url_secrets(url)))
-        raise ConditionError(f"{shown!r} is not an http(s) URL like 'https://host/path'")
+        raise ConditionError(f"{shown_url(url)!r} is not an http(s) URL like 'https://host/path'")
     return url
 
 

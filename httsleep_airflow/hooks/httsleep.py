@@ -16,11 +16,11 @@ from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._http import origin
 from httsleep_airflow._secrets import (
-    MASK,
     redact,
     scrub,
     secret_header_values,
     secret_query_values,
+    shown_url,
     tidy,
     url_secrets,
 )
@@ -67,9 +67,7 @@ def argument_secrets(
     password in an absolute endpoint's user-info, secret-looking header and query values (for
     Airflow's masker; the engine finds them again in the request it builds)."""
     found = [*secret_header_values(headers, secret_headers or ()), *url_secrets(endpoint)]
-    if isinstance(params, Mapping):
-        found += secret_query_values(None, params)
-    return found
+    return found + secret_query_values(None, params)  # params in any shape requests takes
 
 
 class _KeepAuthorization(AuthBase):
@@ -136,23 +134,6 @@ def misread_url(text: str) -> str | None:
     if scheme is not None and lowered[scheme.end() :].startswith("/"):
         return f"a URL with the scheme {scheme.group(1)!r}; only http and https are polled"
     return None
-
-
-#: What may start a URL, mistyped or not: a scheme and slashes (``https://``, ``http//``,
-#: ``https:/``, ``http:\\``, ``//``). The user-info, if any, begins after it.
-_URL_LEAD = re.compile(r"\s*(?:[a-z][a-z0-9+.\-]*:[/\\]+|https?[/\\]+|[/\\]+)?", re.IGNORECASE)
-
-
-def shown_url(text: str) -> str:
-    """``text`` (a URL, maybe mistyped) as a message may quote it: secret-looking parameters
-    masked, and everything between its scheme and its last ``@`` as ``***``, however the
-    user-info is written (a parser may not find it in a mistyped URL)."""
-    shown = redact(text, tidy(url_secrets(text)))
-    if "@" not in shown:
-        return shown
-    lead = _URL_LEAD.match(shown)
-    start = lead.end() if lead is not None else 0
-    return shown[:start] + MASK + shown[shown.rindex("@") :]
 
 
 def make_request(

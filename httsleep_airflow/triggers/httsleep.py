@@ -30,7 +30,7 @@ import os
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -38,7 +38,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from httsleep_airflow._async import AsyncHttSleeper, drop_ended_loops
 from httsleep_airflow._core import Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload
-from httsleep_airflow._secrets import is_secret_name, scrub, tidy
+from httsleep_airflow._secrets import (
+    is_secret_name,
+    is_secret_parameter,
+    mask_url_parts,
+    scrub,
+    secret_query_values,
+    tidy,
+)
 from httsleep_airflow._sync import strip_credentials
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp
 from httsleep_airflow.hooks.httsleep import (
@@ -230,14 +237,19 @@ def split_secrets(
         hidden = {k: v for k, v in headers.items() if is_secret_name(k, marked)}
         if hidden:
             sealed["headers"] = hidden
+    if not secret_query_values(None, params):
+        return shown_endpoint, shown_headers, params, sealed
+    sealed["params"] = params  # whole: the triggerer sends them as given
+    if isinstance(params, str | bytes):  # a query: shown with its secret values masked
+        query = params.decode("latin-1") if isinstance(params, bytes) else params
+        return shown_endpoint, shown_headers, mask_url_parts("?" + query)[1:], sealed
     pairs = params.items() if isinstance(params, Mapping) else params
-    if isinstance(pairs, Iterable) and not isinstance(pairs, str | bytes):
-        pairs = [tuple(pair) for pair in pairs]
-        if any(len(pair) == 2 and is_secret_name(pair[0]) for pair in pairs):
-            sealed["params"] = params  # whole: the triggerer sends them as given
-            shown = [(k, v) for k, v in pairs if not is_secret_name(k)]
-            return shown_endpoint, shown_headers, dict(shown), sealed
-    return shown_endpoint, shown_headers, params, sealed
+    shown = [
+        tuple(pair)
+        for pair in pairs
+        if isinstance(pair, list | tuple) and len(pair) == 2 and not is_secret_parameter(pair[0])
+    ]
+    return shown_endpoint, shown_headers, dict(shown), sealed
 
 
 class TriggerProblem(Exception):
@@ -326,28 +338,52 @@ class HttSleepTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "endpoint": self.endpoint,
-                "conditions": self.conditions,
-                "httsleep_conn_id": self.httsleep_conn_id,
-                "method": self.method,
-                "params": self.params,
-                "data": self.data,
-                "json_body": self.json_body,
-                "headers": self.headers,
-                "max_retries": self.max_retries,
-                "attempts_made": self.attempts_made,
-                "polling_interval": self.polling_interval,
-                "ignore_exceptions": self.ignore_exceptions,
-                "request_timeout": self.request_timeout,
-                "deadline": self.deadline,
-                "xcom_jsonpath": self.xcom_jsonpath,
-                "do_xcom_push": self.do_xcom_push,
-                "secret_headers": self.secret_headers,
-                "sealed": self.sealed,
-                "follows": self.follows,
-            },
+            self._kwargs() | self._sealed_arguments(),
         )
+
+    def _sealed_arguments(self) -> dict[str, Any]:
+        """For a trigger built with secrets in its plain arguments (a sensor seals its own
+        before it builds one): those arguments without them, and them sealed. Nothing when
+        it was built sealed, holds none, or cannot seal (nothing here may raise)."""
+        if self.sealed is not None:
+            return {}
+        try:
+            endpoint, headers, params, secrets = split_secrets(
+                self.endpoint, self.headers, self.params, self.secret_headers
+            )
+            if not secrets:
+                return {}
+            return {
+                "endpoint": endpoint,
+                "headers": headers,
+                "params": params,
+                "sealed": seal(secrets),
+            }
+        except Exception:
+            return {}
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "conditions": self.conditions,
+            "httsleep_conn_id": self.httsleep_conn_id,
+            "method": self.method,
+            "params": self.params,
+            "data": self.data,
+            "json_body": self.json_body,
+            "headers": self.headers,
+            "max_retries": self.max_retries,
+            "attempts_made": self.attempts_made,
+            "polling_interval": self.polling_interval,
+            "ignore_exceptions": self.ignore_exceptions,
+            "request_timeout": self.request_timeout,
+            "deadline": self.deadline,
+            "xcom_jsonpath": self.xcom_jsonpath,
+            "do_xcom_push": self.do_xcom_push,
+            "secret_headers": self.secret_headers,
+            "sealed": self.sealed,
+            "follows": self.follows,
+        }
 
     def __repr__(self) -> str:
         """What the triggerer logs: the kwargs, with the sealed token left out."""

@@ -574,3 +574,37 @@ def test_a_connection_unread_at_render_time_fails_the_task_in_execute(
     log = out.out + out.err
     assert "connection 'garbled_rendered': extra 'headers' is not valid JSON (" in log
     assert leaks(log) == [] and server.received == []
+
+
+@pytest.mark.parametrize(
+    "params", [{"api_key": QS_KEY, "page": "1"}, [["api_key", QS_KEY], ["page", "1"]]]
+)
+def test_a_trigger_built_with_plain_secrets_seals_them_when_serialized(
+    server: ScriptedServer, params: Any
+):
+    """A trigger built by other code than the sensor (which seals before it builds one): its
+    kwargs and repr show no secret, and the trigger rebuilt from them sends every one."""
+    trigger = HttSleepTrigger(
+        endpoint=server.url("/jobs/1").replace("://", f"://ann:{USERINFO_PASS}@"),
+        params=params,
+        headers={"X-Partner-Key": PARTNER_KEY, "X-Team": "data"},
+        conditions={"until": {"status_code": 200}},
+        polling_interval=0,
+        max_retries=1,
+    )
+    _, kwargs = trigger.serialize()
+    assert leaks(json.dumps(kwargs) + repr(trigger)) == [] and kwargs["sealed"]
+    assert kwargs["headers"] == {"X-Team": "data"}
+    server.script(Reply(body={}))
+
+    async def run() -> list[Any]:
+        return [event.payload async for event in HttSleepTrigger(**kwargs).run()]
+
+    assert asyncio.run(run())[0]["status"] == "success"
+    (received,) = server.received
+    assert received.headers["X-Partner-Key"] == PARTNER_KEY
+    assert f"api_key={QS_KEY}" in received.path and "page=1" in received.path
+    assert (
+        received.headers["Authorization"]
+        == "Basic " + base64.b64encode(f"ann:{USERINFO_PASS}".encode()).decode()
+    )
