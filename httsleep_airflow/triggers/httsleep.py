@@ -222,8 +222,8 @@ def unseal(token: str) -> dict[str, Any]:
 
 
 def split_secrets(
-    endpoint: str, headers: Mapping[str, Any] | None, params: Any, secret_headers: Any = ()
-) -> tuple[str, dict[str, Any] | None, Any, dict[str, Any]]:
+    endpoint: str | None, headers: Mapping[str, Any] | None, params: Any, secret_headers: Any = ()
+) -> tuple[str | None, dict[str, Any] | None, Any, dict[str, Any]]:
     """The sensor's own arguments, split into what may show (``endpoint`` without user-info or
     secret parameter values, the other headers and params) and what must be sealed."""
     marked = frozenset(str(name).lower() for name in secret_headers or ())
