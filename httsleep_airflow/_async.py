@@ -383,14 +383,12 @@ class _Connector(aiohttp.TCPConnector):
     they would be read as the next poll's answer. urllib3 drops a pooled connection that is
     readable before it reuses it, so both runners send that poll on a new connection."""
 
-    async def _get(self, key: Any, traces: Any) -> Any:
-        while True:
-            connection = await super()._get(key, traces)
-            if connection is None or connection.protocol is None:
-                return connection
-            if not connection.protocol.should_close:
-                return connection
-            connection.close()
+    def _get(self, key: Any, traces: Any) -> Any:  # what aiohttp awaits: no coroutine of ours
+        for protocol, _ in self._conns.get(key, ()):  # reused from the left; a closed one is
+            if not protocol.should_close:  # skipped and dropped by aiohttp itself
+                break
+            protocol.close()
+        return super()._get(key, traces)
 
 
 def _new_session() -> aiohttp.ClientSession:

@@ -528,25 +528,50 @@ def shorten(text: str, limit: int | None = None) -> str:
 def scrub(text: str, secrets: tuple[str, ...], limit: int | None = None) -> str:
     """The one way every message that may quote a secret is made: ``text`` on one line (a
     secret a server wrapped is whole again), redacted, and only then cut to ``limit``."""
-    text = " ".join(text.split())
-    text = _replace_forms(text, secrets)
     if limit is None:
-        return shorten(redact(text, secrets))
-    return shorten(_redact_head(text, secrets, limit), limit)
+        return shorten(redact(_replace_forms(" ".join(text.split()), secrets), secrets))
+    head = " ".join(text[:HEAD_LIMIT].split())
+    cut = len(text) > HEAD_LIMIT
+    return shorten(_redact_head(_replace_forms(head, secrets), secrets, limit, cut), limit)
 
 
-def _redact_head(text: str, secrets: tuple[str, ...], limit: int) -> str:
+#: What a cut text is redacted from at most: however much redaction shrinks it, what shows of
+#: a message comes from its first characters, and the work stays bounded whatever was sent.
+HEAD_LIMIT = 4 * RUN_SCAN_LIMIT
+
+
+def _redact_head(text: str, secrets: tuple[str, ...], limit: int, cut: bool = False) -> str:
     """``text`` redacted as far as its first ``limit`` characters will show. A longer text is
     cut first, with room past the limit for a run that the cut ends (its last ``_RUN_ROOM``
     characters are not judged whole), and cut later on if redaction shrank it so much that
-    this room would show."""
-    window = limit + _RUN_ROOM
-    while len(text) > window:
+    this room would show, up to ``HEAD_LIMIT``; ``cut``: ``text`` is already the start of a
+    longer one."""
+    keep = limit + _RUN_ROOM
+    window = keep
+    shown = None
+    while len(text) > window and window < HEAD_LIMIT:
         shown = redact(text[:window], secrets)
-        if len(shown) >= limit + _RUN_ROOM:
-            return shown
-        window *= 2
-    return redact(text, secrets)
+        if len(shown) >= keep:
+            break
+        shown, window = None, window * 2
+    if shown is None:
+        if len(text) > window:
+            text, cut = text[:window], True
+        shown = redact(text, secrets)
+    shown = _runs_masked(shown, secrets, keep)
+    return shown + " …" if cut and len(shown) <= limit else shown
+
+
+def _runs_masked(text: str, secrets: tuple[str, ...], keep: int) -> str:
+    """``text`` with every run of a secret masked in as much of it as leaves ``keep``
+    characters once masked: ``redact`` looks for runs in texts up to ``RUN_SCAN_LIMIT`` only,
+    and what a cut shows is looked at whatever its length."""
+    size = keep
+    while True:
+        head = _mask_runs(text[:size], secrets)
+        if len(head) >= keep or size >= len(text):
+            return head + text[size:]
+        size *= 2
 
 
 def redact_exception(error: BaseException, secrets: tuple[str, ...]) -> BaseException:
@@ -601,8 +626,8 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
 
 def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
     """Redacted, then cut to ``EXCEPTION_TEXT_LIMIT`` (line breaks kept: tracebacks show it)."""
-    text = _replace_forms(text, secrets)
-    shown = _redact_head(text, secrets, EXCEPTION_TEXT_LIMIT)
+    head = _replace_forms(text[:HEAD_LIMIT], secrets)
+    shown = _redact_head(head, secrets, EXCEPTION_TEXT_LIMIT, len(text) > HEAD_LIMIT)
     return shown if len(shown) <= EXCEPTION_TEXT_LIMIT else shown[:EXCEPTION_TEXT_LIMIT] + "…"
 
 

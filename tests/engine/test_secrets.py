@@ -601,3 +601,34 @@ WHOLE_FORMS = {
 def test_a_secrets_bytes_read_as_other_text_lose_every_run(secret, form):
     echoed = WHOLE_FORMS[form](secret)
     assert_hidden(tidy([secret]), echoed, echoed, secret)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    secret=st.text(alphabet=st.sampled_from("abcXYZ0189-_%+&=;"), min_size=RUN, max_size=40),
+    cut=st.integers(1, 6),
+    copies=st.sampled_from([3, 300, 3000, 30_000]),
+    pad=st.sampled_from(["", "?session_id=" + "x" * 70_000 + " "]),
+    limit=st.sampled_from([60, 500]),
+)
+def test_a_long_text_that_redaction_shrinks_shows_no_run_of_a_secret(
+    secret: str, cut: int, copies: int, pad: str, limit: int
+):
+    """Redact before you shorten, however long the text and however much redaction shrinks
+    what comes first: echoes of a secret cut short (no exact form matches them), over and over
+    or after a parameter the URL masking folds, past the length where redaction looks for runs
+    in the whole text."""
+    echo = urllib.parse.quote(secret[:cut], safe="") + secret[cut:]
+    text = pad + (secret[cut:] + " " + echo + " ") * copies
+    shown = scrub(text, tidy([secret]), limit)
+    assert survivors(secret, shown) == [], shown[:200]
+    assert len(shown) <= limit
+
+
+@pytest.mark.timeout(8)  # seconds per body before; a fraction of one now
+def test_scrub_takes_bounded_time_on_hostile_texts():
+    """What a cut message shows comes from a bounded start of the text: a 10 MB body costs
+    what its start costs, whatever it holds."""
+    secrets = tidy([f"secret-number-{i:04d}" for i in range(200)])
+    for body in ("?session=" + "v" * 10_000_000, "?a=" + ";b" * 5_000_000, "x " * 5_000_000):
+        assert len(scrub(body, secrets, 500)) <= 500
