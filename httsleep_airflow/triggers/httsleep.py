@@ -210,8 +210,14 @@ def seal(secrets: Mapping[str, Any]) -> str:
     """``secrets`` as one token for the trigger's kwargs, encrypted with Airflow's Fernet key
     (as Airflow stores connection passwords), so that no secret shows in ``serialize()`` or in
     the ``repr`` the triggerer logs."""
-    token: bytes = _fernet().encrypt(json.dumps(dict(secrets)).encode())
+    token: bytes = _fernet().encrypt(json.dumps(dict(secrets), default=_sent_as).encode())
     return token.decode()
+
+
+def _sent_as(value: Any) -> str:
+    """A value JSON cannot write, as requests sends it: bytes as they are (latin-1 text, which
+    requests encodes back to the same bytes), anything else as its text."""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 def unseal(token: str) -> dict[str, Any]:
@@ -344,23 +350,26 @@ class HttSleepTrigger(BaseTrigger):
     def _sealed_arguments(self) -> dict[str, Any]:
         """For a trigger built with secrets in its plain arguments (a sensor seals its own
         before it builds one): those arguments without them, and them sealed. Nothing when
-        it was built sealed, holds none, or cannot seal (nothing here may raise)."""
+        it was built sealed or holds none. Arguments it cannot split are shown as they are
+        (run() reports them); secrets it cannot seal are an error, never shown."""
         if self.sealed is not None:
             return {}
         try:
             endpoint, headers, params, secrets = split_secrets(
                 self.endpoint, self.headers, self.params, self.secret_headers
             )
-            if not secrets:
-                return {}
-            return {
-                "endpoint": endpoint,
-                "headers": headers,
-                "params": params,
-                "sealed": seal(secrets),
-            }
         except Exception:
             return {}
+        if not secrets:
+            return {}
+        try:
+            sealed = seal(secrets)
+        except Exception as exc:
+            raise ValueError(
+                f"{type(self).__name__}: the secrets in its arguments cannot be sealed "
+                f"({type(exc).__name__}); they are not written anywhere"
+            ) from None
+        return {"endpoint": endpoint, "headers": headers, "params": params, "sealed": sealed}
 
     def _kwargs(self) -> dict[str, Any]:
         return {

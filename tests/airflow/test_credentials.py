@@ -608,3 +608,30 @@ def test_a_trigger_built_with_plain_secrets_seals_them_when_serialized(
         received.headers["Authorization"]
         == "Basic " + base64.b64encode(f"ann:{USERINFO_PASS}".encode()).decode()
     )
+
+
+def test_secrets_json_cannot_write_are_sealed_as_requests_sends_them(server: ScriptedServer):
+    """A bytes header value or a number type JSON cannot write: sealed all the same (as the
+    text requests sends), never left in the kwargs."""
+    from decimal import Decimal
+
+    trigger = HttSleepTrigger(
+        endpoint=server.url("/jobs/1"),
+        params={"api_key": Decimal("12345678.5")},
+        headers={"X-Partner-Key": PARTNER_KEY.encode()},
+        conditions={"until": {"status_code": 200}},
+        polling_interval=0,
+        max_retries=1,
+    )
+    _, kwargs = trigger.serialize()
+    assert kwargs["sealed"] and kwargs["headers"] == {} and kwargs["params"] == {}
+    assert PARTNER_KEY not in repr(trigger) and "12345678" not in json.dumps(kwargs)
+    server.script(Reply(body={}))
+
+    async def run() -> list[Any]:
+        return [event.payload async for event in HttSleepTrigger(**kwargs).run()]
+
+    assert asyncio.run(run())[0]["status"] == "success"
+    (received,) = server.received
+    assert received.headers["X-Partner-Key"] == PARTNER_KEY
+    assert "api_key=12345678.5" in received.path
