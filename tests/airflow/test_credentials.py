@@ -576,6 +576,21 @@ def test_a_connection_unread_at_render_time_fails_the_task_in_execute(
     assert leaks(log) == [] and server.received == []
 
 
+def _sealed_then_sent(trigger: HttSleepTrigger, server: ScriptedServer) -> tuple[dict, Any]:
+    """``trigger``'s serialized kwargs (sealed), and the one request the trigger rebuilt from
+    them sent to ``server``."""
+    _, kwargs = trigger.serialize()
+    assert kwargs["sealed"]
+    server.script(Reply(body={}))
+
+    async def run() -> list[Any]:
+        return [event.payload async for event in HttSleepTrigger(**kwargs).run()]
+
+    assert asyncio.run(run())[0]["status"] == "success"
+    (received,) = server.received
+    return kwargs, received
+
+
 @pytest.mark.parametrize(
     "params", [{"api_key": QS_KEY, "page": "1"}, [["api_key", QS_KEY], ["page", "1"]]]
 )
@@ -592,16 +607,9 @@ def test_a_trigger_built_with_plain_secrets_seals_them_when_serialized(
         polling_interval=0,
         max_retries=1,
     )
-    _, kwargs = trigger.serialize()
-    assert leaks(json.dumps(kwargs) + repr(trigger)) == [] and kwargs["sealed"]
+    kwargs, received = _sealed_then_sent(trigger, server)
+    assert leaks(json.dumps(kwargs) + repr(trigger)) == []
     assert kwargs["headers"] == {"X-Team": "data"}
-    server.script(Reply(body={}))
-
-    async def run() -> list[Any]:
-        return [event.payload async for event in HttSleepTrigger(**kwargs).run()]
-
-    assert asyncio.run(run())[0]["status"] == "success"
-    (received,) = server.received
     assert received.headers["X-Partner-Key"] == PARTNER_KEY
     assert f"api_key={QS_KEY}" in received.path and "page=1" in received.path
     assert (
@@ -623,15 +631,8 @@ def test_secrets_json_cannot_write_are_sealed_as_requests_sends_them(server: Scr
         polling_interval=0,
         max_retries=1,
     )
-    _, kwargs = trigger.serialize()
-    assert kwargs["sealed"] and kwargs["headers"] == {} and kwargs["params"] == {}
+    kwargs, received = _sealed_then_sent(trigger, server)
+    assert kwargs["headers"] == {} and kwargs["params"] == {}
     assert PARTNER_KEY not in repr(trigger) and "12345678" not in json.dumps(kwargs)
-    server.script(Reply(body={}))
-
-    async def run() -> list[Any]:
-        return [event.payload async for event in HttSleepTrigger(**kwargs).run()]
-
-    assert asyncio.run(run())[0]["status"] == "success"
-    (received,) = server.received
     assert received.headers["X-Partner-Key"] == PARTNER_KEY
     assert "api_key=12345678.5" in received.path
