@@ -503,6 +503,9 @@ def _replace_forms(text: str, secrets: tuple[str, ...]) -> str:
 #: How far past a cut a text is redacted, so that a run of a secret that the cut would end,
 #: however it is escaped, is still whole where it is judged.
 _RUN_ROOM = RUN_LENGTH * _LONGEST_ESCAPE
+#: What a cut text is redacted from at most: however much redaction shrinks it, what shows of
+#: a message comes from its first characters, and the work stays bounded whatever was sent.
+HEAD_LIMIT = 4 * RUN_SCAN_LIMIT
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -531,21 +534,17 @@ def scrub(text: str, secrets: tuple[str, ...], limit: int | None = None) -> str:
     if limit is None:
         return shorten(redact(_replace_forms(" ".join(text.split()), secrets), secrets))
     head = " ".join(text[:HEAD_LIMIT].split())
-    cut = len(text) > HEAD_LIMIT
-    return shorten(_redact_head(_replace_forms(head, secrets), secrets, limit, cut), limit)
-
-
-#: What a cut text is redacted from at most: however much redaction shrinks it, what shows of
-#: a message comes from its first characters, and the work stays bounded whatever was sent.
-HEAD_LIMIT = 4 * RUN_SCAN_LIMIT
+    return shorten(_redact_head(head, secrets, limit, cut=len(text) > HEAD_LIMIT), limit)
 
 
 def _redact_head(text: str, secrets: tuple[str, ...], limit: int, cut: bool = False) -> str:
-    """``text`` redacted as far as its first ``limit`` characters will show. A longer text is
-    cut first, with room past the limit for a run that the cut ends (its last ``_RUN_ROOM``
-    characters are not judged whole), and cut later on if redaction shrank it so much that
-    this room would show, up to ``HEAD_LIMIT``; ``cut``: ``text`` is already the start of a
-    longer one."""
+    """``text`` redacted as far as its first ``limit`` characters will show: its first
+    ``HEAD_LIMIT`` characters with every whole form replaced, then a cut with room past the
+    limit for a run that the cut ends (its last ``_RUN_ROOM`` characters are not judged
+    whole), cut later on if redaction shrank it so much that this room would show; ``cut``:
+    ``text`` is already the start of a longer one."""
+    cut = cut or len(text) > HEAD_LIMIT
+    text = _replace_forms(text[:HEAD_LIMIT], secrets)
     keep = limit + _RUN_ROOM
     window = keep
     shown = None
@@ -626,8 +625,7 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
 
 def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
     """Redacted, then cut to ``EXCEPTION_TEXT_LIMIT`` (line breaks kept: tracebacks show it)."""
-    head = _replace_forms(text[:HEAD_LIMIT], secrets)
-    shown = _redact_head(head, secrets, EXCEPTION_TEXT_LIMIT, len(text) > HEAD_LIMIT)
+    shown = _redact_head(text, secrets, EXCEPTION_TEXT_LIMIT)
     return shown if len(shown) <= EXCEPTION_TEXT_LIMIT else shown[:EXCEPTION_TEXT_LIMIT] + "…"
 
 
