@@ -228,12 +228,11 @@ def shown_url(text: str) -> str:
     """``text`` (a URL, maybe mistyped) as a message may quote it: secret-looking parameters
     masked, and everything between its scheme and its last ``@`` as ``***``, however the
     user-info is written (a parser may not find it in a mistyped URL)."""
-    shown = redact(text, tidy(url_secrets(text)))
-    if "@" not in shown:
-        return shown
-    lead = _URL_LEAD.match(shown)
-    start = lead.end() if lead is not None else 0
-    return shown[:start] + MASK + shown[shown.rindex("@") :]
+    if "@" in text:  # before the parameters are masked: a '@' may be in what they fold
+        lead = _URL_LEAD.match(text)
+        start = lead.end() if lead is not None else 0
+        text = text[:start] + MASK + text[text.rindex("@") :]
+    return redact(text, tidy(url_secrets(text)))
 
 
 def _escape_variants(secret: str) -> set[str]:

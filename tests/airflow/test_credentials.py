@@ -24,7 +24,7 @@ from httsleep_airflow.hooks.httsleep import (
     HttSleepHook,
     settings_from_connection,
 )
-from httsleep_airflow.sensors.httsleep import HttSleepSensor
+from httsleep_airflow.sensors.httsleep import HttSleepSensor, _has_template
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 from tests.airflow.conftest import sensor_source, task_states
 from tests.raw_server import RawReply, RawServer
@@ -497,9 +497,13 @@ MISTYPED = (
     password=st.text(st.characters(exclude_categories=("Cs",)), max_size=24),
     rest=st.sampled_from(("api.example.com/jobs/1", "h", "h:8080/x?page=1")),
 )
+# a user-info that reads as a secret parameter ('#:Zq7Secret=@...'), whose '@' its mask folds
+@hypothesis.example(lead="http//", user="#", password="=", rest="api.example.com/jobs/1")
 def test_a_mistyped_endpoint_or_host_never_shows_its_password(lead, user, password, rest):
     """However the user-info is written, and whatever precedes it: a parser may find none."""
     url = f"{lead}{user}:Zq7Secret{password}@{rest}"
+    # a Jinja template is checked once rendered, not when the DAG is parsed
+    hypothesis.assume(_has_template(url) is False)
     with pytest.raises(ValueError) as parse_error:
         HttSleepSensor(task_id="t", endpoint=url, until={"status_code": 200})
     with pytest.raises(ConnectionConfigError) as config_error:
