@@ -8,11 +8,13 @@ callbacks and ``ignore_exceptions`` behaves the same under both runners.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime
 import functools
 import inspect
 import os
+import re
 import ssl
 import sys
 import threading
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import requests
 import yarl
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import BadHttpMessage, InvalidHeader, LineTooLong
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
@@ -176,6 +179,7 @@ _MALFORMED_MESSAGES = (
 #: How it words a refused chunk of the body (its size line, or what ends it).
 _BAD_CHUNK_MESSAGES = (
     "Invalid character in chunk size",
+    "Invalid character in chunk extension",  # its name, value, or what follows a ';'
     "Expected LF after chunk data",
     "Expected LF after chunk size",  # a bare LF ends the size line
     "Chunk size overflow",  # more hex digits than a length holds
@@ -383,12 +387,127 @@ class _Connector(aiohttp.TCPConnector):
     they would be read as the next poll's answer. urllib3 drops a pooled connection that is
     readable before it reuses it, so both runners send that poll on a new connection."""
 
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._factory = functools.partial(_Handler, loop=self._loop)  # type: ignore[assignment]
+
     def _get(self, key: Any, traces: Any) -> Any:  # what aiohttp awaits: no coroutine of ours
         for protocol, _ in self._conns.get(key, ()):  # reused from the left; a closed one is
             if not protocol.should_close:  # skipped and dropped by aiohttp itself
                 break
             protocol.close()
         return super()._get(key, traces)
+
+
+#: What a response parser returns for bytes it drops (``_Framed``): no message.
+_NOTHING: tuple[tuple[Any, ...], bool, bytes] = ((), False, b"")
+#: The most reads before a response's head ends that ``_Framed`` keeps, to read them again (a
+#: head trickled in, byte by byte, is not kept).
+_KEEP_READS = 64
+#: The end of a blank line: where a response's head ends (a bare LF too, as both parsers read).
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+class _Framed:
+    """aiohttp's parser of one response, but bytes past the response's end that come in the
+    read that ends it are dropped with the connection, as urllib3 leaves them unread: a server
+    that sends more than its ``Content-Length`` (or a body after a 204) gets its response
+    read as the requests runner reads it, not a ``ConnectionError``. aiohttp's parser parses
+    them as the next response and raises, the response before them lost with it.
+
+    Reads go to aiohttp's parser as they come. When it raises past the end of a response that
+    ended whole (its body at its end, no error on it), the error is dropped, and so is every
+    later byte; the connection closes after this response (``should_close``). When that
+    response's head came in the read that raised, its bytes are read again by a parser of the
+    same settings, head by head, so that the response is out before any byte past it goes in.
+    Every other error is aiohttp's, as before.
+    """
+
+    __slots__ = ("_dropping", "_earlier", "_options", "_parser", "_payload", "_protocol")
+
+    def __init__(self, parser: Any, protocol: ResponseHandler, options: dict[str, Any]):
+        self._parser = parser
+        self._protocol = protocol
+        self._options = options  # the parser's settings (``set_response_params``)
+        self._payload: Any = None  # the body of the final response, once its head is read
+        # the reads before the one in which that head ends (most heads come in one read);
+        # None past a bound
+        self._earlier: tuple[bytes, ...] | None = ()
+        self._dropping = False
+
+    def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
+        if self._dropping:
+            return _NOTHING
+        try:
+            found = self._parser.feed_data(data)
+        except Exception:
+            messages = self._ended_before(data) if self._payload is None else ()
+            if not (messages or _whole(self._payload)):
+                raise
+            self._dropping = True  # the response ended whole: the rest is no answer to it
+            self._protocol._should_close = True
+            return messages, False, b""
+        if self._payload is None:
+            self._payload = _final_payload(found[0])
+            if self._payload is None and self._earlier is not None:
+                self._earlier = (*self._earlier, data) if len(self._earlier) < _KEEP_READS else None
+        return found  # type: ignore[no-any-return]
+
+    def _ended_before(self, data: bytes) -> list[Any]:
+        """The responses in the bytes read so far, ``data`` the last of them, read again head
+        by head, when the final one ended whole before the bytes that made aiohttp's parser
+        raise; else none."""
+        if self._earlier is None:
+            return []
+        data = b"".join([*self._earlier, data])
+        scratch = ResponseHandler(self._protocol._loop)
+        scratch.set_response_params(**self._options)
+        parser: Any = scratch._parser
+        messages: list[Any] = []
+        try:
+            while True:
+                blank = _BLANK_LINE.search(data)
+                if blank is None:
+                    return []
+                found, _, _ = parser.feed_data(data[: blank.end()])
+                data = data[blank.end() :]
+                messages += found
+                payload = _final_payload(found)
+                if payload is not None:
+                    break
+            with contextlib.suppress(Exception):  # what made the first parser raise
+                parser.feed_data(data)
+        except Exception:  # a head that is not whole, or not one aiohttp reads: its error
+            return []
+        return messages if _whole(payload) else []
+
+    def feed_eof(self) -> Any:
+        return None if self._dropping else self._parser.feed_eof()
+
+    def __getattr__(self, name: str) -> Any:  # what else aiohttp asks of its parser
+        return getattr(self._parser, name)
+
+
+def _final_payload(messages: Any) -> Any:
+    """The body of the final (not interim) response among parsed ``messages``, or ``None``."""
+    for message, payload in messages:
+        if message.code >= 200:
+            return payload
+    return None
+
+
+def _whole(payload: Any) -> bool:
+    """Whether a response body ended whole: at its end, with no error on it."""
+    return payload is not None and payload.is_eof() and payload.exception() is None
+
+
+class _Handler(ResponseHandler):
+    """aiohttp's connection protocol, its responses parsed by ``_Framed``."""
+
+    def set_response_params(self, **options: Any) -> None:
+        super().set_response_params(**options)
+        if self._parser is not None:
+            self._parser = _Framed(self._parser, self, options)  # type: ignore[assignment]
 
 
 def _new_session() -> aiohttp.ClientSession:

@@ -280,6 +280,17 @@ class _HeadReader:
         return getattr(self._fp, name)
 
 
+#: A token (RFC 9110 5.6.2): a chunk extension's name, or its value unquoted.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+#: A chunk's size line as aiohttp's parser reads it (http.client takes ``int(line, 16)`` of
+#: what comes before a ``;``, and so ``" 2"``, ``"+2"`` and ``"0x2"``): hex digits, spaces or
+#: tabs, extensions (``;name`` or ``;name=value``, with no space around them), CRLF.
+_QUOTED = rb'"(?:[^"\\\r\n]|\\.)*"'
+_CHUNK_SIZE_LINE = re.compile(
+    rb"([0-9A-Fa-f]+)[ \t]*(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*\r\n"
+)
+
+
 class _FinalResponse(http.client.HTTPResponse):
     """A response read as aiohttp reads it where http.client is looser: it skips interim
     responses (http.client skips a ``100 Continue`` and takes ``102``/``103`` for the response;
@@ -299,6 +310,41 @@ class _FinalResponse(http.client.HTTPResponse):
             if interim.defects:
                 raise MalformedHeaders(MALFORMED_TEXT)
             check_header_lines(interim.items())
+
+    # A chunked body, framed as aiohttp frames it: http.client is looser in three places.
+
+    def _read_next_chunk_size(self) -> int:
+        line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+        if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
+            raise http.client.LineTooLong("chunk size")
+        size = _CHUNK_SIZE_LINE.fullmatch(line)
+        if size is None:  # http.client's own way to say so: IncompleteRead
+            raise ValueError("a chunk size line aiohttp's parser refuses")
+        return int(size.group(1), 16)
+
+    def _get_chunk_left(self) -> int | None:
+        if self.chunk_left == 0:  # a chunk's data read: CRLF ends it (http.client skips any two
+            if self._safe_read(2) != b"\r\n":  # type: ignore[attr-defined]  # bytes there)
+                raise http.client.IncompleteRead(b"")
+            self.chunk_left = None
+        return super()._get_chunk_left()  # type: ignore[misc,no-any-return]
+
+    def _read_and_discard_trailer(self) -> None:
+        # http.client skips any line up to a blank one or the connection's end; aiohttp reads
+        # them as header lines, and refuses what it refuses in a head
+        while True:
+            line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+            if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
+                raise http.client.LineTooLong("trailer line")
+            if not line:
+                raise http.client.IncompleteRead(b"")
+            if line in (b"\r\n", b"\n"):
+                return
+            name, colon, value = line.rstrip(b"\r\n").partition(b":")
+            check_head_lines([b"HTTP/1.1 200 OK\r\n", line, b"\r\n"])  # no bare CR
+            if not colon:
+                raise MalformedHeaders(MALFORMED_TEXT)
+            check_header_lines([(name.decode("latin-1"), value.decode("latin-1").strip(" \t"))])
 
     def begin(self) -> None:
         socket_file = self.fp

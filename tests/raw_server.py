@@ -36,6 +36,8 @@ class RawReply:
     :ivar reset: end with a reset (RST) where it would close, a moment after the last byte.
     :ivar unasked: bytes sent a moment after the reply, on the same connection, which stays
         open (an answer nobody asked for); ``RawServer.unasked_sent`` is set once they are.
+    :ivar past: bytes past the reply's end, sent in one piece with its head and body (one
+        read for the client); the connection stays open.
     """
 
     status: int = 200
@@ -55,6 +57,7 @@ class RawReply:
     raw: bytes | None = None
     reset: bool = False
     unasked: bytes = b""
+    past: bytes = b""
 
 
 def _bytes(value: str | bytes) -> bytes:
@@ -163,6 +166,9 @@ class RawServer:
         elif reply.content_length:
             lines.append(b"Content-Length: %d" % len(reply.body))
         head = reply.interim + b"\r\n".join(lines) + b"\r\n\r\n"
+        if reply.past:
+            connection.sendall(head + body + reply.past)
+            return True
         if reply.trickle_head:
             for index in range(len(head)):
                 connection.sendall(head[index : index + 1])

@@ -11,6 +11,7 @@ the response. Both runners now refuse what aiohttp refuses (``MalformedHeaders``
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -154,7 +155,9 @@ def test_a_status_below_100_is_a_bad_status_line_in_both_runners(raw_server: Raw
     assert _alike(raw_server, RawReply(status=99)) == "ConnectionError"
 
 
-LENGTHS = st.sampled_from(["2", "02", " 2", "2 ", "+2", "-2", "2, 2", "0x2", "\u0662", "", "3"])
+LENGTHS = st.sampled_from(
+    ["2", "02", " 2", "2 ", "+2", "-2", "2, 2", "0x2", "\u0662", "", "3", "1", "0"]
+)
 CODINGS = st.sampled_from(["chunked", "Chunked", " chunked", "gzip, chunked", "identity", "x"])
 
 
@@ -164,10 +167,9 @@ def test_framing_headers_are_read_alike_or_refused_alike(
     raw_server: RawServer, lengths: list[str], codings: list[str]
 ):
     """The body is what the headers mean when they mean one thing: chunked under a
-    Transfer-Encoding, the two bytes a length of 2 announces without one. Bytes past the length
-    are another matter (aiohttp reads them as the next response at once, http.client when the
-    connection is next used), and so is a body that is not chunked under ``chunked``: aiohttp
-    may wait for more until the request's deadline (bounded), http.client drops it."""
+    Transfer-Encoding, the bytes a length announces without one (bytes past it are no part of
+    it). A body that is not chunked under ``chunked`` is another matter: aiohttp may wait for
+    more until the request's deadline (bounded), http.client drops it."""
     headers = [(b"Content-Length", value.encode()) for value in lengths]
     headers += [(b"Transfer-Encoding", value.encode()) for value in codings]
     _alike(raw_server, _raw(headers, CHUNKED if codings else b"{}"))
@@ -347,3 +349,118 @@ def test_a_redirect_is_sent_to_the_same_request_target_by_both_runners(
             outcome = type(exc).__name__
         seen.append((outcome, [r.path for r in server.received]))
     assert seen[0] == seen[1]
+
+
+RUNNING = b'{"status": "RUNNING"}'
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(DONE), DONE)
+
+
+JOB_DONE = {"jsonpath": [{"expression": "status", "value": "DONE"}]}
+NO_CONTENT = RawReply(status=204, reason=b"No Content", content_length=False)
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "until", "last"),
+    [
+        (RawReply(body=RUNNING, past=b"garbage"), RUNNING, JOB_DONE, 200),  # past its length
+        (RawReply(body=RUNNING, past=ANSWER), RUNNING, JOB_DONE, 200),  # an answer, one read
+        (RawReply(body=RUNNING, chunks=5, past=ANSWER), RUNNING, JOB_DONE, 200),
+        (
+            RawReply(body=RUNNING, interim=b"HTTP/1.1 103 Early Hints\r\n\r\n", past=ANSWER),
+            RUNNING,
+            JOB_DONE,
+            200,
+        ),
+        (replace(NO_CONTENT, past=ANSWER), None, {"status_code": 200}, 204),
+        (
+            RawReply(status=304, reason=b"Not Modified", content_length=False, past=ANSWER),
+            None,
+            {"status_code": 200},
+            204,
+        ),
+    ],
+    ids=["garbage", "answer", "chunked", "after 103", "204 with a body", "304 with a body"],
+)
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_bytes_past_a_responses_end_in_the_same_read_are_no_answer(
+    raw_server: RawServer, runner: str, first: RawReply, then: bytes | None, until: Any, last: int
+):
+    """A server that sends more than its response (past its ``Content-Length``, its last
+    chunk, a body after a 204) in the read that ends it: the response is what it declared
+    (requests reads no further; aiohttp's parser took the rest for the next response and
+    raised, losing the response), and the next poll gets its own answer, never the extra
+    bytes, however much they look like an answer (http.client read them into the finished
+    response's buffer, dropped with it; the aiohttp runner drops the connection)."""
+    raw_server.script(first, NO_CONTENT if then is None else RawReply(body=then))
+    with pytest.raises(RetriesExhausted) as caught:
+        run_in(runner, raw_server.url("/job"), until, max_retries=2, timeout=5)
+    assert caught.value.response is not None
+    assert caught.value.response.status_code == last
+    if then is not None:
+        assert caught.value.response.content == then
+    assert len(raw_server.received) == 2
+
+
+FRAMINGS = {
+    "length": lambda past: RawReply(body=RUNNING, past=past),
+    "chunked": lambda past: RawReply(body=RUNNING, chunks=7, past=past),
+    "204": lambda past: RawReply(status=204, content_length=False, past=past),
+}
+#: Bytes past a response: any, and the starts of what a parser takes for the next response
+PAST = st.binary(min_size=1, max_size=40) | st.sampled_from(
+    [b"H", b"HTTP/1.1 ", b"HTTP/1.1 200 OK\r\n", ANSWER, ANSWER[:-3], b"\r\n", b"0\r\n\r\n"]
+).flatmap(lambda start: st.binary(max_size=8).map(lambda more: start + more))
+
+
+@SETTINGS
+@given(framing=st.sampled_from(sorted(FRAMINGS)), past=PAST)
+def test_a_response_is_what_it_declares_whatever_follows_it(
+    raw_server: RawServer, framing: str, past: bytes
+):
+    end = _alike(raw_server, FRAMINGS[framing](past))
+    assert end == ("no match", 204) if framing == "204" else end[:2] == (200, RUNNING)
+
+
+#: What a chunk's size line is made of, odd bytes included
+CHUNK_LINE = st.lists(
+    st.sampled_from(
+        [
+            b"2",
+            b"0",
+            b"a",
+            b"F",
+            b" ",
+            b"\t",
+            b";",
+            b"=",
+            b'"',
+            b"\\",
+            b"x",
+            b"+",
+            b"-",
+            b",",
+            b"g",
+            b"e",
+            b"\r",
+            b"\xff",
+            b"\x00",
+            b"ext",
+            b"0002",
+        ]
+    ),
+    min_size=1,
+    max_size=8,
+).map(b"".join)
+
+
+@SETTINGS
+@given(line=CHUNK_LINE, then=st.sampled_from([b"\r\n0\r\n\r\n", b"\r\n0\r\n", b"0\r\n\r\n"]))
+def test_a_chunk_size_line_is_read_alike_or_refused_alike(
+    raw_server: RawServer, line: bytes, then: bytes
+):
+    """http.client took ``int(line, 16)`` of what comes before a ``;`` (``" 2"``, ``"+2"``,
+    ``"0x2"``), skipped the two bytes after a chunk's data whatever they were, and took the
+    connection's end for the blank line that ends the trailers: the requests runner now
+    frames a chunked body as aiohttp does, and what one runner refuses the other refuses."""
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\n{}" + then
+    _alike(raw_server, RawReply(raw=raw))
