@@ -13,6 +13,7 @@ import contextvars
 import datetime
 import functools
 import inspect
+import math
 import os
 import re
 import ssl
@@ -401,9 +402,9 @@ class _Connector(aiohttp.TCPConnector):
 
 #: What a response parser returns for bytes it drops (``_Framed``): no message.
 _NOTHING: tuple[tuple[Any, ...], bool, bytes] = ((), False, b"")
-#: The most reads before a response's head ends that ``_Framed`` keeps, to read them again (a
-#: head trickled in, byte by byte, is not kept).
-_KEEP_READS = 64
+#: The most of a head that has not ended ``_Framed`` keeps, to read it again: more than the
+#: largest head both runners read (``MAX_HEADERS`` lines of ``MAX_HEADER_LINE``: 1.6 MB).
+_KEEP_HEAD = 2 << 20
 #: The end of a blank line: where a response's head ends (a bare LF too, as both parsers read).
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
@@ -418,21 +419,21 @@ class _Framed:
     Reads go to aiohttp's parser as they come. When it raises past the end of a response that
     ended whole (its body at its end, no error on it), the error is dropped, and so is every
     later byte; the connection closes after this response (``should_close``). When that
-    response's head came in the read that raised, its bytes are read again by a parser of the
-    same settings, head by head, so that the response is out before any byte past it goes in.
-    Every other error is aiohttp's, as before.
+    response's head ended in the read that raised, the read is parsed again, from the start of
+    that head, by a parser of the same settings, head by head, so that the response is out
+    before any byte past it goes in. Every other error is aiohttp's, as before.
     """
 
-    __slots__ = ("_dropping", "_earlier", "_options", "_parser", "_payload", "_protocol")
+    __slots__ = ("_dropping", "_head", "_options", "_parser", "_payload", "_protocol")
 
     def __init__(self, parser: Any, protocol: ResponseHandler, options: dict[str, Any]):
         self._parser = parser
         self._protocol = protocol
         self._options = options  # the parser's settings (``set_response_params``)
         self._payload: Any = None  # the body of the final response, once its head is read
-        # the reads before the one in which that head ends (most heads come in one read);
-        # None past a bound
-        self._earlier: tuple[bytes, ...] | None = ()
+        # what came of a head that has not ended yet (most heads end in the read they begin
+        # in); None once it is more than any head either runner reads
+        self._head: bytes | bytearray | None = b""
         self._dropping = False
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
@@ -449,34 +450,46 @@ class _Framed:
             return messages, False, b""
         if self._payload is None:
             self._payload = _final_payload(found[0])
-            if self._payload is None and self._earlier is not None:
-                self._earlier = (*self._earlier, data) if len(self._earlier) < _KEEP_READS else None
+            if self._payload is None and self._head is not None:
+                self._keep(data)
         return found  # type: ignore[no-any-return]
 
+    def _keep(self, data: bytes) -> None:
+        """Keep what ``data`` holds of a head that has not ended: what follows the last blank
+        line (an interim response's head ended there, and went out)."""
+        head = self._head if isinstance(self._head, bytearray) else bytearray(self._head or b"")
+        searched_from = max(0, len(head) - 2)  # a blank line may begin in the last read
+        head += data
+        bare, crlf = head.rfind(b"\n\n", searched_from), head.rfind(b"\n\r\n", searched_from)
+        end = max(bare + 2 if bare >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
+        del head[:end]
+        self._head = head if len(head) <= _KEEP_HEAD else None
+
     def _ended_before(self, data: bytes) -> list[Any]:
-        """The responses in the bytes read so far, ``data`` the last of them, read again head
-        by head, when the final one ended whole before the bytes that made aiohttp's parser
+        """The responses whose heads end in ``data``, read again from the head that began
+        before it, when the final one ended whole before the bytes that made aiohttp's parser
         raise; else none."""
-        if self._earlier is None:
+        if self._head is None:
             return []
-        data = b"".join([*self._earlier, data])
+        read = bytes(self._head) + data if self._head else data
         scratch = ResponseHandler(self._protocol._loop)
         scratch.set_response_params(**self._options)
         parser: Any = scratch._parser
         messages: list[Any] = []
+        start = 0
         try:
             while True:
-                blank = _BLANK_LINE.search(data)
+                blank = _BLANK_LINE.search(read, start)
                 if blank is None:
                     return []
-                found, _, _ = parser.feed_data(data[: blank.end()])
-                data = data[blank.end() :]
+                found, _, _ = parser.feed_data(read[start : blank.end()])
+                start = blank.end()
                 messages += found
                 payload = _final_payload(found)
                 if payload is not None:
                     break
             with contextlib.suppress(Exception):  # what made the first parser raise
-                parser.feed_data(data)
+                parser.feed_data(read[start:])
         except Exception:  # a head that is not whole, or not one aiohttp reads: its error
             return []
         return messages if _whole(payload) else []
@@ -868,15 +881,23 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+#: Request deadlines of at least this many seconds are kept by the loop's ``_Wheel``, and end
+#: up to ``_SLOT`` seconds late; shorter ones have a timer each, to the instant.
+_WHEELED_FROM = 1.0
+#: The width of a slot of the wheel, in seconds.
+_SLOT = 1 / 16
+
+
 class _Deadline:
     """``async with asyncio.timeout(seconds)`` around one request, for less: no context manager
-    coroutines or states, and its timer runs in ``_timer_context()``, not a copy of the
-    caller's. The same outcome: when the timer cancelled the request and nothing else
-    cancelled the task meanwhile, ``end`` turns the ``CancelledError`` into ``TimeoutError``
-    (a subclass of it too from Python 3.12 on, as asyncio.timeout); a cancellation from
-    outside stays one."""
+    coroutines or states, and no timer of its own (``_Wheel``: a request that ends in time, as
+    most do, costs a set insertion and removal, not a timer's heap push, cancellation and pop);
+    a timer runs in ``_timer_context()``, not a copy of the caller's. The same outcome: when
+    the deadline cancelled the request and nothing else cancelled the task meanwhile, ``end``
+    turns the ``CancelledError`` into ``TimeoutError`` (a subclass of it too from Python 3.12
+    on, as asyncio.timeout); a cancellation from outside stays one."""
 
-    __slots__ = ("_cancelling", "_handle", "_task", "expired")
+    __slots__ = ("_cancelling", "_task", "_timer", "expired")
 
     def __init__(self, seconds: float):
         loop = asyncio.get_running_loop()
@@ -886,21 +907,26 @@ class _Deadline:
         self._task = task
         self._cancelling: int = task.cancelling()
         self.expired = False
-        when = loop.time() + seconds
-        context = _timer_context()
-        self._handle: asyncio.Handle = (
-            loop.call_soon(self, context=context)
-            if when <= loop.time()
-            else loop.call_at(when, self, context=context)
+        # its wheel slot, or a timer of its own
+        self._timer: set[_Deadline] | asyncio.Handle = (
+            _wheel(loop).add(self, loop.time() + seconds)
+            if seconds >= _WHEELED_FROM
+            else loop.call_later(seconds, self, context=_timer_context())
+            if seconds > 0
+            else loop.call_soon(self, context=_timer_context())
         )
 
-    def __call__(self) -> None:  # the timer
+    def __call__(self) -> None:  # the deadline
         self._task.cancel()
         self.expired = True
 
     def end(self, error: BaseException | None) -> None:
         """The request is over, having raised ``error`` (``None``: it returned)."""
-        self._handle.cancel()
+        timer = self._timer
+        if isinstance(timer, set):
+            timer.discard(self)
+        else:
+            timer.cancel()
         if (
             self.expired
             and self._task.uncancel() <= self._cancelling
@@ -911,6 +937,42 @@ class _Deadline:
             )
         ):
             raise TimeoutError from error
+
+
+class _Wheel:
+    """The request deadlines of one event loop, by the slot of ``_SLOT`` seconds they end in:
+    one timer per slot in use, which ends every deadline of its slot still in it. Thousands of
+    polls a second share a few timers, and a request that ends in time leaves none behind."""
+
+    __slots__ = ("_slots", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self._slots: dict[int, set[_Deadline]] = {}
+
+    def add(self, deadline: _Deadline, when: float) -> set[_Deadline]:
+        """Keep ``deadline``, due at ``when`` (the loop's time); its slot is returned, to leave
+        it when the request ends. It is never ended early."""
+        index = math.ceil(when / _SLOT)
+        slot = self._slots.get(index)
+        if slot is None:
+            slot = self._slots[index] = set()
+            self.loop.call_at(index * _SLOT, self._end_slot, index, context=_timer_context())
+        slot.add(deadline)
+        return slot
+
+    def _end_slot(self, index: int) -> None:
+        for deadline in self._slots.pop(index, ()):
+            deadline()
+
+
+def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
+    """The wheel of ``loop``: one per thread at a time (a thread runs one loop at a time; a
+    loop met again after another gets a new one, and the old one's slots still end)."""
+    wheel: _Wheel | None = getattr(_TIMERS, "wheel", None)
+    if wheel is None or wheel.loop is not loop:
+        wheel = _TIMERS.wheel = _Wheel(loop)
+    return wheel
 
 
 def _environ_proxies(url: str) -> Mapping[str, str]:

@@ -280,15 +280,29 @@ class _HeadReader:
         return getattr(self._fp, name)
 
 
-#: A token (RFC 9110 5.6.2): a chunk extension's name, or its value unquoted.
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-#: A chunk's size line as aiohttp's parser reads it (http.client takes ``int(line, 16)`` of
-#: what comes before a ``;``, and so ``" 2"``, ``"+2"`` and ``"0x2"``): hex digits, spaces or
-#: tabs, extensions (``;name`` or ``;name=value``, with no space around them), CRLF.
-_QUOTED = rb'"(?:[^"\\\r\n]|\\.)*"'
+#: A character of a token (RFC 9110 5.6.2), and a quoted string as llhttp reads one.
+_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_QUOTED = rb'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"'
+_EXT_VALUE = _TCHAR + rb"*(?:" + _QUOTED + rb")?"
+#: A chunk's size line as aiohttp's parser (llhttp) reads it; http.client took ``int(x, 16)``
+#: of what comes before a ``;`` (``" 2"``, ``"+2"``, ``"0x2"``). Hex digits, spaces or tabs,
+#: then extensions: after a ``;``, items split by ``;``, each an optional name, ``=`` and a
+#: value (a token, a quoted string, or a token and a quoted string), none of them required
+#: but the last item not empty; no space around them; CRLF.
 _CHUNK_SIZE_LINE = re.compile(
-    rb"([0-9A-Fa-f]+)[ \t]*(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*\r\n"
+    rb"([0-9A-Fa-f]+)[ \t]*(?:;(?:"
+    + _TCHAR
+    + rb"*(?:="
+    + _EXT_VALUE
+    + rb")?;)*(?:"
+    + _TCHAR
+    + rb"+(?:="
+    + _EXT_VALUE
+    + rb")?|="
+    + _EXT_VALUE
+    + rb"))?\r\n"
 )
+_TRAILER_NAME = re.compile(_TCHAR + rb"+")
 
 
 class _FinalResponse(http.client.HTTPResponse):
@@ -323,15 +337,20 @@ class _FinalResponse(http.client.HTTPResponse):
         return int(size.group(1), 16)
 
     def _get_chunk_left(self) -> int | None:
-        if self.chunk_left == 0:  # a chunk's data read: CRLF ends it (http.client skips any two
-            if self._safe_read(2) != b"\r\n":  # type: ignore[attr-defined]  # bytes there)
+        if self.chunk_left == 0:  # a chunk's data read: a line break ends it (http.client
+            end = self._safe_read(1)  # type: ignore[attr-defined]  # skips any two bytes)
+            if end == b"\r":
+                end = self._safe_read(1)  # type: ignore[attr-defined]
+            if end != b"\n":
                 raise http.client.IncompleteRead(b"")
             self.chunk_left = None
         return super()._get_chunk_left()  # type: ignore[misc,no-any-return]
 
     def _read_and_discard_trailer(self) -> None:
         # http.client skips any line up to a blank one or the connection's end; aiohttp reads
-        # them as header lines, and refuses what it refuses in a head
+        # them as header lines (a name, a colon; a line folded into the one before), but for a
+        # Content-Length, and wants the blank line
+        folds = False  # whether a line may be folded into the one before
         while True:
             line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
             if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
@@ -340,11 +359,12 @@ class _FinalResponse(http.client.HTTPResponse):
                 raise http.client.IncompleteRead(b"")
             if line in (b"\r\n", b"\n"):
                 return
-            name, colon, value = line.rstrip(b"\r\n").partition(b":")
-            check_head_lines([b"HTTP/1.1 200 OK\r\n", line, b"\r\n"])  # no bare CR
-            if not colon:
+            if line[:1] in (b" ", b"\t") and folds:
+                continue
+            name, colon, _ = line.partition(b":")
+            if not colon or not _TRAILER_NAME.fullmatch(name) or name.lower() == b"content-length":
                 raise MalformedHeaders(MALFORMED_TEXT)
-            check_header_lines([(name.decode("latin-1"), value.decode("latin-1").strip(" \t"))])
+            folds = True
 
     def begin(self) -> None:
         socket_file = self.fp

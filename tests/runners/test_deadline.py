@@ -126,3 +126,52 @@ def test_a_sleeper_copies_as_before():
 
     sleeper = AsyncHttSleeper("http://127.0.0.1:9/", {"status_code": 200})
     assert copy.deepcopy(sleeper).request.url == sleeper.request.url
+
+
+def test_request_deadlines_share_the_wheels_timers_and_end_in_their_slot_never_before():
+    """Deadlines of a second or more are kept by the loop's wheel: a thousand requests started
+    together add one or two timers, not a thousand, a request that ends leaves its slot, and
+    a slot's timer ends every deadline still in it, never before it is due and at most one
+    slot after."""
+    from httsleep_airflow import _async
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        before = set(loop._scheduled)  # type: ignore[attr-defined]
+        started = loop.time()
+        deadlines = [_Deadline(30.0) for _ in range(1000)]
+        timers = set(loop._scheduled) - before  # type: ignore[attr-defined]
+        assert 1 <= len(timers) <= 2
+        due = started + 30.0
+        assert all(due <= timer.when() <= loop.time() + 30.0 + _async._SLOT for timer in timers)
+        for deadline in deadlines[1:]:
+            deadline.end(None)  # ended in time: out of their slot
+        (slot,) = [slot for slot in _async._wheel(loop)._slots.values() if slot]
+        assert slot == {deadlines[0]}
+        asleep = loop.create_future()
+        task = asyncio.current_task()
+        assert task is not None
+        index = next(index for index, members in _async._wheel(loop)._slots.items() if members)
+        loop.call_soon(_async._wheel(loop)._end_slot, index)  # the slot's timer, run now
+        with pytest.raises(TimeoutError):
+            try:
+                await asleep
+            except BaseException as exc:
+                deadlines[0].end(exc)
+                raise
+        assert task.cancelling() == 0
+
+    asyncio.run(main())
+
+
+def test_a_short_request_deadline_has_a_timer_of_its_own():
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        before = set(loop._scheduled)  # type: ignore[attr-defined]
+        deadline = _Deadline(0.5)
+        (timer,) = set(loop._scheduled) - before  # type: ignore[attr-defined]
+        assert timer.when() == pytest.approx(loop.time() + 0.5, abs=0.05)
+        deadline.end(None)
+        assert timer.cancelled()
+
+    asyncio.run(main())

@@ -446,21 +446,116 @@ CHUNK_LINE = st.lists(
             b"\x00",
             b"ext",
             b"0002",
+            b";a=",
+            b";;",
+            b'"b"',
+            b"(",
         ]
     ),
     min_size=1,
     max_size=8,
 ).map(b"".join)
+#: What ends a chunk's data and the body: line breaks, trailer lines (folded, odd), or the end
+CHUNK_END = st.lists(
+    st.sampled_from(
+        [
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"0",
+            b"X: 1",
+            b"Content-Length: 2",
+            b"a",
+            b":",
+            b" ",
+            b"\t",
+            b"\x00",
+            b"\xff",
+            b"(",
+            b"Transfer-Encoding: chunked",
+            b"0;a",
+        ]
+    ),
+    max_size=8,
+).map(b"".join)
 
 
 @SETTINGS
-@given(line=CHUNK_LINE, then=st.sampled_from([b"\r\n0\r\n\r\n", b"\r\n0\r\n", b"0\r\n\r\n"]))
-def test_a_chunk_size_line_is_read_alike_or_refused_alike(
+@given(line=CHUNK_LINE, then=CHUNK_END)
+def test_a_chunked_body_is_read_alike_or_refused_alike(
     raw_server: RawServer, line: bytes, then: bytes
 ):
     """http.client took ``int(line, 16)`` of what comes before a ``;`` (``" 2"``, ``"+2"``,
-    ``"0x2"``), skipped the two bytes after a chunk's data whatever they were, and took the
-    connection's end for the blank line that ends the trailers: the requests runner now
-    frames a chunked body as aiohttp does, and what one runner refuses the other refuses."""
+    ``"0x2"``), skipped the two bytes after a chunk's data whatever they were, and skipped
+    trailer lines up to a blank one or the connection's end: the requests runner now frames
+    a chunked body as aiohttp does, and what one runner refuses the other refuses."""
     raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\n{}" + then
     _alike(raw_server, RawReply(raw=raw))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"2;a=\r\n{}\r\n0\r\n\r\n",  # an empty extension value
+        b"2;;a\r\n{}\r\n0\r\n\r\n",
+        b'2;=a""\r\n{}\r\n0\r\n\r\n',
+        b"2\r\n{}\n0\r\n\r\n",  # a bare LF after a chunk's data
+        b"2\r\n{}\r\n0\r\nX: 1\r\n  folded\r\nX: a\x00b\r\n\r\n",  # trailers aiohttp reads
+    ],
+)
+def test_what_aiohttp_reads_in_a_chunked_body_both_runners_read(raw_server: RawServer, body: bytes):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert _alike(raw_server, RawReply(raw=head + body))[:2] == (200, b"{}")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"2;\r\n{}\r\n0\r\n\r\n",  # an extension without a name or value
+        b"2;a;\r\n{}\r\n0\r\n\r\n",
+        b"2; a=b\r\n{}\r\n0\r\n\r\n",
+        b"2\r\n{}XY0\r\n\r\n",  # not a line break after a chunk's data
+        b"2\r\n{}\r\n0\r\nX: 1\r\n",  # the connection ends before the trailers' blank line
+    ],
+)
+def test_what_aiohttp_refuses_in_a_chunked_body_both_runners_refuse(
+    raw_server: RawServer, body: bytes
+):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert _alike(raw_server, RawReply(raw=head + body)) == "BodyDropped"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        # interim heads (each may come in a read of its own), then the answer and more
+        RawReply(body=RUNNING, interim=b"HTTP/1.1 102 Processing\r\n\r\n" * 500, past=b"garbage"),
+        RawReply(body=RUNNING, trickle_head=0.001, past=b"garbage"),  # a head byte by byte
+    ],
+    ids=["500 interim heads", "a trickled head"],
+)
+def test_bytes_past_a_response_after_a_long_or_slow_head_are_no_answer(
+    raw_server: RawServer, first: RawReply
+):
+    raw_server.script(first, RawReply(body=RUNNING))
+    for runner in ("sync", "async"):
+        with pytest.raises(RetriesExhausted) as caught:
+            run_in(runner, raw_server.url("/job"), JOB_DONE, max_retries=1, timeout=5)
+        assert caught.value.response is not None
+        assert caught.value.response.content == RUNNING
+
+
+def test_reading_a_response_again_takes_its_own_heads_not_all_before_it():
+    """The parser that reads a response again after bytes past its end reads what came of
+    the head it ended in, not every interim head before it (a server that sends megabytes of
+    them must not make each read cost more)."""
+    from httsleep_airflow._async import _Framed
+
+    class _Parser:
+        def feed_data(self, data: bytes) -> Any:
+            return ([(type("M", (), {"code": 102})(), None)], False, b"")
+
+    framed = _Framed(_Parser(), None, {})  # type: ignore[arg-type]
+    for _ in range(1000):
+        framed.feed_data(b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 2")
+    assert bytes(framed._head) == b"HTTP/1.1 2"  # type: ignore[arg-type]
