@@ -30,6 +30,7 @@ import aiohttp
 import requests
 import yarl
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.helpers import set_exception
 from aiohttp.http_exceptions import BadHttpMessage, InvalidHeader, LineTooLong
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
@@ -41,7 +42,7 @@ from requests.utils import (
     get_environ_proxies,
 )
 
-from httsleep_airflow._core import ACCEPT_ENCODING, MAX_STATUS_LINE, Done, Sleep
+from httsleep_airflow._core import ACCEPT_ENCODING, MAX_HEADERS, MAX_STATUS_LINE, Done, Sleep
 from httsleep_airflow._http import (
     CUT_HEAD_TEXT,
     HEADER_LIMIT_TEXT,
@@ -402,9 +403,10 @@ class _Connector(aiohttp.TCPConnector):
 
 #: What a response parser returns for bytes it drops (``_Framed``): no message.
 _NOTHING: tuple[tuple[Any, ...], bool, bytes] = ((), False, b"")
-#: The most of a head that has not ended ``_Framed`` keeps, to read it again: more than the
-#: largest head both runners read (``MAX_HEADERS`` lines of ``MAX_HEADER_LINE``: 1.6 MB).
-_KEEP_HEAD = 2 << 20
+#: The most of a head that has not ended ``_Framed`` keeps, to read it again: as much as the
+#: parser holds of the longest head it reads (``MAX_HEADERS`` lines of ``MAX_STATUS_LINE``, the
+#: spaces before a value that no other limit counts included: 6.6 MB).
+_KEEP_HEAD = MAX_STATUS_LINE * (MAX_HEADERS + 2)
 #: The end of a blank line: where a response's head ends (a bare LF too, as both parsers read).
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
@@ -441,9 +443,13 @@ class _Framed:
             return _NOTHING
         try:
             found = self._parser.feed_data(data)
-        except Exception:
+        except Exception as exc:
             messages = self._ended_before(data) if self._payload is None else ()
             if not (messages or _whole(self._payload)):
+                # a body whose head went out: its reader is told, as a cut body's (aiohttp's
+                # parser forgets it, and the wait went on until the request's deadline)
+                if self._payload is not None and self._payload.exception() is None:
+                    set_exception(self._payload, aiohttp.ClientPayloadError(str(exc)), exc)
                 raise
             self._dropping = True  # the response ended whole: the rest is no answer to it
             self._protocol._should_close = True
@@ -886,6 +892,8 @@ def _wake(future: asyncio.Future[None]) -> None:
 _WHEELED_FROM = 1.0
 #: The width of a slot of the wheel, in seconds.
 _SLOT = 1 / 16
+#: Longer deadlines (a caller's own budget past the options' bound, ``inf``) keep a timer.
+_WHEELED_UNTIL = 1e9
 
 
 class _Deadline:
@@ -910,7 +918,7 @@ class _Deadline:
         # its wheel slot, or a timer of its own
         self._timer: set[_Deadline] | asyncio.Handle = (
             _wheel(loop).add(self, loop.time() + seconds)
-            if seconds >= _WHEELED_FROM
+            if _WHEELED_FROM <= seconds <= _WHEELED_UNTIL
             else loop.call_later(seconds, self, context=_timer_context())
             if seconds > 0
             else loop.call_soon(self, context=_timer_context())
@@ -962,8 +970,8 @@ class _Wheel:
         return slot
 
     def _end_slot(self, index: int) -> None:
-        for deadline in self._slots.pop(index, ()):
-            deadline()
+        for deadline in self._slots.pop(index, ()):  # popped: ``end`` leaves another set
+            deadline()  # cancels a task: nothing runs meanwhile
 
 
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:

@@ -173,10 +173,16 @@ def check_head_lines(lines: list[bytes]) -> None:
     if lines and not _STATUS_LINE.fullmatch(lines[0]):
         raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
     for line in lines[1:]:
-        if b"\r" in (line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n")):
+        if bare_cr(line):
             raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
         raise requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
+
+
+def bare_cr(line: bytes) -> bool:
+    """Whether a header (or trailer) line, as read up to its LF, holds a CR not followed by
+    LF."""
+    return b"\r" in (line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n"))
 
 
 def check_status(status: int, version: tuple[int, ...]) -> None:

@@ -48,6 +48,7 @@ from httsleep_airflow._http import (
     HeaderTooLarge,
     MalformedHeaders,
     RequestDeadlineExceeded,
+    bare_cr,
     basic_header,
     causes,
     check_cookies,
@@ -302,6 +303,12 @@ _CHUNK_SIZE_LINE = re.compile(
     + _EXT_VALUE
     + rb"))?\r\n"
 )
+#: The same line ended by a bare LF: then llhttp takes empty items (``2;``, ``2;a;``) too.
+_CHUNK_SIZE_LF = re.compile(
+    rb"([0-9A-Fa-f]+)[ \t]*(?:;" + _TCHAR + rb"*(?:=" + _EXT_VALUE + rb")?)+\n"
+)
+#: A size alone ended by a bare LF: llhttp takes the LF for the CR, and an LF must follow.
+_CHUNK_SIZE_BARE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*\n")
 _TRAILER_NAME = re.compile(_TCHAR + rb"+")
 
 
@@ -331,9 +338,11 @@ class _FinalResponse(http.client.HTTPResponse):
         line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
         if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
             raise http.client.LineTooLong("chunk size")
-        size = _CHUNK_SIZE_LINE.fullmatch(line)
-        if size is None:  # http.client's own way to say so: IncompleteRead
-            raise ValueError("a chunk size line aiohttp's parser refuses")
+        size = _CHUNK_SIZE_LINE.fullmatch(line) or _CHUNK_SIZE_LF.fullmatch(line)
+        if size is None:
+            size = _CHUNK_SIZE_BARE.fullmatch(line)
+            if size is None or self.fp.read(1) != b"\n":  # ValueError: http.client's way to
+                raise ValueError("a chunk size line aiohttp's parser refuses")  # IncompleteRead
         return int(size.group(1), 16)
 
     def _get_chunk_left(self) -> int | None:
@@ -359,6 +368,8 @@ class _FinalResponse(http.client.HTTPResponse):
                 raise http.client.IncompleteRead(b"")
             if line in (b"\r\n", b"\n"):
                 return
+            if bare_cr(line):
+                raise MalformedHeaders(MALFORMED_TEXT)
             if line[:1] in (b" ", b"\t") and folds:
                 continue
             name, colon, _ = line.partition(b":")

@@ -481,21 +481,28 @@ CHUNK_END = st.lists(
 
 
 @SETTINGS
-@given(line=CHUNK_LINE, then=CHUNK_END)
+@given(
+    line=CHUNK_LINE,
+    ending=st.sampled_from([b"\r\n", b"\n", b"\n\n", b"\r", b"\r\n\n"]),
+    then=CHUNK_END,
+)
 def test_a_chunked_body_is_read_alike_or_refused_alike(
-    raw_server: RawServer, line: bytes, then: bytes
+    raw_server: RawServer, line: bytes, ending: bytes, then: bytes
 ):
     """http.client took ``int(line, 16)`` of what comes before a ``;`` (``" 2"``, ``"+2"``,
     ``"0x2"``), skipped the two bytes after a chunk's data whatever they were, and skipped
     trailer lines up to a blank one or the connection's end: the requests runner now frames
     a chunked body as aiohttp does, and what one runner refuses the other refuses."""
-    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\n{}" + then
-    _alike(raw_server, RawReply(raw=raw))
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    _alike(raw_server, RawReply(raw=head + line + ending + b"{}" + then))
 
 
 @pytest.mark.parametrize(
     "body",
     [
+        b"2\n\n{}\r\n0\r\n\r\n",  # a bare LF taken for the CR, then the LF
+        b"2;a\n{}\r\n0\r\n\r\n",  # extensions ended by a bare LF, empty ones too
+        b"2;\n{}\r\n0;a\n\r\n",
         b"2;a=\r\n{}\r\n0\r\n\r\n",  # an empty extension value
         b"2;;a\r\n{}\r\n0\r\n\r\n",
         b'2;=a""\r\n{}\r\n0\r\n\r\n',
@@ -516,6 +523,7 @@ def test_what_aiohttp_reads_in_a_chunked_body_both_runners_read(raw_server: RawS
         b"2; a=b\r\n{}\r\n0\r\n\r\n",
         b"2\r\n{}XY0\r\n\r\n",  # not a line break after a chunk's data
         b"2\r\n{}\r\n0\r\nX: 1\r\n",  # the connection ends before the trailers' blank line
+        b"2\n{}\r\n0\r\n\r\n",  # a bare LF after a size alone, and no second one
     ],
 )
 def test_what_aiohttp_refuses_in_a_chunked_body_both_runners_refuse(
@@ -559,3 +567,24 @@ def test_reading_a_response_again_takes_its_own_heads_not_all_before_it():
     for _ in range(1000):
         framed.feed_data(b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 2")
     assert bytes(framed._head) == b"HTTP/1.1 2"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("body", "end"),
+    [
+        (b"2\r\n{}\r\nzz\r\n0\r\n\r\n", "BodyDropped"),  # a size line neither reads
+        (b"2\r\n{}XY0\r\n\r\n", "BodyDropped"),  # no line break after a chunk's data
+        (b"2\r\n{}\r\n0\r\nX Y: 1\r\n\r\n", "MalformedHeaders"),  # a trailer no header
+        (b"2\r\n{}\r\n0\r\nX: a\rb\r\n\r\n", "MalformedHeaders"),  # a bare CR in a trailer
+    ],
+)
+def test_a_chunked_body_refused_after_its_head_ends_the_wait_at_once(
+    raw_server: RawServer, body: bytes, end: str
+):
+    """The head first, then the body byte by byte: aiohttp's parser forgot the body it
+    refused, and the aiohttp runner waited for it until the request's deadline (with no
+    deadline, for ever). Its reader is now told, and both runners end alike at once."""
+    reply = RawReply(
+        headers=[("Transfer-Encoding", "chunked")], content_length=False, body=body, trickle=0.002
+    )
+    assert _alike(raw_server, reply) == end
