@@ -431,7 +431,7 @@ class _Framed:
     def __init__(self, parser: Any, protocol: ResponseHandler, options: dict[str, Any]):
         self._parser = parser
         self._protocol = protocol
-        self._options = options  # the parser's settings (``set_response_params``)
+        self._options: dict[str, Any] | None = options  # the parser's (set_response_params)
         self._payload: Any = None  # the body of the final response, once its head is read
         # what came of a head that has not ended yet (most heads end in the read they begin
         # in); None once it is more than any head either runner reads
@@ -456,7 +456,9 @@ class _Framed:
             return messages, False, b""
         if self._payload is None:
             self._payload = _final_payload(found[0])
-            if self._payload is None and self._head is not None:
+            if self._payload is not None:  # nothing to read again: not kept over the sleep
+                self._options = self._head = None
+            elif self._head is not None:
                 self._keep(data)
         return found  # type: ignore[no-any-return]
 
@@ -479,7 +481,7 @@ class _Framed:
             return []
         read = bytes(self._head) + data if self._head else data
         scratch = ResponseHandler(self._protocol._loop)
-        scratch.set_response_params(**self._options)
+        scratch.set_response_params(**(self._options or {}))
         parser: Any = scratch._parser
         messages: list[Any] = []
         start = 0
