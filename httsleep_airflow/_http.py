@@ -86,10 +86,10 @@ HEADER_LIMIT_TEXT = (
 
 
 #: The characters of an RFC 9110 token, which a header name is.
-_TOKEN_CHARACTERS = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
-_TOKEN = re.compile(f"[{_TOKEN_CHARACTERS}]+")
+TOKEN_CHARACTERS = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_TOKEN = re.compile(f"[{TOKEN_CHARACTERS}]+")
 #: What no header name may hold: anything but a token's characters.
-_NOT_TOKEN = re.compile(f"[^{_TOKEN_CHARACTERS}]")
+_NOT_TOKEN = re.compile(f"[^{TOKEN_CHARACTERS}]")
 
 
 class MalformedHeaders(requests.exceptions.ConnectionError):

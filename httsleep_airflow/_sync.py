@@ -44,6 +44,7 @@ from httsleep_airflow._http import (
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
     MALFORMED_TEXT,
+    TOKEN_CHARACTERS,
     BodyDropped,
     HeaderTooLarge,
     MalformedHeaders,
@@ -282,9 +283,11 @@ class _HeadReader:
 
 
 #: A character of a token (RFC 9110 5.6.2), and a quoted string as llhttp reads one.
-_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_TCHAR = f"[{TOKEN_CHARACTERS}]".encode()
 _QUOTED = rb'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"'
 _EXT_VALUE = _TCHAR + rb"*(?:" + _QUOTED + rb")?"
+#: One chunk extension: an optional name, then ``=`` and a value, each optional.
+_EXT_ITEM = _TCHAR + rb"*(?:=" + _EXT_VALUE + rb")?"
 #: A chunk's size line as aiohttp's parser (llhttp) reads it; http.client took ``int(x, 16)``
 #: of what comes before a ``;`` (``" 2"``, ``"+2"``, ``"0x2"``). Hex digits, spaces or tabs,
 #: then extensions: after a ``;``, items split by ``;``, each an optional name, ``=`` and a
@@ -292,10 +295,8 @@ _EXT_VALUE = _TCHAR + rb"*(?:" + _QUOTED + rb")?"
 #: but the last item not empty; no space around them; CRLF.
 _CHUNK_SIZE_LINE = re.compile(
     rb"([0-9A-Fa-f]+)[ \t]*(?:;(?:"
-    + _TCHAR
-    + rb"*(?:="
-    + _EXT_VALUE
-    + rb")?;)*(?:"
+    + _EXT_ITEM
+    + rb";)*(?:"
     + _TCHAR
     + rb"+(?:="
     + _EXT_VALUE
@@ -304,9 +305,7 @@ _CHUNK_SIZE_LINE = re.compile(
     + rb"))?\r\n"
 )
 #: The same line ended by a bare LF: then llhttp takes empty items (``2;``, ``2;a;``) too.
-_CHUNK_SIZE_LF = re.compile(
-    rb"([0-9A-Fa-f]+)[ \t]*(?:;" + _TCHAR + rb"*(?:=" + _EXT_VALUE + rb")?)+\n"
-)
+_CHUNK_SIZE_LF = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;" + _EXT_ITEM + rb")+\n")
 #: A size alone ended by a bare LF: llhttp takes the LF for the CR, and an LF must follow.
 _CHUNK_SIZE_BARE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*\n")
 _TRAILER_NAME = re.compile(_TCHAR + rb"+")
@@ -334,10 +333,15 @@ class _FinalResponse(http.client.HTTPResponse):
 
     # A chunked body, framed as aiohttp frames it: http.client is looser in three places.
 
-    def _read_next_chunk_size(self) -> int:
-        line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+    def _line(self, what: str) -> bytes:
+        """One line of a chunked body, at most as long as http.client reads one."""
+        line: bytes = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
         if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
-            raise http.client.LineTooLong("chunk size")
+            raise http.client.LineTooLong(what)
+        return line
+
+    def _read_next_chunk_size(self) -> int:
+        line = self._line("chunk size")
         size = _CHUNK_SIZE_LINE.fullmatch(line) or _CHUNK_SIZE_LF.fullmatch(line)
         if size is None:
             size = _CHUNK_SIZE_BARE.fullmatch(line)
@@ -361,9 +365,7 @@ class _FinalResponse(http.client.HTTPResponse):
         # Content-Length, and wants the blank line
         folds = False  # whether a line may be folded into the one before
         while True:
-            line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
-            if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
-                raise http.client.LineTooLong("trailer line")
+            line = self._line("trailer line")
             if not line:
                 raise http.client.IncompleteRead(b"")
             if line in (b"\r\n", b"\n"):
