@@ -523,12 +523,50 @@ def _whole(payload: Any) -> bool:
 
 
 class _Handler(ResponseHandler):
-    """aiohttp's connection protocol, its responses parsed by ``_Framed``."""
+    """aiohttp's connection protocol, its responses parsed by ``_Framed``, and its read timeout
+    (``sock_read``: requests' read timeout, the longest wait for the next bytes) kept by the
+    loop's ``_Wheel`` when it is of a second or more: aiohttp starts it again at every read (a
+    timer made, pushed into the loop's heap and cancelled, three times a poll); here a read
+    only notes its time, and the wheel's slot, when it ends, waits on from the last read or
+    ends the request as aiohttp would (``_on_read_timeout``), up to ``_SLOT`` seconds late."""
+
+    #: When the last bytes came (the loop's time), and the wheel's slot the timeout is in.
+    _read_at = 0.0
+    _read_slot: set[Any] | None = None
 
     def set_response_params(self, **options: Any) -> None:
         super().set_response_params(**options)
         if self._parser is not None:
             self._parser = _Framed(self._parser, self, options)  # type: ignore[assignment]
+
+    def _reschedule_timeout(self) -> None:  # aiohttp: the read timeout starts again
+        timeout = self._read_timeout
+        if timeout is None or not _WHEELED_FROM <= timeout <= _WHEELED_UNTIL:
+            self._drop_timeout()
+            super()._reschedule_timeout()  # its own timer, to the instant
+            return
+        self._read_at = now = self._loop.time()
+        if self._read_slot is None:
+            self._read_slot = _wheel(self._loop).add(self, now + timeout)
+
+    def _drop_timeout(self) -> None:  # aiohttp: no read timeout until it starts again
+        slot = self._read_slot
+        if slot is not None:
+            slot.discard(self)
+            self._read_slot = None
+        elif self._read_timeout_handle is not None:
+            super()._drop_timeout()
+
+    def __call__(self) -> None:  # the wheel's slot of the read timeout ended
+        self._read_slot = None
+        timeout = self._read_timeout
+        if timeout is None:
+            return
+        due = self._read_at + timeout
+        if self._loop.time() < due:  # bytes came since: wait on from the last of them
+            self._read_slot = _wheel(self._loop).add(self, due)
+        else:
+            self._on_read_timeout()
 
 
 def _new_session() -> aiohttp.ClientSession:
@@ -889,8 +927,9 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-#: Request deadlines of at least this many seconds are kept by the loop's ``_Wheel``, and end
-#: up to ``_SLOT`` seconds late; shorter ones have a timer each, to the instant.
+#: Request deadlines and read timeouts of at least this many seconds are kept by the loop's
+#: ``_Wheel``, and end up to ``_SLOT`` seconds late; shorter ones have a timer each, to the
+#: instant.
 _WHEELED_FROM = 1.0
 #: The width of a slot of the wheel, in seconds.
 _SLOT = 1 / 16
@@ -918,7 +957,7 @@ class _Deadline:
         self._cancelling: int = task.cancelling()
         self.expired = False
         # its wheel slot, or a timer of its own
-        self._timer: set[_Deadline] | asyncio.Handle = (
+        self._timer: set[Callable[[], None]] | asyncio.Handle = (
             _wheel(loop).add(self, loop.time() + seconds)
             if _WHEELED_FROM <= seconds <= _WHEELED_UNTIL
             else loop.call_later(seconds, self, context=_timer_context())
@@ -950,30 +989,34 @@ class _Deadline:
 
 
 class _Wheel:
-    """The request deadlines of one event loop, by the slot of ``_SLOT`` seconds they end in:
-    one timer per slot in use, which ends every deadline of its slot still in it. Thousands of
-    polls a second share a few timers, and a request that ends in time leaves none behind."""
+    """The request timeouts of one event loop (deadlines, ``_Deadline``; read timeouts,
+    ``_Handler``), by the slot of ``_SLOT`` seconds they end in: one timer per slot in use,
+    which calls every timeout of its slot still in it. Thousands of polls a second share a few
+    timers, and a request that ends in time leaves none behind."""
 
     __slots__ = ("_slots", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
-        self._slots: dict[int, set[_Deadline]] = {}
+        self._slots: dict[int, set[Callable[[], None]]] = {}
 
-    def add(self, deadline: _Deadline, when: float) -> set[_Deadline]:
-        """Keep ``deadline``, due at ``when`` (the loop's time); its slot is returned, to leave
-        it when the request ends. It is never ended early."""
+    def add(self, due: Callable[[], None], when: float) -> set[Callable[[], None]]:
+        """Call ``due`` at ``when`` (the loop's time), never before, up to ``_SLOT`` seconds
+        after; its slot is returned, to leave it (``discard``) when it is no longer due."""
         index = math.ceil(when / _SLOT)
         slot = self._slots.get(index)
         if slot is None:
             slot = self._slots[index] = set()
             self.loop.call_at(index * _SLOT, self._end_slot, index, context=_timer_context())
-        slot.add(deadline)
+        slot.add(due)
         return slot
 
     def _end_slot(self, index: int) -> None:
-        for deadline in self._slots.pop(index, ()):  # popped: ``end`` leaves another set
-            deadline()  # cancels a task: nothing runs meanwhile
+        for due in list(self._slots.pop(index, ())):  # popped: ``end`` leaves another set
+            try:
+                due()  # cancels a task, or sets a read timeout's error: nothing runs meanwhile
+            except Exception as exc:  # never: but the slot's others are still ended
+                self.loop.call_exception_handler({"message": "a request timeout", "exception": exc})
 
 
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:

@@ -175,3 +175,83 @@ def test_a_short_request_deadline_has_a_timer_of_its_own():
         assert timer.cancelled()
 
     asyncio.run(main())
+
+
+def test_a_read_timeout_of_a_second_or_more_is_kept_by_the_wheel_and_waits_on_from_the_last_read():
+    """aiohttp starts a connection's read timeout again at every read (a timer each time); on
+    the wheel a read only notes its time: the slot, when it ends, waits on from the last read,
+    and ends the request as aiohttp does (its payload and the connection get the error) only
+    once the timeout has passed since it, never before. A shorter one keeps aiohttp's timer."""
+    from aiohttp.client_exceptions import SocketTimeoutError
+
+    from httsleep_airflow import _async
+
+    loop = asyncio.new_event_loop()
+    try:
+        now = [1000.0]
+        loop.time = lambda: now[0]  # type: ignore[method-assign]  # no time passes but this
+        handler = _async._Handler(loop=loop)
+        handler.read_timeout = 30.0
+        wheel = _async._wheel(loop)
+        before = len(loop._scheduled)  # type: ignore[attr-defined]
+        handler.start_timeout()  # the request is sent
+        slot = handler._read_slot
+        assert slot is not None and handler in slot
+        index = next(index for index, members in wheel._slots.items() if members is slot)
+        assert 1030.0 <= index * _async._SLOT <= 1030.0 + _async._SLOT
+        for _ in range(3):
+            now[0] += 10.0
+            handler._reschedule_timeout()  # a read: no timer, the same slot
+        assert len(loop._scheduled) == before + 1  # type: ignore[attr-defined]
+        assert handler._read_slot is slot and handler._read_at == 1030.0
+        wheel._end_slot(index)  # the slot ends, 30 s after the start but 0 after the last read
+        assert handler.exception() is None
+        later = handler._read_slot
+        assert later is not None and later is not slot and handler in later
+        now[0] = 1059.9
+        wheel._end_slot(next(i for i, members in wheel._slots.items() if members is later))
+        assert handler.exception() is None  # not yet: 29.9 s since the last read
+        now[0] = 1060.0
+        wheel._end_slot(next(i for i, members in wheel._slots.items() if handler in members))
+        assert isinstance(handler.exception(), SocketTimeoutError)
+        assert handler._read_slot is None and not any(wheel._slots.values())
+
+        handler = _async._Handler(loop=loop)
+        handler.read_timeout = 30.0
+        handler.start_timeout()
+        slot = handler._read_slot
+        handler._drop_timeout()  # the body ended: out of its slot
+        assert slot is not None and handler not in slot and handler._read_slot is None
+
+        handler = _async._Handler(loop=loop)
+        handler.read_timeout = 0.5
+        handler.start_timeout()
+        assert handler._read_slot is None and handler._read_timeout_handle is not None
+        timer = handler._read_timeout_handle
+        handler._drop_timeout()
+        assert timer.cancelled()
+    finally:
+        loop.close()
+
+
+def test_one_timeout_that_raises_does_not_keep_the_others_of_its_slot_from_ending():
+    from httsleep_airflow import _async
+
+    loop = asyncio.new_event_loop()
+    try:
+        seen: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: seen.append(context))
+        wheel = _async._Wheel(loop)
+        called: list[str] = []
+
+        def bad() -> None:
+            raise RuntimeError("a broken timeout")
+
+        wheel.add(bad, 100.0)
+        wheel.add(lambda: called.append("ended"), 100.0)
+        (index,) = wheel._slots
+        wheel._end_slot(index)
+        assert called == ["ended"]
+        assert [type(context["exception"]) for context in seen] == [RuntimeError]
+    finally:
+        loop.close()

@@ -368,6 +368,20 @@ SCENARIOS = [
         options={"timeout": 0.2, "ignore_exceptions": ["requests.exceptions.Timeout"]},
         requests_seen=2,
     ),
+    Scenario(  # a read timeout of a second or more is kept by the async runner's wheel
+        "a read timeout of a second inside the body is a ReadTimeout, at most a slot late",
+        [RawReply(body=b'{"status": "OK"}', stall=1.8)],
+        options={"timeout": 1.0},
+        outcome="raises",
+        raises=requests.exceptions.ReadTimeout,
+        check=lambda error, server: not isinstance(error, requests.exceptions.ConnectionError),
+        within=1.6,
+    ),
+    Scenario(
+        "bytes that keep coming within a read timeout of a second outlast it",
+        [RawReply(body=b'{"status":"OK"}', trickle=0.1)],  # 1.5 s in all, 0.1 s apart
+        options={"timeout": 1.0},
+    ),
     Scenario(
         "a 15-hop redirect chain is followed",
         [Reply(302, "", {"Location": f"/jobs/1?hop={i}"}) for i in range(15)] + [OK],
