@@ -87,7 +87,7 @@ class _Subject:
     """One response being judged: decodes the JSON body at most once, and remembers each
     check's finding, so explaining a verdict never runs a callback or a JSONPath again."""
 
-    __slots__ = ("_json", "_last_body", "found", "response", "secrets")
+    __slots__ = ("_json", "_key", "_last_body", "found", "response", "secrets")
 
     _UNSET: Any = object()
 
@@ -96,11 +96,13 @@ class _Subject:
         response: requests.Response,
         secrets: tuple[str, ...] = (),
         last_body: LastBody | None = None,
+        key: tuple[Any, ...] | None = None,
     ):
         self.response = response
         self.secrets = secrets  # redacted from every excerpt of this response
         self._json: Any = self._UNSET
         self._last_body = last_body
+        self._key = key  # its body's ``LastBody.key``, when it may be taken for the last
         self.found: dict[int, Any] = {}  # id(check or JSONPath entry) -> its finding
 
     def excerpt(self, value: Any) -> str:
@@ -108,39 +110,65 @@ class _Subject:
 
     def json(self) -> Any:
         if self._json is self._UNSET:
-            last = self._last_body
-            self._json = decode_json(self.response) if last is None else last.decode(self.response)
+            last, key = self._last_body, self._key
+            self._json = (
+                decode_json(self.response)
+                if last is None or key is None
+                else last.decode(self.response, key)
+            )
         return self._json
 
 
 class LastBody:
-    """The last small JSON body one set of rules decoded, and its data: a job API sends the
-    same body poll after poll ("running"), and decoding it again is most of judging it. A body
-    is taken as decoded before only when it is equal byte for byte, with the same response
-    type, encoding and depth limit, and only when the response decodes as requests does (its
-    ``json``, ``text`` and ``content`` are ``requests.Response``'s own, so that is all its data
-    depends on); the data is only read (by conditions, never handed to callbacks or XCom).
-    Errors are not kept."""
+    """The last small body one set of rules judged: its JSON data, once decoded, and, when
+    the rules found it pending, what they found (``Judgement.pending``) with its status. A
+    job API sends the same body poll after poll ("running"), and judging it again is most of
+    a poll's own work. A body is taken as the last one only when it is equal byte for byte,
+    with the same response type, encoding and depth limit, and only when the response decodes
+    as requests does (its ``json``, ``text`` and ``content`` are ``requests.Response``'s own,
+    so that is all its data depends on, and all a status, text, JSON or JSONPath check reads
+    but the status); the data is only read (by conditions, never handed to callbacks or
+    XCom). Errors are not kept."""
 
     __slots__ = ("_last",)
 
-    #: Larger bodies are decoded every time (a waiting trigger holds this one over its sleep).
+    #: Larger bodies are judged every time (a waiting trigger holds this one over its sleep).
     MAX_BYTES = 2048
 
     def __init__(self) -> None:
-        self._last: tuple[Any, Any] | None = None  # (key, data), replaced whole: thread-safe
+        # (key, data or _NO_DATA, (status, pending) or None), replaced whole: thread-safe
+        self._last: tuple[Any, Any, tuple[int, Any] | None] | None = None
 
-    def decode(self, response: requests.Response) -> Any:
+    @staticmethod
+    def key(response: requests.Response) -> tuple[Any, ...] | None:
+        """What a body is taken for the last one by; ``None``: it never is."""
         content = response.content
-        if type(content) is not bytes or len(content) > self.MAX_BYTES or not _plain(response):
-            return decode_json(response)
-        key = (content, response.encoding, type(response), _json_max_depth())
+        if type(content) is not bytes or len(content) > LastBody.MAX_BYTES or not _plain(response):
+            return None
+        return (content, response.encoding, type(response), _json_max_depth())
+
+    def decode(self, response: requests.Response, key: tuple[Any, ...]) -> Any:
         last = self._last
-        if last is not None and last[0] == key:
+        if last is not None and last[0] == key and last[1] is not _NO_DATA:
             return last[1]
         data = decode_json(response)
-        self._last = (key, data)
+        self._last = (key, data, None)
         return data
+
+    def pending(self, key: tuple[Any, ...], status: int) -> Any:
+        """What the rules found of the last body, when it was pending with this status."""
+        last = self._last
+        if last is None or last[2] is None or last[2][0] != status or last[0] != key:
+            return None
+        return last[2][1]
+
+    def judged_pending(self, key: tuple[Any, ...], status: int, pending: Any) -> None:
+        last = self._last
+        data = last[1] if last is not None and last[0] == key else _NO_DATA
+        self._last = (key, data, (status, pending))
+
+
+_NO_DATA: Any = object()
 
 
 def _plain(response: requests.Response) -> bool:
@@ -861,7 +889,7 @@ class Judgement:
 class Rules:
     """``until`` and ``alarms`` together: alarms are checked first, on every response."""
 
-    __slots__ = ("_last_body", "alarms", "until")
+    __slots__ = ("_last_body", "_no_callback", "alarms", "until")
 
     def __init__(self, until: Any, alarms: Any = None):
         if until is None:
@@ -875,6 +903,7 @@ class Rules:
         # No alarms, an empty dict or list (or only empty dicts): no alarms, as in the classic.
         self.alarms = None if is_empty(alarms) else compile_conditions(alarms, "alarms")
         self._last_body = LastBody()
+        self._no_callback = not self.has_callback  # a callback may read more than the body
 
     def callbacks(self) -> list[tuple[Callable[..., Any], str]]:
         """Every callback with the name messages give it (its dotted path, when it has one)."""
@@ -913,7 +942,15 @@ class Rules:
            ``JSONTooDeep``, ``JSONPathTooCostly``), propagates to the caller;
         4. else ``PENDING``.
         """
-        subject = _Subject(response, (), self._last_body)
+        last_body = self._last_body
+        key = last_body.key(response)
+        if key is not None and self._no_callback:
+            pending = last_body.pending(key, response.status_code)
+            if pending is not None:  # the body judged last, pending: so is this one
+                return Judgement(
+                    Verdict.PENDING, None, _Subject(response, (), last_body, key), pending
+                )
+        subject = _Subject(response, (), last_body, key)
         alarm_error: Exception | None = None
         if self.alarms is not None:
             try:
@@ -934,8 +971,12 @@ class Rules:
             return Judgement(Verdict.MET, met, subject)
         if alarm_error is not None:
             raise alarm_error
-        untold = any(miss is UNTOLD for miss in misses)  # pending_key works it out again
-        return Judgement(Verdict.PENDING, None, subject, None if untold else tuple(misses))
+        if any(miss is UNTOLD for miss in misses):  # pending_key works it out again
+            return Judgement(Verdict.PENDING, None, subject)
+        pending = tuple(misses)
+        if key is not None and self._no_callback:
+            last_body.judged_pending(key, response.status_code, pending)
+        return Judgement(Verdict.PENDING, None, subject, pending)
 
     def pending_key(self, judgement: Judgement) -> Any:
         """What ``explain_pending`` would say of a judged response, unworded: two responses

@@ -697,3 +697,93 @@ def test_shared_checks_judge_as_checks_compiled_for_one_wait(until, alarms, bodi
     )
     for body in bodies:
         assert _outcome(shared, make_response(200, body)) == _outcome(own, make_response(200, body))
+
+
+class TestLastBodyJudged:
+    """A body judged pending is judged pending again, with the same finding, when the next
+    response has the same bytes, status, encoding and type (a job API's "running", poll after
+    poll): its checks do not run again. Whatever the order of responses, one set of rules
+    judges each as a fresh set would."""
+
+    UNTIL = [
+        {"jsonpath": [{"expression": "status", "value": "OK"}]},
+        {"status_code": 201, "text": '{"status": "RUNNING"}'},
+    ]
+    ALARMS = [{"json": {"status": "FAILED"}}, {"status_code": 500}]
+
+    @staticmethod
+    def _outcome(rules: Rules, response: requests.Response) -> tuple:
+        try:
+            judgement = rules.judge(response)
+            if judgement.verdict is not Verdict.PENDING:
+                return judgement.verdict, judgement.clause
+            return judgement.verdict, judgement.pending, rules.explain_pending(judgement)
+        except Exception as exc:
+            return ("raised", type(exc).__name__, str(exc))
+
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from([200, 201, 500]),
+                st.sampled_from(
+                    [
+                        b'{"status": "RUNNING"}',
+                        b'{"status": "OK"}',
+                        b'{"status": "FAILED"}',
+                        b'{"status": "R\xc3\xa9"}',
+                        b"<html>busy</html>",
+                        b'{"other": 1}',
+                        b"",
+                    ]
+                ),
+                st.sampled_from(["utf-8", "latin-1", None]),
+            ),
+            max_size=8,
+        )
+    )
+    @example(
+        polls=[
+            (201, b'{"status": "R\xc3\xa9"}', "utf-8"),
+            (201, b'{"status": "R\xc3\xa9"}', "latin-1"),
+        ]
+    )
+    @example(
+        polls=[(201, b'{"status": "RUNNING"}', "utf-8"), (200, b'{"status": "RUNNING"}', "utf-8")]
+    )
+    @settings(max_examples=200, deadline=None)
+    def test_one_set_of_rules_judges_each_response_as_a_fresh_set_would(self, polls):
+        kept = Rules(self.UNTIL, self.ALARMS)
+        for status, body, encoding in polls:
+            response = make_response(status, body)
+            response.encoding = encoding
+            fresh = self._outcome(Rules(self.UNTIL, self.ALARMS), response)
+            assert self._outcome(kept, response) == fresh
+
+    def test_the_checks_of_a_body_judged_pending_do_not_run_again(self, monkeypatch):
+        rules = Rules({"jsonpath": [{"expression": "status", "value": "OK"}]})
+        first = rules.judge(make_response(200, {"status": "RUNNING"}))
+        runs = []
+        real = conditions.ConditionSet.first_match
+        monkeypatch.setattr(
+            conditions.ConditionSet,
+            "first_match",
+            lambda self, *args: runs.append(1) or real(self, *args),
+        )
+        again = rules.judge(make_response(200, {"status": "RUNNING"}))
+        assert (again.verdict, again.pending) == (Verdict.PENDING, first.pending) and not runs
+        assert rules.explain_pending(again) == rules.explain_pending(first)
+        rules.judge(make_response(202, {"status": "RUNNING"}))  # another status: judged
+        rules.judge(make_response(200, {"status": "RUNNING"}))  # and again
+        assert len(runs) == 2
+
+    def test_a_callback_is_called_on_every_response(self):
+        calls = []
+
+        def running(response: requests.Response) -> bool:
+            calls.append(response)
+            return False
+
+        rules = Rules([{"callback": running}, {"json": {"status": "OK"}}])
+        for _ in range(3):
+            assert rules.judge(make_response(200, {"status": "RUNNING"})).verdict is Verdict.PENDING
+        assert len(calls) == 3
