@@ -663,7 +663,7 @@ class AsyncHttSleeper(Plan):
         self._session = session  # the caller's, or one of its own once ``session`` is read
         self._owns_session = session is None
         self._shared: tuple[aiohttp.ClientSession, asyncio.AbstractEventLoop] | None = None
-        self._sleep = self._pause if sleep is asyncio.sleep else sleep
+        self._sleep = _pause if sleep is asyncio.sleep else sleep  # no method held per sleeper
         self._offload_always = self.rules.has_callback
 
     @property
@@ -848,19 +848,6 @@ class AsyncHttSleeper(Plan):
             raise BodyDropped(f"{self.label}: the connection was reset inside the body")
         return b"".join(chunks)
 
-    async def _pause(self, seconds: float) -> None:
-        """``asyncio.sleep(seconds)``, its timer run in ``_timer_context()``."""
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        loop = asyncio.get_running_loop()
-        woken = loop.create_future()
-        handle = loop.call_later(seconds, _wake, woken, context=_timer_context())
-        try:
-            await woken
-        finally:
-            handle.cancel()
-
     def _offload(self, outcome: requests.Response | Exception) -> bool:
         """Judge in a worker thread when it could take long: a callback, or a large body."""
         if isinstance(outcome, Exception):
@@ -883,6 +870,7 @@ class AsyncHttSleeper(Plan):
         :raises DeadlinePassed: ``max_wait`` passed, none matched.
         """
         poller = self.poller(attempts_made=attempts_made, **options)
+        del options  # not held over every sleep of the run
         if phase > 0:
             if poller.deadline is not None:
                 phase = min(phase, max(0.0, poller.deadline - self._clock()))
@@ -920,6 +908,20 @@ def _timer_context() -> contextvars.Context:
     if context is None:
         context = _TIMERS.context = contextvars.Context()
     return context
+
+
+async def _pause(seconds: float) -> None:
+    """``asyncio.sleep(seconds)``, its timer run in ``_timer_context()``."""
+    if seconds <= 0:
+        await asyncio.sleep(0)
+        return
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+    handle = loop.call_later(seconds, _wake, woken, context=_timer_context())
+    try:
+        await woken
+    finally:
+        handle.cancel()
 
 
 def _wake(future: asyncio.Future[None]) -> None:

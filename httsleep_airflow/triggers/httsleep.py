@@ -519,11 +519,8 @@ class HttSleepTrigger(BaseTrigger):
             raise TriggerProblem(f"the trigger cannot be rebuilt: {exc}", fatal=True) from None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        event = await self._outcome()
-        yield TriggerEvent(event)
-
-    async def _outcome(self) -> dict[str, Any]:
-        """The one event this trigger ends with; never raises (but on cancellation)."""
+        """The one event this trigger ends with; never raises (but on cancellation). One
+        frame, not two: every waiting trigger holds each of its frames over its sleep."""
         sleeper: AsyncHttSleeper | None = None
         lines: CoalescedLog | None = None
         try:
@@ -532,18 +529,21 @@ class HttSleepTrigger(BaseTrigger):
                 log = log.bind()
             lines = CoalescedLog(log, outbox())
             sleeper = await self._prepare()
-            async with sleeper:  # the session is closed on every way out, cancellation included
-                return await self._poll(sleeper, lines)
+            try:
+                event = await self._poll(sleeper, lines)
+            finally:  # the session is closed on every way out, cancellation included
+                await sleeper.close()
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except TriggerProblem as exc:
-            return _error_event(exc, self._secrets_of(sleeper), fatal=exc.fatal)
+            event = _error_event(exc, self._secrets_of(sleeper), fatal=exc.fatal)
         except BaseException as exc:  # SystemExit from a callback included: it is no exit here
-            return _error_event(exc, self._secrets_of(sleeper))
+            event = _error_event(exc, self._secrets_of(sleeper))
         finally:
             if lines is not None:
                 lines.close()  # its lines before its event; any later one (a cancelled poll's
                 # worker thread) is written at once
+        yield TriggerEvent(event)
 
     def _secrets_of(self, sleeper: AsyncHttSleeper | None) -> tuple[str, ...]:
         """What an error event must not show: the sleeper's secrets, or, when it could not be

@@ -711,16 +711,6 @@ class TestLastBodyJudged:
     ]
     ALARMS = [{"json": {"status": "FAILED"}}, {"status_code": 500}]
 
-    @staticmethod
-    def _outcome(rules: Rules, response: requests.Response) -> tuple:
-        try:
-            judgement = rules.judge(response)
-            if judgement.verdict is not Verdict.PENDING:
-                return judgement.verdict, judgement.clause
-            return judgement.verdict, judgement.pending, rules.explain_pending(judgement)
-        except Exception as exc:
-            return ("raised", type(exc).__name__, str(exc))
-
     @given(
         st.lists(
             st.tuples(
@@ -756,8 +746,7 @@ class TestLastBodyJudged:
         for status, body, encoding in polls:
             response = make_response(status, body)
             response.encoding = encoding
-            fresh = self._outcome(Rules(self.UNTIL, self.ALARMS), response)
-            assert self._outcome(kept, response) == fresh
+            assert _outcome(kept, response) == _outcome(Rules(self.UNTIL, self.ALARMS), response)
 
     def test_the_checks_of_a_body_judged_pending_do_not_run_again(self, monkeypatch):
         rules = Rules({"jsonpath": [{"expression": "status", "value": "OK"}]})
