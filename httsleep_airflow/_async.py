@@ -530,9 +530,11 @@ class _Handler(ResponseHandler):
     only notes its time, and the wheel's slot, when it ends, waits on from the last read or
     ends the request as aiohttp would (``_on_read_timeout``), up to ``_SLOT`` seconds late."""
 
-    #: When the last bytes came (the loop's time), and the wheel's slot the timeout is in.
+    #: When the last bytes came (the loop's time), the wheel's slot the timeout is in, and
+    #: when that slot was asked for.
     _read_at = 0.0
     _read_slot: set[Any] | None = None
+    _read_due = 0.0
 
     def set_response_params(self, **options: Any) -> None:
         super().set_response_params(**options)
@@ -546,15 +548,18 @@ class _Handler(ResponseHandler):
             super()._reschedule_timeout()  # its own timer, to the instant
             return
         self._read_at = now = self._loop.time()
-        if self._read_slot is None:
-            self._read_slot = _wheel(self._loop).add(self, now + timeout)
+        due = now + timeout
+        if self._read_slot is None or due < self._read_due:
+            # none yet, or one due later (a longer timeout, before), or aiohttp's own timer
+            self._drop_timeout()
+            self._read_slot, self._read_due = _wheel(self._loop).add(self, due), due
 
     def _drop_timeout(self) -> None:  # aiohttp: no read timeout until it starts again
         slot = self._read_slot
         if slot is not None:
             slot.discard(self)
             self._read_slot = None
-        elif self._read_timeout_handle is not None:
+        if self._read_timeout_handle is not None:
             super()._drop_timeout()
 
     def __call__(self) -> None:  # the wheel's slot of the read timeout ended
@@ -564,7 +569,7 @@ class _Handler(ResponseHandler):
             return
         due = self._read_at + timeout
         if self._loop.time() < due:  # bytes came since: wait on from the last of them
-            self._read_slot = _wheel(self._loop).add(self, due)
+            self._read_slot, self._read_due = _wheel(self._loop).add(self, due), due
         else:
             self._on_read_timeout()
 

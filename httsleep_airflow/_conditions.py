@@ -124,11 +124,11 @@ class LastBody:
     the rules found it pending, what they found (``Judgement.pending``) with its status. A
     job API sends the same body poll after poll ("running"), and judging it again is most of
     a poll's own work. A body is taken as the last one only when it is equal byte for byte,
-    with the same response type, encoding and depth limit, and only when the response decodes
-    as requests does (its ``json``, ``text`` and ``content`` are ``requests.Response``'s own,
-    so that is all its data depends on, and all a status, text, JSON or JSONPath check reads
-    but the status); the data is only read (by conditions, never handed to callbacks or
-    XCom). Errors are not kept."""
+    with the same response type and encoding, under the same limits (``JSON_MAX_DEPTH``,
+    ``JSONPATH_BUDGET``, jsonpath-rw's ``auto_id_field``), and only when the response decodes
+    as requests does (``_plain``: so that is all its data depends on, and all a status, text,
+    JSON or JSONPath check reads but the status); the data is only read (by conditions, never
+    handed to callbacks or XCom). Errors are not kept."""
 
     __slots__ = ("_last",)
 
@@ -145,7 +145,15 @@ class LastBody:
         content = response.content
         if type(content) is not bytes or len(content) > LastBody.MAX_BYTES or not _plain(response):
             return None
-        return (content, response.encoding, type(response), _json_max_depth())
+        limits = sys.modules["httsleep_airflow._core"]  # what judging reads besides the body
+        return (
+            content,
+            response.encoding,
+            type(response),
+            limits.JSON_MAX_DEPTH,
+            limits.JSONPATH_BUDGET,
+            _jsonpath_rw.auto_id_field,
+        )
 
     def decode(self, response: requests.Response, key: tuple[Any, ...]) -> Any:
         last = self._last
@@ -172,17 +180,18 @@ _NO_DATA: Any = object()
 
 
 def _plain(response: requests.Response) -> bool:
-    """Whether ``response`` decodes its JSON as ``requests.Response`` does: ``json``, ``text``
-    and ``content`` are that class's own, neither overridden by a subclass nor on itself."""
+    """Whether ``response`` decodes its body as ``requests.Response`` does: ``json``, ``text``,
+    ``content`` and ``apparent_encoding`` (what ``text`` decodes by without an encoding) are
+    that class's own, neither overridden by a subclass nor on itself."""
     kind = type(response)
     plain = _PLAIN_TYPES.get(kind)
     if plain is None:
         plain = False
         for cls in kind.__mro__:
             names = vars(cls)
-            if "json" in names or "text" in names or "content" in names:
+            if any(name in names for name in _DECODING):
                 plain = cls.__module__ == "requests.models" and cls.__name__ == "Response"
-                plain = plain and all(name in names for name in ("json", "text", "content"))
+                plain = plain and all(name in names for name in _DECODING)
                 break
         if len(_PLAIN_TYPES) < 256:
             _PLAIN_TYPES[kind] = plain
@@ -190,6 +199,7 @@ def _plain(response: requests.Response) -> bool:
 
 
 _PLAIN_TYPES: dict[type, bool] = {}
+_DECODING = ("json", "text", "content", "apparent_encoding")
 
 
 def decode_json(response: requests.Response) -> Any:

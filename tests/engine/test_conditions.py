@@ -776,3 +776,40 @@ class TestLastBodyJudged:
         for _ in range(3):
             assert rules.judge(make_response(200, {"status": "RUNNING"})).verdict is Verdict.PENDING
         assert len(calls) == 3
+
+    def test_a_limit_changed_since_is_judged_under_the_new_limit(self, monkeypatch):
+        from httsleep_airflow import _core
+
+        body = json.dumps({"a": [{"b": {"c": i}} for i in range(20)]}).encode()
+        until = {"jsonpath": [{"expression": "$..a..c", "value": 99}]}
+        kept = Rules(until)
+        assert kept.judge(make_response(200, body)).verdict is Verdict.PENDING
+        monkeypatch.setattr(_core, "JSONPATH_BUDGET", 10)
+        fresh = _outcome(Rules(until), make_response(200, body))
+        assert fresh[0] == "raised" and _outcome(kept, make_response(200, body)) == fresh
+
+    def test_jsonpath_rw_auto_id_set_since_is_read(self, monkeypatch):
+        import jsonpath_rw.jsonpath
+
+        until = {"jsonpath": [{"expression": "id", "value": "`this`"}]}
+        kept = Rules(until)
+        assert kept.judge(make_response(200, b'{"s": 1}')).verdict is Verdict.PENDING
+        monkeypatch.setattr(jsonpath_rw.jsonpath, "auto_id_field", "id")
+        again = _outcome(kept, make_response(200, b'{"s": 1}'))
+        assert again == _outcome(Rules(until), make_response(200, b'{"s": 1}'))
+
+    def test_a_response_with_its_own_apparent_encoding_is_never_taken_for_the_last_body(self):
+        class Sniffed(requests.Response):
+            @property
+            def apparent_encoding(self) -> str:  # what text decodes by without an encoding
+                return self.headers.get("X-Charset", "utf-8")
+
+        def sniffed(charset: str) -> requests.Response:
+            response = Sniffed()
+            response.status_code, response._content, response.encoding = 200, '"é"'.encode(), None
+            response.headers["X-Charset"] = charset
+            return response
+
+        kept = Rules({"text": '"é"'})
+        assert kept.judge(sniffed("latin-1")).verdict is Verdict.PENDING
+        assert kept.judge(sniffed("utf-8")).verdict is Verdict.MET

@@ -255,3 +255,36 @@ def test_one_timeout_that_raises_does_not_keep_the_others_of_its_slot_from_endin
         assert [type(context["exception"]) for context in seen] == [RuntimeError]
     finally:
         loop.close()
+
+
+def test_a_read_timeout_started_again_shorter_leaves_the_later_slot_and_any_timer_of_aiohttp():
+    """As aiohttp starts the read timer again at every start: a connection whose last timeout
+    is still pending (a longer one, or a short one on aiohttp's own timer) gets the new one's
+    slot, never a later one, and no timer is left behind."""
+    from httsleep_airflow import _async
+
+    loop = asyncio.new_event_loop()
+    try:
+        now = [1000.0]
+        loop.time = lambda: now[0]  # type: ignore[method-assign]
+        wheel = _async._wheel(loop)
+        handler = _async._Handler(loop=loop)
+        handler.read_timeout = 0.5
+        handler.start_timeout()  # aiohttp's own timer
+        timer = handler._read_timeout_handle
+        assert timer is not None
+        handler.read_timeout = 30.0
+        handler.start_timeout()  # the next request, no drop in between
+        assert timer.cancelled() and handler._read_timeout_handle is None
+        longer = handler._read_slot
+        assert longer is not None and handler in longer
+        handler.read_timeout = 5.0
+        handler.start_timeout()
+        shorter = handler._read_slot
+        assert shorter is not None and shorter is not longer and handler not in longer
+        (index,) = [index for index, members in wheel._slots.items() if members is shorter]
+        assert 1005.0 <= index * _async._SLOT <= 1005.0 + _async._SLOT
+        handler._drop_timeout()
+        assert not any(wheel._slots.values())
+    finally:
+        loop.close()
