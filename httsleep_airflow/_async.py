@@ -552,7 +552,7 @@ class _Handler(ResponseHandler):
         if self._read_slot is None or due < self._read_due:
             # none yet, or one due later (a longer timeout, before), or aiohttp's own timer
             self._drop_timeout()
-            self._read_slot, self._read_due = _wheel(self._loop).add(self, due), due
+            self._wait_until(due)
 
     def _drop_timeout(self) -> None:  # aiohttp: no read timeout until it starts again
         slot = self._read_slot
@@ -569,9 +569,12 @@ class _Handler(ResponseHandler):
             return
         due = self._read_at + timeout
         if self._loop.time() < due:  # bytes came since: wait on from the last of them
-            self._read_slot, self._read_due = _wheel(self._loop).add(self, due), due
+            self._wait_until(due)
         else:
             self._on_read_timeout()
+
+    def _wait_until(self, due: float) -> None:
+        self._read_slot, self._read_due = _wheel(self._loop).add(self, due), due
 
 
 def _new_session() -> aiohttp.ClientSession:

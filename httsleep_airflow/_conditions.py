@@ -899,7 +899,7 @@ class Judgement:
 class Rules:
     """``until`` and ``alarms`` together: alarms are checked first, on every response."""
 
-    __slots__ = ("_last_body", "_no_callback", "alarms", "until")
+    __slots__ = ("_last_body", "alarms", "has_callback", "until")
 
     def __init__(self, until: Any, alarms: Any = None):
         if until is None:
@@ -913,7 +913,8 @@ class Rules:
         # No alarms, an empty dict or list (or only empty dicts): no alarms, as in the classic.
         self.alarms = None if is_empty(alarms) else compile_conditions(alarms, "alarms")
         self._last_body = LastBody()
-        self._no_callback = not self.has_callback  # a callback may read more than the body
+        #: Whether judging may run user code (of unknown cost, reading more than the body).
+        self.has_callback = bool(self.callbacks())
 
     def callbacks(self) -> list[tuple[Callable[..., Any], str]]:
         """Every callback with the name messages give it (its dotted path, when it has one)."""
@@ -925,11 +926,6 @@ class Rules:
             for check in clause.checks
             if isinstance(check, _Callback)
         ]
-
-    @property
-    def has_callback(self) -> bool:
-        """Whether judging may run user code (of unknown cost)."""
-        return bool(self.callbacks())
 
     def to_data(self) -> dict[str, Any]:
         """``{"until": ..., "alarms": ...}`` as plain JSON-safe data (callbacks as dotted paths,
@@ -954,8 +950,9 @@ class Rules:
         """
         last_body = self._last_body
         key = last_body.key(response)
-        if key is not None and self._no_callback:
-            pending = last_body.pending(key, response.status_code)
+        kept = None if self.has_callback else key  # what a pending finding is kept by
+        if kept is not None:
+            pending = last_body.pending(kept, response.status_code)
             if pending is not None:  # the body judged last, pending: so is this one
                 return Judgement(
                     Verdict.PENDING, None, _Subject(response, (), last_body, key), pending
@@ -984,8 +981,8 @@ class Rules:
         if any(miss is UNTOLD for miss in misses):  # pending_key works it out again
             return Judgement(Verdict.PENDING, None, subject)
         pending = tuple(misses)
-        if key is not None and self._no_callback:
-            last_body.judged_pending(key, response.status_code, pending)
+        if kept is not None:
+            last_body.judged_pending(kept, response.status_code, pending)
         return Judgement(Verdict.PENDING, None, subject, pending)
 
     def pending_key(self, judgement: Judgement) -> Any:

@@ -177,6 +177,14 @@ def test_a_short_request_deadline_has_a_timer_of_its_own():
     asyncio.run(main())
 
 
+def _driven_clock(loop: asyncio.AbstractEventLoop, start: float = 1000.0) -> list[float]:
+    """Make ``loop.time()`` read the returned list's one item: no time passes but what a test
+    sets there (the loop is not run; the test ends the wheel's slots itself)."""
+    now = [start]
+    loop.time = lambda: now[0]  # type: ignore[method-assign]
+    return now
+
+
 def test_a_read_timeout_of_a_second_or_more_is_kept_by_the_wheel_and_waits_on_from_the_last_read():
     """aiohttp starts a connection's read timeout again at every read (a timer each time); on
     the wheel a read only notes its time: the slot, when it ends, waits on from the last read,
@@ -188,8 +196,7 @@ def test_a_read_timeout_of_a_second_or_more_is_kept_by_the_wheel_and_waits_on_fr
 
     loop = asyncio.new_event_loop()
     try:
-        now = [1000.0]
-        loop.time = lambda: now[0]  # type: ignore[method-assign]  # no time passes but this
+        now = _driven_clock(loop)
         handler = _async._Handler(loop=loop)
         handler.read_timeout = 30.0
         wheel = _async._wheel(loop)
@@ -265,8 +272,7 @@ def test_a_read_timeout_started_again_shorter_leaves_the_later_slot_and_any_time
 
     loop = asyncio.new_event_loop()
     try:
-        now = [1000.0]
-        loop.time = lambda: now[0]  # type: ignore[method-assign]
+        _driven_clock(loop)
         wheel = _async._wheel(loop)
         handler = _async._Handler(loop=loop)
         handler.read_timeout = 0.5
