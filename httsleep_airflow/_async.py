@@ -428,7 +428,7 @@ class _Framed:
 
     __slots__ = ("_dropping", "_head", "_options", "_parser", "_payload", "_protocol")
 
-    def __init__(self, parser: Any, protocol: ResponseHandler, options: dict[str, Any]):
+    def __init__(self, parser: Any, protocol: _Handler, options: dict[str, Any]):
         self._parser = parser
         self._protocol = protocol
         self._options: dict[str, Any] | None = options  # the parser's (set_response_params)
@@ -458,8 +458,11 @@ class _Framed:
             self._payload = _final_payload(found[0])
             if self._payload is not None:  # nothing to read again: not kept over the sleep
                 self._options = self._head = None
-            elif self._head is not None:
-                self._keep(data)
+            else:
+                if found[0]:  # interim heads only: the final one is still to come
+                    self._protocol._interim = True
+                if self._head is not None:
+                    self._keep(data)
         return found  # type: ignore[no-any-return]
 
     def _keep(self, data: bytes) -> None:
@@ -535,6 +538,10 @@ class _Handler(ResponseHandler):
     _read_at = 0.0
     _read_slot: set[Any] | None = None
     _read_due = 0.0
+    #: An interim head (``1xx``) ended the read being parsed: aiohttp drops the read timeout
+    #: after it, as after a response without a body, but the final response is still to
+    #: come, and http.client waits for it with the read timeout, as for any bytes.
+    _interim = False
 
     def set_response_params(self, **options: Any) -> None:
         super().set_response_params(**options)
@@ -542,6 +549,7 @@ class _Handler(ResponseHandler):
             self._parser = _Framed(self._parser, self, options)  # type: ignore[assignment]
 
     def _reschedule_timeout(self) -> None:  # aiohttp: the read timeout starts again
+        self._interim = False
         timeout = self._read_timeout
         if timeout is None or not _WHEELED_FROM <= timeout <= _WHEELED_UNTIL:
             self._drop_timeout()
@@ -555,6 +563,9 @@ class _Handler(ResponseHandler):
             self._wait_until(due)
 
     def _drop_timeout(self) -> None:  # aiohttp: no read timeout until it starts again
+        if self._interim:  # after an interim head, in the same read: it goes on
+            self._interim = False
+            return
         slot = self._read_slot
         if slot is not None:
             slot.discard(self)

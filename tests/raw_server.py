@@ -32,6 +32,7 @@ class RawReply:
     :ivar close: close the connection after the reply (without saying ``Connection: close``).
     :ivar drop: close at once, without answering.
     :ivar interim: bytes sent before the status line (interim ``1xx`` responses, whole).
+    :ivar interim_stall: seconds to wait after ``interim``, before the status line.
     :ivar raw: the whole reply, byte for byte, sent in one piece instead; then close.
     :ivar reset: end with a reset (RST) where it would close, a moment after the last byte.
     :ivar unasked: bytes sent a moment after the reply, on the same connection, which stays
@@ -54,6 +55,7 @@ class RawReply:
     close: bool = False
     drop: bool = False
     interim: bytes = b""
+    interim_stall: float = 0.0
     raw: bytes | None = None
     reset: bool = False
     unasked: bytes = b""
@@ -165,7 +167,12 @@ class RawServer:
             body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
         elif reply.content_length:
             lines.append(b"Content-Length: %d" % len(reply.body))
-        head = reply.interim + b"\r\n".join(lines) + b"\r\n\r\n"
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        if reply.interim_stall:
+            connection.sendall(reply.interim)
+            time.sleep(reply.interim_stall)
+        else:
+            head = reply.interim + head
         if reply.past:
             connection.sendall(head + body + reply.past)
             return True

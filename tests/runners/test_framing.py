@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -563,10 +564,12 @@ def test_reading_a_response_again_takes_its_own_heads_not_all_before_it():
         def feed_data(self, data: bytes) -> Any:
             return ([(type("M", (), {"code": 102})(), None)], False, b"")
 
-    framed = _Framed(_Parser(), None, {})  # type: ignore[arg-type]
+    protocol = SimpleNamespace(_interim=False)
+    framed = _Framed(_Parser(), protocol, {})  # type: ignore[arg-type]
     for _ in range(1000):
         framed.feed_data(b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 2")
     assert bytes(framed._head) == b"HTTP/1.1 2"  # type: ignore[arg-type]
+    assert protocol._interim  # the read timeout goes on: a final head is still to come
 
 
 @pytest.mark.parametrize(

@@ -377,6 +377,24 @@ SCENARIOS = [
         check=lambda error, server: not isinstance(error, requests.exceptions.ConnectionError),
         within=1.6,
     ),
+    Scenario(  # aiohttp drops its read timeout after an interim head, as after a 204
+        "an interim head and then silence is a ReadTimeout, not the request deadline",
+        [RawReply(body=b"{}", interim=b"HTTP/1.1 100 Continue\r\n\r\n", interim_stall=2.0)],
+        options={"timeout": 0.2},
+        outcome="raises",
+        raises=requests.exceptions.ReadTimeout,
+        check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
+        within=0.55,  # the request deadline: 0.6 s
+    ),
+    Scenario(
+        "interim heads and then silence: a read timeout of a second, on the wheel",
+        [RawReply(body=b"{}", interim=b"HTTP/1.1 102 Processing\r\n\r\n" * 2, interim_stall=3.5)],
+        options={"timeout": 1.0},
+        outcome="raises",
+        raises=requests.exceptions.ReadTimeout,
+        check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
+        within=1.6,
+    ),
     Scenario(
         "bytes that keep coming within a read timeout of a second outlast it",
         [RawReply(body=b'{"status":"OK"}', trickle=0.1)],  # 1.5 s in all, 0.1 s apart
