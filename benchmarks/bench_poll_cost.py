@@ -25,37 +25,25 @@ import subprocess
 import sys
 from typing import Any
 
+from benchmarks._as_requests import ALL, TIMEOUT, request_options
 from benchmarks._server import serving
 
 UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
-TIMEOUT = 30.0  # seconds, as requests' timeout: per connect and per read
 #: The rows: each floor variant adds what the runner asks of aiohttp (``_async``), by name.
 ROWS = {
     "floor (bare aiohttp)": (),
     "floor + requests' headers": ("headers",),
     "floor + read timeout": ("read_timeout",),
     "floor + request deadline": ("deadline",),
-    "floor + all three": ("headers", "read_timeout", "deadline"),
+    "floor + all three": ALL,
     "AsyncHttSleeper": None,
 }
 
 
 async def _floor(base: str, k: int, polls: int, extras: tuple[str, ...]) -> int:
     import aiohttp
-    from requests.utils import default_headers
 
-    from httsleep_airflow._core import ACCEPT_ENCODING, request_deadline
-
-    options: dict[str, Any] = {}
-    if "headers" in extras:
-        options["headers"] = {**default_headers(), "Accept-Encoding": ACCEPT_ENCODING}
-    if "read_timeout" in extras:
-        options["timeout"] = aiohttp.ClientTimeout(
-            total=None, sock_connect=TIMEOUT, sock_read=TIMEOUT
-        )
-    deadline = request_deadline(TIMEOUT) if "deadline" in extras else None
-    if deadline is not None and "read_timeout" not in extras:
-        options["timeout"] = aiohttp.ClientTimeout(total=None)  # the deadline instead
+    options, deadline = request_options(extras)
     done = 0
 
     async with aiohttp.ClientSession() as session:

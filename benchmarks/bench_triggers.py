@@ -1,6 +1,12 @@
 """K triggers on one asyncio loop: HttSleepTrigger, providers-http's HttpSensorTrigger, and the
 floor (a bare aiohttp loop sharing one session), side by side in one run.
 
+Two floors: the bare one, and the same asking aiohttp what the async runner asks of it to behave
+as requests does (its default headers, a read timeout, a deadline around each request:
+``_as_requests``, the rows of ``bench_poll_cost``). Every "vs floor" compares with the bare one;
+a last line per K compares HttSleepTrigger with the second ("vs row 2"): what the runner's own
+work costs over aiohttp doing the same.
+
 Each of the K pollers polls a local keep-alive server (another process) every second for a
 bounded time. For each contender and K, in a fresh process: polls/s achieved, lateness of each
 poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
@@ -40,9 +46,11 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
+from benchmarks._as_requests import ALL, request_options
 from benchmarks._server import serving
 
 INTERVAL = 1.0
+AS_REQUESTS = "floor + requests' behaviour"
 #: The share of the run after which every poller has started, and the seconds before its end
 #: at which none has ended yet: CPU per poll measured between the two ("steady") is the cost
 #: of a poll without the cost of starting or ending triggers.
@@ -79,17 +87,28 @@ class Probe:
         self.lateness.append(time.monotonic() - due)
 
 
-async def bare(base: str, k: int, seconds: float, probe: Probe) -> None:
+async def bare(
+    base: str, k: int, seconds: float, probe: Probe, extras: tuple[str, ...] = ()
+) -> None:
     import aiohttp
 
+    options, deadline = request_options(extras)
+
     async with aiohttp.ClientSession() as session:
+
+        async def one() -> Any:
+            async with session.get(base + "/jobs/7", **options) as response:
+                return json.loads(await response.read())
 
         async def poller(i: int) -> None:
             stop = time.monotonic() + seconds
             await asyncio.sleep(i / k * INTERVAL)  # the triggers' schedule: spread (``phase``)
             while time.monotonic() < stop:
-                async with session.get(base + "/jobs/7") as response:
-                    data = json.loads(await response.read())
+                if deadline is None:
+                    data = await one()
+                else:
+                    async with asyncio.timeout(deadline):
+                        data = await one()
                 probe.polls += 1
                 if data["status"] == "OK":
                     return
@@ -182,7 +201,14 @@ class _AsyncioWithProbeSleep:
         return self._probe.sleep if name == "sleep" else getattr(asyncio, name)
 
 
-CONTENDERS = {"floor (bare aiohttp)": bare, "HttSleepTrigger": ours, "HttpSensorTrigger": theirs}
+#: The first is the floor every "vs floor" compares with; the second asks aiohttp what the async
+#: runner asks of it to behave as requests does (``_as_requests``): the same work but ours.
+CONTENDERS: dict[str, Callable[[str, int, float, Probe], Coroutine[Any, Any, None]]] = {
+    "floor (bare aiohttp)": bare,
+    AS_REQUESTS: functools.partial(bare, extras=ALL),
+    "HttSleepTrigger": ours,
+    "HttpSensorTrigger": theirs,
+}
 #: Modules every contender's process has loaded before the baseline RSS is read, the floor's
 #: included: what a triggerer has loaded (Airflow's SDK, the trigger modules). The garbage
 #: collector walks every object they hold, so a process without them would make the floor's
@@ -268,7 +294,7 @@ def main() -> None:
     median = f", median of {args.repeat} rounds side by side" if args.repeat > 1 else ""
     print(f"K pollers, one poll per {INTERVAL:g} s each for {args.seconds:g} s, one loop{median}")
     print(
-        f"{'K':>5} {'contender':<22} {'polls/s':>8} {'vs floor':>9} {'late p50':>9}"
+        f"{'K':>5} {'contender':<28} {'polls/s':>8} {'vs floor':>9} {'late p50':>9}"
         f" {'late p99':>9} {'RSS/poller':>11} {'CPU':>5} {'CPU/poll':>9} {'vs floor':>9} {'GC':>5}"
         f" {'steady polls/s':>14} {'vs floor':>9} {'CPU/poll':>8} {'vs floor':>9}"
     )
@@ -280,6 +306,7 @@ def main() -> None:
             ]
             for kind in CONTENDERS:
                 print(_row(k, kind, rounds), flush=True)
+            print(_row(k, "HttSleepTrigger", rounds, AS_REQUESTS), flush=True)
 
 
 def _run_child(kind: str, base: str, k: int, seconds: float, env: dict[str, str]) -> dict[str, Any]:
@@ -297,20 +324,24 @@ def _run_child(kind: str, base: str, k: int, seconds: float, env: dict[str, str]
     return figures
 
 
-def _row(k: int, kind: str, rounds: list[dict[str, dict[str, Any]]]) -> str:
+def _row(
+    k: int, kind: str, rounds: list[dict[str, dict[str, Any]]], floor: str | None = None
+) -> str:
     """One line: the median of each figure over the rounds, and of each round's ratio to the
     floor measured beside it in that round (a ratio of two runs side by side varies less than
-    either run)."""
+    either run). ``floor``: another contender to compare with than the first (the line names
+    both)."""
+    name = kind if floor is None else f"{kind} vs row {list(CONTENDERS).index(floor) + 1}"
+    floor = floor or next(iter(CONTENDERS))
 
     def median(name: str) -> float:
         return float(statistics.median(run[kind][name] for run in rounds))
 
     def ratio(name: str) -> float:
-        floor = next(iter(CONTENDERS))
         return float(statistics.median(run[kind][name] / run[floor][name] for run in rounds))
 
     return (
-        f"{k:>5} {kind:<22} {median('polls_per_s'):>8.0f} {ratio('polls_per_s'):>8.2f}x"
+        f"{k:>5} {name:<28} {median('polls_per_s'):>8.0f} {ratio('polls_per_s'):>8.2f}x"
         f" {median('late_p50') * 1e3:>7.0f}ms {median('late_p99') * 1e3:>7.0f}ms"
         f" {median('rss_per') / 1024:>8.1f}KiB {median('cpu_share'):>5.0%}"
         f" {median('per_poll') * 1e6:>7.0f}µs {ratio('per_poll'):>8.2f}x"
