@@ -549,7 +549,8 @@ class _Handler(ResponseHandler):
             self._parser = _Framed(self._parser, self, options)  # type: ignore[assignment]
 
     def _reschedule_timeout(self) -> None:  # aiohttp: the read timeout starts again
-        self._interim = False
+        if self._interim:  # marked by the read before, which ended without a drop
+            self._interim = False
         timeout = self._read_timeout
         if timeout is None or not _WHEELED_FROM <= timeout <= _WHEELED_UNTIL:
             self._drop_timeout()
