@@ -8,7 +8,6 @@ callbacks and ``ignore_exceptions`` behaves the same under both runners.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import datetime
 import functools
@@ -423,7 +422,9 @@ class _Framed:
     later byte; the connection closes after this response (``should_close``). When that
     response's head ended in the read that raised, the read is parsed again, from the start of
     that head, by a parser of the same settings, head by head, so that the response is out
-    before any byte past it goes in. Every other error is aiohttp's, as before.
+    before any byte past it goes in. An interim head that implies a close (after which
+    aiohttp's parser refuses every byte, the final head's too) is read past the same way, and
+    the parser that read the final head reads on. Every other error is aiohttp's, as before.
     """
 
     __slots__ = ("_dropping", "_head", "_options", "_parser", "_payload", "_protocol")
@@ -444,8 +445,10 @@ class _Framed:
         try:
             found = self._parser.feed_data(data)
         except Exception as exc:
-            messages = self._ended_before(data) if self._payload is None else ()
-            if not (messages or _whole(self._payload)):
+            again = self._read_again(data) if self._payload is None else None
+            if again is not None and not again[1]:  # read on by the parser that read it again
+                return again[0], False, b""
+            if again is None and not _whole(self._payload):
                 # a body whose head went out: its reader is told, as a cut body's (aiohttp's
                 # parser forgets it, and the wait went on until the request's deadline)
                 if self._payload is not None and self._payload.exception() is None:
@@ -453,7 +456,7 @@ class _Framed:
                 raise
             self._dropping = True  # the response ended whole: the rest is no answer to it
             self._protocol._should_close = True
-            return messages, False, b""
+            return (again[0] if again else ()), False, b""
         if self._payload is None:
             self._payload = _final_payload(found[0])
             if self._payload is not None:  # nothing to read again: not kept over the sleep
@@ -476,34 +479,51 @@ class _Framed:
         del head[:end]
         self._head = head if len(head) <= _KEEP_HEAD else None
 
-    def _ended_before(self, data: bytes) -> list[Any]:
+    def _read_again(self, data: bytes) -> tuple[list[Any], bool] | None:
         """The responses whose heads end in ``data``, read again from the head that began
-        before it, when the final one ended whole before the bytes that made aiohttp's parser
-        raise; else none."""
+        before it, head by head, and whether the final one ended whole before the bytes that
+        made aiohttp's parser raise (they are dropped); ``None`` when it did not, or the read
+        is refused again.
+
+        When the read parses whole this way, what made the first parser raise was an interim
+        head that implied a close (``Connection: close``, ``HTTP/1.0``), after which it refuses
+        any byte, the final head's too; http.client reads on. The parser that read it again
+        reads the rest of the response (``False``: nothing dropped)."""
         if self._head is None:
-            return []
+            return None
         read = bytes(self._head) + data if self._head else data
-        scratch = ResponseHandler(self._protocol._loop)
-        scratch.set_response_params(**(self._options or {}))
-        parser: Any = scratch._parser
+        parser = self._scratch_parser()
         messages: list[Any] = []
         start = 0
         try:
             while True:
                 blank = _BLANK_LINE.search(read, start)
                 if blank is None:
-                    return []
+                    return None
                 found, _, _ = parser.feed_data(read[start : blank.end()])
                 start = blank.end()
                 messages += found
                 payload = _final_payload(found)
                 if payload is not None:
                     break
-            with contextlib.suppress(Exception):  # what made the first parser raise
-                parser.feed_data(read[start:])
+                parser = self._scratch_parser()  # each head to a parser of its own
+            try:
+                more, _, _ = parser.feed_data(read[start:])
+            except Exception:  # what made the first parser raise: bytes past the response
+                return (messages, True) if _whole(payload) else None
         except Exception:  # a head that is not whole, or not one aiohttp reads: its error
-            return []
-        return messages if _whole(payload) else []
+            return None
+        self._parser, self._payload = parser, payload
+        self._options = self._head = None
+        return messages + list(more), False
+
+    def _scratch_parser(self) -> Any:
+        """A new parser of the same settings, for the same protocol (the bodies it reads are
+        read through the connection); the protocol keeps this one."""
+        protocol = self._protocol
+        ResponseHandler.set_response_params(protocol, **(self._options or {}))  # aiohttp's own
+        parser, protocol._parser = protocol._parser, self  # type: ignore[assignment]
+        return parser
 
     def feed_eof(self) -> Any:
         return None if self._dropping else self._parser.feed_eof()

@@ -48,6 +48,7 @@ __all__ = [
     "check_headers",
     "check_status",
     "credential_headers",
+    "cut_line_refused",
     "decode_body",
     "drop_unsendable_cookies",
     "joined_header_lines",
@@ -88,6 +89,7 @@ HEADER_LIMIT_TEXT = (
 #: The characters of an RFC 9110 token, which a header name is.
 TOKEN_CHARACTERS = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
 _TOKEN = re.compile(f"[{TOKEN_CHARACTERS}]+")
+_TOKEN_BYTES = re.compile(f"[{TOKEN_CHARACTERS}]+".encode())
 #: What no header name may hold: anything but a token's characters.
 _NOT_TOKEN = re.compile(f"[^{TOKEN_CHARACTERS}]")
 
@@ -126,13 +128,18 @@ def joined_header_lines(pairs: Iterable[tuple[str, str]]) -> OrderedDict[str, tu
 _NAMES: dict[str, str] = {}
 
 
-def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
+def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = False) -> None:
     """Raise ``HeaderTooLarge`` when the response headers ``pairs`` (one per line received) are
     past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``, and ``MalformedHeaders`` for what that class
-    describes."""
+    describes.
+
+    :param interim: the head of an interim (``1xx``) response, which has no body: as aiohttp's
+        parser reads one, within its own limits only, with any ``Transfer-Encoding`` (but
+        beside a ``Content-Length``).
+    """
     lengths = codings = 0
     for count, (name, value) in enumerate(pairs, 1):
-        if count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE:
+        if not interim and (count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE):
             raise HeaderTooLarge(HEADER_LIMIT_TEXT)
         lowered = _NAMES.get(name)
         if lowered is None:  # a name not met before: checked once
@@ -150,7 +157,7 @@ def check_header_lines(pairs: Iterable[tuple[str, str]]) -> None:
                 raise MalformedHeaders(MALFORMED_TEXT)
         elif lowered == "transfer-encoding":
             codings += 1
-            if codings > 1 or value.strip(" \t\r\n").lower() != "chunked":
+            if not interim and (codings > 1 or value.strip(" \t\r\n").lower() != "chunked"):
                 raise MalformedHeaders(MALFORMED_TEXT)
     if lengths and codings:
         raise MalformedHeaders(MALFORMED_TEXT)
@@ -176,13 +183,36 @@ def check_head_lines(lines: list[bytes]) -> None:
         if bare_cr(line):
             raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
+        read = [line for line in lines[1:] if line]  # not the end of stream's empty read
+        if (
+            read
+            and not read[-1].endswith(b"\n")
+            and cut_line_refused(read[-1], folds=len(read) > 1)
+        ):
+            raise MalformedHeaders(MALFORMED_TEXT)
         raise requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
+
+
+def cut_line_refused(line: bytes, *, folds: bool) -> bool:
+    """Whether what came of a header (or trailer) line the connection cut holds what aiohttp's
+    parser refuses as it reads it, before the line ends: a name byte that is no token
+    character, an empty name, a folded line where none may be (``folds``: after a line)."""
+    if line[:1] in (b" ", b"\t"):
+        return not folds
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        name = name.removesuffix(b"\r")  # a CR at the cut: an LF could have followed
+        if not name:
+            return False
+    return not _TOKEN_BYTES.fullmatch(name)
 
 
 def bare_cr(line: bytes) -> bool:
     """Whether a header (or trailer) line, as read up to its LF, holds a CR not followed by
-    LF."""
-    return b"\r" in (line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n"))
+    LF. A CR that ends a line the connection cut is none: an LF could have followed."""
+    if line.endswith(b"\n"):
+        return b"\r" in (line[:-2] if line.endswith(b"\r\n") else line[:-1])
+    return b"\r" in line.removesuffix(b"\r")
 
 
 def check_status(status: int, version: tuple[int, ...]) -> None:

@@ -57,6 +57,7 @@ from httsleep_airflow._http import (
     check_header_lines,
     check_headers,
     cookie_header,
+    cut_line_refused,
     decode_body,
     drop_unsendable_cookies,
     followable,
@@ -267,14 +268,20 @@ _CURRENT = threading.local()  # the _Cut of the request this thread is sending
 
 class _HeadReader:
     """The response's socket file, keeping each line read through it (the status line and the
-    header section: ``HTTPResponse.begin`` reads them line by line)."""
+    header section: ``HTTPResponse.begin`` reads them line by line). With ``skip_blank``, the
+    next read skips empty lines before a status line, as aiohttp's parser does (http.client
+    takes one for a bad status line); each keeps the read timeout going, as any bytes do."""
 
     def __init__(self, fp: Any) -> None:
         self._fp = fp
         self.lines: list[bytes] = []
+        self.skip_blank = False
 
     def readline(self, limit: int = -1) -> bytes:
         line: bytes = self._fp.readline(limit)
+        while self.skip_blank and line in (b"\r\n", b"\n"):
+            line = self._fp.readline(limit)
+        self.skip_blank = False
         self.lines.append(line)
         return line
 
@@ -319,17 +326,22 @@ class _FinalResponse(http.client.HTTPResponse):
     the connection cuts before its blank line (http.client takes it for a whole one)."""
 
     def _read_status(self) -> tuple[str, int, str]:
+        reader = self.fp if isinstance(self.fp, _HeadReader) else None
         while True:
-            if isinstance(self.fp, _HeadReader) and self.fp.lines:
-                check_head_lines(self.fp.lines)  # an interim response's head, read whole
-                self.fp.lines.clear()  # only the final response's are kept
+            if reader is not None:
+                reader.lines.clear()  # only the final response's are kept
+                reader.skip_blank = True
             version, status, reason = super()._read_status()  # type: ignore[misc]
-            if not 102 <= status < 200:  # 100: skipped by begin() itself
+            if not 100 <= status < 200 or status == 101:  # 101: a protocol switch, final
                 return version, status, reason
-            interim = http.client.parse_headers(self.fp)  # its headers, checked, skipped
-            if interim.defects:
-                raise MalformedHeaders(MALFORMED_TEXT)
-            check_header_lines(interim.items())
+            # an interim response (100 too, which begin() would skip unread): its headers,
+            # checked as aiohttp's parser reads them, skipped
+            interim = http.client.parse_headers(self.fp)
+            if reader is not None:
+                check_head_lines(reader.lines)  # cut short, a bare CR: before any defect
+            if interim.defects or interim.get_unixfrom() is not None:  # as the final head's
+                raise MalformedHeaders(MALFORMED_TEXT)  # (_check_raw_headers)
+            check_header_lines(interim.items(), interim=True)
 
     # A chunked body, framed as aiohttp frames it: http.client is looser in three places.
 
@@ -366,7 +378,9 @@ class _FinalResponse(http.client.HTTPResponse):
         folds = False  # whether a line may be folded into the one before
         while True:
             line = self._line("trailer line")
-            if not line:
+            if not line.endswith(b"\n"):  # the connection's end, in a line or before one
+                if cut_line_refused(line, folds=folds):
+                    raise MalformedHeaders(MALFORMED_TEXT)
                 raise http.client.IncompleteRead(b"")
             if line in (b"\r\n", b"\n"):
                 return
@@ -394,7 +408,9 @@ class _FinalResponse(http.client.HTTPResponse):
         # are not part of it (RFC 9110 5.5), and aiohttp decodes such a body as chunked (not
         # after a tab)
         coding = self.headers.get("transfer-encoding")
-        if not self.chunked and coding and coding.strip(" \r\n").lower() == "chunked":
+        if self.status in (204, 304):  # no body, whatever its head says (http.client read a
+            self.chunked, self.length = False, 0  # chunked one), as aiohttp reads it
+        elif not self.chunked and coding and coding.strip(" \r\n").lower() == "chunked":
             self.chunked, self.chunk_left, self.length = True, None, None
 
 

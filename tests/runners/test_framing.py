@@ -152,6 +152,90 @@ def test_interim_responses_are_skipped_by_both_runners(raw_server: RawServer, in
     assert _alike(raw_server, RawReply(body=b"{}", interim=interim))[:2] == (200, b"{}")
 
 
+@pytest.mark.parametrize(
+    "before",
+    [
+        b"\r\n",  # blank lines before a status line: aiohttp skips them, http.client refused
+        b"\n\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: gzip\r\n\r\n",  # no interim body
+        b"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nConnection: close\r\n\r\n",  # then more, as requests
+        b"HTTP/1.0 102 Processing\r\n\r\n",
+    ],
+)
+@pytest.mark.parametrize("stall", [0.0, 0.05])  # in the final head's read, or one before it
+def test_what_comes_before_a_status_line_is_read_alike(
+    raw_server: RawServer, before: bytes, stall: float
+):
+    reply = RawReply(body=b"{}", interim=before, interim_stall=stall)
+    assert _alike(raw_server, reply)[:2] == (200, b"{}")
+
+
+def test_a_final_head_after_an_interim_close_in_one_read_is_read_alike(raw_server: RawServer):
+    head = b"HTTP/1.1 103 Early Hints\r\nConnection: close\r\n\r\n"
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    assert _alike(raw_server, RawReply(raw=head + final))[:2] == (200, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("interim", "end"),
+    [
+        (b"HTTP/1.1 100 Continue\r\nX Y: a\r\n\r\n", "MalformedHeaders"),  # a 100's too
+        (b"HTTP/1.1 100 Continue\r\nContent-Length: x\r\n\r\n", "MalformedHeaders"),
+        (b"HTTP/1.1 103 Early Hints\r\nFrom nobody\r\n\r\n", "MalformedHeaders"),
+        (b"HTTP/1.1 103 Early Hints\r\nA: " + b"a" * 20000 + b"\r\n\r\n", 200),
+    ],
+)
+def test_interim_heads_are_checked_alike(raw_server: RawServer, interim: bytes, end: Any):
+    outcome = _alike(raw_server, RawReply(body=b"{}", interim=interim))
+    assert (outcome if isinstance(outcome, str) else outcome[0]) == end
+
+
+@pytest.mark.parametrize("status", [b"204 No Content", b"304 Not Modified"])
+def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
+    raw_server: RawServer, status: bytes
+):
+    """http.client read a chunked body after one (a ReadTimeout when none came)."""
+    head = b"HTTP/1.1 " + status + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert _alike(raw_server, RawReply(raw=head)) == ("no match", int(status[:3]))
+
+
+@pytest.mark.parametrize(
+    ("raw", "end"),
+    [  # the connection closes right after a CR: a cut head, not a bare CR
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r", "ConnectionError"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r", "ConnectionError"),
+        (b"HTTP/1.1 103 Early Hints\r\nLi", "ConnectionError"),  # inside an interim head
+        (b"HTTP/1.1 103 Early Hints\r\nLink: x\r", "ConnectionError"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T",
+            "BodyDropped",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX: 1\r",
+            "BodyDropped",
+        ),
+        # what came of the line is refused already, as aiohttp's parser reads it
+        (b"HTTP/1.1 200 OK\r\n{}", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nX Y", "MalformedHeaders"),
+        (b"HTTP/1.1 103 Early Hints\r\n{}", "MalformedHeaders"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n{}",
+            "MalformedHeaders",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n a",
+            "MalformedHeaders",
+        ),
+    ],
+)
+def test_a_close_inside_a_line_is_a_cut_in_both_runners(
+    raw_server: RawServer, raw: bytes, end: str
+):
+    assert _alike(raw_server, RawReply(raw=raw)) == end
+
+
 def test_a_status_below_100_is_a_bad_status_line_in_both_runners(raw_server: RawServer):
     assert _alike(raw_server, RawReply(status=99)) == "ConnectionError"
 
