@@ -464,6 +464,8 @@ class _Framed:
             else:
                 if found[0]:  # interim heads only: the final one is still to come
                     self._protocol._interim = True
+                    if found[0][-1][0].should_close:  # its parser would refuse the final head
+                        self._parser = self._scratch_parser()
                 if self._head is not None:
                     self._keep(data)
         return found  # type: ignore[no-any-return]
@@ -485,33 +487,45 @@ class _Framed:
         made aiohttp's parser raise (they are dropped); ``None`` when it did not, or the read
         is refused again.
 
-        When the read parses whole this way, what made the first parser raise was an interim
-        head that implied a close (``Connection: close``, ``HTTP/1.0``), after which it refuses
-        any byte, the final head's too; http.client reads on. The parser that read it again
-        reads the rest of the response (``False``: nothing dropped)."""
+        Past an interim head, what made the first parser raise may be that head: one that
+        implies a close (``Connection: close``, ``HTTP/1.0``) makes it refuse every later byte,
+        the final head's too; http.client reads on. Then the parser that read the rest reads
+        on (``False``: nothing dropped), and a refusal of the final response is its own."""
         if self._head is None:
             return None
         read = bytes(self._head) + data if self._head else data
         parser = self._scratch_parser()
         messages: list[Any] = []
         start = 0
+        interim = False  # an interim head was read again, and a parser of its own took over
         try:
             while True:
                 blank = _BLANK_LINE.search(read, start)
                 if blank is None:
-                    return None
+                    if not interim:
+                        return None
+                    rest = read[start:]  # the final head, not ended yet
+                    parser.feed_data(rest)
+                    self._parser, self._head = parser, b""
+                    self._keep(rest)
+                    return messages, False
                 found, _, _ = parser.feed_data(read[start : blank.end()])
                 start = blank.end()
                 messages += found
                 payload = _final_payload(found)
                 if payload is not None:
                     break
+                interim = True
                 parser = self._scratch_parser()  # each head to a parser of its own
             try:
                 more, _, _ = parser.feed_data(read[start:])
             except Exception:  # what made the first parser raise: bytes past the response
-                return (messages, True) if _whole(payload) else None
-        except Exception:  # a head that is not whole, or not one aiohttp reads: its error
+                if _whole(payload):
+                    return messages, True
+                raise
+        except Exception:  # a head or body refused: the final response's own refusal when
+            if interim:  # an interim head was read past, the first parser's error else
+                raise
             return None
         self._parser, self._payload = parser, payload
         self._options = self._head = None

@@ -184,27 +184,29 @@ def check_head_lines(lines: list[bytes]) -> None:
             raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
         read = [line for line in lines[1:] if line]  # not the end of stream's empty read
-        if (
-            read
-            and not read[-1].endswith(b"\n")
-            and cut_line_refused(read[-1], folds=len(read) > 1)
-        ):
+        if read and not read[-1].endswith(b"\n") and cut_line_refused(read[-1], fold_refused=False):
             raise MalformedHeaders(MALFORMED_TEXT)
         raise requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
 
 
-def cut_line_refused(line: bytes, *, folds: bool) -> bool:
+def cut_line_refused(line: bytes, *, fold_refused: bool) -> bool:
     """Whether what came of a header (or trailer) line the connection cut holds what aiohttp's
     parser refuses as it reads it, before the line ends: a name byte that is no token
-    character, an empty name, a folded line where none may be (``folds``: after a line)."""
+    character (a CR after a name too), an empty name, a ``Content-Length`` value that is no
+    number; a line that begins with a space or tab when ``fold_refused`` (a trailer's first:
+    a head's is refused only once it ends)."""
     if line[:1] in (b" ", b"\t"):
-        return not folds
-    name, colon, _ = line.partition(b":")
+        return fold_refused
+    name, colon, value = line.partition(b":")
     if not colon:
-        name = name.removesuffix(b"\r")  # a CR at the cut: an LF could have followed
-        if not name:
-            return False
-    return not _TOKEN_BYTES.fullmatch(name)
+        return name not in (b"", b"\r") and not _TOKEN_BYTES.fullmatch(name)  # b"\r": a blank
+    if not _TOKEN_BYTES.fullmatch(name):
+        return True
+    return name.lower() == b"content-length" and not _CUT_LENGTH.fullmatch(value)
+
+
+#: What may come of a ``Content-Length`` value before the connection's end.
+_CUT_LENGTH = re.compile(rb"[ \t]*[0-9]*[ \t]*\r?")
 
 
 def bare_cr(line: bytes) -> bool:

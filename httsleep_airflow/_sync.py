@@ -269,8 +269,9 @@ _CURRENT = threading.local()  # the _Cut of the request this thread is sending
 class _HeadReader:
     """The response's socket file, keeping each line read through it (the status line and the
     header section: ``HTTPResponse.begin`` reads them line by line). With ``skip_blank``, the
-    next read skips empty lines before a status line, as aiohttp's parser does (http.client
-    takes one for a bad status line); each keeps the read timeout going, as any bytes do."""
+    next read skips the CR and LF bytes before a status line, as aiohttp's parser does
+    (http.client takes them for a bad status line); each keeps the read timeout going, as any
+    bytes do."""
 
     def __init__(self, fp: Any) -> None:
         self._fp = fp
@@ -279,9 +280,11 @@ class _HeadReader:
 
     def readline(self, limit: int = -1) -> bytes:
         line: bytes = self._fp.readline(limit)
-        while self.skip_blank and line in (b"\r\n", b"\n"):
-            line = self._fp.readline(limit)
-        self.skip_blank = False
+        if self.skip_blank:  # every CR and LF byte before it (a lone CR, CRLF, LF)
+            while line and not line.strip(b"\r\n"):
+                line = self._fp.readline(limit)
+            line = line.lstrip(b"\r\n")
+            self.skip_blank = False
         self.lines.append(line)
         return line
 
@@ -379,7 +382,7 @@ class _FinalResponse(http.client.HTTPResponse):
         while True:
             line = self._line("trailer line")
             if not line.endswith(b"\n"):  # the connection's end, in a line or before one
-                if cut_line_refused(line, folds=folds):
+                if cut_line_refused(line, fold_refused=not folds):
                     raise MalformedHeaders(MALFORMED_TEXT)
                 raise http.client.IncompleteRead(b"")
             if line in (b"\r\n", b"\n"):

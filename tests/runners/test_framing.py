@@ -162,6 +162,9 @@ def test_interim_responses_are_skipped_by_both_runners(raw_server: RawServer, in
         b"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"HTTP/1.1 103 Early Hints\r\nConnection: close\r\n\r\n",  # then more, as requests
         b"HTTP/1.0 102 Processing\r\n\r\n",
+        b"\r",  # every CR and LF byte before it, not only blank lines
+        b"\r\r\n\n\r",
+        b"HTTP/1.1 100 Continue\r\n\r\n\r",
     ],
 )
 @pytest.mark.parametrize("stall", [0.0, 0.05])  # in the final head's read, or one before it
@@ -172,10 +175,40 @@ def test_what_comes_before_a_status_line_is_read_alike(
     assert _alike(raw_server, reply)[:2] == (200, b"{}")
 
 
+CLOSING_INTERIM = b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n"
+
+
 def test_a_final_head_after_an_interim_close_in_one_read_is_read_alike(raw_server: RawServer):
-    head = b"HTTP/1.1 103 Early Hints\r\nConnection: close\r\n\r\n"
     final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
-    assert _alike(raw_server, RawReply(raw=head + final))[:2] == (200, b"{}")
+    assert _alike(raw_server, RawReply(raw=CLOSING_INTERIM + final))[:2] == (200, b"{}")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [  # the final head in reads of its own, byte by byte; a head past a 256 KiB read
+        RawReply(body=b"{}", interim=CLOSING_INTERIM, trickle_head=0.001),
+        RawReply(
+            body=b"{}", interim=CLOSING_INTERIM, headers=[(f"X-{i}", "v" * 9000) for i in range(40)]
+        ),
+    ],
+)
+def test_a_final_head_after_an_interim_close_is_read_alike_however_it_comes(
+    raw_server: RawServer, reply: RawReply
+):
+    assert _alike(raw_server, reply)[:2] == (200, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("final", "end"),
+    [  # past an interim close, the final response's own refusal, not "data after close"
+        (b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\n{}", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "BodyDropped"),
+    ],
+)
+def test_a_final_response_refused_after_an_interim_close_is_refused_alike(
+    raw_server: RawServer, final: bytes, end: str
+):
+    assert _alike(raw_server, RawReply(raw=CLOSING_INTERIM + final)) == end
 
 
 @pytest.mark.parametrize(
@@ -217,6 +250,10 @@ def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
             "BodyDropped",
         ),
         # what came of the line is refused already, as aiohttp's parser reads it
+        (b"HTTP/1.1 200 OK\r\nX\r", "MalformedHeaders"),  # a CR after a name
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5 6", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\n folded", "ConnectionError"),  # refused once it ends: a cut
         (b"HTTP/1.1 200 OK\r\n{}", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\nX Y", "MalformedHeaders"),
         (b"HTTP/1.1 103 Early Hints\r\n{}", "MalformedHeaders"),
@@ -646,7 +683,7 @@ def test_reading_a_response_again_takes_its_own_heads_not_all_before_it():
 
     class _Parser:
         def feed_data(self, data: bytes) -> Any:
-            return ([(type("M", (), {"code": 102})(), None)], False, b"")
+            return ([(type("M", (), {"code": 102, "should_close": False})(), None)], False, b"")
 
     protocol = SimpleNamespace(_interim=False)
     framed = _Framed(_Parser(), protocol, {})  # type: ignore[arg-type]
