@@ -447,6 +447,8 @@ class _Framed:
         except Exception as exc:
             again = self._read_again(data) if self._payload is None else None
             if again is not None and not again[1]:  # read on by the parser that read it again
+                if _final_payload(again[0]) is None:  # interim heads only, as below
+                    self._protocol._interim = True
                 return again[0], False, b""
             if again is None and not _whole(self._payload):
                 # a body whose head went out: its reader is told, as a cut body's (aiohttp's

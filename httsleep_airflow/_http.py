@@ -184,29 +184,47 @@ def check_head_lines(lines: list[bytes]) -> None:
             raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
         read = [line for line in lines[1:] if line]  # not the end of stream's empty read
-        if read and not read[-1].endswith(b"\n") and cut_line_refused(read[-1], fold_refused=False):
+        if (
+            read
+            and not read[-1].endswith(b"\n")
+            and cut_line_refused(read[-1], trailer=False, first=len(read) == 1)
+        ):
             raise MalformedHeaders(MALFORMED_TEXT)
         raise requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
 
 
-def cut_line_refused(line: bytes, *, fold_refused: bool) -> bool:
+def cut_line_refused(line: bytes, *, trailer: bool, first: bool) -> bool:
     """Whether what came of a header (or trailer) line the connection cut holds what aiohttp's
-    parser refuses as it reads it, before the line ends: a name byte that is no token
-    character (a CR after a name too), an empty name, a ``Content-Length`` value that is no
-    number; a line that begins with a space or tab when ``fold_refused`` (a trailer's first:
-    a head's is refused only once it ends)."""
+    parser refuses as it reads it, before the line ends: a name byte that is no token character
+    (a CR after a name too), an empty name, a ``Content-Length`` value that is no number below
+    2^64, in a trailer any ``Content-Length``.
+
+    :param trailer: a trailer line.
+    :param first: the first line of its section: one that begins with a tab (in a trailer, a
+        space too) is refused at once there; a later one folds into the line before.
+    """
     if line[:1] in (b" ", b"\t"):
-        return fold_refused
+        return first and (trailer or line[:1] == b"\t")
     name, colon, value = line.partition(b":")
+    if name != name.rstrip(b" \t") and name.rstrip(b" \t").lower() in _OWN_STATE_NAMES:
+        return False  # refused only once the line ends
     if not colon:
-        return name not in (b"", b"\r") and not _TOKEN_BYTES.fullmatch(name)  # b"\r": a blank
+        return name not in (b"", b"\r") and not _TOKEN_BYTES.fullmatch(name)  # b"\r": blank
     if not _TOKEN_BYTES.fullmatch(name):
         return True
-    return name.lower() == b"content-length" and not _CUT_LENGTH.fullmatch(value)
+    if name.lower() != b"content-length":
+        return False
+    number = _CUT_LENGTH.fullmatch(value)
+    return trailer or number is None or int(number.group(1) or 0) >= 1 << 64
 
 
+#: Header names llhttp reads with states of their own: a space or tab after one is refused only
+#: once the line ends (after any other name, at once).
+_OWN_STATE_NAMES = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"proxy-connection"}
+)
 #: What may come of a ``Content-Length`` value before the connection's end.
-_CUT_LENGTH = re.compile(rb"[ \t]*[0-9]*[ \t]*\r?")
+_CUT_LENGTH = re.compile(rb"[ \t]*([0-9]*)[ \t]*\r?")
 
 
 def bare_cr(line: bytes) -> bool:

@@ -382,7 +382,7 @@ class _FinalResponse(http.client.HTTPResponse):
         while True:
             line = self._line("trailer line")
             if not line.endswith(b"\n"):  # the connection's end, in a line or before one
-                if cut_line_refused(line, fold_refused=not folds):
+                if cut_line_refused(line, trailer=True, first=not folds):
                     raise MalformedHeaders(MALFORMED_TEXT)
                 raise http.client.IncompleteRead(b"")
             if line in (b"\r\n", b"\n"):

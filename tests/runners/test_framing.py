@@ -175,6 +175,7 @@ def test_what_comes_before_a_status_line_is_read_alike(
     assert _alike(raw_server, reply)[:2] == (200, b"{}")
 
 
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 CLOSING_INTERIM = b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n"
 
 
@@ -254,6 +255,13 @@ def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
         (b"HTTP/1.1 200 OK\r\nContent-Length: x\r", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 5 6", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\n folded", "ConnectionError"),  # refused once it ends: a cut
+        (b"HTTP/1.1 200 OK\r\n\tfolded", "MalformedHeaders"),  # a tab: at once
+        (b"HTTP/1.1 200 OK\r\nContent-Length :", "ConnectionError"),  # a name of its own state
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999", "MalformedHeaders"),
+        (
+            CHUNKED_HEAD + b"2\r\n{}\r\n0\r\nContent-Length: 1",  # in a trailer: at once
+            "MalformedHeaders",
+        ),
         (b"HTTP/1.1 200 OK\r\n{}", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\nX Y", "MalformedHeaders"),
         (b"HTTP/1.1 103 Early Hints\r\n{}", "MalformedHeaders"),

@@ -386,6 +386,22 @@ SCENARIOS = [
         check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
         within=0.55,  # the request deadline: 0.6 s
     ),
+    Scenario(  # read again past the close, by a parser of its own: the timeout goes on too
+        "an interim head that implies a close, another, and then silence is a ReadTimeout",
+        [
+            RawReply(
+                body=b"{}",
+                interim=b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n"
+                + b"HTTP/1.1 100 Continue\r\n\r\n",
+                interim_stall=2.0,
+            )
+        ],
+        options={"timeout": 0.2},
+        outcome="raises",
+        raises=requests.exceptions.ReadTimeout,
+        check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
+        within=0.55,
+    ),
     Scenario(
         "interim heads and then silence: a read timeout of a second, on the wheel",
         [RawReply(body=b"{}", interim=b"HTTP/1.1 102 Processing\r\n\r\n" * 2, interim_stall=3.5)],
