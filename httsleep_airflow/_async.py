@@ -170,6 +170,7 @@ _MALFORMED_MESSAGES = (
     "Duplicate Content-Length",
     "Empty Content-Length",
     "Missing expected LF after header value",
+    "Expected LF after headers",  # a CR that begins a line, not followed by LF
     "Content-Length overflow",
     "Invalid character in Content-Length",
     "Transfer-Encoding can't be present with Content-Length",

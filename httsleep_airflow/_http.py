@@ -201,10 +201,16 @@ def cut_line_refused(line: bytes, *, trailer: bool, first: bool) -> bool:
 
     :param trailer: a trailer line.
     :param first: the first line of its section: one that begins with a tab (in a trailer, a
-        space too) is refused at once there; a later one folds into the line before.
+        space too) is refused at once there, one that begins with a space when what follows is
+        no name; a later one folds into the line before.
     """
     if line[:1] in (b" ", b"\t"):
-        return first and (trailer or line[:1] == b"\t")
+        if not first:  # folded into the line before: a CR not followed by LF, at once
+            return bare_cr(line)
+        rest = line[1:]  # a head's first line that begins with one space: read past it
+        if trailer or line[:1] == b"\t" or rest[:1] in (b" ", b"\t"):
+            return True
+        return cut_line_refused(rest, trailer=False, first=False)
     name, colon, value = line.partition(b":")
     if name != name.rstrip(b" \t") and name.rstrip(b" \t").lower() in _OWN_STATE_NAMES:
         return False  # refused only once the line ends

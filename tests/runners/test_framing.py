@@ -226,6 +226,20 @@ def test_interim_heads_are_checked_alike(raw_server: RawServer, interim: bytes, 
     assert (outcome if isinstance(outcome, str) else outcome[0]) == end
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [  # a line that begins with a CR not followed by LF: aiohttp's "Expected LF after headers"
+        b"HTTP/1.1 200 OK\r\n\rX: 1\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\n\r\r\nContent-Length: 2\r\n\r\n{}",
+        CHUNKED_HEAD + b"2\r\n{}\r\n0\r\n\rX: 1\r\n\r\n",
+    ],
+)
+def test_a_line_that_begins_with_a_bare_cr_is_malformed_in_both_runners(
+    raw_server: RawServer, raw: bytes
+):
+    assert _alike(raw_server, RawReply(raw=raw)) == "MalformedHeaders"
+
+
 @pytest.mark.parametrize("status", [b"204 No Content", b"304 Not Modified"])
 def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
     raw_server: RawServer, status: bytes
@@ -256,6 +270,10 @@ def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
         (b"HTTP/1.1 200 OK\r\nContent-Length: 5 6", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\n folded", "ConnectionError"),  # refused once it ends: a cut
         (b"HTTP/1.1 200 OK\r\n\tfolded", "MalformedHeaders"),  # a tab: at once
+        (b"HTTP/1.1 200 OK\r\n  folded", "MalformedHeaders"),  # a space, then no name
+        (b"HTTP/1.1 200 OK\r\n X:", "ConnectionError"),  # a space, then a name: a cut
+        (b"HTTP/1.1 200 OK\r\n\rX", "MalformedHeaders"),  # a CR that begins a line
+        (CHUNKED_HEAD + b"2\r\n{}\r\n0\r\nX: 1\r\n \rX", "MalformedHeaders"),  # in a fold
         (b"HTTP/1.1 200 OK\r\nContent-Length :", "ConnectionError"),  # a name of its own state
         (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999", "MalformedHeaders"),
         (
