@@ -331,7 +331,7 @@ def _row(
     floor measured beside it in that round (a ratio of two runs side by side varies less than
     either run). ``floor``: another contender to compare with than the first (the line names
     both)."""
-    name = kind if floor is None else f"{kind} vs row {list(CONTENDERS).index(floor) + 1}"
+    label = kind if floor is None else f"{kind} vs row {list(CONTENDERS).index(floor) + 1}"
     floor = floor or next(iter(CONTENDERS))
 
     def median(name: str) -> float:
@@ -341,7 +341,7 @@ def _row(
         return float(statistics.median(run[kind][name] / run[floor][name] for run in rounds))
 
     return (
-        f"{k:>5} {name:<28} {median('polls_per_s'):>8.0f} {ratio('polls_per_s'):>8.2f}x"
+        f"{k:>5} {label:<28} {median('polls_per_s'):>8.0f} {ratio('polls_per_s'):>8.2f}x"
         f" {median('late_p50') * 1e3:>7.0f}ms {median('late_p99') * 1e3:>7.0f}ms"
         f" {median('rss_per') / 1024:>8.1f}KiB {median('cpu_share'):>5.0%}"
         f" {median('per_poll') * 1e6:>7.0f}µs {ratio('per_poll'):>8.2f}x"

@@ -113,6 +113,25 @@ def nested_a(depth: int) -> bytes:
 
 
 RAW_OK = RawReply(body=b'{"status": "OK"}', headers=[("Content-Type", "application/json")])
+
+
+def interim_then_silence(
+    name: str, interim: bytes, *, timeout: float, stall: float, within: float
+) -> Scenario:
+    """The server sends ``interim`` (heads of ``1xx`` responses) and then nothing for ``stall``
+    seconds, past the request deadline: a ``ReadTimeout`` after the read timeout, in both
+    runners, never the deadline's."""
+    return Scenario(
+        name,
+        [RawReply(body=b"{}", interim=interim, interim_stall=stall)],
+        options={"timeout": timeout},
+        outcome="raises",
+        raises=requests.exceptions.ReadTimeout,
+        check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
+        within=within,
+    )
+
+
 RAW_RUNNING = RawReply(
     body=b'{"status": "RUNNING"}', headers=[("Content-Type", "application/json")]
 )
@@ -377,38 +396,27 @@ SCENARIOS = [
         check=lambda error, server: not isinstance(error, requests.exceptions.ConnectionError),
         within=1.6,
     ),
-    Scenario(  # aiohttp drops its read timeout after an interim head, as after a 204
+    # aiohttp drops its read timeout after an interim head, as after a 204
+    interim_then_silence(
         "an interim head and then silence is a ReadTimeout, not the request deadline",
-        [RawReply(body=b"{}", interim=b"HTTP/1.1 100 Continue\r\n\r\n", interim_stall=2.0)],
-        options={"timeout": 0.2},
-        outcome="raises",
-        raises=requests.exceptions.ReadTimeout,
-        check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        timeout=0.2,
+        stall=2.0,
         within=0.55,  # the request deadline: 0.6 s
     ),
-    Scenario(  # read again past the close, by a parser of its own: the timeout goes on too
+    # read again past the close, by a parser of its own: the timeout goes on too
+    interim_then_silence(
         "an interim head that implies a close, another, and then silence is a ReadTimeout",
-        [
-            RawReply(
-                body=b"{}",
-                interim=b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n"
-                + b"HTTP/1.1 100 Continue\r\n\r\n",
-                interim_stall=2.0,
-            )
-        ],
-        options={"timeout": 0.2},
-        outcome="raises",
-        raises=requests.exceptions.ReadTimeout,
-        check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
+        b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n",
+        timeout=0.2,
+        stall=2.0,
         within=0.55,
     ),
-    Scenario(
+    interim_then_silence(
         "interim heads and then silence: a read timeout of a second, on the wheel",
-        [RawReply(body=b"{}", interim=b"HTTP/1.1 102 Processing\r\n\r\n" * 2, interim_stall=3.5)],
-        options={"timeout": 1.0},
-        outcome="raises",
-        raises=requests.exceptions.ReadTimeout,
-        check=lambda error, server: not isinstance(error, RequestDeadlineExceeded),
+        b"HTTP/1.1 102 Processing\r\n\r\n" * 2,
+        timeout=1.0,
+        stall=3.5,
         within=1.6,
     ),
     Scenario(
