@@ -58,9 +58,11 @@ from httsleep_airflow._http import (
     cookie_header,
     decode_body,
     drop_unsendable_cookies,
+    heads_refused,
     hop_headers,
     joined_header_lines,
     next_hop,
+    odd_bytes,
     redirect_location,
     same_origin,
     stale_connection_cause,
@@ -407,8 +409,12 @@ _NOTHING: tuple[tuple[Any, ...], bool, bytes] = ((), False, b"")
 #: parser holds of the longest head it reads (``MAX_HEADERS`` lines of ``MAX_STATUS_LINE``, the
 #: spaces before a value that no other limit counts included: 6.6 MB).
 _KEEP_HEAD = MAX_STATUS_LINE * (MAX_HEADERS + 2)
+#: Why a head's bytes are refused when aiohttp's parser read them (``_http.heads_refused``).
+_REFUSED_LINE = "a header line the requests runner refuses"
 #: The end of a blank line: where a response's head ends (a bare LF too, as both parsers read).
 _BLANK_LINE = re.compile(rb"\n\r?\n")
+#: The CR and LF bytes before a status line, which both parsers skip.
+_BLANK_BYTES = re.compile(rb"[\r\n]*")
 
 
 class _Framed:
@@ -443,9 +449,12 @@ class _Framed:
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
         if self._dropping:
             return _NOTHING
+        before = (self._head or b"") if self._payload is None else None  # a head not ended yet
         try:
             found = self._parser.feed_data(data)
         except Exception as exc:
+            if before is not None and _heads_refused(before, data):
+                raise InvalidHeader(_REFUSED_LINE) from exc
             again = self._read_again(data) if self._payload is None else None
             if again is not None and not again[1]:  # read on by the parser that read it again
                 if _final_payload(again[0]) is None:  # interim heads only, as below
@@ -460,6 +469,8 @@ class _Framed:
             self._dropping = True  # the response ended whole: the rest is no answer to it
             self._protocol._should_close = True
             return (again[0] if again else ()), False, b""
+        if before is not None and _heads_refused(before, data):
+            raise InvalidHeader(_REFUSED_LINE)
         if self._payload is None:
             self._payload = _final_payload(found[0])
             if self._payload is not None:  # nothing to read again: not kept over the sleep
@@ -547,6 +558,24 @@ class _Framed:
 
     def __getattr__(self, name: str) -> Any:  # what else aiohttp asks of its parser
         return getattr(self._parser, name)
+
+
+def _heads_refused(before: bytes | bytearray, data: bytes) -> bool:
+    """``heads_refused`` of what a read holds of response heads: ``data`` after ``before`` (what
+    came before of a head that had not ended), up to the end of the first head that is no
+    interim one (not the body after it)."""
+    read = bytes(before) + data if before else data
+    if not odd_bytes(read):  # most reads: nothing to look for
+        return False
+    end = 0
+    while True:
+        start = _BLANK_BYTES.match(read, end).end()  # type: ignore[union-attr]  # always
+        blank = _BLANK_LINE.search(read, start)
+        if blank is None:
+            return heads_refused(read)
+        end = blank.end()
+        if read[start + 9 : start + 10] != b"1":  # HTTP/1.1 1xx: an interim head
+            return heads_refused(read[:end])
 
 
 def _final_payload(messages: Any) -> Any:

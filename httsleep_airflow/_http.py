@@ -38,6 +38,7 @@ from httsleep_airflow.exceptions import ConditionError
 
 __all__ = [
     "BodyDropped",
+    "CookieHeaders",
     "HeaderTooLarge",
     "MalformedHeaders",
     "RequestDeadlineExceeded",
@@ -51,9 +52,12 @@ __all__ = [
     "cut_line_refused",
     "decode_body",
     "drop_unsendable_cookies",
+    "heads_refused",
     "joined_header_lines",
     "next_hop",
+    "odd_bytes",
     "same_origin",
+    "trailer_lines",
 ]
 
 
@@ -183,12 +187,7 @@ def check_head_lines(lines: list[bytes]) -> None:
         if bare_cr(line):
             raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
-        read = [line for line in lines[1:] if line]  # not the end of stream's empty read
-        if (
-            read
-            and not read[-1].endswith(b"\n")
-            and cut_line_refused(read[-1], trailer=False, first=len(read) == 1)
-        ):
+        if cut_head_refused([line for line in lines[1:] if line]):  # not the end's empty read
             raise MalformedHeaders(MALFORMED_TEXT)
         raise requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
 
@@ -200,17 +199,13 @@ def cut_line_refused(line: bytes, *, trailer: bool, first: bool) -> bool:
     2^64, in a trailer any ``Content-Length``.
 
     :param trailer: a trailer line.
-    :param first: the first line of its section: one that begins with a tab (in a trailer, a
-        space too) is refused at once there, one that begins with a space when what follows is
-        no name; a later one folds into the line before.
+    :param first: the first line of its section: one that begins with a space or tab is
+        refused at once there (RFC 9112 lets a recipient refuse whitespace before the first
+        header; aiohttp's parser reads past one space before a name, and both runners refuse
+        it: ``heads_refused``); a later one folds into the line before.
     """
     if line[:1] in (b" ", b"\t"):
-        if not first:  # folded into the line before: a CR not followed by LF, at once
-            return bare_cr(line)
-        rest = line[1:]  # a head's first line that begins with one space: read past it
-        if trailer or line[:1] == b"\t" or rest[:1] in (b" ", b"\t"):
-            return True
-        return cut_line_refused(rest, trailer=False, first=False)
+        return first or bare_cr(line)  # folded into the line before: a bare CR at once
     name, colon, value = line.partition(b":")
     if name != name.rstrip(b" \t") and name.rstrip(b" \t").lower() in _OWN_STATE_NAMES:
         return False  # refused only once the line ends
@@ -239,6 +234,95 @@ def bare_cr(line: bytes) -> bool:
     if line.endswith(b"\n"):
         return b"\r" in (line[:-2] if line.endswith(b"\r\n") else line[:-1])
     return b"\r" in line.removesuffix(b"\r")
+
+
+def trailer_lines(line: bytes) -> list[bytes]:
+    """A trailer line as aiohttp's parser reads it: a CR right after the name's colon (and
+    spaces or tabs) and followed by a byte other than LF ends the line there, and what follows
+    is a line of its own (a head's line is refused instead: ``heads_refused``; trailers are
+    dropped by both runners)."""
+    lines = []
+    while (lenient := _LENIENT_CR.match(line)) is not None:
+        lines.append(lenient.group(1) + b"\r\n")
+        line = line[lenient.end() :]
+    lines.append(line)
+    return lines
+
+
+#: A name, its colon and the spaces after it, then a CR followed by a byte other than LF.
+_LENIENT_CR = re.compile(rb"(?![ \t])([^:\r\n]*:[ \t]*)\r(?=[^\n])")
+
+
+def heads_refused(heads: bytes) -> bool:
+    """Whether the header lines of ``heads`` (the bytes of one or more response heads, the last
+    one perhaps cut; their status lines aside) hold what the requests runner refuses as it
+    reads them line by line and aiohttp's parser reads: a CR right after a header's colon (and
+    spaces), not followed by LF, which it takes for the end of the line (``X:\\rY: 1`` would
+    be two headers: ``bare_cr``), or whitespace before a head's first header (it reads past one
+    space, and takes a line of spaces for the end of the head: ``cut_line_refused``)."""
+    if not odd_bytes(heads):
+        return False
+    status, first = True, False  # a status line is next (the first line, any after a blank
+    for line in _LINES.findall(heads):  # line), or a head's first header line
+        if status:  # the CR and LF bytes before a status line are skipped (``_HeadReader``)
+            if line.strip(b"\r\n") and not _STATUS_LINE.fullmatch(line):
+                return False  # what follows is no head: a bad status line, to both runners
+            status, first = not line.strip(b"\r\n"), True
+        elif line in (b"\r\n", b"\n"):
+            status = True
+        elif bare_cr(line) or (first and line[:1] in (b" ", b"\t")):
+            return True
+        else:
+            first = False
+    return False
+
+
+def cut_head_refused(lines: list[bytes]) -> bool:
+    """Whether aiohttp's parser has refused a head the connection cut before the cut: its
+    header lines as read, the last one perhaps cut. Each line is refused as that parser refuses
+    it as it reads (``cut_line_refused``), and a line with no colon once it ends; a line
+    folded into a ``Content-Length`` at once; a second ``Content-Length`` once its value
+    begins; one beside a ``Transfer-Encoding`` (either first) once its name ends."""
+    lengths = codings = 0
+    before = b""  # the name of the line before, lowered
+    for index, line in enumerate(lines):
+        ended = line.endswith(b"\n")
+        text = line.rstrip(b"\r\n") if ended else line
+        if cut_line_refused(text, trailer=False, first=index == 0):
+            return True
+        if text[:1] in (b" ", b"\t"):  # folded into the line before
+            if before == b"content-length":
+                return True
+            continue
+        name, colon, value = text.partition(b":")
+        before = name.lower()
+        if not colon:
+            if ended:
+                return True
+        elif before == b"content-length":
+            if codings or (lengths and value.strip(b" \t")):
+                return True
+            lengths += 1
+        elif before == b"transfer-encoding":
+            if lengths:
+                return True
+            codings += 1
+    return False
+
+
+def odd_bytes(read: bytes) -> bool:
+    """Whether ``heads_refused`` may refuse the heads ``read`` begins with; ``False`` for most
+    reads, in one pass: those that begin with one final head whose lines end with CRLF and
+    hold no other CR, and whose header lines begin with neither a space nor a tab."""
+    return _ORDINARY_HEAD.match(read) is None
+
+
+#: A final head of lines that end with CRLF, hold no other CR and are no folds.
+_ORDINARY_HEAD = re.compile(rb"HTTP/1\.[01] [2-9][^\r\n]*\r\n(?:[^\r\n \t][^\r\n]*\r\n)*\r\n")
+
+
+#: A line as read up to its LF, or what the connection cut of one.
+_LINES = re.compile(rb"[^\n]*\n|[^\n]+$")
 
 
 def check_status(status: int, version: tuple[int, ...]) -> None:
@@ -581,8 +665,9 @@ def basic_header(username: str | bytes, password: str | bytes) -> str:
 # --- cookies -----------------------------------------------------------------------------------
 
 
-class _Headers:
-    """Response headers as ``http.cookiejar`` reads them."""
+class CookieHeaders:
+    """Response header lines as ``http.cookiejar`` reads them (``get_all``): what both runners
+    keep cookies from."""
 
     def __init__(self, pairs: list[tuple[str, str]]):
         self._pairs = pairs
@@ -592,7 +677,7 @@ class _Headers:
         found = [value for key, value in self._pairs if key.lower() == lowered]
         return found or (default if default is not None else [])
 
-    def info(self) -> _Headers:
+    def info(self) -> CookieHeaders:
         return self
 
 
@@ -603,7 +688,7 @@ def store_cookies(
     (``http.cookiejar``'s, as requests uses: IP hosts included)."""
     prepared = requests.PreparedRequest()
     prepared.url, prepared.headers = url, requests.structures.CaseInsensitiveDict(request_headers)
-    jar.extract_cookies(_Headers(pairs), MockRequest(prepared))  # type: ignore[arg-type]
+    jar.extract_cookies(CookieHeaders(pairs), MockRequest(prepared))  # type: ignore[arg-type]
 
 
 def cookie_header(

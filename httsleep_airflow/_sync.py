@@ -46,6 +46,7 @@ from httsleep_airflow._http import (
     MALFORMED_TEXT,
     TOKEN_CHARACTERS,
     BodyDropped,
+    CookieHeaders,
     HeaderTooLarge,
     MalformedHeaders,
     RequestDeadlineExceeded,
@@ -69,6 +70,7 @@ from httsleep_airflow._http import (
     same_origin,
     stale_connection_cause,
     timeout_cause,
+    trailer_lines,
 )
 from httsleep_airflow._secrets import (
     basic_secrets,
@@ -380,21 +382,23 @@ class _FinalResponse(http.client.HTTPResponse):
         # Content-Length, and wants the blank line
         folds = False  # whether a line may be folded into the one before
         while True:
-            line = self._line("trailer line")
-            if not line.endswith(b"\n"):  # the connection's end, in a line or before one
-                if cut_line_refused(line, trailer=True, first=not folds):
+            for line in trailer_lines(self._line("trailer line")):
+                if not line.endswith(b"\n"):  # the connection's end, in a line or before one
+                    if bare_cr(line) or cut_line_refused(line, trailer=True, first=not folds):
+                        raise MalformedHeaders(MALFORMED_TEXT)
+                    raise http.client.IncompleteRead(b"")
+                if line in (b"\r\n", b"\n"):
+                    return
+                if bare_cr(line):
                     raise MalformedHeaders(MALFORMED_TEXT)
-                raise http.client.IncompleteRead(b"")
-            if line in (b"\r\n", b"\n"):
-                return
-            if bare_cr(line):
-                raise MalformedHeaders(MALFORMED_TEXT)
-            if line[:1] in (b" ", b"\t") and folds:
-                continue
-            name, colon, _ = line.partition(b":")
-            if not colon or not _TRAILER_NAME.fullmatch(name) or name.lower() == b"content-length":
-                raise MalformedHeaders(MALFORMED_TEXT)
-            folds = True
+                if line[:1] in (b" ", b"\t") and folds:
+                    continue
+                name, colon, _ = line.partition(b":")
+                if not colon or not _TRAILER_NAME.fullmatch(name):
+                    raise MalformedHeaders(MALFORMED_TEXT)
+                if name.lower() == b"content-length":
+                    raise MalformedHeaders(MALFORMED_TEXT)
+                folds = True
 
     def begin(self) -> None:
         socket_file = self.fp
@@ -483,8 +487,9 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
             response.close()
             raise
         folded = _folded(getattr(original, "head", ()))
-        if folded is not None:
+        if folded is not None and original is not None:
             response.headers = _held(folded)
+            original.msg = CookieHeaders(folded)  # requests keeps the cookies it reads there
         elif any(value.endswith((" ", "\t")) for value in raw_headers.values()):
             # whitespace that ends a value is not part of it (RFC 9110 5.5); http.client and
             # some aiohttp versions keep it, the async runner drops it too

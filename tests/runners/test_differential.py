@@ -83,6 +83,19 @@ RETRY_AFTER = st.sampled_from(
         "Mon, 01 Jan 1990 00:00:00 GMT",
     ]
 )
+#: Header lines (as ``name: value``) with a CR not followed by LF, or a space or tab before a
+#: name: aiohttp's parser takes a CR right after the colon for the line's end, and reads past a
+#: space before the first header.
+ODD_LINES = st.sampled_from(
+    [
+        (b"X", b"\rY: 1"),
+        (b"X", b"\r"),
+        (b"X", b"a\rb"),
+        (b" X", b"1"),
+        (b"\tX", b"1"),
+        (b"X\r", b"1"),
+    ]
+)
 CODING = st.sampled_from(["gzip", "gzip, gzip", "deflate", "identity", "br", "x-gzip", "gzip, br"])
 CONTENT_TYPE = st.sampled_from(
     ["application/json", "text/plain; charset=latin-1", "text/html; charset=utf-8"]
@@ -150,6 +163,8 @@ def replies(draw: Any) -> RawReply:
             body = encode(body, coding)
     if draw(st.integers(0, 5)) == 0:
         headers.append(("X-Long", "v" * draw(st.sampled_from([100, 9000, 16385]))))
+    if draw(st.integers(0, 7)) == 0:  # a line aiohttp's parser reads and requests' refuses
+        headers.insert(draw(st.integers(0, len(headers))), draw(ODD_LINES))
     if status in (204, 304):  # no body, whatever the head says (bytes sent as one would be
         coded = [h for h in headers if h[0] != "Content-Encoding"]  # read as the next answer)
         return RawReply(status=status, headers=coded, interim=draw(BEFORE_HEAD))

@@ -11,6 +11,8 @@ the response. Both runners now refuse what aiohttp refuses (``MalformedHeaders``
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -177,6 +179,8 @@ def test_what_comes_before_a_status_line_is_read_alike(
 
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 CLOSING_INTERIM = b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n"
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\n"
+WHOLE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
 
 def test_a_final_head_after_an_interim_close_in_one_read_is_read_alike(raw_server: RawServer):
@@ -268,10 +272,25 @@ def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
         (b"HTTP/1.1 200 OK\r\nX\r", "MalformedHeaders"),  # a CR after a name
         (b"HTTP/1.1 200 OK\r\nContent-Length: x\r", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 5 6", "MalformedHeaders"),
-        (b"HTTP/1.1 200 OK\r\n folded", "ConnectionError"),  # refused once it ends: a cut
-        (b"HTTP/1.1 200 OK\r\n\tfolded", "MalformedHeaders"),  # a tab: at once
-        (b"HTTP/1.1 200 OK\r\n  folded", "MalformedHeaders"),  # a space, then no name
-        (b"HTTP/1.1 200 OK\r\n X:", "ConnectionError"),  # a space, then a name: a cut
+        (b"HTTP/1.1 200 OK\r\n folded", "MalformedHeaders"),  # a space before the first
+        (b"HTTP/1.1 200 OK\r\n\tfolded", "MalformedHeaders"),  # header: at once (aiohttp read
+        (b"HTTP/1.1 200 OK\r\n  folded", "MalformedHeaders"),  # past one before a name)
+        (b"HTTP/1.1 200 OK\r\n X:", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nX:\rX", "MalformedHeaders"),  # a CR after the colon, then a byte
+        (b"HTTP/1.1 200 OK\r\nX: \r\r", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nX:\r", "ConnectionError"),  # an LF could follow
+        # a line that ended, then the close: refused as aiohttp's parser refused it
+        (b"HTTP/1.1 200 OK\r\nX\n", "MalformedHeaders"),  # no colon
+        (b"HTTP/1.1 200 OK\r\nA: 1\r\n{\r\n", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\n \n", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length:\r\n", "ConnectionError"),  # at the head's end
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: ", "ConnectionError"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding:", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length:", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length", "ConnectionError"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n ", "MalformedHeaders"),  # folded into it
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n x", "ConnectionError"),
         (b"HTTP/1.1 200 OK\r\n\rX", "MalformedHeaders"),  # a CR that begins a line
         (CHUNKED_HEAD + b"2\r\n{}\r\n0\r\nX: 1\r\n \rX", "MalformedHeaders"),  # in a fold
         (b"HTTP/1.1 200 OK\r\nContent-Length :", "ConnectionError"),  # a name of its own state
@@ -297,6 +316,48 @@ def test_a_close_inside_a_line_is_a_cut_in_both_runners(
     raw_server: RawServer, raw: bytes, end: str
 ):
     assert _alike(raw_server, RawReply(raw=raw)) == end
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [  # aiohttp's parser read these; the requests runner refuses them line by line
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nX:\rY: 1\r\nContent-Length: 2\r\n\r\n{}"),  # two
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nX: \rY: 1\r\nContent-Length: 2\r\n\r\n{}"),  # lines
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nX:\r\r\nContent-Length: 2\r\n\r\n{}"),  # its end
+        RawReply(raw=b"HTTP/1.1 200 OK\r\n \r\nContent-Length: 2\r\n\r\n{}"),  # its end
+        RawReply(raw=b"HTTP/1.1 200 OK\r\n X: 1\r\nContent-Length: 2\r\n\r\n{}"),  # read past
+        RawReply(raw=EARLY_HINTS + b"Link:\rX: 1\r\n\r\n" + WHOLE),
+        RawReply(body=b"{}", headers=[(b"X", b"\rY: 1")], trickle_head=0.001),  # a read a byte
+        RawReply(body=b"{}", headers=[(b" X", b"1")], trickle_head=0.001),
+    ],
+    ids=lambda reply: repr(reply.raw or reply.headers)[:60],
+)
+def test_a_bare_cr_or_a_space_before_the_first_header_is_refused_by_both(
+    raw_server: RawServer, reply: RawReply
+):
+    assert _alike(raw_server, reply) == "MalformedHeaders"
+
+
+TRAILER = CHUNKED_HEAD + b"2\r\n{}\r\n0\r\n"
+
+
+@pytest.mark.parametrize(
+    ("trailer", "end"),
+    [  # a CR right after a trailer's colon ends its line in aiohttp's parser; trailers are
+        # dropped by both runners, so the requests runner reads them as it does
+        (b"X:\rY: 1\r\n\r\n", 200),
+        (b"X:\rX", "BodyDropped"),  # a cut
+        (b"X:\r:", "MalformedHeaders"),  # then a line with no name
+        (b"X:\r{", "MalformedHeaders"),
+        (b"X:\r\rX", "MalformedHeaders"),
+        (b"X:1\rX", "MalformedHeaders"),  # a bare CR in a value: at once
+    ],
+)
+def test_a_bare_cr_after_a_trailer_colon_is_read_alike(
+    raw_server: RawServer, trailer: bytes, end: Any
+):
+    result = _alike(raw_server, RawReply(raw=TRAILER + trailer))
+    assert (result[0] if isinstance(result, tuple) else result) == end
 
 
 def test_a_status_below_100_is_a_bad_status_line_in_both_runners(raw_server: RawServer):
@@ -738,3 +799,39 @@ def test_a_chunked_body_refused_after_its_head_ends_the_wait_at_once(
         headers=[("Transfer-Encoding", "chunked")], content_length=False, body=body, trickle=0.002
     )
     assert _alike(raw_server, reply) == end
+
+
+#: Where a line goes: after the status line, after a header line, as a first or a later trailer
+#: line, as the first or a later header line of an interim head (each: the bytes before it, and
+#: what makes the response whole after it).
+PLACES = [
+    (b"HTTP/1.1 200 OK\r\n", b"\r\n" + WHOLE.split(b"\r\n", 1)[1]),
+    (b"HTTP/1.1 200 OK\r\nA: 1\r\n", b"\r\n" + WHOLE.split(b"\r\n", 1)[1]),
+    (TRAILER, b"\r\n\r\n"),
+    (TRAILER + b"A: 1\r\n", b"\r\n\r\n"),
+    (EARLY_HINTS, b"\r\n\r\n" + WHOLE),
+    (EARLY_HINTS + b"Link: x\r\n", b"\r\n\r\n" + WHOLE),
+]
+#: The bytes of those lines: a name's and a value's, space, tab, colon, CR, LF, no token's.
+LINE_ALPHABET = [b"X", b"1", b" ", b"\t", b":", b"\r", b"\n", b"{"]
+
+
+def test_every_short_line_is_read_alike_whole_or_cut(raw_server: RawServer):
+    """Every line of up to ``FRAMING_LINE_BYTES`` bytes (2 here; 4, 56,160 cases, a few minutes,
+    by hand) of ``LINE_ALPHABET``, in each of ``PLACES``, once cut by the connection's end and
+    once followed by what makes the response whole: both runners end alike."""
+    size = int(os.environ.get("FRAMING_LINE_BYTES", "2"))
+    lines = (
+        b"".join(parts)
+        for length in range(1, size + 1)
+        for parts in itertools.product(LINE_ALPHABET, repeat=length)
+    )
+    differing = []
+    for line in lines:
+        for before, after in PLACES:
+            for raw in (before + line, before + line + after):
+                reply = RawReply(raw=raw)
+                ends = [_end(raw_server, reply, runner) for runner in ("sync", "async")]
+                if ends[0] != ends[1]:
+                    differing.append((raw, *ends))
+    assert differing == []

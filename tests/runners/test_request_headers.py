@@ -132,9 +132,12 @@ def test_tabs_inner_and_trailing_spaces_and_an_empty_value_are_sent_alike(raw_se
     assert {b"X-Tab: a\tb", b"X-Trail: a ", b"X-Empty: "} <= set(found)
 
 
-#: Set-Cookie bytes; not CR or LF, which would end the header line (framing is tested apart)
+#: Set-Cookie bytes; not CR or LF, which would end the header line (framing is tested apart),
+#: but in a line break folded (obs-fold) into the next line
 COOKIE_BYTES = st.binary(max_size=8).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
-COOKIE_BYTES |= st.sampled_from([b"\xe9", b"\xc3\xa9", b"\x01", b"\x7f", b"\t", b"\x00"])
+COOKIE_BYTES |= st.sampled_from(
+    [b"\xe9", b"\xc3\xa9", b"\x01", b"\x7f", b"\t", b"\x00", b"\r\n\tx", b"\r\n x"]
+)
 
 
 def _cookie_lines(server: RawServer, runner: str) -> Any:
