@@ -208,6 +208,9 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
     one, by cause (the same class the requests runner raises); anything else as it is."""
     if isinstance(error, _FINAL):
         return error
+    for cause in causes(error):  # a shared rule's refusal, raised while aiohttp's parser read
+        if isinstance(cause, HeaderTooLarge | MalformedHeaders):
+            return cause
     if any(isinstance(cause, LineTooLong) for cause in causes(error)):
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
     if any(  # InvalidHeader: a NUL in a value
@@ -232,13 +235,13 @@ def _closed_before_answering(error: BaseException) -> bool:
     return isinstance(error, aiohttp.ServerDisconnectedError) and isinstance(error.message, str)
 
 
-def _headers(response: aiohttp.ClientResponse) -> list[tuple[str, str]]:
-    """The response's header lines as http.client reads them (latin-1 text), without the
-    whitespace that ends a value (some aiohttp versions keep it; the requests runner drops it
-    too)."""
+def _headers(raw_headers: Any) -> list[tuple[str, str]]:
+    """A head's header lines (aiohttp's ``raw_headers``) as http.client reads them (latin-1
+    text), without the whitespace that ends a value (some aiohttp versions keep it; the
+    requests runner drops it too)."""
     return [
         (name.decode("latin-1"), value.decode("latin-1").rstrip(" \t"))
-        for name, value in response.raw_headers
+        for name, value in raw_headers
     ]
 
 
@@ -320,7 +323,9 @@ def to_requests_response(
     ``set_cookie`` (the URL, the request's headers, the header lines): where its cookies come
     from, when the response sets any. ``url``: ``str(response.url)``, when known.
     """
-    result = _Response(set_cookie, joined(_headers(response)) if headers is None else headers)
+    result = _Response(
+        set_cookie, joined(_headers(response.raw_headers)) if headers is None else headers
+    )
     result.status_code = response.status
     # aiohttp reads the reason as UTF-8 (undecodable bytes escaped), http.client as latin-1,
     # without the whitespace around it
@@ -469,8 +474,12 @@ class _Framed:
             self._dropping = True  # the response ended whole: the rest is no answer to it
             self._protocol._should_close = True
             return (again[0] if again else ()), False, b""
-        if before is not None and _heads_refused(before, data):
-            raise InvalidHeader(_REFUSED_LINE)
+        if before is not None:
+            if _heads_refused(before, data):
+                raise InvalidHeader(_REFUSED_LINE)
+            for message, _ in found[0]:  # interim heads, checked as the requests runner does
+                if message.code < 200:
+                    check_header_lines(_headers(message.raw_headers), interim=True)
         if self._payload is None:
             self._payload = _final_payload(found[0])
             if self._payload is not None:  # nothing to read again: not kept over the sleep
@@ -860,7 +869,7 @@ class AsyncHttSleeper(Plan):
                 )
             async with response:
                 check_status(response.status, response.version or (0, 0))
-                pairs = _headers(response)
+                pairs = _headers(response.raw_headers)
                 check_header_lines(pairs)
                 set_cookie = None
                 # aiohttp's own parsed headers: one lookup (a line it calls Set-Cookie that the

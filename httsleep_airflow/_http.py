@@ -138,12 +138,13 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
     describes.
 
     :param interim: the head of an interim (``1xx``) response, which has no body: as aiohttp's
-        parser reads one, within its own limits only, with any ``Transfer-Encoding`` (but
-        beside a ``Content-Length``).
+        parser reads one, its lines within its own length limit (http.client's alike), with any
+        ``Transfer-Encoding`` (but beside a ``Content-Length``); at most ``MAX_HEADERS`` lines, as
+        http.client reads one.
     """
     lengths = codings = 0
     for count, (name, value) in enumerate(pairs, 1):
-        if not interim and (count > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_LINE):
+        if count > MAX_HEADERS or (not interim and len(name) + len(value) > MAX_HEADER_LINE):
             raise HeaderTooLarge(HEADER_LIMIT_TEXT)
         lowered = _NAMES.get(name)
         if lowered is None:  # a name not met before: checked once

@@ -770,7 +770,8 @@ def test_reading_a_response_again_takes_its_own_heads_not_all_before_it():
 
     class _Parser:
         def feed_data(self, data: bytes) -> Any:
-            return ([(type("M", (), {"code": 102, "should_close": False})(), None)], False, b"")
+            interim = {"code": 102, "should_close": False, "raw_headers": ()}
+            return ([(type("M", (), interim)(), None)], False, b"")
 
     protocol = SimpleNamespace(_interim=False)
     framed = _Framed(_Parser(), protocol, {})  # type: ignore[arg-type]
@@ -835,3 +836,13 @@ def test_every_short_line_is_read_alike_whole_or_cut(raw_server: RawServer):
                 if ends[0] != ends[1]:
                     differing.append((raw, *ends))
     assert differing == []
+
+
+@pytest.mark.parametrize(("lines", "end"), [(99, 200), (100, "HeaderTooLarge")])
+def test_an_interim_head_has_as_many_header_lines_as_a_final_one(
+    raw_server: RawServer, lines: int, end: Any
+):
+    """http.client refused an interim head of 100 lines; aiohttp's parser read on."""
+    head = EARLY_HINTS + b"".join(b"L%d: x\r\n" % line for line in range(lines)) + b"\r\n"
+    result = _alike(raw_server, RawReply(raw=head + WHOLE))
+    assert (result[0] if isinstance(result, tuple) else result) == end
