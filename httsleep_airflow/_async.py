@@ -47,6 +47,7 @@ from httsleep_airflow._http import (
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
     MALFORMED_TEXT,
+    STATUS_LINE,
     BodyDropped,
     HeaderTooLarge,
     MalformedHeaders,
@@ -58,11 +59,11 @@ from httsleep_airflow._http import (
     cookie_header,
     decode_body,
     drop_unsendable_cookies,
+    framing_line,
     heads_refused,
     hop_headers,
     joined_header_lines,
     next_hop,
-    odd_bytes,
     redirect_location,
     same_origin,
     stale_connection_cause,
@@ -570,21 +571,32 @@ class _Framed:
 
 
 def _heads_refused(before: bytes | bytearray, data: bytes) -> bool:
-    """``heads_refused`` of what a read holds of response heads: ``data`` after ``before`` (what
-    came before of a head that had not ended), up to the end of the first head that is no
-    interim one (not the body after it)."""
-    read = bytes(before) + data if before else data
-    if not odd_bytes(read):  # most reads: nothing to look for
-        return False
-    end = 0
-    while True:
-        start = _BLANK_BYTES.match(read, end).end()  # type: ignore[union-attr]  # always
-        blank = _BLANK_LINE.search(read, start)
-        if blank is None:
-            return heads_refused(read)
-        end = blank.end()
-        if read[start + 9 : start + 10] != b"1":  # HTTP/1.1 1xx: an interim head
-            return heads_refused(read[:end])
+    """``heads_refused`` of the heads a read holds: ``data``, after ``before`` (what came of a
+    head that has not ended, looked at when it came but for its last line's end). Each byte is
+    looked at about once, however the head is cut into reads."""
+    if not before:  # most reads: a head begins
+        return heads_refused(data)
+    lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
+    start = before.rfind(b"\n") + 1  # the line not ended yet
+    if lead == len(before):  # only the CR and LF bytes before a status line
+        return heads_refused(data)
+    if start <= lead:  # inside the status line
+        end = data.find(b"\n")
+        if end < 0:
+            return False
+        status = bytes(before[lead:]) + data[: end + 1]
+        if not STATUS_LINE.fullmatch(status):
+            return False  # refused by both runners as a bad status line
+        return heads_refused(data[end + 1 :], line=1, interim=status[9:10] == b"1")
+    interim = before[lead + 9 : lead + 10] == b"1"  # the status line ended: its code is there
+    if start < len(before) and before[start : start + 1] not in b"cCtT":  # inside a header line
+        # (no framing one): its end, and a CR that ended the last read
+        return heads_refused(bytes(before[-1:]) + data, line=3, interim=interim)
+    previous = before.rfind(b"\n", lead, start - 1) + 1  # where the line before begins
+    if not previous:  # the status line: the first header line is next
+        return heads_refused(bytes(before[start:]) + data, line=1, interim=interim)
+    framing = framing_line(before, previous)  # a line folded into it is refused
+    return heads_refused(bytes(before[start:]) + data, line=2, interim=interim, framing=framing)
 
 
 def _final_payload(messages: Any) -> Any:

@@ -37,6 +37,7 @@ from httsleep_airflow._secrets import is_secret_name
 from httsleep_airflow.exceptions import ConditionError
 
 __all__ = [
+    "STATUS_LINE",
     "BodyDropped",
     "CookieHeaders",
     "HeaderTooLarge",
@@ -52,10 +53,11 @@ __all__ = [
     "cut_line_refused",
     "decode_body",
     "drop_unsendable_cookies",
+    "folded_into_framing",
+    "framing_line",
     "heads_refused",
     "joined_header_lines",
     "next_hop",
-    "odd_bytes",
     "same_origin",
     "trailer_lines",
 ]
@@ -170,7 +172,7 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
 
 #: A status line both parsers read alike: HTTP/1.0 or 1.1, three digits, a reason without a
 #: bare CR (aiohttp also reads RTSP/, ICE/ and HTTP/2.0 lines; http.client any HTTP/1.x).
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}(?: [^\r\n]*)?\r?\n")
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}(?: [^\r\n]*)?\r?\n")
 BAD_STATUS_TEXT = "bad status line: not 'HTTP/1.1 <three digits> <reason>'"
 
 
@@ -179,14 +181,16 @@ CUT_HEAD_TEXT = "the connection closed inside the response's header section"
 
 def check_head_lines(lines: list[bytes]) -> None:
     """Raise for a response head (status line and header lines, as read line by line) that
-    aiohttp's parser refuses and http.client reads: a status line that is not ``_STATUS_LINE``
+    aiohttp's parser refuses and http.client reads: a status line that is not ``STATUS_LINE``
     (``ConnectionError``), a CR not followed by LF in a header line (``MalformedHeaders``), or
     an end of stream before the blank line that ends the head (``ConnectionError``)."""
-    if lines and not _STATUS_LINE.fullmatch(lines[0]):
+    if lines and not STATUS_LINE.fullmatch(lines[0]):
         raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
+    previous = b""
     for line in lines[1:]:
-        if bare_cr(line):
+        if bare_cr(line) or folded_into_framing(previous, line):
             raise MalformedHeaders(MALFORMED_TEXT)
+        previous = line
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
         if cut_head_refused([line for line in lines[1:] if line]):  # not the end's empty read
             raise MalformedHeaders(MALFORMED_TEXT)
@@ -237,81 +241,121 @@ def bare_cr(line: bytes) -> bool:
     return b"\r" in line.removesuffix(b"\r")
 
 
-def trailer_lines(line: bytes) -> list[bytes]:
+def trailer_lines(line: bytes, *, empty: bool = False) -> list[bytes]:
     """A trailer line as aiohttp's parser reads it: a CR right after the name's colon (and
     spaces or tabs) and followed by a byte other than LF ends the line there, and what follows
     is a line of its own (a head's line is refused instead: ``heads_refused``; trailers are
-    dropped by both runners)."""
+    dropped by both runners). So does a CR after the spaces that begin a line folded into a
+    value that is empty so far (``empty``: the line before had one)."""
     lines = []
-    while (lenient := _LENIENT_CR.match(line)) is not None:
+    while True:
+        folded = empty and line[:1] in (b" ", b"\t")
+        lenient = (_LENIENT_FOLD if folded else _LENIENT_CR).match(line)
+        if lenient is None:
+            lines.append(line)
+            return lines
         lines.append(lenient.group(1) + b"\r\n")
-        line = line[lenient.end() :]
-    lines.append(line)
-    return lines
+        line, empty = line[lenient.end() :], True  # a value empty so far, what follows may fold
 
 
 #: A name, its colon and the spaces after it, then a CR followed by a byte other than LF.
 _LENIENT_CR = re.compile(rb"(?![ \t])([^:\r\n]*:[ \t]*)\r(?=[^\n])")
+#: The spaces that begin a folded line, then a CR followed by a byte other than LF.
+_LENIENT_FOLD = re.compile(rb"([ \t]+)\r(?=[^\n])")
 
 
-def heads_refused(heads: bytes) -> bool:
-    """Whether the header lines of ``heads`` (the bytes of one or more response heads, the last
-    one perhaps cut; their status lines aside) hold what the requests runner refuses as it
-    reads them line by line and aiohttp's parser reads: a CR right after a header's colon (and
-    spaces), not followed by LF, which it takes for the end of the line (``X:\\rY: 1`` would
-    be two headers: ``bare_cr``), or whitespace before a head's first header (it reads past one
-    space, and takes a line of spaces for the end of the head: ``cut_line_refused``)."""
-    if not odd_bytes(heads):
+def heads_refused(
+    heads: bytes, *, line: int = 0, interim: bool = False, framing: bool = False
+) -> bool:
+    """Whether the header lines of the response heads ``heads`` begins with (up to the end of
+    the first that is no interim one: its body follows; the last perhaps cut) hold what the
+    requests runner refuses as it reads them line by line and aiohttp's parser reads: a CR
+    right after a header's colon (and spaces), not followed by LF, which it takes for the end
+    of the line (``X:\\rY: 1`` would be two headers: ``bare_cr``), whitespace before a head's
+    first header (it reads past one space, and takes a line of spaces for the end of the head:
+    ``cut_line_refused``), a line folded into a framing header (``folded_into_framing``).
+
+    :param line: the line of its head ``heads`` begins with: 0 its status line (after any CR
+        and LF bytes, which are skipped), 1 its first header line, 2 a later one, 3 the rest of
+        a header line whose start was looked at before.
+    :param interim: when ``line`` is not 0, whether that head is an interim (``1xx``) one.
+    :param framing: when ``line`` is 2, whether the line before is a ``Content-Length`` or
+        ``Transfer-Encoding`` line with a value (``framing_line``).
+    """
+    if line == 0 and not _odd_bytes(heads):
         return False
-    status, first = True, False  # a status line is next (the first line, any after a blank
-    for line in _LINES.findall(heads):  # line), or a head's first header line
-        if status:  # the CR and LF bytes before a status line are skipped (``_HeadReader``)
-            if line.strip(b"\r\n") and not _STATUS_LINE.fullmatch(line):
-                return False  # what follows is no head: a bad status line, to both runners
-            status, first = not line.strip(b"\r\n"), True
-        elif line in (b"\r\n", b"\n"):
-            status = True
-        elif bare_cr(line) or (first and line[:1] in (b" ", b"\t")):
+    for found in _LINES.finditer(heads):
+        text = found.group()
+        if line == 0:
+            if not text.strip(b"\r\n"):  # the CR and LF bytes before a status line
+                continue
+            if not STATUS_LINE.fullmatch(text):  # no head follows (a bad status line to both
+                return False  # runners), or it is not ended yet
+            line, interim, framing = 1, text[9:10] == b"1", False
+        elif line == 3:  # the rest of a line that is no framing one
+            if bare_cr(text):
+                return True
+            line, framing = 2, False
+        elif text in (b"\r\n", b"\n"):  # the end of a head
+            if not interim:
+                return False
+            line = 0
+        elif bare_cr(text) or (text[:1] in (b" ", b"\t") and (line == 1 or framing)):
             return True
         else:
-            first = False
+            line, framing = 2, framing_line(text)
     return False
+
+
+def folded_into_framing(before: bytes, line: bytes) -> bool:
+    """Whether ``line`` is folded (obs-fold) into ``before``, a ``Content-Length`` or
+    ``Transfer-Encoding`` line with a value: aiohttp's parser refuses one into a length, and
+    reads a coding with one as no ``chunked`` (the body to the connection's end); both
+    runners refuse both. (A value that begins on the folded line is read alike.)"""
+    return line[:1] in (b" ", b"\t") and framing_line(before)
+
+
+def framing_line(read: bytes | bytearray, start: int = 0) -> bool:
+    """Whether the line at ``start`` of ``read`` is a ``Content-Length`` or
+    ``Transfer-Encoding`` line with a value (more than spaces or tabs)."""
+    return _FRAMING_LINE.match(read, start) is not None
+
+
+#: A ``Content-Length`` or ``Transfer-Encoding`` line with a value.
+_FRAMING_LINE = re.compile(rb"(?i)(?:content-length|transfer-encoding)[ \t]*:[ \t]*[^ \t\r\n]")
 
 
 def cut_head_refused(lines: list[bytes]) -> bool:
     """Whether aiohttp's parser has refused a head the connection cut before the cut: its
     header lines as read, the last one perhaps cut. Each line is refused as that parser refuses
-    it as it reads (``cut_line_refused``), and a line with no colon once it ends; a line
-    folded into a ``Content-Length`` at once; a second ``Content-Length`` once its value
-    begins; one beside a ``Transfer-Encoding`` (either first) once its name ends."""
+    it as it reads (``cut_line_refused``), and a line with no colon once it ends; a second
+    ``Content-Length`` once its value begins; one beside a ``Transfer-Encoding`` (either first)
+    once its name ends."""
     lengths = codings = 0
-    before = b""  # the name of the line before, lowered
     for index, line in enumerate(lines):
         ended = line.endswith(b"\n")
         text = line.rstrip(b"\r\n") if ended else line
         if cut_line_refused(text, trailer=False, first=index == 0):
             return True
         if text[:1] in (b" ", b"\t"):  # folded into the line before
-            if before == b"content-length":
-                return True
             continue
         name, colon, value = text.partition(b":")
-        before = name.lower()
+        lowered = name.lower()
         if not colon:
             if ended:
                 return True
-        elif before == b"content-length":
-            if codings or (lengths and value.strip(b" \t")):
+        elif lowered == b"content-length":
+            if codings or (lengths and value.strip(b" \t\r")):
                 return True
             lengths += 1
-        elif before == b"transfer-encoding":
+        elif lowered == b"transfer-encoding":
             if lengths:
                 return True
             codings += 1
     return False
 
 
-def odd_bytes(read: bytes) -> bool:
+def _odd_bytes(read: bytes) -> bool:
     """Whether ``heads_refused`` may refuse the heads ``read`` begins with; ``False`` for most
     reads, in one pass: those that begin with one final head whose lines end with CRLF and
     hold no other CR, and whose header lines begin with neither a space nor a tab."""

@@ -69,6 +69,7 @@ from httsleep_airflow._http import (
     redirect_location,
     same_origin,
     stale_connection_cause,
+    store_cookies,
     timeout_cause,
     trailer_lines,
 )
@@ -381,8 +382,9 @@ class _FinalResponse(http.client.HTTPResponse):
         # them as header lines (a name, a colon; a line folded into the one before), but for a
         # Content-Length, and wants the blank line
         folds = False  # whether a line may be folded into the one before
+        empty = False  # whether the value of the line before is empty so far
         while True:
-            for line in trailer_lines(self._line("trailer line")):
+            for line in trailer_lines(self._line("trailer line"), empty=empty):
                 if not line.endswith(b"\n"):  # the connection's end, in a line or before one
                     if bare_cr(line) or cut_line_refused(line, trailer=True, first=not folds):
                         raise MalformedHeaders(MALFORMED_TEXT)
@@ -392,13 +394,14 @@ class _FinalResponse(http.client.HTTPResponse):
                 if bare_cr(line):
                     raise MalformedHeaders(MALFORMED_TEXT)
                 if line[:1] in (b" ", b"\t") and folds:
+                    empty = empty and not line.strip()
                     continue
-                name, colon, _ = line.partition(b":")
+                name, colon, value = line.partition(b":")
                 if not colon or not _TRAILER_NAME.fullmatch(name):
                     raise MalformedHeaders(MALFORMED_TEXT)
                 if name.lower() == b"content-length":
                     raise MalformedHeaders(MALFORMED_TEXT)
-                folds = True
+                folds, empty = True, not value.strip()
 
     def begin(self) -> None:
         socket_file = self.fp
@@ -489,7 +492,11 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
         folded = _folded(getattr(original, "head", ()))
         if folded is not None and original is not None:
             response.headers = _held(folded)
-            original.msg = CookieHeaders(folded)  # requests keeps the cookies it reads there
+            original.msg = CookieHeaders(folded)  # the session keeps the cookies it reads there
+            if response.cookies:  # and the response's own, read before, as the async runner
+                response.cookies = RequestsCookieJar()
+                request = response.request
+                store_cookies(response.cookies, str(request.url), request.headers, folded)
         elif any(value.endswith((" ", "\t")) for value in raw_headers.values()):
             # whitespace that ends a value is not part of it (RFC 9110 5.5); http.client and
             # some aiohttp versions keep it, the async runner drops it too

@@ -28,7 +28,8 @@ class RawReply:
     :ivar cut: send only this many body bytes, then close.
     :ivar trickle: seconds between body bytes (each byte its own send).
     :ivar stall: seconds to wait after the first body byte (a read timeout mid-body).
-    :ivar trickle_head: seconds between the bytes of the status line and headers.
+    :ivar trickle_head: seconds between the bytes of the status line and headers (of ``raw``,
+        between all its bytes).
     :ivar close: close the connection after the reply (without saying ``Connection: close``).
     :ivar drop: close at once, without answering.
     :ivar interim: bytes sent before the status line (interim ``1xx`` responses, whole).
@@ -154,7 +155,12 @@ class RawServer:
             connection.shutdown(socket.SHUT_RDWR)
             return False
         if reply.raw is not None:
-            connection.sendall(reply.raw)
+            if reply.trickle_head:  # each byte a read of its own
+                for index in range(len(reply.raw)):
+                    connection.sendall(reply.raw[index : index + 1])
+                    time.sleep(reply.trickle_head)
+            else:
+                connection.sendall(reply.raw)
             connection.shutdown(socket.SHUT_RDWR)
             return False
         lines = [b"HTTP/1.1 %d %s" % (reply.status, reply.reason)]

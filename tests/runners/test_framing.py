@@ -290,7 +290,9 @@ def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length:", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length", "ConnectionError"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n ", "MalformedHeaders"),  # folded into it
-        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n x", "ConnectionError"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n x", "MalformedHeaders"),  # too
+        (b"HTTP/1.1 200 OK\r\nContent-Length:\r\n ", "ConnectionError"),  # its value to come
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length:  \r", "ConnectionError"),
         (b"HTTP/1.1 200 OK\r\n\rX", "MalformedHeaders"),  # a CR that begins a line
         (CHUNKED_HEAD + b"2\r\n{}\r\n0\r\nX: 1\r\n \rX", "MalformedHeaders"),  # in a fold
         (b"HTTP/1.1 200 OK\r\nContent-Length :", "ConnectionError"),  # a name of its own state
@@ -329,6 +331,14 @@ def test_a_close_inside_a_line_is_a_cut_in_both_runners(
         RawReply(raw=EARLY_HINTS + b"Link:\rX: 1\r\n\r\n" + WHOLE),
         RawReply(body=b"{}", headers=[(b"X", b"\rY: 1")], trickle_head=0.001),  # a read a byte
         RawReply(body=b"{}", headers=[(b" X", b"1")], trickle_head=0.001),
+        # folded into a framing header's value: aiohttp refused one into a length, and read a
+        # coding with one as no chunked (the chunks as the body)
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n \r\n\r\n{}"),
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n \r\n\r\n" + CHUNKED),
+        RawReply(
+            raw=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n x\r\n\r\n" + CHUNKED,
+            trickle_head=0.001,
+        ),
     ],
     ids=lambda reply: repr(reply.raw or reply.headers)[:60],
 )
@@ -351,6 +361,9 @@ TRAILER = CHUNKED_HEAD + b"2\r\n{}\r\n0\r\n"
         (b"X:\r{", "MalformedHeaders"),
         (b"X:\r\rX", "MalformedHeaders"),
         (b"X:1\rX", "MalformedHeaders"),  # a bare CR in a value: at once
+        (b"X:\r\n \r\r\n\r\n", 200),  # after a fold's spaces, in a value empty so far
+        (b"X:\r\n \rY: 1\r\n\r\n", 200),
+        (b"X: a\r\n \rY\r\n\r\n", "MalformedHeaders"),  # a value: a bare CR
     ],
 )
 def test_a_bare_cr_after_a_trailer_colon_is_read_alike(
@@ -846,3 +859,27 @@ def test_an_interim_head_has_as_many_header_lines_as_a_final_one(
     head = EARLY_HINTS + b"".join(b"L%d: x\r\n" % line for line in range(lines)) + b"\r\n"
     result = _alike(raw_server, RawReply(raw=head + WHOLE))
     assert (result[0] if isinstance(result, tuple) else result) == end
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nX:\rY: 1\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\n X: 1\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nA: 1\r\n \r\nContent-Length: 2\r\n\r\n{}",  # a fold: read
+        b"HTTP/1.1 200 OK\r\nA: 1\r\nB: \r\nContent-Length: 2\r\n\r\n{}",
+        b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\na\rb\n",  # a CR in the body: read
+        EARLY_HINTS + b"Link: x\r\n\r\n" + WHOLE,
+        EARLY_HINTS + b" Link: x\r\n\r\n" + WHOLE,
+        EARLY_HINTS + b"\r\nHTTP/1.1 200 OK\r\nX:\r1\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX:\r",  # cut
+        b"\r\r\n\nHTTP/1.1 200 OK\r\n X: 1\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n" + CHUNKED,  # read
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\t\r\n\r\n{}",  # refused
+    ],
+)
+def test_a_head_read_a_byte_at_a_time_ends_as_read_whole(raw_server: RawServer, raw: bytes):
+    """Each byte in a read of its own: what ends a line, or makes a CR bare, comes in the next
+    read."""
+    whole = _alike(raw_server, RawReply(raw=raw))
+    assert _alike(raw_server, RawReply(raw=raw, trickle_head=0.001)) == whole

@@ -16,6 +16,8 @@ from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper, _Response, joined
 from httsleep_airflow._sync import describe_request
 from httsleep_airflow.exceptions import ConditionError
+from tests.helpers import run_in
+from tests.raw_server import RawReply, RawServer
 from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
@@ -209,3 +211,15 @@ def test_the_request_is_prepared_as_requests_prepares_it(params, data, json_body
     )
     for name in ("Content-Type", "Content-Length", "Authorization", "Transfer-Encoding"):
         assert sleeper._headers.get(name) == expected.headers.get(name), name
+
+
+@pytest.mark.parametrize("fold", [b"\r\n\t", b"\r\n ", b"\r\n  "])
+def test_a_folded_set_cookie_is_the_same_cookie_in_both_runners(raw_server: RawServer, fold: bytes):
+    """aiohttp joins a folded line to the one before as it came, less its line break; requests
+    read the line from http.client's message, which kept the break (or made it one space)."""
+    head = b"HTTP/1.1 200 OK\r\nSet-Cookie: c=d" + fold + b"e; Path=/\r\nContent-Length: 2\r\n\r\n"
+    cookies = []
+    for runner in ("sync", "async"):
+        raw_server.script(RawReply(raw=head + b"{}"))
+        cookies.append(dict(run_in(runner, raw_server.url("/c"), UNTIL).cookies))
+    assert cookies[0] == cookies[1] == {"c": "d" + fold[2:].decode() + "e"}
