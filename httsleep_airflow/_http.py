@@ -211,9 +211,10 @@ def cut_line_refused(line: bytes, *, trailer: bool, first: bool) -> bool:
     """
     if line[:1] in (b" ", b"\t"):
         return first or bare_cr(line)  # folded into the line before: a bare CR at once
+    own = _OWN_STATE_NAME.match(line)
+    if own is not None:  # spaces after such a name: refused only once the line ends, whatever
+        return b"\t" in own.group(1)  # follows them; a tab among them at once
     name, colon, value = line.partition(b":")
-    if name != name.rstrip(b" \t") and name.rstrip(b" \t").lower() in _OWN_STATE_NAMES:
-        return False  # refused only once the line ends
     if not colon:
         return name not in (b"", b"\r") and not _TOKEN_BYTES.fullmatch(name)  # b"\r": blank
     if not _TOKEN_BYTES.fullmatch(name):
@@ -224,10 +225,10 @@ def cut_line_refused(line: bytes, *, trailer: bool, first: bool) -> bool:
     return trailer or number is None or int(number.group(1) or 0) >= 1 << 64
 
 
-#: Header names llhttp reads with states of their own: a space or tab after one is refused only
-#: once the line ends (after any other name, at once).
-_OWN_STATE_NAMES = frozenset(
-    {b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"proxy-connection"}
+#: A header name llhttp reads with states of its own, then the spaces or tabs after it (after
+#: any other name, refused at once).
+_OWN_STATE_NAME = re.compile(
+    rb"(?i)(?:content-length|transfer-encoding|connection|upgrade|proxy-connection)([ \t]+)"
 )
 #: What may come of a ``Content-Length`` value before the connection's end.
 _CUT_LENGTH = re.compile(rb"[ \t]*([0-9]*)[ \t]*\r?")

@@ -296,6 +296,10 @@ def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
         (b"HTTP/1.1 200 OK\r\n\rX", "MalformedHeaders"),  # a CR that begins a line
         (CHUNKED_HEAD + b"2\r\n{}\r\n0\r\nX: 1\r\n \rX", "MalformedHeaders"),  # in a fold
         (b"HTTP/1.1 200 OK\r\nContent-Length :", "ConnectionError"),  # a name of its own state
+        (b"HTTP/1.1 200 OK\r\nContent-Length x", "ConnectionError"),  # then spaces: at its end
+        (b"HTTP/1.1 200 OK\r\nConnection  x", "ConnectionError"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length\t", "MalformedHeaders"),  # a tab: at once
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding \t:", "MalformedHeaders"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999", "MalformedHeaders"),
         (
             CHUNKED_HEAD + b"2\r\n{}\r\n0\r\nContent-Length: 1",  # in a trailer: at once
