@@ -397,9 +397,11 @@ class _FinalResponse(http.client.HTTPResponse):
                     empty = empty and not line.strip()
                     continue
                 name, colon, value = line.partition(b":")
-                if not colon or not _TRAILER_NAME.fullmatch(name):
-                    raise MalformedHeaders(MALFORMED_TEXT)
-                if name.lower() == b"content-length":
+                if (
+                    not colon
+                    or not _TRAILER_NAME.fullmatch(name)
+                    or name.lower() == b"content-length"
+                ):
                     raise MalformedHeaders(MALFORMED_TEXT)
                 folds, empty = True, not value.strip()
 
