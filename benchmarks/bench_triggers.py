@@ -12,7 +12,9 @@ bounded time. For each contender and K, in a fresh process: polls/s achieved, la
 poll against its schedule (how much later than asked each sleep ended: p50/p99), RSS per poller,
 CPU time as a share of the wall time and per poll (and "steady": polls/s and CPU per poll once
 every poller has started and until two seconds before the end, without the cost of starting
-or ending them), and the share of time spent in garbage collection. Every process has the
+or ending them), the share of time spent in garbage collection, and the objects the garbage
+collector tracks per poller once all have started ("objs": each full collection walks every
+one of them, a process's own included). Every process has the
 same modules loaded, as a triggerer has (``IMPORTS``), and triggers start one per pass of the
 loop, as Airflow's trigger runner starts them. The floor polls on the triggers' schedule: each
 poller waits its share of the interval before its first poll, as a trigger does (its
@@ -230,7 +232,8 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
         importlib.import_module(module)
     probe = Probe()
     gc.collect()
-    rss0 = rss_bytes()
+    rss0, objects0 = rss_bytes(), len(gc.get_objects())
+    objects: list[int] = []
     samples: list[int] = []
     # (wall, CPU time, polls): when every poller has started, and when none has ended yet
     marks: list[tuple[float, float, int]] = []
@@ -244,6 +247,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
         async def mark() -> None:
             await asyncio.sleep(seconds * STEADY_FROM)
             marks.append((time.perf_counter(), time.process_time(), probe.polls))
+            objects.append(len(gc.get_objects()))
             await asyncio.sleep(seconds * (1 - STEADY_FROM) - STEADY_UNTIL)
             marks.append((time.perf_counter(), time.process_time(), probe.polls))
 
@@ -265,6 +269,7 @@ def child(kind: str, base: str, k: int, seconds: float) -> None:
                 "late_p50": lateness[len(lateness) // 2],
                 "late_p99": lateness[int(len(lateness) * 0.99)],
                 "rss_per": (statistics.median(samples or [rss_bytes()]) - rss0) / k,
+                "objects_per": (objects[0] - objects0) / k,
                 "cpu_share": cpu / wall,
                 "gc_share": probe.gc_time / wall,
                 "steady_polls_per_s": steady_polls / (wall2 - wall1),
@@ -295,7 +300,8 @@ def main() -> None:
     print(f"K pollers, one poll per {INTERVAL:g} s each for {args.seconds:g} s, one loop{median}")
     print(
         f"{'K':>5} {'contender':<28} {'polls/s':>8} {'vs floor':>9} {'late p50':>9}"
-        f" {'late p99':>9} {'RSS/poller':>11} {'CPU':>5} {'CPU/poll':>9} {'vs floor':>9} {'GC':>5}"
+        f" {'late p99':>9} {'RSS/poller':>11} {'objs':>5} {'CPU':>5} {'CPU/poll':>9}"
+        f" {'vs floor':>9} {'GC':>5}"
         f" {'steady polls/s':>14} {'vs floor':>9} {'CPU/poll':>8} {'vs floor':>9}"
     )
     with serving() as base:
@@ -343,7 +349,8 @@ def _row(
     return (
         f"{k:>5} {label:<28} {median('polls_per_s'):>8.0f} {ratio('polls_per_s'):>8.2f}x"
         f" {median('late_p50') * 1e3:>7.0f}ms {median('late_p99') * 1e3:>7.0f}ms"
-        f" {median('rss_per') / 1024:>8.1f}KiB {median('cpu_share'):>5.0%}"
+        f" {median('rss_per') / 1024:>8.1f}KiB {median('objects_per'):>5.0f}"
+        f" {median('cpu_share'):>5.0%}"
         f" {median('per_poll') * 1e6:>7.0f}µs {ratio('per_poll'):>8.2f}x"
         f" {median('gc_share'):>5.0%}"
         f" {median('steady_polls_per_s'):>14.0f} {ratio('steady_polls_per_s'):>8.2f}x"

@@ -769,7 +769,10 @@ class AsyncHttSleeper(Plan):
         self._environment_read = False
         self._session = session  # the caller's, or one of its own once ``session`` is read
         self._owns_session = session is None
-        self._shared: tuple[aiohttp.ClientSession, asyncio.AbstractEventLoop] | None = None
+        # the loop's shared session once taken, and that loop (two fields, not a tuple: one
+        # object fewer held by every waiting sleeper)
+        self._shared: aiohttp.ClientSession | None = None
+        self._shared_loop: asyncio.AbstractEventLoop | None = None
         self._sleep = _pause if sleep is asyncio.sleep else sleep  # no method held per sleeper
         self._offload_always = self.rules.has_callback
 
@@ -790,15 +793,15 @@ class AsyncHttSleeper(Plan):
         if self._session is not None:
             return self._session
         if self._shared is None:
-            loop = asyncio.get_running_loop()
-            self._shared = (_SESSIONS.acquire(loop), loop)
-        return self._shared[0]
+            self._shared_loop = asyncio.get_running_loop()
+            self._shared = _SESSIONS.acquire(self._shared_loop)
+        return self._shared
 
     async def close(self) -> None:
         """Give back the loop's shared session, and close the one this sleeper made (a
         session passed in is left open)."""
-        if self._shared is not None:
-            loop, self._shared = self._shared[1], None
+        if self._shared is not None and self._shared_loop is not None:
+            loop, self._shared, self._shared_loop = self._shared_loop, None, None
             await _SESSIONS.release(loop)
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
@@ -987,8 +990,10 @@ class AsyncHttSleeper(Plan):
             if isinstance(action, Done):
                 return action.response
             if isinstance(action, Sleep):
-                if action.seconds > 0:
-                    await self._sleep(action.seconds)
+                seconds = action.seconds
+                del action  # not held over the sleep: one object fewer per waiting sleeper
+                if seconds > 0:
+                    await self._sleep(seconds)
                 else:  # one loop pass: a close the server sent is seen before the connection is
                     await asyncio.sleep(0)  # reused, as urllib3 checks it before each request
                 continue
