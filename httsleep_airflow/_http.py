@@ -53,7 +53,6 @@ __all__ = [
     "cut_line_refused",
     "decode_body",
     "drop_unsendable_cookies",
-    "folded_into_framing",
     "framing_line",
     "heads_refused",
     "joined_header_lines",
@@ -181,16 +180,15 @@ CUT_HEAD_TEXT = "the connection closed inside the response's header section"
 
 def check_head_lines(lines: list[bytes]) -> None:
     """Raise for a response head (status line and header lines, as read line by line) that
-    aiohttp's parser refuses and http.client reads: a status line that is not ``STATUS_LINE``
-    (``ConnectionError``), a CR not followed by LF in a header line (``MalformedHeaders``), or
-    an end of stream before the blank line that ends the head (``ConnectionError``)."""
+    aiohttp's parser refuses and http.client reads, or that the aiohttp runner refuses: a
+    status line that is not ``STATUS_LINE`` (``ConnectionError``), header lines that
+    ``heads_refused`` refuses (``MalformedHeaders``), or an end of stream before the blank line
+    that ends the head (``ConnectionError``, or ``MalformedHeaders`` when aiohttp's parser has
+    refused what came: ``cut_head_refused``)."""
     if lines and not STATUS_LINE.fullmatch(lines[0]):
         raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
-    previous = b""
-    for line in lines[1:]:
-        if bare_cr(line) or folded_into_framing(previous, line):
-            raise MalformedHeaders(MALFORMED_TEXT)
-        previous = line
+    if heads_refused(b"".join(lines)):  # the rule aiohttp's runner applies to what it reads
+        raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
         if cut_head_refused([line for line in lines[1:] if line]):  # not the end's empty read
             raise MalformedHeaders(MALFORMED_TEXT)
@@ -269,12 +267,16 @@ def heads_refused(
     heads: bytes, *, line: int = 0, interim: bool = False, framing: bool = False
 ) -> bool:
     """Whether the header lines of the response heads ``heads`` begins with (up to the end of
-    the first that is no interim one: its body follows; the last perhaps cut) hold what the
-    requests runner refuses as it reads them line by line and aiohttp's parser reads: a CR
+    the first that is no interim one: its body follows; the last perhaps cut) hold what both
+    runners refuse (the requests runner in each head it reads: ``check_head_lines``) and
+    aiohttp's parser reads: a CR
     right after a header's colon (and spaces), not followed by LF, which it takes for the end
     of the line (``X:\\rY: 1`` would be two headers: ``bare_cr``), whitespace before a head's
     first header (it reads past one space, and takes a line of spaces for the end of the head:
-    ``cut_line_refused``), a line folded into a framing header (``folded_into_framing``).
+    ``cut_line_refused``), a line folded (obs-fold) into a ``Content-Length`` or
+    ``Transfer-Encoding`` line with a value (``framing_line``): aiohttp's parser refuses one
+    into a length, and reads a coding with one as no ``chunked`` (the body to the connection's
+    end). A value that begins on the folded line is read alike.
 
     :param line: the line of its head ``heads`` begins with: 0 its status line (after any CR
         and LF bytes, which are skipped), 1 its first header line, 2 a later one, 3 the rest of
@@ -306,14 +308,6 @@ def heads_refused(
         else:
             line, framing = 2, framing_line(text)
     return False
-
-
-def folded_into_framing(before: bytes, line: bytes) -> bool:
-    """Whether ``line`` is folded (obs-fold) into ``before``, a ``Content-Length`` or
-    ``Transfer-Encoding`` line with a value: aiohttp's parser refuses one into a length, and
-    reads a coding with one as no ``chunked`` (the body to the connection's end); both
-    runners refuse both. (A value that begins on the folded line is read alike.)"""
-    return line[:1] in (b" ", b"\t") and framing_line(before)
 
 
 def framing_line(read: bytes | bytearray, start: int = 0) -> bool:
