@@ -290,7 +290,8 @@ def heads_refused(
     for found in _LINES.finditer(heads):
         text = found.group()
         if line == 0:
-            if not text.strip(b"\r\n"):  # the CR and LF bytes before a status line
+            text = text.lstrip(b"\r\n")  # the CR and LF bytes before a status line: skipped
+            if not text:  # by both (a bare CR too)
                 continue
             if not STATUS_LINE.fullmatch(text):  # no head follows (a bad status line to both
                 return False  # runners), or it is not ended yet

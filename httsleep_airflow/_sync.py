@@ -652,9 +652,7 @@ def build_request(
     merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(headers or {})
     if isinstance(url_or_request, str):
         check_request_headers(merged, auth)
-        return requests.Request(
-            "GET", check_url(url_or_request), headers=merged, auth=auth, data=(), files=()
-        )
+        return requests.Request("GET", check_url(url_or_request), headers=merged, auth=auth)
     if isinstance(url_or_request, requests.Request):
         source = url_or_request
         merged.update(source.headers or {})
@@ -664,8 +662,8 @@ def build_request(
             method=(source.method or "GET").upper(),
             url=check_url(source.url),
             headers=merged,
-            files=_lean(source.files),
-            data=_lean(source.data),
+            files=source.files,
+            data=source.data,
             json=source.json,
             params=source.params,
             auth=source.auth if source.auth is not None else auth,
@@ -676,13 +674,6 @@ def build_request(
         "url_or_request must be a URL string or a requests.Request, "
         f"not {type(url_or_request).__name__}"
     )
-
-
-def _lean(value: Any) -> Any:
-    """``()`` for the empty list requests gives a Request without ``data`` or ``files``: it
-    reads an empty tuple as that list, and a waiting sleeper holds its request (one object
-    fewer each for every full garbage collection to walk)."""
-    return () if type(value) is list and not value else value
 
 
 def check_request_headers(

@@ -145,12 +145,16 @@ def make_request(
     json_body: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> requests.Request:
-    """The request every poll sends."""
+    """The request every poll sends. Without data, its ``data`` and ``files`` are ``()``, which
+    requests reads as the empty lists it would make: a waiting trigger holds its request, and
+    those are two objects fewer for every full garbage collection to walk (a sleeper built on
+    a caller's own Request or URL keeps requests' lists: callers may add to them)."""
     return requests.Request(
         method.upper(),
         url,
         params=dict(params or {}),
-        data=data,
+        data=() if data is None else data,
+        files=(),
         json=json_body,
         headers=dict(headers or {}),
     )

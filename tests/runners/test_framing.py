@@ -332,6 +332,14 @@ def test_a_close_inside_a_line_is_a_cut_in_both_runners(
         RawReply(raw=b"HTTP/1.1 200 OK\r\nX:\r\r\nContent-Length: 2\r\n\r\n{}"),  # its end
         RawReply(raw=b"HTTP/1.1 200 OK\r\n \r\nContent-Length: 2\r\n\r\n{}"),  # its end
         RawReply(raw=b"HTTP/1.1 200 OK\r\n X: 1\r\nContent-Length: 2\r\n\r\n{}"),  # read past
+        # the same after CR and LF bytes before the status line, a bare CR among them
+        RawReply(raw=b"\r\n\rHTTP/1.1 200 OK\r\n X: 1\r\nContent-Length: 2\r\n\r\n{}"),
+        RawReply(
+            raw=b"\rHTTP/1.1 200 OK\r\n X: 1\r\nContent-Length: 2\r\n\r\n{}", trickle_head=0.001
+        ),
+        RawReply(
+            raw=EARLY_HINTS + b"\r\n\r\rHTTP/1.1 200 OK\r\n X: 1\r\nContent-Length: 2\r\n\r\n{}"
+        ),
         RawReply(raw=EARLY_HINTS + b"Link:\rX: 1\r\n\r\n" + WHOLE),
         RawReply(body=b"{}", headers=[(b"X", b"\rY: 1")], trickle_head=0.001),  # a read a byte
         RawReply(body=b"{}", headers=[(b" X", b"1")], trickle_head=0.001),
