@@ -800,7 +800,7 @@ class AsyncHttSleeper(Plan):
     async def close(self) -> None:
         """Give back the loop's shared session, and close the one this sleeper made (a
         session passed in is left open)."""
-        if self._shared is not None and self._shared_loop is not None:
+        if self._shared_loop is not None:  # set with ``_shared``, and cleared with it
             loop, self._shared, self._shared_loop = self._shared_loop, None, None
             await _SESSIONS.release(loop)
         if self._owns_session and self._session is not None:

@@ -269,14 +269,13 @@ def heads_refused(
     """Whether the header lines of the response heads ``heads`` begins with (up to the end of
     the first that is no interim one: its body follows; the last perhaps cut) hold what both
     runners refuse (the requests runner in each head it reads: ``check_head_lines``) and
-    aiohttp's parser reads: a CR
-    right after a header's colon (and spaces), not followed by LF, which it takes for the end
-    of the line (``X:\\rY: 1`` would be two headers: ``bare_cr``), whitespace before a head's
-    first header (it reads past one space, and takes a line of spaces for the end of the head:
-    ``cut_line_refused``), a line folded (obs-fold) into a ``Content-Length`` or
-    ``Transfer-Encoding`` line with a value (``framing_line``): aiohttp's parser refuses one
-    into a length, and reads a coding with one as no ``chunked`` (the body to the connection's
-    end). A value that begins on the folded line is read alike.
+    aiohttp's parser reads: a CR right after a header's colon (and spaces), not followed by
+    LF, which it takes for the end of the line (``X:\\rY: 1`` would be two headers:
+    ``bare_cr``), whitespace before a head's first header (it reads past one space, and takes
+    a line of spaces for the end of the head: ``cut_line_refused``), a line folded (obs-fold)
+    into a ``Content-Length`` or ``Transfer-Encoding`` line with a value (``framing_line``):
+    aiohttp's parser refuses one into a length, and reads a coding with one as no ``chunked``
+    (the body to the connection's end). A value that begins on the folded line is read alike.
 
     :param line: the line of its head ``heads`` begins with: 0 its status line (after any CR
         and LF bytes, which are skipped), 1 its first header line, 2 a later one, 3 the rest of
