@@ -763,7 +763,7 @@ class AsyncHttSleeper(Plan):
         self._middlewares = extra.get("middlewares")
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
-        self._proxies = dict(proxies or {})
+        self._proxies = dict(proxies) if proxies else None  # most have none: no dict held
         # for every https hop, a redirect's from http included (aiohttp ignores it on http)
         self._tls = (self.verify, cert)
         self._environment_read = False
@@ -823,7 +823,7 @@ class AsyncHttSleeper(Plan):
         if budget is MISSING:
             budget = self.request_deadline
         if not self._environment_read:  # what requests.get would read from the environment
-            proxies = {**_environ_proxies(self._url), **self._proxies}
+            proxies = {**_environ_proxies(self._url), **(self._proxies or {})}
             self._request_options["proxy"] = proxies.get(urlsplit(self._url).scheme) or (
                 proxies.get("all")
             )

@@ -120,15 +120,15 @@ class _Subject:
 
 
 class LastBody:
-    """The last small body one set of rules judged: its JSON data, once decoded, and, when
-    the rules found it pending, what they found (``Judgement.pending``) with its status. A
-    job API sends the same body poll after poll ("running"), and judging it again is most of
-    a poll's own work. A body is taken as the last one only when it is equal byte for byte,
-    with the same response type and encoding, under the same limits (``JSON_MAX_DEPTH``,
-    ``JSONPATH_BUDGET``, jsonpath-rw's ``auto_id_field``), and only when the response decodes
-    as requests does (``_plain``: so that is all its data depends on, and all a status, text,
-    JSON or JSONPath check reads but the status); the data is only read (by conditions, never
-    handed to callbacks or XCom). Errors are not kept."""
+    """The last small body one set of rules judged: its JSON data while it is judged, and,
+    when the rules found it pending, what they found (``Judgement.pending``) with its status,
+    the data no longer. A job API sends the same body poll after poll ("running"), and judging
+    it again is most of a poll's own work. A body is taken as the last one only when it is
+    equal byte for byte, with the same response type and encoding, under the same limits
+    (``JSON_MAX_DEPTH``, ``JSONPATH_BUDGET``, jsonpath-rw's ``auto_id_field``), and only when
+    the response decodes as requests does (``_plain``: so that is all its data depends on, and
+    all a status, text, JSON or JSONPath check reads but the status); the data is only read
+    (by conditions, never handed to callbacks or XCom). Errors are not kept."""
 
     __slots__ = ("_last",)
 
@@ -157,8 +157,11 @@ class LastBody:
 
     def decode(self, response: requests.Response, key: tuple[Any, ...]) -> Any:
         last = self._last
-        if last is not None and last[0] == key and last[1] is not _NO_DATA:
-            return last[1]
+        if last is not None and last[0] == key:
+            if last[1] is not _NO_DATA:
+                return last[1]
+            if last[2] is not None:  # found pending: decoded again to word it, not kept
+                return decode_json(response)
         data = decode_json(response)
         self._last = (key, data, None)
         return data
@@ -171,9 +174,10 @@ class LastBody:
         return last[2][1]
 
     def judged_pending(self, key: tuple[Any, ...], status: int, pending: Any) -> None:
-        last = self._last
-        data = last[1] if last is not None and last[0] == key else _NO_DATA
-        self._last = (key, data, (status, pending))
+        """The rules found this body pending: what they found is kept, its data no longer (a
+        waiting trigger would hold it over every sleep; judging the same body again needs only
+        the finding, and one with another status decodes it again)."""
+        self._last = (key, _NO_DATA, (status, pending))
 
 
 _NO_DATA: Any = object()

@@ -33,6 +33,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+import requests
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from httsleep_airflow._async import AsyncHttSleeper, drop_ended_loops
@@ -520,7 +521,8 @@ class HttSleepTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """The one event this trigger ends with; never raises (but on cancellation). One
-        frame, not two: every waiting trigger holds each of its frames over its sleep."""
+        frame over the wait, not two: every waiting trigger holds each of its frames over its
+        sleep (``_resume`` works out the wait's arguments before it, and is gone by then)."""
         sleeper: AsyncHttSleeper | None = None
         lines: CoalescedLog | None = None
         try:
@@ -530,7 +532,17 @@ class HttSleepTrigger(BaseTrigger):
             lines = CoalescedLog(log, outbox())
             sleeper = await self._prepare()
             try:
-                event = await self._poll(sleeper, lines)
+                response = await sleeper.run(**await self._resume(sleeper, lines))
+                event = self._success(response, sleeper)
+            except Alarm as exc:
+                event = {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}
+            except GaveUp as exc:
+                event = {
+                    "status": "exhausted",
+                    "attempts": exc.attempts,
+                    "last_status": None if exc.response is None else exc.response.status_code,
+                    "message": str(exc),
+                }
             finally:  # the session is closed on every way out, cancellation included
                 await sleeper.close()
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -561,7 +573,7 @@ class HttSleepTrigger(BaseTrigger):
         that sensors deferred in the same instant spread over the interval instead of polling
         in lockstep. The first poll comes within one interval of the trigger's start; the
         attempts and the deadline do not change. A trigger taken over from a triggerer that
-        polled waits none (``_poll``)."""
+        polled waits none (``_resume``)."""
         if not self.attempts_made or not isinstance(self.polling_interval, int | float):
             return 0.0
         ti = getattr(self, "task_instance", None)
@@ -571,11 +583,12 @@ class HttSleepTrigger(BaseTrigger):
             key = repr([self.endpoint, self.params, self.headers, self.method, self.deadline])
         return zlib.crc32(key.encode()) / 2**32 * max(0.0, float(self.polling_interval))
 
-    async def _poll(self, sleeper: AsyncHttSleeper, lines: CoalescedLog) -> dict[str, Any]:
+    async def _resume(self, sleeper: AsyncHttSleeper, lines: CoalescedLog) -> dict[str, Any]:
+        """The arguments of the sleeper's run: where the wait stands (what a triggerer that
+        died under this trigger sent) and how its lines are shown."""
         attempts_made = self.attempts_made
         phase = self.phase()
         follows = self.follows
-        # what a triggerer that died under this trigger sent
         ledger = PollLedger.of(self, lines.logger)
         if ledger is not None and self.max_retries is not None:  # of(): it is an int
             attempts_made = await ledger.resume(attempts_made, self.max_retries)
@@ -583,23 +596,15 @@ class HttSleepTrigger(BaseTrigger):
                 phase = 0.0  # taken over from a triggerer that polled: the next poll is due
                 follows = None  # and what it showed last is not what the worker showed
             sleeper.send_once = ledger.counting(sleeper.send_once, attempts_made)  # type: ignore[method-assign]
-        try:
-            response = await sleeper.run(
-                attempts_made=attempts_made,
-                phase=phase,
-                log=lines,
-                noun="poke",
-                poll_log=PollLog(follows),
-            )
-        except Alarm as exc:
-            return {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}
-        except GaveUp as exc:
-            return {
-                "status": "exhausted",
-                "attempts": exc.attempts,
-                "last_status": None if exc.response is None else exc.response.status_code,
-                "message": str(exc),
-            }
+        return {
+            "attempts_made": attempts_made,
+            "phase": phase,
+            "log": lines,
+            "noun": "poke",
+            "poll_log": PollLog(follows),
+        }
+
+    def _success(self, response: requests.Response, sleeper: AsyncHttSleeper) -> dict[str, Any]:
         event: dict[str, Any] = {"status": "success"}
         if self.do_xcom_push:
             try:

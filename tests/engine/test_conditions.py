@@ -765,6 +765,17 @@ class TestLastBodyJudged:
         rules.judge(make_response(200, {"status": "RUNNING"}))  # and again
         assert len(runs) == 2
 
+    def test_a_body_judged_pending_is_kept_without_its_data(self):
+        """A waiting trigger holds the finding over its sleep, not the decoded body; wording
+        a finding again (a line shown) keeps it."""
+        rules = Rules({"jsonpath": [{"expression": "status", "value": "OK"}]})
+        judged = rules.judge(make_response(200, {"status": "RUNNING", "id": [1, 2]}))
+        key, data, finding = rules._last_body._last
+        assert data is conditions._NO_DATA and finding == (200, judged.pending)
+        again = rules.judge(make_response(200, {"status": "RUNNING", "id": [1, 2]}))
+        assert 'got "RUNNING"' in rules.explain_pending(again)
+        assert rules._last_body._last == (key, conditions._NO_DATA, finding)
+
     def test_a_callback_is_called_on_every_response(self):
         calls = []
 
