@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any, cast
@@ -748,18 +749,20 @@ class AsyncHttSleeper(Plan):
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._body = _body_bytes(prepared.body)
         # aiohttp takes text only; a value is ASCII (Plan: check_headers), so bytes read alike
-        self._headers: dict[str, str | bytes] = {
-            name: value.decode("latin-1") if isinstance(value, bytes) else value
-            for name, value in prepared.headers.items()
-        }
-        self._request_options: dict[str, Any] = {
+        self._headers: Mapping[str, str | bytes] = _shared(
+            {
+                name: value.decode("latin-1") if isinstance(value, bytes) else value
+                for name, value in prepared.headers.items()
+            }
+        )
+        self._request_options: Mapping[str, Any] = {
             "allow_redirects": False,
             "auto_decompress": False,  # decoded by the shared rule (_http.decode_body)
             "timeout": _client_timeout(self.timeout),
         }
         if self._body or self._method in ("POST", "PUT", "PATCH"):
             # requests sends no Content-Type it was not given; aiohttp adds one to a body
-            self._request_options["skip_auto_headers"] = _NO_AUTO_TYPE
+            self._request_options = {**self._request_options, "skip_auto_headers": _NO_AUTO_TYPE}
         self._middlewares = extra.get("middlewares")
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
@@ -824,10 +827,13 @@ class AsyncHttSleeper(Plan):
             budget = self.request_deadline
         if not self._environment_read:  # what requests.get would read from the environment
             proxies = {**_environ_proxies(self._url), **(self._proxies or {})}
-            self._request_options["proxy"] = proxies.get(urlsplit(self._url).scheme) or (
-                proxies.get("all")
+            self._request_options = _shared(
+                {
+                    **self._request_options,
+                    "proxy": proxies.get(urlsplit(self._url).scheme) or proxies.get("all"),
+                    "ssl": _ssl_option(*self._tls),
+                }
             )
-            self._request_options["ssl"] = _ssl_option(*self._tls)
             self._environment_read = True
         try:
             if budget is None:
@@ -992,10 +998,16 @@ class AsyncHttSleeper(Plan):
             if isinstance(action, Sleep):
                 seconds = action.seconds
                 del action  # not held over the sleep: one object fewer per waiting sleeper
-                if seconds > 0:
+                if seconds <= 0:  # one loop pass: a close the server sent is seen before the
+                    await asyncio.sleep(0)  # connection is reused, as urllib3 checks it first
+                elif self._sleep is _pause:  # ``_pause`` in this frame: no coroutine held over
+                    woken, timer = _timer(seconds)  # every wait of every waiting sleeper
+                    try:
+                        await woken
+                    finally:
+                        timer.cancel()
+                else:
                     await self._sleep(seconds)
-                else:  # one loop pass: a close the server sent is seen before the connection is
-                    await asyncio.sleep(0)  # reused, as urllib3 checks it before each request
                 continue
             budget = poller.request_budget(self._clock(), self.request_deadline)
             try:
@@ -1007,6 +1019,32 @@ class AsyncHttSleeper(Plan):
             else:
                 poller.receive(outcome, self._clock())
             del outcome  # not kept over the sleep (see Poller.receive)
+
+
+class _Shared(dict):  # type: ignore[type-arg]
+    """A dict that sleepers with an equal one hold in its place (``_shared``); never written to."""
+
+    __slots__ = ("__weakref__",)
+
+
+#: The request headers and request options of live sleepers, one dict for all with equal ones.
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], _Shared] = weakref.WeakValueDictionary()
+
+
+def _shared(mapping: dict[str, Any]) -> Mapping[str, Any]:
+    """``mapping``, or an equal dict another sleeper holds (read only from then on): a waiting
+    trigger holds its sleeper's over every sleep, and triggers of one connection send the same
+    headers with the same options. Equal means the same items in the same order (the wire
+    bytes), each value of the same type. Held only while a sleeper holds it: no header value,
+    a credential among them, outlives the sleepers that send it."""
+    try:
+        key = tuple((name, type(value), value) for name, value in mapping.items())
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _SHARED.setdefault(key, _Shared(mapping))
+    except TypeError:  # a value that cannot be hashed: this sleeper's own
+        return mapping
+    return shared
 
 
 _TIMERS = threading.local()
@@ -1027,13 +1065,19 @@ async def _pause(seconds: float) -> None:
     if seconds <= 0:
         await asyncio.sleep(0)
         return
-    loop = asyncio.get_running_loop()
-    woken = loop.create_future()
-    handle = loop.call_later(seconds, _wake, woken, context=_timer_context())
+    woken, timer = _timer(seconds)
     try:
         await woken
     finally:
-        handle.cancel()
+        timer.cancel()
+
+
+def _timer(seconds: float) -> tuple[asyncio.Future[None], asyncio.TimerHandle]:
+    """A future that ``seconds`` from now is done, and its timer (run in ``_timer_context()``):
+    whoever awaits it cancels the timer when the wait ends (a cancelled wait leaves none)."""
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+    return woken, loop.call_later(seconds, _wake, woken, context=_timer_context())
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from httsleep_airflow._async import _Deadline
+from tests.scripted_server import Reply, ScriptedServer
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout: 3.11+")
 
@@ -117,6 +118,39 @@ def test_the_wait_between_polls_ends_with_its_task_and_leaves_no_timer_behind():
             await waiting
         assert all(handle.cancelled() for handle in loop._scheduled)
         await sleeper._sleep(0)  # a zero wait is one loop pass
+
+    asyncio.run(main())
+
+
+def test_a_run_cancelled_between_polls_leaves_no_timer_behind(server: ScriptedServer):
+    """The wait between two polls (the runner's own timer, awaited in the run's own frame)
+    ends with its task, as ``asyncio.sleep`` does: no timer of it stays scheduled."""
+    from httsleep_airflow._async import AsyncHttSleeper
+
+    server.script(Reply(body={"status": "RUNNING"}))
+
+    def long_timers(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
+        scheduled: list[asyncio.TimerHandle] = loop._scheduled  # type: ignore[attr-defined]
+        return [h for h in scheduled if not h.cancelled() and h.when() - loop.time() > 3000]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        sleeper = AsyncHttSleeper(
+            server.url("/jobs/1"), {"json": {"status": "OK"}}, polling_interval=3600
+        )
+        async with sleeper:
+            waiting = loop.create_task(sleeper.run())
+
+            async def asleep() -> None:
+                while not long_timers(loop):
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(asleep(), 10)  # polled once, now waiting for the next
+            assert len(server.received) == 1 and len(long_timers(loop)) == 1
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            assert long_timers(loop) == []
 
     asyncio.run(main())
 

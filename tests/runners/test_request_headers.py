@@ -10,6 +10,7 @@ break, a control character or a character beyond ASCII, and a name that is not a
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -206,3 +207,45 @@ def test_a_body_goes_with_the_same_headers_from_both_runners(
     request = requests.Request(url=raw_server.url("/h"), **request_args)
     kind, found = _assert_alike(raw_server, None, None, request)
     assert kind == "sent" and any(line.startswith(b"Content-Length: ") for line in found)
+
+
+def test_sleepers_with_equal_headers_and_options_hold_one_dict_no_longer_than_they_live():
+    """A waiting trigger holds its sleeper's request headers and request options over every
+    sleep; sleepers that send the same hold one dict of each, and a header value (a token
+    among them) is forgotten with the last sleeper that sends it."""
+    import asyncio
+    import gc
+
+    from httsleep_airflow import _async
+
+    def sleeper(token: str, url: str = "http://127.0.0.1:9/") -> _async.AsyncHttSleeper:
+        return _async.AsyncHttSleeper(url, UNTIL, headers={"Authorization": f"Bearer {token}"})
+
+    one, two, other = sleeper("tok-1"), sleeper("tok-1"), sleeper("tok-2")
+    assert one._headers is two._headers and one._headers is not other._headers
+    assert dict(one._headers) == dict(other._headers, Authorization="Bearer tok-1")
+
+    async def environment_read(*sleepers: _async.AsyncHttSleeper) -> None:
+        for each in sleepers:  # the first send reads the environment, then fails to connect
+            with contextlib.suppress(requests.RequestException):
+                await each.send_once(0.5)
+            await each.close()
+
+    asyncio.run(environment_read(one, two, other))
+    assert one._request_options is two._request_options is other._request_options
+    assert one._request_options["proxy"] is None and one._request_options["ssl"] is not None
+
+    del one, two, other
+    gc.collect()
+    assert not [key for key in _async._SHARED if "tok-1" in repr(key) or "tok-2" in repr(key)]
+
+
+def test_a_value_that_cannot_be_shared_stays_the_sleepers_own():
+    from httsleep_airflow import _async
+
+    own = {"timeout": [1, 2]}  # an unhashable value
+    assert _async._shared(own) is own
+    held = _async._shared({"a": 1})  # held: equal dicts share it while it lives
+    assert _async._shared({"a": 1}) is held and _async._shared({"a": True}) is not held
+    ordered = _async._shared({"b": "1", "a": "1"})  # sent in another order: not the same
+    assert _async._shared({"a": "1", "b": "1"}) is not ordered
