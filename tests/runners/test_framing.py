@@ -828,8 +828,9 @@ def test_a_chunked_body_refused_after_its_head_ends_the_wait_at_once(
 
 
 #: Where a line goes: after the status line, after a header line, as a first or a later trailer
-#: line, as the first or a later header line of an interim head (each: the bytes before it, and
-#: what makes the response whole after it).
+#: line, as the first or a later header line of an interim head, before the status line, before
+#: the final status line after an interim head (each: the bytes before it, and what makes the
+#: response whole after it).
 PLACES = [
     (b"HTTP/1.1 200 OK\r\n", b"\r\n" + WHOLE.split(b"\r\n", 1)[1]),
     (b"HTTP/1.1 200 OK\r\nA: 1\r\n", b"\r\n" + WHOLE.split(b"\r\n", 1)[1]),
@@ -837,13 +838,15 @@ PLACES = [
     (TRAILER + b"A: 1\r\n", b"\r\n\r\n"),
     (EARLY_HINTS, b"\r\n\r\n" + WHOLE),
     (EARLY_HINTS + b"Link: x\r\n", b"\r\n\r\n" + WHOLE),
+    (b"", WHOLE),
+    (EARLY_HINTS + b"\r\n", WHOLE),
 ]
 #: The bytes of those lines: a name's and a value's, space, tab, colon, CR, LF, no token's.
 LINE_ALPHABET = [b"X", b"1", b" ", b"\t", b":", b"\r", b"\n", b"{"]
 
 
 def test_every_short_line_is_read_alike_whole_or_cut(raw_server: RawServer):
-    """Every line of up to ``FRAMING_LINE_BYTES`` bytes (2 here; 4, 56,160 cases, a few minutes,
+    """Every line of up to ``FRAMING_LINE_BYTES`` bytes (2 here; 4, 74,880 cases, a few minutes,
     by hand) of ``LINE_ALPHABET``, in each of ``PLACES``, once cut by the connection's end and
     once followed by what makes the response whole: both runners end alike."""
     size = int(os.environ.get("FRAMING_LINE_BYTES", "2"))
