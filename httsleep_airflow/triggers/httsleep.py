@@ -340,7 +340,8 @@ class HttSleepTrigger(BaseTrigger):
         self.secret_headers = secret_headers
         self.sealed = sealed
         self.follows = follows
-        self.unknown = unknown  # kwargs of another version of this trigger: reported by run()
+        # kwargs of another version of this trigger, reported by run(); most have none: no dict
+        self.unknown = unknown or None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
