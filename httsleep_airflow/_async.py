@@ -1035,10 +1035,10 @@ def _shared(mapping: dict[str, Any]) -> Mapping[str, Any]:
     """``mapping``, or an equal dict another sleeper holds (read only from then on): a waiting
     trigger holds its sleeper's over every sleep, and triggers of one connection send the same
     headers with the same options. Equal means the same items in the same order (the wire
-    bytes), each value of the same type. Held only while a sleeper holds it: no header value,
-    a credential among them, outlives the sleepers that send it."""
+    bytes), each name and value of the same type. Held only while a sleeper holds it: no
+    header value, a credential among them, outlives the sleepers that send it."""
     try:
-        key = tuple((name, type(value), value) for name, value in mapping.items())
+        key = tuple((type(name), name, type(value), value) for name, value in mapping.items())
         shared = _SHARED.get(key)
         if shared is None:
             shared = _SHARED.setdefault(key, _Shared(mapping))

@@ -73,7 +73,7 @@ _PARAMETER = re.compile(
 def is_secret_name(name: Any, extra: Iterable[str] = ()) -> bool:
     """Whether a header or query parameter called ``name`` carries a secret (``extra``: more
     names, lower-case, that a user marked as secret)."""
-    text = str(name)
+    text = _text(name)
     return bool(SECRET_NAME.search(text)) or text.lower() in extra
 
 
@@ -87,7 +87,21 @@ def is_secret_parameter(name: Any) -> bool:
 
 def _text(value: Any) -> str:
     """A credential as text: bytes (sent as they are) read as latin-1, as ``tidy`` reads them."""
+    value = exact_text(value)
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def exact_text(value: Any) -> Any:
+    """``value`` as the plain ``str`` or ``bytes`` it holds when it is one of a subclass (an
+    enum member, say: its ``str()`` is its name, not the text it sends); anything else as it
+    is."""
+    if type(value) is str or type(value) is bytes:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    return value
 
 
 def _base64(login: str, password: str, encoding: str) -> str | None:
@@ -308,6 +322,7 @@ def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
     holding another is replaced whole). What ``redact`` and ``scrub`` take."""
     kept: set[str] = set()
     for secret in secrets:
+        secret = exact_text(secret)
         if isinstance(secret, bytes):
             secret = secret.decode("latin-1")
         if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:

@@ -75,6 +75,7 @@ from httsleep_airflow._http import (
 )
 from httsleep_airflow._secrets import (
     basic_secrets,
+    exact_text,
     mask_url_parts,
     scrub,
     secret_header_values,
@@ -651,11 +652,13 @@ def build_request(
     Its headers, and a bearer token's, are checked (``_http.check_headers``)."""
     merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(headers or {})
     if isinstance(url_or_request, str):
+        merged = _exact_headers(merged)
         check_request_headers(merged, auth)
         return requests.Request("GET", check_url(url_or_request), headers=merged, auth=auth)
     if isinstance(url_or_request, requests.Request):
         source = url_or_request
         merged.update(source.headers or {})
+        merged = _exact_headers(merged)
         check_request_headers(merged, source.auth if source.auth is not None else auth)
         check_cookies(source.cookies)
         return requests.Request(
@@ -673,6 +676,17 @@ def build_request(
     raise ConditionError(
         "url_or_request must be a URL string or a requests.Request, "
         f"not {type(url_or_request).__name__}"
+    )
+
+
+def _exact_headers(headers: CaseInsensitiveDict[Any]) -> CaseInsensitiveDict[Any]:
+    """``headers`` with each name and value that is a ``str`` or ``bytes`` of a subclass (an
+    enum member, say, whose ``str()`` is not its text) as the plain one it holds: every rule
+    that finds a credential or keeps it within its origin reads a header as text."""
+    if all(type(name) is str and type(value) in (str, bytes) for name, value in headers.items()):
+        return headers
+    return CaseInsensitiveDict(
+        {exact_text(name): exact_text(value) for name, value in headers.items()}
     )
 
 
@@ -760,7 +774,9 @@ class Plan:
         max_retries = classic_number("max_retries", max_retries, int)
         polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
-        self.secret_headers = frozenset(str(name).lower() for name in secret_headers) or _NO_NAMES
+        self.secret_headers = (
+            frozenset(str(exact_text(name)).lower() for name in secret_headers) or _NO_NAMES
+        )
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,

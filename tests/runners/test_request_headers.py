@@ -11,6 +11,7 @@ break, a control character or a character beyond ASCII, and a name that is not a
 from __future__ import annotations
 
 import contextlib
+import enum
 from typing import Any
 
 import pytest
@@ -247,5 +248,11 @@ def test_a_value_that_cannot_be_shared_stays_the_sleepers_own():
     assert _async._shared(own) is own
     held = _async._shared({"a": 1})  # held: equal dicts share it while it lives
     assert _async._shared({"a": 1}) is held and _async._shared({"a": True}) is not held
+
+    class Named(str, enum.Enum):  # equal to its text, but another name when read as text
+        KEY = "X-Api-Key"
+
+    named = _async._shared({Named.KEY: "v"})
+    assert _async._shared({"X-Api-Key": "v"}) is not named
     ordered = _async._shared({"b": "1", "a": "1"})  # sent in another order: not the same
     assert _async._shared({"a": "1", "b": "1"}) is not ordered

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import gzip
 import time
 from dataclasses import dataclass, field
@@ -88,6 +89,19 @@ def basic(user: str, password: str, encoding: str) -> str:
 
 
 CREDENTIALS = {"auth": ("ann", "pw-12345"), "headers": {"X-Api-Key": "key-67890"}}
+
+
+class _Named(str, enum.Enum):
+    """Header names and values as some code writes them: a ``str`` whose ``str()`` is not its
+    text ("_Named.API_KEY")."""
+
+    API_KEY = "X-Api-Key"
+    KEY = "key-67890"
+    TENANT = "X-Tenant"
+
+
+#: The same credentials, the header's name and value written so.
+NAMED_CREDENTIALS = {"auth": ("ann", "pw-12345"), "headers": {_Named.API_KEY: _Named.KEY}}
 SET_COOKIE = Reply(body={"status": "RUNNING"}, headers={"Set-Cookie": "sid=cookie-1; Path=/"})
 
 
@@ -356,6 +370,19 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "a credential header written as a str subclass is *** in the alarm message",
+        [Reply(body={"status": "ERROR", "key": "key-67890"})],
+        alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}],
+        options=NAMED_CREDENTIALS,
+        outcome="alarm",
+        alarm=0,
+        check=lambda error, server: (
+            server.received[0].headers["X-Api-Key"] == "key-67890"
+            and "key-67890" not in str(error)
+            and '"key": "***"' in str(error)
+        ),
+    ),
+    Scenario(
         "secrets given by the caller are *** in the give-up message",
         [Reply(body={"status": "RUNNING", "query": "sig=qs-secret-1"})],
         options={"max_retries": 1, "secrets": ["qs-secret-1"]},
@@ -500,6 +527,19 @@ SCENARIOS = [
             and carries_none(server.other.received[0])
             and "x-tenant" not in {k.lower() for k in server.other.received[0].headers}
             and server.other.received[0].headers.get("X-Plain") == "p"
+        ),
+    ),
+    Scenario(
+        "a cross-origin redirect drops a credential header written as a str subclass",
+        [SET_COOKIE, Reply(302, "", {"Location": "{other}/elsewhere"})],
+        options={**NAMED_CREDENTIALS, "secret_headers": [_Named.TENANT]},
+        request={"method": "GET", "headers": {"X-Tenant": "tenant-secret"}},
+        requests_seen=2,
+        check=lambda result, server: (
+            carries_credentials(server.received[1])
+            and len(server.other.received) == 1
+            and carries_none(server.other.received[0])
+            and "x-tenant" not in {k.lower() for k in server.other.received[0].headers}
         ),
     ),
     Scenario(
