@@ -100,7 +100,7 @@ def exact_text(value: Any) -> Any:
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, bytes):
-        return bytes(value)
+        return bytes.__getitem__(value, slice(None))  # its bytes, whatever its __bytes__ says
     return value
 
 

@@ -534,7 +534,7 @@ class BearerAuth(AuthBase):
     """``Authorization: Bearer <token>`` on every request."""
 
     def __init__(self, token: str):
-        self.token = token
+        self.token = exact_text(token)  # what is sent is what is redacted (an enum's text)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.token}"
@@ -987,7 +987,9 @@ class HttSleeper(Plan):
         """Poll through ``session`` from now on (it is left open; the classic allowed this)."""
         self.close()
         self._session, self._owns_session, self._send_options = session, False, None
-        self.secrets = tidy([*self.secrets, *request_secrets(self.request, session)])
+        self.secrets = tidy(
+            [*self.secrets, *request_secrets(self.request, session, self.secret_headers)]
+        )
 
     def close(self) -> None:
         """Close the session this HttSleeper created (a session passed in is left open)."""

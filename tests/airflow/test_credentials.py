@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import json
 import time
 import urllib.parse
@@ -640,3 +641,32 @@ def test_secrets_json_cannot_write_are_sealed_as_requests_sends_them(server: Scr
     assert PARTNER_KEY not in repr(trigger) and "12345678" not in json.dumps(kwargs)
     assert received.headers["X-Partner-Key"] == PARTNER_KEY
     assert "api_key=12345678.5" in received.path
+
+
+class _Named(str, enum.Enum):
+    """A header name as some code writes it: its ``str()`` is "_Named.TENANT", not its text."""
+
+    TENANT = "X-Tenant"
+    AUTHORIZATION = "Authorization"
+
+
+def test_a_secret_header_named_by_a_str_subclass_is_sealed(server: ScriptedServer):
+    """``secret_headers`` read by their text: a header so marked never shows in the kwargs or
+    the repr of the trigger the sensor defers to, and is still sent."""
+    trigger = HttSleepTrigger(
+        endpoint=server.url("/jobs/1"),
+        headers={"X-Tenant": PARTNER_KEY},
+        secret_headers=[_Named.TENANT],
+        conditions={"until": {"status_code": 200}},
+        polling_interval=0,
+        max_retries=1,
+    )
+    kwargs, received = _sealed_then_sent(trigger, server)
+    assert kwargs["headers"] == {} and leaks(json.dumps(kwargs) + repr(trigger)) == []
+    assert received.headers["X-Tenant"] == PARTNER_KEY
+
+
+def test_a_callers_authorization_named_by_a_str_subclass_wins_over_the_connections():
+    from httsleep_airflow.hooks.httsleep import has_authorization
+
+    assert has_authorization({_Named.AUTHORIZATION: "Bearer mine"})

@@ -59,6 +59,28 @@ def test_a_session_adds_its_auth_and_headers():
     assert {"session-token", "session-key", "extra-1"} <= set(sleeper.secrets)
 
 
+def test_a_session_set_later_adds_the_values_of_its_secret_headers_too():
+    session = requests.Session()
+    session.headers["X-Tenant"] = "session-tenant-1"
+    sleeper = HttSleeper("http://h/x", {"status_code": 200}, secret_headers=["X-Tenant"])
+    sleeper.session = session  # the classic allowed setting it after building
+    assert "session-tenant-1" in sleeper.secrets
+
+
+class _Raw(bytes):
+    """Bytes that say they are other bytes: requests sends what they hold."""
+
+    def __bytes__(self) -> bytes:
+        return b"not-what-is-sent"
+
+
+def test_secrets_are_read_by_what_is_sent_whatever_type_carries_them():
+    sent = "pw-bytes-123"
+    assert sent in tidy([_Raw(sent.encode())])
+    sleeper = HttSleeper("http://h/x", {"status_code": 200}, auth=("ann", _Raw(sent.encode())))
+    assert sent in sleeper.secrets and "not-what-is-sent" not in sleeper.secrets
+
+
 def test_redact_replaces_the_longest_secret_first():
     secrets = tidy(["abcde", "abcdefgh", "xy"])
     assert secrets.index("abcdefgh") < secrets.index("abcde") and "xy" not in secrets
