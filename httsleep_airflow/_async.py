@@ -755,14 +755,16 @@ class AsyncHttSleeper(Plan):
                 for name, value in prepared.headers.items()
             }
         )
-        self._request_options: Mapping[str, Any] = {
+        request_options: dict[str, Any] = {
             "allow_redirects": False,
             "auto_decompress": False,  # decoded by the shared rule (_http.decode_body)
             "timeout": _client_timeout(self.timeout),
         }
         if self._body or self._method in ("POST", "PUT", "PATCH"):
             # requests sends no Content-Type it was not given; aiohttp adds one to a body
-            self._request_options = {**self._request_options, "skip_auto_headers": _NO_AUTO_TYPE}
+            request_options["skip_auto_headers"] = _NO_AUTO_TYPE
+        # shared with equal ones once the first send has added the environment's (send_once)
+        self._request_options: Mapping[str, Any] = request_options
         self._middlewares = extra.get("middlewares")
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None

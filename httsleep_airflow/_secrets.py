@@ -104,6 +104,12 @@ def exact_text(value: Any) -> Any:
     return value
 
 
+def header_name(name: Any) -> str:
+    """A header name as lower-case text, read by what it holds (``exact_text``): how a name a
+    user marked secret, or an ``Authorization`` of the caller's own, is matched."""
+    return str(exact_text(name)).lower()
+
+
 def _base64(login: str, password: str, encoding: str) -> str | None:
     try:
         token = f"{login}:{password}".encode(encoding)

@@ -76,6 +76,7 @@ from httsleep_airflow._http import (
 from httsleep_airflow._secrets import (
     basic_secrets,
     exact_text,
+    header_name,
     mask_url_parts,
     scrub,
     secret_header_values,
@@ -774,9 +775,7 @@ class Plan:
         max_retries = classic_number("max_retries", max_retries, int)
         polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
-        self.secret_headers = (
-            frozenset(str(exact_text(name)).lower() for name in secret_headers) or _NO_NAMES
-        )
+        self.secret_headers = frozenset(map(header_name, secret_headers)) or _NO_NAMES
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,

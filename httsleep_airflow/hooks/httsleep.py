@@ -16,7 +16,7 @@ from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._http import origin
 from httsleep_airflow._secrets import (
-    exact_text,
+    header_name,
     redact,
     scrub,
     secret_header_values,
@@ -83,9 +83,7 @@ class _KeepAuthorization(AuthBase):
 def has_authorization(headers: Mapping[str, Any] | None) -> bool:
     """Whether ``headers`` carry their own ``Authorization``, which wins over the connection's
     auth (the documented precedence)."""
-    return headers is not None and any(
-        str(exact_text(name)).lower() == "authorization" for name in headers
-    )
+    return headers is not None and any(header_name(name) == "authorization" for name in headers)
 
 
 def is_absolute(endpoint: str | None) -> bool:

@@ -40,7 +40,7 @@ from httsleep_airflow._async import AsyncHttSleeper, drop_ended_loops
 from httsleep_airflow._core import Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._secrets import (
-    exact_text,
+    header_name,
     is_secret_name,
     is_secret_parameter,
     mask_url_parts,
@@ -234,7 +234,7 @@ def split_secrets(
 ) -> tuple[str | None, dict[str, Any] | None, Any, dict[str, Any]]:
     """The sensor's own arguments, split into what may show (``endpoint`` without user-info or
     secret parameter values, the other headers and params) and what must be sealed."""
-    marked = frozenset(str(exact_text(name)).lower() for name in secret_headers or ())
+    marked = frozenset(map(header_name, secret_headers or ()))
     sealed: dict[str, Any] = {}
     shown_endpoint = strip_credentials(endpoint) if isinstance(endpoint, str) else endpoint
     if shown_endpoint != endpoint:
