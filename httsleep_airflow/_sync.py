@@ -8,6 +8,7 @@ import http.client
 import itertools
 import logging
 import math
+import operator
 import re
 import socket
 import threading
@@ -637,6 +638,7 @@ def strip_credentials(url: str) -> str:
 def check_url(url: Any) -> str:
     if not isinstance(url, str):
         raise ConditionError(f"url must be a string, not {type(url).__name__}")
+    url = exact_text(url)  # what requests sends: it reads a URL with str()
     authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
     if not followable(url) or AUTHORITY_NEVER.search(authority):
         raise ConditionError(f"{shown_url(url)!r} is not an http(s) URL like 'https://host/path'")
@@ -655,12 +657,15 @@ def build_request(
     if isinstance(url_or_request, str):
         merged = _exact_headers(merged)
         check_request_headers(merged, auth)
-        return requests.Request("GET", check_url(url_or_request), headers=merged, auth=auth)
+        return requests.Request(
+            "GET", check_url(url_or_request), headers=merged, auth=_exact_auth(auth)
+        )
     if isinstance(url_or_request, requests.Request):
         source = url_or_request
         merged.update(source.headers or {})
         merged = _exact_headers(merged)
-        check_request_headers(merged, source.auth if source.auth is not None else auth)
+        auth = _exact_auth(source.auth if source.auth is not None else auth)
+        check_request_headers(merged, auth)
         check_cookies(source.cookies)
         return requests.Request(
             method=(source.method or "GET").upper(),
@@ -669,8 +674,8 @@ def build_request(
             files=source.files,
             data=source.data,
             json=source.json,
-            params=source.params,
-            auth=source.auth if source.auth is not None else auth,
+            params=_exact_params(source.params),
+            auth=auth,
             cookies=source.cookies,
             hooks=source.hooks,
         )
@@ -689,6 +694,50 @@ def _exact_headers(headers: CaseInsensitiveDict[Any]) -> CaseInsensitiveDict[Any
     return CaseInsensitiveDict(
         {exact_text(name): exact_text(value) for name, value in headers.items()}
     )
+
+
+def _exact_params(params: Any) -> Any:
+    """requests' ``params`` with each name and value that is a ``str`` or ``bytes`` of a
+    subclass as the plain one it holds (``exact_text``): requests encodes them with their own
+    ``encode``, while every rule that finds a credential reads their text. Unchanged when
+    there is none; a mapping with one becomes its list of pairs (a multi-valued one keeps
+    every pair)."""
+    if isinstance(params, str | bytes):
+        return exact_text(params)
+    if isinstance(params, Mapping):
+        pairs = list(params.items())
+    elif isinstance(params, list | tuple):
+        pairs = list(params)
+    else:
+        return params
+    exact = [_exact_pair(pair) for pair in pairs]
+    return params if all(map(operator.is_, exact, pairs)) else exact
+
+
+def _exact_pair(pair: Any) -> Any:
+    """A ``(name, value)`` pair of ``params`` (a value may be a list of them), as is when all
+    it holds is plain."""
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        return pair
+    name, value = pair
+    values = value if isinstance(value, list | tuple) else [value]
+    if exact_text(name) is name and all(exact_text(item) is item for item in values):
+        return pair
+    exact = [exact_text(item) for item in values]
+    return (exact_text(name), exact if isinstance(value, list | tuple) else exact[0])
+
+
+def _exact_auth(auth: Any) -> Any:
+    """``auth`` with a login and password that are ``str`` or ``bytes`` of a subclass as the
+    plain ones they hold, for the kinds of auth whose credentials are redacted
+    (``auth_secrets``): a pair, and requests' own Basic and Digest auth."""
+    if isinstance(auth, tuple) and len(auth) == 2:
+        return (exact_text(auth[0]), exact_text(auth[1]))
+    if type(auth) in (HTTPBasicAuth, HTTPDigestAuth):
+        login, password = exact_text(auth.username), exact_text(auth.password)
+        if login is not auth.username or password is not auth.password:
+            return type(auth)(login, password)
+    return auth
 
 
 def check_request_headers(

@@ -353,3 +353,42 @@ class TestLogging:
             "assert logging.getLogger('httsleep_airflow').handlers == []"
         )
         subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _Text(str):
+    """A ``str`` whose ``str()`` and ``encode()`` are not the text it holds."""
+
+    def __str__(self) -> str:
+        return "other"
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:  # type: ignore[override]
+        return b"other"
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        (_Text("ann"), _Text("pw-12345")),
+        requests.auth.HTTPBasicAuth(_Text("ann"), _Text("pw-12345")),
+        requests.auth.HTTPDigestAuth(_Text("ann"), _Text("pw-12345")),
+    ],
+    ids=["pair", "basic", "digest"],
+)
+def test_auth_written_as_str_subclasses_is_kept_as_the_text_it_holds(auth: object):
+    """What requests sends of a login and password (their ``encode()``) is what is redacted
+    (their text): the sleeper's request holds them as plain ``str``, the rest as given."""
+    sleeper = HttSleeper("http://127.0.0.1:1/x", until={"status_code": 200}, auth=auth)
+    held = sleeper.request.auth
+    login, password = held if isinstance(held, tuple) else (held.username, held.password)
+    assert (type(login), type(password)) == (str, str)
+    assert (login, password) == ("ann", "pw-12345") and type(held) is type(auth)
+    assert "pw-12345" in sleeper.secrets
+
+
+def test_plain_params_and_auth_are_held_as_given():
+    params, auth = {"page": ["1", "2"]}, requests.auth.HTTPBasicAuth("ann", "pw-1")
+    sleeper = HttSleeper(
+        requests.Request("GET", "http://127.0.0.1:1/x", params=params, auth=auth),
+        until={"status_code": 200},
+    )
+    assert sleeper.request.params is params and sleeper.request.auth is auth

@@ -100,6 +100,23 @@ class _Named(str, enum.Enum):
     TENANT = "X-Tenant"
 
 
+class _Lying(str):
+    """Text whose ``str()``, ``encode()``, ``lower()`` and ``format()`` say something else:
+    what a runner sends and what it redacts must both be the text it holds."""
+
+    def __str__(self) -> str:
+        return "lie"
+
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"lie"
+
+    def lower(self) -> str:
+        return "lie"
+
+    def __format__(self, spec: str) -> str:
+        return "lie"
+
+
 #: The same credentials, the header's name and value written so.
 NAMED_CREDENTIALS = {"auth": ("ann", "pw-12345"), "headers": {_Named.API_KEY: _Named.KEY}}
 SET_COOKIE = Reply(body={"status": "RUNNING"}, headers={"Set-Cookie": "sid=cookie-1; Path=/"})
@@ -392,6 +409,25 @@ SCENARIOS = [
             server.received[0].headers["X-Api-Key"] == "key-67890"
             and "key-67890" not in str(error)
             and '"key": "***"' in str(error)
+        ),
+    ),
+    Scenario(
+        "a query parameter and Basic auth written as str subclasses send their text, "
+        "which is *** in the alarm message",
+        [Reply(body={"status": "ERROR", "echo": "pw-12345 qk-13579"})],
+        alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}],
+        request={
+            "params": {_Lying("api_key"): [_Lying("qk-13579")], "page": _Lying("2")},
+            "auth": (_Lying("ann"), _Lying("pw-12345")),
+        },
+        outcome="alarm",
+        alarm=0,
+        check=lambda error, server: (
+            server.received[0].headers["Authorization"] == basic("ann", "pw-12345", "latin-1")
+            and server.received[0].path == "/jobs/1?api_key=qk-13579&page=2"
+            and "pw-12345" not in str(error)
+            and "qk-13579" not in str(error)
+            and '"echo": "*** ***"' in str(error)
         ),
     ),
     Scenario(
@@ -900,3 +936,18 @@ def test_scenario(
         assert rec.sleeps == scenario.sleeps
     if scenario.check is not None:
         assert scenario.check(result, server)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_url_written_as_a_str_subclass_is_polled_by_its_text(runner: str, server: ScriptedServer):
+    """requests reads a URL with ``str()``; both runners poll the text it holds, and a
+    password in it is *** in what they say."""
+    server.script(Reply(body={"status": "ERROR", "echo": "pw-24680"}))
+    url = server.url("/jobs/1").replace("http://", "http://ann:pw-24680@")
+    scenario = Scenario("", [], alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}])
+    with pytest.raises(Alarm) as raised:
+        RUNNERS[runner](_Lying(url), scenario, Recorder())
+    error = raised.value
+    assert server.received[0].path == "/jobs/1"
+    assert server.received[0].headers["Authorization"] == basic("ann", "pw-24680", "latin-1")
+    assert "pw-24680" not in str(error) and '"echo": "***"' in str(error)
