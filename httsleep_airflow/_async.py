@@ -222,6 +222,8 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return MalformedHeaders(MALFORMED_TEXT)
     if any(_parser_refused(cause, _BAD_CHUNK_MESSAGES) for cause in causes(error)):
         return BodyDropped(scrub(str(error), secrets, 300))  # as urllib3's InvalidChunkLength
+    if isinstance(error, aiohttp.ServerDisconnectedError) and error.message is _CUT_PAST_LIMIT:
+        return HeaderTooLarge(HEADER_LIMIT_TEXT)  # a cut head, past the requests runner's limit
     if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
         return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
     for source, target in _TRANSLATIONS:
@@ -416,6 +418,12 @@ _NOTHING: tuple[tuple[Any, ...], bool, bytes] = ((), False, b"")
 #: parser holds of the longest head it reads (``MAX_HEADERS`` lines of ``MAX_STATUS_LINE``, the
 #: spaces before a value that no other limit counts included: 6.6 MB).
 _KEEP_HEAD = MAX_STATUS_LINE * (MAX_HEADERS + 2)
+#: The most lines of a head, after its status line, that the requests runner reads (http.client's
+#: limit): the blank line that ends it, or the end of a cut one, counted.
+_HEAD_LINES = 100
+#: What ``_Framed.feed_eof`` gives aiohttp for a head the connection cut after more lines than
+#: that: aiohttp puts it in its ``ServerDisconnectedError`` (``translate_error``).
+_CUT_PAST_LIMIT = object()
 #: Why a head's bytes are refused when aiohttp's parser read them (``_http.heads_refused``).
 _REFUSED_LINE = "a header line the requests runner refuses"
 #: The end of a blank line: where a response's head ends (a bare LF too, as both parsers read).
@@ -441,7 +449,7 @@ class _Framed:
     the parser that read the final head reads on. Every other error is aiohttp's, as before.
     """
 
-    __slots__ = ("_dropping", "_head", "_options", "_parser", "_payload", "_protocol")
+    __slots__ = ("_dropping", "_head", "_lines", "_options", "_parser", "_payload", "_protocol")
 
     def __init__(self, parser: Any, protocol: _Handler, options: dict[str, Any]):
         self._parser = parser
@@ -451,12 +459,15 @@ class _Framed:
         # what came of a head that has not ended yet (most heads end in the read they begin
         # in); None once it is more than any head either runner reads
         self._head: bytes | bytearray | None = b""
+        self._lines = 0  # line ends in ``_head``
         self._dropping = False
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
         if self._dropping:
             return _NOTHING
         before = (self._head or b"") if self._payload is None else None  # a head not ended yet
+        if before is not None:
+            self._count_lines(before, data)
         try:
             found = self._parser.feed_data(data)
         except Exception as exc:
@@ -495,6 +506,22 @@ class _Framed:
                     self._keep(data)
         return found  # type: ignore[no-any-return]
 
+    def _count_lines(self, before: bytes | bytearray, data: bytes) -> None:
+        """Refuse a head that has not ended once it has more lines than the requests runner
+        reads of one (``HeaderTooLarge``, as it refuses it), before aiohttp's parser holds
+        them: it took thousands, each of up to ``MAX_STATUS_LINE`` bytes, then refused them
+        with an error of another class. A head that ends in this read is checked once parsed
+        (``check_header_lines``), unless its lines are past what aiohttp's parser takes."""
+        blank = _BLANK_LINE.search(before[-2:] + data)  # the end of the head in this read
+        if blank is None:
+            self._lines += data.count(b"\n")
+            if self._lines > _HEAD_LINES and (
+                self._head is None or _head_lines(bytes(before) + data)[0] > _HEAD_LINES
+            ):
+                raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+        elif self._lines + data.count(b"\n", 0, blank.end()) > _PARSER_MAX_HEADERS:
+            raise HeaderTooLarge(HEADER_LIMIT_TEXT)  # past 99, as the requests runner says
+
     def _keep(self, data: bytes) -> None:
         """Keep what ``data`` holds of a head that has not ended: what follows the last blank
         line (an interim response's head ended there, and went out)."""
@@ -503,7 +530,9 @@ class _Framed:
         head += data
         bare, crlf = head.rfind(b"\n\n", searched_from), head.rfind(b"\n\r\n", searched_from)
         end = max(bare + 2 if bare >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
-        del head[:end]
+        if end:
+            del head[:end]
+            self._lines = head.count(b"\n")
         self._head = head if len(head) <= _KEEP_HEAD else None
 
     def _read_again(self, data: bytes) -> tuple[list[Any], bool] | None:
@@ -531,7 +560,7 @@ class _Framed:
                         return None
                     rest = read[start:]  # the final head, not ended yet
                     parser.feed_data(rest)
-                    self._parser, self._head = parser, b""
+                    self._parser, self._head, self._lines = parser, b"", rest.count(b"\n")
                     self._keep(rest)
                     return messages, False
                 found, _, _ = parser.feed_data(read[start : blank.end()])
@@ -565,10 +594,26 @@ class _Framed:
         return parser
 
     def feed_eof(self) -> Any:
-        return None if self._dropping else self._parser.feed_eof()
+        if self._dropping:
+            return None
+        uncompleted = self._parser.feed_eof()
+        if self._payload is None and self._head is not None:  # a head cut before its end
+            lines, cut_line = _head_lines(self._head)
+            if lines + cut_line + 1 > _HEAD_LINES:  # the stream's end is a line read too
+                return _CUT_PAST_LIMIT
+        return uncompleted
 
     def __getattr__(self, name: str) -> Any:  # what else aiohttp asks of its parser
         return getattr(self._parser, name)
+
+
+def _head_lines(head: bytes | bytearray) -> tuple[int, bool]:
+    """The whole lines after the status line of a head that has not ended (the CR and LF bytes
+    before its status line skipped, as both runners skip them), and whether a line has begun
+    after them."""
+    lead = _BLANK_BYTES.match(head).end()  # type: ignore[union-attr]  # always
+    ends = head.count(b"\n", lead)
+    return max(0, ends - 1), ends > 0 and not head.endswith(b"\n")
 
 
 def _heads_refused(before: bytes | bytearray, data: bytes) -> bool:

@@ -898,3 +898,49 @@ def test_a_head_read_a_byte_at_a_time_ends_as_read_whole(raw_server: RawServer, 
     read."""
     whole = _alike(raw_server, RawReply(raw=raw))
     assert _alike(raw_server, RawReply(raw=raw, trickle_head=0.001)) == whole
+
+
+def _head_of(lines: int, value: bytes = b"x") -> bytes:
+    return b"HTTP/1.1 200 OK\r\n" + b"".join(b"L%d: %s\r\n" % (n, value) for n in range(lines))
+
+
+@pytest.mark.parametrize("lines", [98, 99, 100, 101, 102, 150, 10_001])
+@pytest.mark.parametrize("ended", [True, False], ids=["ended", "not ended"])
+def test_a_head_of_many_lines_is_refused_alike_however_many(
+    raw_server: RawServer, lines: int, ended: bool
+):
+    """Past 99 header lines both runners refuse a head (``HeaderTooLarge``), whether it ends
+    or not: the aiohttp runner before its parser holds the lines (it would take 10,000 of up
+    to 64 KiB each before it refused them, with an error of another class)."""
+    head = _head_of(lines) + (b"Content-Length: 2\r\n\r\n{}" if ended else b"")
+    result = _alike(raw_server, RawReply(raw=head))
+    limit = 99 if ended else 100  # not ended: the end of the stream is a line read too
+    assert (result[0] if isinstance(result, tuple) else result) == (
+        "HeaderTooLarge" if lines >= limit else 200 if ended else "ConnectionError"
+    )
+
+
+def test_a_head_that_never_ends_is_refused_before_it_is_held(raw_server: RawServer):
+    """A server that sends header lines of 16 KB without end: the aiohttp runner refuses the
+    head after about a hundred of them, holding no more than the requests runner does (it
+    held every line up to its parser's limit, hundreds of MB)."""
+    import tracemalloc
+
+    raw_server.script(RawReply(raw=_head_of(2_000, b"v" * 16_000)))  # 32 MB, never ended
+    tracemalloc.start()
+    try:
+        with pytest.raises(requests.RequestException) as raised:
+            run_in("async", raw_server.url("/r"), UNTIL, timeout=5, max_retries=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert type(raised.value).__name__ == "HeaderTooLarge"
+    assert peak < 12_000_000
+
+
+@pytest.mark.parametrize("lines", [99, 100, 101])
+def test_a_head_of_many_lines_a_byte_at_a_time_is_refused_alike(raw_server: RawServer, lines: int):
+    head = b"\r\n" + _head_of(lines)  # a stray line end first, which both runners skip
+    whole = _alike(raw_server, RawReply(raw=head))
+    assert _alike(raw_server, RawReply(raw=head, trickle_head=0.0005)) == whole
+    assert whole == ("HeaderTooLarge" if lines >= 100 else "ConnectionError")
