@@ -94,8 +94,9 @@ _PARSER_LIMITS: dict[str, Any] = (
     if "max_headers" in inspect.signature(aiohttp.ClientSession.__init__).parameters
     else {}
 )
-#: Bodies larger than this are judged in a worker thread (decoding holds the GIL even there: the
-#: body cap is what bounds how long one poll can hold up the loop).
+#: Bodies larger than this are undone (their content codings) and judged in a worker thread
+#: (work in Python holds the GIL even there, but lets the loop run between its turns; the body
+#: cap bounds how long one poll can take).
 OFFLOAD_BYTES = 64 * 1024
 
 
@@ -952,9 +953,13 @@ class AsyncHttSleeper(Plan):
                 location = redirect_location(response.status, result_headers)
                 # every body is read, a redirect's too, so its connection is reused alike
                 raw = await self._read_capped(response)
-                content = decode_body(
-                    raw, result_headers.get("Content-Encoding"), self.check_body_size
-                )
+                coding = result_headers.get("Content-Encoding")
+                if coding and len(raw) > OFFLOAD_BYTES:  # undone in a worker thread, as judged
+                    content = await asyncio.to_thread(
+                        decode_body, raw, coding, self.check_body_size
+                    )
+                else:
+                    content = decode_body(raw, coding, self.check_body_size)
                 if location is None:
                     return to_requests_response(
                         response,

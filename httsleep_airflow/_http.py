@@ -645,41 +645,61 @@ def decode_body(body: bytes, content_encoding: str | None, check_size: Any) -> b
 
 
 def _undo(coding: str, data: bytes, check_size: Any) -> bytes:
+    out: list[bytes] = []
     try:
-        if coding != "deflate":  # gzip: one member after another
-            out: list[bytes] = []
-            while data:
-                data = _inflate(data, 16 + zlib.MAX_WBITS, check_size, out).lstrip(b"\0")
+        if coding != "deflate":  # gzip: one member after another, NUL bytes between them
+            position = size = 0
+            while position < len(data):
+                position, size = _inflate(
+                    data, position, 16 + zlib.MAX_WBITS, check_size, out, size
+                )
+                after = _NOT_NUL.search(data, position)
+                position = len(data) if after is None else after.start()
             return b"".join(out)
         try:  # zlib-wrapped, as the RFC says, or raw, as some servers send
-            return b"".join(_collect(data, zlib.MAX_WBITS, check_size))
+            _inflate(data, 0, zlib.MAX_WBITS, check_size, out, 0)
         except zlib.error:
-            return b"".join(_collect(data, -zlib.MAX_WBITS, check_size))
+            out.clear()
+            _inflate(data, 0, -zlib.MAX_WBITS, check_size, out, 0)
+        return b"".join(out)
     except zlib.error as exc:
         raise requests.exceptions.ContentDecodingError(
             f"the body is not valid {coding} data: {exc}"
         ) from None
 
 
-def _collect(data: bytes, wbits: int, check_size: Any) -> list[bytes]:
-    out: list[bytes] = []
-    _inflate(data, wbits, check_size, out)
-    return out
+_NOT_NUL = re.compile(rb"[^\0]")
+#: The first piece of a stream given to its decoder; each next one twice as large, up to
+#: ``_MOST_IN``. What follows a stream's end in the piece it ends in is copied once
+#: (``unused_data``), so each stream costs about what it holds: a body of many small gzip
+#: members is undone in time that grows with its size, not with its square.
+_FIRST_IN = 1024
+_MOST_IN = 1024 * 1024
 
 
-def _inflate(data: bytes, wbits: int, check_size: Any, out: list[bytes]) -> bytes:
-    """Inflate one stream of ``data`` into ``out`` (checked as it grows); what follows it."""
+def _inflate(
+    data: bytes, start: int, wbits: int, check_size: Any, out: list[bytes], size: int
+) -> tuple[int, int]:
+    """Inflate the stream that begins at ``start`` in ``data`` into ``out``, which holds
+    ``size`` bytes before it (checked as it grows); where the stream ends, and the size ``out``
+    holds then."""
     decoder = zlib.decompressobj(wbits)
-    size = sum(len(piece) for piece in out)
-    while data:
-        piece = decoder.decompress(data, 1024 * 1024)
-        size += len(piece)
-        check_size(size)
-        out.append(piece)
-        data = decoder.unconsumed_tail
-    if not decoder.eof:
-        raise zlib.error("the stream ends early")
-    return decoder.unused_data
+    view = memoryview(data)
+    position, step = start, _FIRST_IN
+    while not decoder.eof:
+        if position >= len(data):
+            raise zlib.error("the stream ends early")
+        piece: bytes | memoryview = view[position : position + step]
+        position += len(piece)
+        step = min(step * 2, _MOST_IN)
+        while piece and not decoder.eof:
+            decoded = decoder.decompress(piece, _MOST_IN)
+            if decoded:
+                size += len(decoded)
+                check_size(size)
+                out.append(decoded)
+            piece = decoder.unconsumed_tail
+    return position - len(decoder.unused_data), size
 
 
 # --- credentials -------------------------------------------------------------------------------

@@ -488,3 +488,80 @@ class TestLogVolume:
         drive(p, [make_response(200, RUNNING)] * 3)
         # worded for the one line shown; the polls are compared by what they found (unworded)
         assert explained == [()]
+
+
+def _members_undone(body: bytes) -> bytes:
+    """gzip members one after another, NUL bytes between them, undone one at a time: what
+    ``decode_body`` must give, however it reads them."""
+    import zlib
+
+    out = []
+    while body:
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out.append(decoder.decompress(body))
+        assert decoder.eof
+        body = decoder.unused_data.lstrip(b"\0")
+    return b"".join(out)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    members=st.lists(
+        st.tuples(st.binary(max_size=3000), st.integers(0, 3), st.integers(1, 9)),
+        min_size=1,
+        max_size=12,
+    ),
+    cut=st.integers(0, 40),
+)
+def test_gzip_members_are_undone_in_order_whatever_their_sizes(
+    members: list[tuple[bytes, int, int]], cut: int
+):
+    """A body of gzip members (of any size, NUL bytes between them) is undone member by
+    member, each read in pieces that grow from 1 KiB; cut short, it is refused."""
+    import gzip
+
+    from httsleep_airflow._http import decode_body
+
+    body = b"".join(
+        gzip.compress(data, compresslevel=level) + b"\0" * nuls for data, nuls, level in members
+    )
+    sizes: list[int] = []
+    assert decode_body(body, "gzip", sizes.append) == b"".join(data for data, _, _ in members)
+    assert decode_body(body, "gzip", lambda size: None) == _members_undone(body)
+    assert sizes == sorted(sizes)  # checked as it grows
+    data, nuls, level = members[-1]
+    if 0 < cut < len(gzip.compress(data, compresslevel=level)):  # within the last member
+        with pytest.raises(requests.exceptions.ContentDecodingError):
+            decode_body(body[: len(body) - nuls - cut], "gzip", lambda size: None)
+
+
+def test_a_body_of_many_small_gzip_members_is_read_once():
+    """Each member is given its decoder in pieces that grow from 1 KiB: what follows a member
+    is copied once per member, not the whole rest of the body (which made 400 KB of empty
+    members take seconds)."""
+    import gzip
+    import zlib
+
+    from httsleep_airflow import _http
+
+    body = gzip.compress(b"") * 5_000
+    fed: list[int] = []
+    real = zlib.decompressobj
+
+    class Counted:
+        def __init__(self, wbits: int) -> None:
+            self._decoder = real(wbits)
+
+        def decompress(self, data: bytes, most: int) -> bytes:
+            fed.append(len(data))
+            return self._decoder.decompress(data, most)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._decoder, name)
+
+    _http.zlib.decompressobj = Counted  # type: ignore[assignment]
+    try:
+        assert _http.decode_body(body, "gzip", lambda size: None) == b""
+    finally:
+        _http.zlib.decompressobj = real
+    assert len(fed) == 5_000 and sum(fed) <= 5_000 * _http._FIRST_IN
