@@ -227,7 +227,10 @@ def decode_json(response: requests.Response) -> Any:
 
 
 _TOO_DEEP: Any = object()
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+#: A JSON string, or what follows a quote that no quote ends (all of it string, if anything):
+#: from a quote it always matches, so no quote is looked at twice (a body of escaped quotes
+#: that never ends was read again from each of them).
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 

@@ -824,3 +824,38 @@ class TestLastBodyJudged:
         kept = Rules({"text": '"é"'})
         assert kept.judge(sniffed("latin-1")).verdict is Verdict.PENDING
         assert kept.judge(sniffed("utf-8")).verdict is Verdict.MET
+
+
+def _deepest(content: bytes) -> int:
+    """The most brackets open at once outside JSON strings, one byte at a time."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in content:
+        char = bytes([byte])
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == b"\\":
+                escaped = True
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(content=st.lists(st.sampled_from([b'"', b"\\", b"[", b"]", b"{", b"}", b"a", b"\n"])))
+@example(content=[b"["] * 3 + [b'"'] + [b"\\", b'"'] * 50)  # escaped quotes, never ended
+def test_the_depth_precheck_reads_strings_as_json_does(content: list[bytes]):
+    """Brackets inside strings (an escaped quote, an escaped line break, a string that never
+    ends) do not count; the check reads each byte about once."""
+    text = b"".join(content)
+    deepest = _deepest(text)
+    assert conditions._nests_deeper(text, 2) == (deepest > 2)
+    assert conditions._nests_deeper(text, deepest) is False
