@@ -825,7 +825,7 @@ class AsyncHttSleeper(Plan):
         self._shared: aiohttp.ClientSession | None = None
         self._shared_loop: asyncio.AbstractEventLoop | None = None
         self._sleep = _pause if sleep is asyncio.sleep else sleep  # no method held per sleeper
-        self._offload_always = self.rules.has_callback
+        self._offload_always = self.rules.may_take_long
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -1017,7 +1017,8 @@ class AsyncHttSleeper(Plan):
         return b"".join(chunks)
 
     def _offload(self, outcome: requests.Response | Exception) -> bool:
-        """Judge in a worker thread when it could take long: a callback, or a large body."""
+        """Judge in a worker thread when it could take long: a callback, a JSONPath that walks
+        the whole document, or a large body."""
         if isinstance(outcome, Exception):
             return False
         return self._offload_always or len(outcome.content) > OFFLOAD_BYTES

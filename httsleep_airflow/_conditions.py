@@ -356,7 +356,7 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
     descendants, steps = _shape(expression)
     if steps is not None and _jsonpath_rw.auto_id_field is None:
         return _walk(steps, data)
-    if descendants > 1:
+    if descendants:
         _check_budget(expression, descendants, data)
     matches = expression.find(data)
     if not matches:
@@ -428,8 +428,9 @@ def _plain_steps(expression: JSONPath, first: bool = True) -> _Steps | None:
 
 
 def _check_budget(expression: JSONPath, descendants: int, data: Any) -> None:
-    """Raise ``JSONPathTooCostly`` when ``expression`` would cost too much on ``data``: each
-    ``..`` after the first multiplies the work by up to the document's depth."""
+    """Raise ``JSONPathTooCostly`` when ``expression`` would cost too much on ``data``: a
+    ``..`` visits every value, and each ``..`` after the first multiplies that by up to the
+    document's depth."""
     from httsleep_airflow._core import JSONPATH_BUDGET  # _core imports this module
 
     values, deepest, stack = 0, 1, [(data, 1)]
@@ -906,7 +907,7 @@ class Judgement:
 class Rules:
     """``until`` and ``alarms`` together: alarms are checked first, on every response."""
 
-    __slots__ = ("_last_body", "alarms", "has_callback", "until")
+    __slots__ = ("_last_body", "alarms", "has_callback", "may_take_long", "until")
 
     def __init__(self, until: Any, alarms: Any = None):
         if until is None:
@@ -922,6 +923,22 @@ class Rules:
         self._last_body = LastBody()
         #: Whether judging may run user code (of unknown cost, reading more than the body).
         self.has_callback = bool(self.callbacks())
+        #: Whether judging one body may take long, whatever its size: user code, or a JSONPath
+        #: that walks the whole document (``..``; the aiohttp runner judges it in a thread).
+        self.may_take_long = self.has_callback or any(
+            _shape(entry.expression)[0] for entry in self._jsonpath_entries()
+        )
+
+    def _jsonpath_entries(self) -> list[_JsonPathEntry]:
+        sets = (self.until,) if self.alarms is None else (self.until, self.alarms)
+        return [
+            entry
+            for condition_set in sets
+            for clause in condition_set.clauses
+            for check in clause.checks
+            if isinstance(check, _JsonPath)
+            for entry in check.entries
+        ]
 
     def callbacks(self) -> list[tuple[Callable[..., Any], str]]:
         """Every callback with the name messages give it (its dotted path, when it has one)."""

@@ -69,10 +69,12 @@ MAX_ENCODINGS = 4
 ACCEPT_ENCODING = "gzip, deflate"
 #: The deepest JSON nesting decoded (objects and arrays); deeper is ``JSONTooDeep``.
 JSON_MAX_DEPTH = 100
-#: The most steps one JSONPath evaluation may cost, estimated before it runs when it holds more
-#: than one ``..``: the values in the document times its depth for each further ``..``. More
-#: is ``JSONPathTooCostly`` (a ``ValueError``): one poll never holds the triggerer's loop.
-JSONPATH_BUDGET = 500_000
+#: The most steps one JSONPath evaluation may cost, estimated before it runs when it holds a
+#: ``..``: the values in the document, times its depth for each further ``..``. More is
+#: ``JSONPathTooCostly`` (a ``ValueError``): one poll is bounded (the aiohttp runner judges
+#: such an expression in a worker thread: a step costs 10 to 15 microseconds, so about a
+#: second and a half at most).
+JSONPATH_BUDGET = 100_000
 #: A request's total deadline (connect, headers and the whole body), when ``request_deadline``
 #: is not given: the connect timeout plus this many read timeouts.
 DEADLINE_FACTOR = 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,15 @@ def response_payload(
 
 def non_finite(value: Any) -> tuple[str, float] | None:
     """``(path, number)`` of the first NaN or infinity in ``value`` (``""`` for ``value``
-    itself, else like ``.result[2].score``), or ``None``."""
+    itself, else like ``.result[2].score``), or ``None``. Looked for by JSON's own encoder
+    first: the paths are worked out only when there is one (a path a value made a large
+    document slow to check)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        pass
+    else:
+        return None
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, path = stack.pop()

@@ -535,7 +535,7 @@ class HttSleepTrigger(BaseTrigger):
             sleeper = await self._prepare()
             try:
                 response = await sleeper.run(**await self._resume(sleeper, lines))
-                event = self._success(response, sleeper)
+                event = await self._success(response, sleeper)
             except Alarm as exc:
                 event = {"status": "alarm", "alarm": _plain(exc.alarm), "message": str(exc)}
             except GaveUp as exc:
@@ -606,11 +606,18 @@ class HttSleepTrigger(BaseTrigger):
             "poll_log": PollLog(follows),
         }
 
-    def _success(self, response: requests.Response, sleeper: AsyncHttSleeper) -> dict[str, Any]:
+    async def _success(
+        self, response: requests.Response, sleeper: AsyncHttSleeper
+    ) -> dict[str, Any]:
+        """The event of a met wait. Its XCom value is taken in a worker thread: decoding the
+        body, checking it for numbers JSON cannot carry and running ``xcom_jsonpath`` take time
+        that grows with the body, up to ``max_body_bytes`` (seconds on the shared loop)."""
         event: dict[str, Any] = {"status": "success"}
         if self.do_xcom_push:
             try:
-                event["xcom"] = response_payload(response, self.xcom_jsonpath, sleeper.secrets)
+                event["xcom"] = await asyncio.to_thread(
+                    response_payload, response, self.xcom_jsonpath, sleeper.secrets
+                )
             except PayloadError as exc:
                 event["payload_error"] = str(exc)
         return event

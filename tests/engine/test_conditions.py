@@ -859,3 +859,33 @@ def test_the_depth_precheck_reads_strings_as_json_does(content: list[bytes]):
     deepest = _deepest(text)
     assert conditions._nests_deeper(text, 2) == (deepest > 2)
     assert conditions._nests_deeper(text, deepest) is False
+
+
+@pytest.mark.parametrize(
+    ("until", "long"),
+    [
+        ({"jsonpath": [{"expression": "status", "value": "OK"}]}, False),
+        ({"jsonpath": [{"expression": "jobs[*].status", "value": "OK"}]}, False),
+        ({"json": {"status": "OK"}, "status_code": 200}, False),
+        ({"jsonpath": [{"expression": "$..status", "value": "OK"}]}, True),
+        ([{"status_code": 200}, {"jsonpath": [{"expression": "a..b", "value": 1}]}], True),
+        ({"callback": "json.dumps"}, True),
+    ],
+)
+def test_what_may_take_long_to_judge_is_known_before_any_body(until: object, long: bool):
+    """A callback, or a JSONPath that walks the whole document (``..``): the aiohttp runner
+    judges such rules in a worker thread, whatever the body's size."""
+    assert Rules(until).may_take_long is long
+    assert Rules({"status_code": 200}, alarms=until).may_take_long is long
+
+
+def test_one_descendant_operator_is_within_the_budget_too(monkeypatch: pytest.MonkeyPatch):
+    """A single ``..`` visits every value of the document: counted against the budget."""
+    from httsleep_airflow import _core
+
+    body = json.dumps({"a": [{"b": i} for i in range(30)]}).encode()
+    rules = Rules({"jsonpath": [{"expression": "$..b", "value": 99}]})
+    assert rules.judge(make_response(200, body)).verdict is Verdict.PENDING
+    monkeypatch.setattr(_core, "JSONPATH_BUDGET", 40)
+    with pytest.raises(conditions.JSONPathTooCostly):
+        Rules({"jsonpath": [{"expression": "$..b", "value": 99}]}).judge(make_response(200, body))

@@ -565,3 +565,42 @@ def test_a_body_of_many_small_gzip_members_is_read_once():
     finally:
         _http.zlib.decompressobj = real
     assert len(fed) == 5_000 and sum(fed) <= 5_000 * _http._FIRST_IN
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _first_non_finite(value: object, path: str = "") -> tuple[str, float] | None:
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    children = (
+        [(f"{path}.{key}", child) for key, child in value.items()]
+        if isinstance(value, dict)
+        else [(f"{path}[{index}]", child) for index, child in enumerate(value)]
+        if isinstance(value, list)
+        else []
+    )
+    for child_path, child in children:
+        found = _first_non_finite(child, child_path)
+        if found is not None:
+            return found
+    return None
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=JSON_VALUES)
+def test_the_first_number_json_cannot_carry_is_named_by_its_path(value: object):
+    from httsleep_airflow._payload import non_finite
+
+    expected, found = _first_non_finite(value), non_finite(value)
+    assert (found is None) == (expected is None)
+    if expected is not None and found is not None:
+        assert found[0] == expected[0] and repr(found[1]) == repr(expected[1])
