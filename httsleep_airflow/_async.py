@@ -32,7 +32,7 @@ import yarl
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.helpers import set_exception
 from aiohttp.http_exceptions import BadHttpMessage, InvalidHeader, LineTooLong
-from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth, HTTPProxyAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
 from requests.utils import (
@@ -131,23 +131,31 @@ def _ssl_option(verify: bool | str | None, cert: str | tuple[str, str] | None) -
 
 
 def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[str, Any]:
-    """aiohttp options for a requests-style ``auth``."""
+    """aiohttp options for a requests-style ``auth``, chosen by what its ``__call__`` does (a
+    subclass that keeps it is the same auth; one that has its own cannot run here): Basic,
+    Basic to a proxy (``HTTPProxyAuth``: a ``Proxy-Authorization`` header, as requests adds
+    it), Digest, bearer."""
     if auth is None:
         return {}
     if isinstance(auth, tuple) and len(auth) == 2:
         auth = HTTPBasicAuth(*auth)
-    if isinstance(auth, HTTPBasicAuth):
+    call = type(auth).__call__ if isinstance(auth, AuthBase) else None
+    if call is HTTPBasicAuth.__call__:
         headers["Authorization"] = basic_header(auth.username, auth.password)
         return {}
-    if isinstance(auth, HTTPDigestAuth):
+    if call is HTTPProxyAuth.__call__:
+        headers["Proxy-Authorization"] = basic_header(auth.username, auth.password)
+        return {}
+    if call is HTTPDigestAuth.__call__:
         # requests types the credentials str | bytes; aiohttp takes str (bytes fail in both)
         digest = aiohttp.DigestAuthMiddleware(auth.username, auth.password)  # type: ignore[arg-type]
         return {"middlewares": (digest,)}
-    if isinstance(auth, BearerAuth):
+    if call is BearerAuth.__call__:
         headers["Authorization"] = f"Bearer {auth.token}"
         return {}
     raise ConditionError(
-        f"the async runner supports Basic, Digest and bearer auth, not {type(auth).__name__}"
+        "the async runner supports Basic (to a server or a proxy), Digest and bearer auth, "
+        f"not {type(auth).__name__}"
     )
 
 
@@ -788,7 +796,8 @@ class AsyncHttSleeper(Plan):
         prepared.prepare_url(url, _unless_empty(request.params))
         prepared.prepare_headers(headers)
         prepared.prepare_body(_unless_empty(request.data), None, request.json)
-        prepared.prepare_auth(None, url)  # a password in the URL: Basic, as requests
+        if request.auth is None:  # a password in the URL: Basic, as requests (given auth wins)
+            prepared.prepare_auth(None, url)
         self._method = prepared.method or "GET"
         self._url = prepared.url or url
         self._label = describe_request(request, self._url)  # not prepared a second time

@@ -951,3 +951,45 @@ def test_a_url_written_as_a_str_subclass_is_polled_by_its_text(runner: str, serv
     assert server.received[0].path == "/jobs/1"
     assert server.received[0].headers["Authorization"] == basic("ann", "pw-24680", "latin-1")
     assert "pw-24680" not in str(error) and '"echo": "***"' in str(error)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize(
+    ("auth", "sent"),
+    [
+        (("ann", "pw-12345"), {"Authorization": basic("ann", "pw-12345", "latin-1")}),
+        (BearerAuth("tok-12345"), {"Authorization": "Bearer tok-12345"}),
+        (None, {"Authorization": basic("urluser", "url-pass-1", "latin-1")}),
+        (
+            requests.auth.HTTPProxyAuth("pxuser", "px-pass-1"),
+            {"Proxy-Authorization": basic("pxuser", "px-pass-1", "latin-1")},
+        ),
+    ],
+    ids=["basic", "bearer", "none", "proxy"],
+)
+def test_given_auth_wins_over_a_password_in_the_url_alike(
+    runner: str, auth: Any, sent: dict[str, str], server: ScriptedServer
+):
+    """As requests prepares a request: a given auth, not the URL's user-info, is sent (the
+    user-info only when no auth is given); ``HTTPProxyAuth`` is a ``Proxy-Authorization``
+    header, never an ``Authorization`` one."""
+    server.script(OK)
+    url = server.url("/jobs/1").replace("http://", "http://urluser:url-pass-1@")
+    scenario = Scenario("", [], alarms=None, options={"auth": auth} if auth else {})
+    RUNNERS[runner](url, scenario, Recorder())
+    received = server.received[0].headers
+    assert {name: received.get(name) for name in ("Authorization", "Proxy-Authorization")} == {
+        "Authorization": None,
+        "Proxy-Authorization": None,
+        **sent,
+    }
+
+
+def test_an_auth_with_its_own_call_is_refused_by_the_async_runner_when_built():
+    class Signed(requests.auth.HTTPBasicAuth):
+        def __call__(self, request: Any) -> Any:
+            request.headers["X-Signature"] = "signed"
+            return request
+
+    with pytest.raises(ConditionError, match="not Signed"):
+        AsyncHttSleeper("http://127.0.0.1:1/x", {"status_code": 200}, auth=Signed("a", "b"))
