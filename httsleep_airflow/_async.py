@@ -19,12 +19,10 @@ import ssl
 import sys
 import threading
 import time
-import types
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import aiohttp
 import requests
@@ -39,7 +37,7 @@ from requests.utils import (
     DEFAULT_CA_BUNDLE_PATH,
     default_headers,
     get_encoding_from_headers,
-    get_environ_proxies,
+    select_proxy,
 )
 
 from httsleep_airflow._core import ACCEPT_ENCODING, MAX_HEADERS, MAX_STATUS_LINE, Done, Sleep
@@ -70,8 +68,15 @@ from httsleep_airflow._http import (
     stale_connection_cause,
     store_cookies,
 )
-from httsleep_airflow._secrets import scrub
-from httsleep_airflow._sync import MISSING, BearerAuth, Plan, describe_request
+from httsleep_airflow._secrets import scrub, tidy
+from httsleep_airflow._sync import (
+    MISSING,
+    BearerAuth,
+    Plan,
+    describe_request,
+    environ_proxies,
+    proxy_secrets,
+)
 from httsleep_airflow.exceptions import ConditionError, HttSleepError
 
 if sys.version_info < (3, 11):  # aiohttp depends on async-timeout before Python 3.11
@@ -823,7 +828,10 @@ class AsyncHttSleeper(Plan):
         self._middlewares = extra.get("middlewares")
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
-        self._proxies = dict(proxies) if proxies else None  # most have none: no dict held
+        self._proxies: Mapping[str, str] | None = dict(proxies) if proxies else None  # most
+        # have none: no dict held; with the environment's once it is read (``send_once``)
+        if proxies:
+            self.secrets = tidy([*self.secrets, *proxy_secrets(proxies)])
         # for every https hop, a redirect's from http included (aiohttp ignores it on http)
         self._tls = (self.verify, cert)
         self._environment_read = False
@@ -883,11 +891,13 @@ class AsyncHttSleeper(Plan):
         if budget is MISSING:
             budget = self.request_deadline
         if not self._environment_read:  # what requests.get would read from the environment
-            proxies = {**_environ_proxies(self._url), **(self._proxies or {})}
+            environ = environ_proxies(self._url)
+            proxies = {**environ, **self._proxies} if self._proxies else environ
+            self._proxies = proxies or None  # each hop's is chosen from them (``_exchange``)
             self._request_options = _shared(
                 {
                     **self._request_options,
-                    "proxy": proxies.get(urlsplit(self._url).scheme) or proxies.get("all"),
+                    "proxy": select_proxy(self._url, proxies),
                     "ssl": _ssl_option(*self._tls),
                 }
             )
@@ -929,6 +939,10 @@ class AsyncHttSleeper(Plan):
                 options = {**options, "middlewares": middlewares}
             if left_origin and self._tls[1]:  # a client certificate goes to its origin only
                 options = {**options, "ssl": _ssl_option(self._tls[0], None)}
+            if hops and self._proxies:  # each hop through its own scheme's proxy, as requests
+                proxy = select_proxy(url, self._proxies)
+                if proxy != options.get("proxy"):
+                    options = {**options, "proxy": proxy}
             if target is None:
                 target = _wire_url(url)
             try:
@@ -1246,42 +1260,6 @@ def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
     if wheel is None or wheel.loop is not loop:
         wheel = _TIMERS.wheel = _Wheel(loop)
     return wheel
-
-
-def _environ_proxies(url: str) -> Mapping[str, str]:
-    """``requests.utils.get_environ_proxies(url)``, worked out once per host and environment:
-    requests walks the environment more than once and parses ``no_proxy``, and a triggerer starts
-    thousands of sleepers of a few hosts. The key holds every ``*_proxy`` variable, in any
-    case, as requests reads them."""
-    parts = urlsplit(url)
-    return _proxies_of(f"{parts.scheme}://{parts.netloc}", _proxy_variables())
-
-
-#: The environment last read (a copy of ``os.environ``'s own store) and its proxy variables.
-_ENVIRONMENT_SEEN: tuple[dict[Any, Any] | None, tuple[tuple[str, str], ...]] = (None, ())
-
-
-def _proxy_variables() -> tuple[tuple[str, str], ...]:
-    """Every ``*_proxy`` variable (any case) and ``REQUEST_METHOD``, with their values. Reading
-    ``os.environ`` decodes every variable in Python; its store is compared whole instead (one
-    dictionary comparison), and read again only when it changed."""
-    global _ENVIRONMENT_SEEN
-    store = getattr(os.environ, "_data", None)  # CPython's encoded store; without it, read all
-    seen, variables = _ENVIRONMENT_SEEN
-    if store is None or seen != store:
-        variables = tuple(
-            (name, value)
-            for name, value in os.environ.items()
-            if name[-6:].lower() == "_proxy" or name == "REQUEST_METHOD"
-        )
-        if store is not None:
-            _ENVIRONMENT_SEEN = (dict(store), variables)
-    return variables
-
-
-@functools.lru_cache(maxsize=256)
-def _proxies_of(origin: str, environment: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
-    return types.MappingProxyType(get_environ_proxies(origin))
 
 
 #: Empty values requests prepares as it prepares ``None`` (no query, no body, not a stream).

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import http.client
 import itertools
 import logging
 import math
 import operator
+import os
 import re
 import socket
 import threading
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from http.cookiejar import CookieJar
@@ -26,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_environ_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from httsleep_airflow._conditions import Rules, meets, normalized
@@ -573,9 +577,84 @@ def request_secrets(
     found = [*url_secrets(request.url), *auth_secrets(request.auth)]
     found += secret_header_values(request.headers, secret_headers)
     found += secret_query_values(None, request.params)
+    found += cookie_values(request.cookies)
     if session is not None:
         found += auth_secrets(session.auth) + secret_header_values(session.headers, secret_headers)
+        found += cookie_values(session.cookies)
+        found += proxy_secrets(session.proxies)
     return tidy(found)
+
+
+def cookie_values(cookies: Any) -> list[str]:
+    """The values of the cookies a caller gives (a mapping or a cookie jar): sent in a
+    ``Cookie`` header, a credential as that header's value is."""
+    if isinstance(cookies, CookieJar):
+        return [cookie.value for cookie in cookies if isinstance(cookie.value, str)]
+    if isinstance(cookies, Mapping):
+        return [value for value in cookies.values() if isinstance(value, str | bytes)]
+    return []
+
+
+def proxy_secrets(proxies: Any) -> list[str]:
+    """The credentials in the proxy URLs of a requests-style ``proxies`` mapping (a password,
+    secret-looking query values): each runner sends the ``Proxy-Authorization`` made of them."""
+    if not isinstance(proxies, Mapping):
+        return []
+    return [found for url in proxies.values() if isinstance(url, str) for found in url_secrets(url)]
+
+
+def environ_proxies(url: str) -> Mapping[str, str]:
+    """``requests.utils.get_environ_proxies(url)``, worked out once per host and environment:
+    requests walks the environment more than once and parses ``no_proxy``, and a triggerer starts
+    thousands of sleepers of a few hosts. The key holds every ``*_proxy`` variable, in any
+    case, as requests reads them."""
+    parts = urlsplit(url)
+    return _proxies_of(f"{parts.scheme}://{parts.netloc}", proxy_variables())
+
+
+#: The environment last read (a copy of ``os.environ``'s own store) and its proxy variables.
+_ENVIRONMENT_SEEN: tuple[dict[Any, Any] | None, tuple[tuple[str, str], ...]] = (None, ())
+
+
+def proxy_variables() -> tuple[tuple[str, str], ...]:
+    """Every ``*_proxy`` variable (any case) and ``REQUEST_METHOD``, with their values. Reading
+    ``os.environ`` decodes every variable in Python; its store is compared whole instead (one
+    dictionary comparison), and read again only when it changed."""
+    global _ENVIRONMENT_SEEN
+    store = getattr(os.environ, "_data", None)  # CPython's encoded store; without it, read all
+    seen, variables = _ENVIRONMENT_SEEN
+    if store is None or seen != store:
+        variables = tuple(
+            (name, value)
+            for name, value in os.environ.items()
+            if name[-6:].lower() == "_proxy" or name == "REQUEST_METHOD"
+        )
+        if store is not None:
+            _ENVIRONMENT_SEEN = (dict(store), variables)
+    return variables
+
+
+@functools.lru_cache(maxsize=256)
+def _proxies_of(origin: str, environment: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    return types.MappingProxyType(get_environ_proxies(origin))
+
+
+@functools.lru_cache(maxsize=16)
+def _environment_secrets(variables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    return tuple(
+        secret
+        for _, value in variables
+        if "@" in value or "=" in value
+        for secret in url_secrets(value)
+    )
+
+
+def environment_secrets() -> tuple[str, ...]:
+    """The credentials in the proxy variables of the environment (a password in a proxy URL,
+    secret-looking query values), whichever URL they serve: both runners read them (the
+    requests runner per request, the aiohttp one at its first poll), and a proxy, or a server
+    behind one, may echo the ``Proxy-Authorization`` made from them."""
+    return _environment_secrets(proxy_variables())
 
 
 class _Missing:
@@ -834,7 +913,11 @@ class Plan:
         self.request = build_request(url_or_request, auth=auth, headers=headers)
         self._label: str | None = None  # described when first needed (``label``)
         self.secrets = tidy(
-            [*request_secrets(self.request, secret_headers=self.secret_headers), *secrets]
+            [
+                *request_secrets(self.request, secret_headers=self.secret_headers),
+                *environment_secrets(),
+                *secrets,
+            ]
         )
         self.timeout = check_timeout(timeout)
         self.max_wait = (  # finite; never slept, only compared: no upper bound

@@ -93,7 +93,7 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_CONNECT = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -68,3 +68,75 @@ def test_a_proxy_changed_in_place_in_any_case_is_seen(
     other_server.script(Reply(body={}), Reply(body={}))
     _poll_both(JOB)
     assert [r.path for r in other_server.received] == [JOB, JOB]
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY")
+PROXY_PASSWORD = "proxy-pw-31337"
+
+
+def _end_both(url: str, **options: object) -> list[BaseException]:
+    """What each runner raised polling ``url`` (the requests one with ``session``, the aiohttp
+    one with ``proxies``, when given)."""
+    session, proxies = options.pop("session", None), options.pop("proxies", None)
+    ended: list[BaseException] = []
+    try:
+        HttSleeper(url, UNTIL, session=session, max_retries=1, **options).run()  # type: ignore[arg-type]
+    except Exception as exc:
+        ended.append(exc)
+
+    async def main() -> None:
+        async with AsyncHttSleeper(url, UNTIL, proxies=proxies, max_retries=1, **options) as s:  # type: ignore[arg-type]
+            await s.run()
+
+    try:
+        asyncio.run(main())
+    except Exception as exc:
+        ended.append(exc)
+    return ended
+
+
+@pytest.mark.parametrize("given", ["environment", "arguments"])
+def test_a_proxy_password_is_redacted_when_the_proxy_echoes_it(
+    given: str, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+):
+    """The password of a proxy from the environment, or from the arguments (the aiohttp
+    runner's ``proxies``, a requests session's), is ``***`` when the proxy echoes what it got."""
+    import base64
+
+    import requests
+
+    for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    proxy = server.url().replace("http://", f"http://ann:{PROXY_PASSWORD}@")
+    basic = base64.b64encode(f"ann:{PROXY_PASSWORD}".encode()).decode()
+    echo = Reply(status=202, body={"got": f"Basic {basic}", "password": PROXY_PASSWORD})
+    server.script(echo, echo)
+    options: dict[str, object] = {}
+    if given == "environment":
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+    else:
+        session = requests.Session()
+        session.proxies = {"http": proxy}
+        options = {"session": session, "proxies": {"http": proxy}}
+    ended = _end_both(JOB, **options)
+    assert [r.headers.get("Proxy-Authorization") for r in server.received] == [f"Basic {basic}"] * 2
+    assert len(ended) == 2
+    for exc in ended:
+        assert PROXY_PASSWORD not in str(exc) and basic not in str(exc) and "***" in str(exc)
+
+
+def test_each_hop_goes_through_its_own_schemes_proxy_alike(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+):
+    """An http proxy only: a redirect to https goes straight there in both runners (the
+    aiohttp runner sent it through the first hop's proxy, a CONNECT with its credentials)."""
+    from tests.scripted_server import free_port
+
+    for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url().replace("http://", "http://ann:pw-1234567@"))
+    away = Reply(status=302, headers={"Location": f"https://127.0.0.1:{free_port()}/x"})
+    server.script(away, away)
+    ended = _end_both(JOB)
+    assert [r.path for r in server.received] == [JOB, JOB]  # no CONNECT
+    assert [type(exc).__name__ for exc in ended] == ["ConnectionError", "ConnectionError"]

@@ -431,6 +431,19 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "a cookie the caller gives is *** when the server echoes it",
+        [Reply(body={"status": "ERROR", "saw": "sessionid=cookie-secret-4242"})],
+        alarms=[{"jsonpath": [{"expression": "status", "value": "ERROR"}]}],
+        request={"cookies": {"sessionid": "cookie-secret-4242"}},
+        outcome="alarm",
+        alarm=0,
+        check=lambda error, server: (
+            server.received[0].headers["Cookie"] == "sessionid=cookie-secret-4242"
+            and "cookie-secret-4242" not in str(error)
+            and '"saw": "sessionid=***"' in str(error)
+        ),
+    ),
+    Scenario(
         "secrets given by the caller are *** in the give-up message",
         [Reply(body={"status": "RUNNING", "query": "sig=qs-secret-1"})],
         options={"max_retries": 1, "secrets": ["qs-secret-1"]},
