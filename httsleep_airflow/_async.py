@@ -8,6 +8,7 @@ callbacks and ``ignore_exceptions`` behaves the same under both runners.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime
 import functools
@@ -30,6 +31,7 @@ import yarl
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.helpers import set_exception
 from aiohttp.http_exceptions import BadHttpMessage, InvalidHeader, LineTooLong
+from multidict import CIMultiDict, CIMultiDictProxy
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth, HTTPProxyAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
@@ -173,6 +175,7 @@ _TRANSLATIONS: tuple[tuple[type[BaseException], type[requests.RequestException]]
     (aiohttp.TooManyRedirects, requests.exceptions.TooManyRedirects),
     (aiohttp.InvalidURL, requests.exceptions.InvalidURL),
     (aiohttp.ClientPayloadError, BodyDropped),
+    (aiohttp.ClientHttpProxyError, requests.exceptions.ProxyError),  # a CONNECT refused (407)
     (aiohttp.ClientConnectionError, requests.exceptions.ConnectionError),
     (aiohttp.ClientResponseError, requests.exceptions.ConnectionError),  # unparsable response
     (asyncio.TimeoutError, RequestDeadlineExceeded),  # the request's own deadline
@@ -221,7 +224,10 @@ def _latin1(text: str) -> str:
 
 def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     """The aiohttp runner's one translation boundary: the ``requests`` exception for an aiohttp
-    one, by cause (the same class the requests runner raises); anything else as it is."""
+    one, by cause (the same class the requests runner raises); anything else as it is.
+    aiohttp's own errors behind it forget the request they were raised for
+    (``_forget_request``)."""
+    _forget_request(error)
     if isinstance(error, _FINAL):
         return error
     for cause in causes(error):  # a shared rule's refusal, raised while aiohttp's parser read
@@ -245,6 +251,26 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
             return target(scrub(text or type(error).__name__, secrets, 300))
     return error
+
+
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+def _forget_request(error: BaseException) -> None:
+    """aiohttp's errors behind ``error`` without the request they hold: its headers (its
+    credentials among them), its URLs' user-info (a proxy's password) and the responses
+    before it. Their ``repr()`` shows them, and the error is kept as the cause of ours."""
+    for cause in causes(error):
+        info = getattr(cause, "request_info", None)
+        if isinstance(info, aiohttp.RequestInfo):
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                cause.request_info = info._replace(  # type: ignore[attr-defined]
+                    url=info.url.with_user(None),
+                    headers=_NO_HEADERS,
+                    real_url=info.real_url.with_user(None),
+                )
+        if isinstance(cause, aiohttp.ClientResponseError):
+            cause.history = ()
 
 
 def _closed_before_answering(error: BaseException) -> bool:

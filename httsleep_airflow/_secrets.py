@@ -633,14 +633,23 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
     for member in getattr(error, "exceptions", None) or ():  # an ExceptionGroup's members
         if isinstance(member, BaseException):
             redact_exception(member, secrets)
-    if clean == text:
-        return
     try:
         still = str(error)
     except Exception:
         still = text
-    if _redact_text(still, secrets) != still:
-        _force_str(error, clean)
+    shown = _repr(error)  # may be built from other attributes than its args
+    clean_repr = _redact_text(shown, secrets) if redact(shown, secrets) != shown else None
+    if clean != text and _redact_text(still, secrets) != still:
+        _force_text(error, clean, clean_repr)
+    elif clean_repr is not None:
+        _force_text(error, None, clean_repr)
+
+
+def _repr(error: BaseException) -> str:
+    try:
+        return repr(error)
+    except Exception:
+        return type(error).__name__
 
 
 def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
@@ -659,13 +668,18 @@ def _redact_arg(arg: Any, secrets: tuple[str, ...]) -> Any:
     return arg if redact(text, secrets) == text else _redact_text(str(arg), secrets)
 
 
-def _force_str(error: BaseException, text: str) -> None:
-    """Give ``error`` a ``str()`` of ``text``, keeping its class name and its bases."""
+def _force_text(error: BaseException, text: str | None, shown: str | None) -> None:
+    """Give ``error`` a ``str()`` of ``text`` and a ``repr()`` of ``shown`` (each when given),
+    keeping its class name and its bases."""
     cls = type(error)
-    namespace = {"__str__": lambda self: text, "__module__": cls.__module__}
+    namespace: dict[str, Any] = {"__module__": cls.__module__}
+    if text is not None:
+        namespace["__str__"] = lambda self: text
+    if shown is not None:
+        namespace["__repr__"] = lambda self: shown
     try:
         redacted_cls = type(cls.__name__, (cls,), namespace)
         redacted_cls.__qualname__ = cls.__qualname__
         error.__class__ = redacted_cls
     except TypeError:  # built-in layouts refuse __class__ assignment: keep the args form
-        error.args = (text,)
+        error.args = (text if text is not None else shown,)

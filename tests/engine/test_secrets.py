@@ -654,3 +654,23 @@ def test_scrub_takes_bounded_time_on_hostile_texts():
     secrets = tidy([f"secret-number-{i:04d}" for i in range(200)])
     for body in ("?session=" + "v" * 10_000_000, "?a=" + ";b" * 5_000_000, "x " * 5_000_000):
         assert len(scrub(body, secrets, 500)) <= 500
+
+
+def test_an_error_whose_repr_shows_other_attributes_is_redacted_in_its_repr_too():
+    """A library error that builds its ``repr()`` from an attribute (aiohttp's from the request
+    it was raised for) keeps its class, and shows ``***`` there."""
+    from httsleep_airflow._secrets import redact_exception, tidy
+
+    class Raised(ValueError):
+        def __init__(self, message: str, headers: dict[str, str]) -> None:
+            super().__init__(message)
+            self.headers = headers
+
+        def __repr__(self) -> str:
+            return f"Raised({self.args[0]!r}, headers={self.headers!r})"
+
+    error = Raised("bad head", {"Authorization": "Bearer tok-24680"})
+    redact_exception(error, tidy(["tok-24680"]))
+    assert isinstance(error, Raised) and type(error).__name__ == "Raised"
+    assert "tok-24680" not in repr(error) and "***" in repr(error)
+    assert str(error) == "bad head"

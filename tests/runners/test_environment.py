@@ -140,3 +140,27 @@ def test_each_hop_goes_through_its_own_schemes_proxy_alike(
     ended = _end_both(JOB)
     assert [r.path for r in server.received] == [JOB, JOB]  # no CONNECT
     assert [type(exc).__name__ for exc in ended] == ["ConnectionError", "ConnectionError"]
+
+
+def test_a_proxy_that_refuses_a_tunnel_is_a_proxy_error_in_both_runners(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A ``407`` to a CONNECT is ``ProxyError`` from both runners, a proxy where nothing
+    listens ``ConnectionError``; their text and ``repr()``, their causes' included, show no
+    proxy password."""
+    from httsleep_airflow._http import causes
+    from tests.scripted_server import free_port
+
+    for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    server.script(Reply(status=407, headers={"Proxy-Authenticate": "Basic"}))
+    for proxy, error in (
+        (server.url(), "ProxyError"),
+        (f"http://127.0.0.1:{free_port()}", "ConnectionError"),
+    ):
+        monkeypatch.setenv("HTTPS_PROXY", proxy.replace("http://", f"http://ann:{PROXY_PASSWORD}@"))
+        ended = _end_both("https://job-api.invalid/jobs/3", timeout=5)
+        assert [type(exc).__name__ for exc in ended] == [error, error]
+        for exc in ended:
+            shown = " ".join(f"{cause!r} {cause}" for cause in causes(exc))
+            assert PROXY_PASSWORD not in shown

@@ -1006,3 +1006,23 @@ def test_an_auth_with_its_own_call_is_refused_by_the_async_runner_when_built():
 
     with pytest.raises(ConditionError, match="not Signed"):
         AsyncHttSleeper("http://127.0.0.1:1/x", {"status_code": 200}, auth=Signed("a", "b"))
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_no_error_behind_the_one_raised_shows_a_credential_in_its_repr(
+    runner: str, raw_server: RawServer
+):
+    """aiohttp's errors keep the request they were raised for, and their ``repr()`` shows its
+    headers: kept as our error's cause, they forget it."""
+    from httsleep_airflow._http import causes
+
+    raw_server.script(
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n")
+    )
+    scenario = Scenario(
+        "", [], alarms=None, options={"auth": ("ann", "pw-12345"), "max_retries": 1}
+    )
+    with pytest.raises(requests.RequestException) as raised:
+        RUNNERS[runner](raw_server.url("/jobs/1"), scenario, Recorder())
+    shown = " ".join(f"{cause!r} {cause}" for cause in causes(raised.value))
+    assert "pw-12345" not in shown and basic("ann", "pw-12345", "latin-1")[6:] not in shown
