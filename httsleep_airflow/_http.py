@@ -401,8 +401,11 @@ def origin(url: str) -> tuple[str, str, int]:
 
 
 def same_origin(first: str, second: str) -> bool:
-    """Whether two URLs share scheme, host and port (credentials may follow a redirect)."""
-    return origin(first) == origin(second)
+    """Whether two URLs share scheme, host and port (credentials may follow a redirect, or go
+    with a request). A URL with no origin credentials may go to (``origin``) shares none, not
+    even with another such URL."""
+    where = origin(first)
+    return bool(where[1]) and where == origin(second)
 
 
 def redirect_location(status: int, headers: Mapping[str, str]) -> str | None:

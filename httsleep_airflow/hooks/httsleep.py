@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from httsleep_airflow._http import origin
+from httsleep_airflow._http import origin, same_origin
 from httsleep_airflow._secrets import (
     header_name,
     redact,
@@ -545,7 +545,7 @@ class HttSleepHook(BaseHook):
         settings = self.settings
         # The caller's secret header names add to the connection's, never replace them.
         secret_headers = [*settings.secret_headers, *(options.pop("secret_headers", None) or ())]
-        if origin(url) != settings.origin:
+        if not same_origin(url, settings.base_url):
             options = {"timeout": settings.timeout, **options}
             return HttSleeper(request, until, alarms, secret_headers=secret_headers, **options)
         if has_authorization(headers):  # the caller's own Authorization wins over the session's

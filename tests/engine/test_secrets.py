@@ -368,6 +368,24 @@ def test_origin_and_url_checks_read_the_host_as_requests_connects_to_it():
     assert "pw-secret-123456" not in str(info.value) and "***" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("https://h/x", "https://h:443/y", True),
+        ("http://h/x", "https://h/x", False),
+        ("http://[fe80::1%25eth0]:8080/", "http://[fe80::2%25eth1]:9999/", False),  # zone ids
+        ("http://[fe80::1%25eth0]:8080/", "http://[fe80::1%25eth0]:8080/", False),
+        ("http://a\\@b/x", "http://c\\@d/y", False),  # read as two hosts: no origin
+    ],
+)
+def test_a_url_with_no_origin_shares_it_with_no_other(first: str, second: str, same: bool):
+    """Credentials follow a redirect only within an origin: two URLs whose hosts the libraries
+    read differently have none, and do not share one."""
+    from httsleep_airflow._http import same_origin
+
+    assert same_origin(first, second) is same and same_origin(second, first) is same
+
+
 # --- every class of credential and of encoder: generated ---------------------------------------
 
 import unicodedata  # noqa: E402
