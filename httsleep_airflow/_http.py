@@ -27,6 +27,8 @@ from urllib3.util import parse_url
 
 from httsleep_airflow._core import (
     CONTENT_CODINGS,
+    MAX_COOKIE_SIZE,
+    MAX_COOKIES,
     MAX_ENCODINGS,
     MAX_HEADER_LINE,
     MAX_HEADERS,
@@ -589,11 +591,21 @@ def check_cookies(cookies: Any, where: str = "cookies") -> None:
 def drop_unsendable_cookies(jar: CookieJar | None) -> None:
     """Forget the cookies in ``jar`` the runners would not send alike (a name or value with a
     character ``_NOT_VISIBLE`` finds, as a server may set): requests would send them as latin-1
-    and aiohttp as UTF-8, or refuse to send at all. Such a cookie is sent back by neither."""
+    and aiohttp as UTF-8, or refuse to send at all. Such a cookie is sent back by neither. So
+    are those past the limits (``MAX_COOKIE_SIZE``; past ``MAX_COOKIES``, the last in the
+    jar's order: those set last)."""
     if not jar:
         return
-    odd = [c for c in jar if _NOT_VISIBLE.search(c.name) or _NOT_VISIBLE.search(c.value or "")]
+    odd = [
+        c
+        for c in jar
+        if _NOT_VISIBLE.search(c.name)
+        or _NOT_VISIBLE.search(c.value or "")
+        or len(c.name) + len(c.value or "") > MAX_COOKIE_SIZE
+    ]
     for cookie in odd:
+        jar.clear(cookie.domain, cookie.path, cookie.name)
+    for cookie in list(jar)[MAX_COOKIES:]:
         jar.clear(cookie.domain, cookie.path, cookie.name)
 
 

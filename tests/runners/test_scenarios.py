@@ -444,6 +444,22 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "a server that sets ever more cookies: the first 50 are kept and sent back, none over "
+        "4096 characters",
+        [
+            RawReply(
+                body=b'{"status": "RUNNING"}',
+                headers=[("Set-Cookie", "a-fit=" + "y" * 4091), ("Set-Cookie", "big=" + "x" * 4094)]
+                + [("Set-Cookie", f"c{n:02}=v{n}") for n in range(60)],
+            ),
+            RAW_OK,
+        ],
+        check=lambda result, server: (
+            server.received[1].headers["Cookie"]
+            == "; ".join(["a-fit=" + "y" * 4091] + [f"c{n:02}=v{n}" for n in range(49)])
+        ),
+    ),
+    Scenario(
         "secrets given by the caller are *** in the give-up message",
         [Reply(body={"status": "RUNNING", "query": "sig=qs-secret-1"})],
         options={"max_retries": 1, "secrets": ["qs-secret-1"]},
