@@ -14,7 +14,7 @@ comes from the runner (any monotonic clock), so tests drive it as plain function
 
 from __future__ import annotations
 
-import contextlib
+import datetime
 import email.utils
 import hashlib
 import logging
@@ -245,18 +245,26 @@ def retry_after_seconds(response: requests.Response, wall_now: float) -> float |
         return None
     if value.isdigit():
         return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # an HTTP date is always GMT
+    when = _http_date(value)
+    if when is None:
         return None
     reference = wall_now
     server_date = response.headers.get("Date")
     if server_date:  # measure against the server's own clock: immune to clock skew
-        with contextlib.suppress(TypeError, ValueError):
-            reference = email.utils.parsedate_to_datetime(server_date).timestamp()
-    return max(0.0, when.timestamp() - reference)
+        reference = _http_date(server_date) or reference
+    return max(0.0, when - reference)
+
+
+def _http_date(value: str) -> float | None:
+    """The Unix time of an HTTP date, in any of its three forms (RFC 9110: IMF-fixdate, RFC 850,
+    asctime), always GMT: the asctime form names no zone, and is GMT too (not local time)."""
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class PollLog:

@@ -200,6 +200,32 @@ class TestRetryAfter:
         wall = 1792567700.0  # 2026-10-21 07:28:20 GMT
         assert retry_after_seconds(response, wall_now=wall) == 20.0
 
+    @pytest.mark.parametrize(
+        "when",
+        [
+            "Wed, 21 Oct 2026 07:28:40 GMT",  # IMF-fixdate
+            "Wednesday, 21-Oct-26 07:28:40 GMT",  # RFC 850
+            "Wed Oct 21 07:28:40 2026",  # asctime: no zone, GMT all the same
+            "Wed, 21 Oct 2026 07:28:40 -0000",
+        ],
+    )
+    @pytest.mark.parametrize("date", ["Wed, 21 Oct 2026 07:28:00 GMT", "Wed Oct 21 07:28:00 2026"])
+    def test_every_form_of_an_http_date_is_gmt(self, when: str, date: str, monkeypatch):
+        """RFC 9110's three forms of a date, whichever the server's own ``Date`` takes, and
+        whatever the zone this process runs in."""
+        import time as time_module
+
+        monkeypatch.setenv("TZ", "America/New_York")
+        time_module.tzset()
+        try:
+            response = make_response(503, b"", {"Retry-After": when, "Date": date})
+            assert retry_after_seconds(response, wall_now=0) == 40.0
+            alone = make_response(503, b"", {"Retry-After": when})
+            assert retry_after_seconds(alone, wall_now=1792567700.0) == 20.0
+        finally:
+            monkeypatch.delenv("TZ")
+            time_module.tzset()
+
     def test_garbage_is_ignored(self):
         assert retry_after_seconds(make_response(503, b"", {"Retry-After": "soon"}), 0) is None
 
