@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies
+from requests.utils import get_environ_proxies, get_netrc_auth
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from httsleep_airflow._conditions import Rules, meets, normalized
@@ -595,6 +595,16 @@ def cookie_values(cookies: Any) -> list[str]:
     return []
 
 
+def netrc_secrets(url: Any) -> list[str]:
+    """The credentials requests reads from ``~/.netrc`` (or ``$NETRC``) for ``url``'s host and
+    sends as Basic auth when a request has none (the aiohttp runner reads no netrc)."""
+    try:
+        found = get_netrc_auth(url) if isinstance(url, str) else None
+    except Exception:  # an unreadable netrc: requests sends nothing from it either
+        return []
+    return basic_secrets(*found) if found else []
+
+
 def proxy_secrets(proxies: Any) -> list[str]:
     """The credentials in the proxy URLs of a requests-style ``proxies`` mapping (a password,
     secret-looking query values): each runner sends the ``Proxy-Authorization`` made of them."""
@@ -1100,6 +1110,8 @@ class HttSleeper(Plan):
             self.secrets = tidy(
                 [*self.secrets, *request_secrets(self.request, session, self.secret_headers)]
             )
+        if self.request.auth is None:  # requests sends ~/.netrc's credentials for the host then
+            self.secrets = tidy([*self.secrets, *netrc_secrets(self.request.url)])
         self._session = session
         self._owns_session = session is None
         self._sleep = sleep or time.sleep  # looked up now, so that a patched time.sleep applies

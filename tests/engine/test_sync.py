@@ -392,3 +392,19 @@ def test_plain_params_and_auth_are_held_as_given():
         until={"status_code": 200},
     )
     assert sleeper.request.params is params and sleeper.request.auth is auth
+
+
+def test_credentials_requests_reads_from_netrc_are_redacted(
+    server: ScriptedServer, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """requests sends ``~/.netrc``'s login for the host when a request has no auth: a server
+    that echoes it shows ``***``."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login nuser password netrc-pw-55555\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    token = base64.b64encode(b"nuser:netrc-pw-55555").decode()
+    server.script(Reply(body={"saw": f"Basic {token}", "password": "netrc-pw-55555"}))
+    with pytest.raises(MaxRetriesExceeded) as raised:
+        HttSleeper(server.url("/jobs/1"), {"status_code": 201}, max_retries=1).run()
+    assert server.received[0].headers["Authorization"] == f"Basic {token}"
+    assert "netrc-pw-55555" not in str(raised.value) and token not in str(raised.value)
