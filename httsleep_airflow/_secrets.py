@@ -47,9 +47,11 @@ __all__ = [
 ]
 
 #: Header and query parameter names whose values are secrets (``X-Api-Key``, ``Authorization``,
-#: ``X-Auth``, ``X-Session-Id``, ``access_token``, ``X-Amz-Signature``, ``sig``...).
+#: ``X-Auth``, ``X-Session-Id``, ``access_token``, ``X-Amz-Signature``, ``sig``, ``X-JWT``,
+#: ``passphrase``, ``pass``, ``pw``...).
 SECRET_NAME = re.compile(
-    r"key|token|secret|passw|pwd|auth|credential|session|cookie|signature|(?:^|[-_.])sig(?:$|[-_.])",
+    r"key|token|secret|passw|passphrase|pwd|auth|credential|session|cookie|signature|jwt|bearer"
+    r"|(?:^|[-_.])(?:sig|pass|pw)(?:$|[-_.])",
     re.IGNORECASE,
 )
 #: Shorter strings are not redacted: they would blank out ordinary words and numbers.

@@ -456,7 +456,19 @@ def test_basic_credentials_lose_every_run_however_given(login, password, given_a
 
 
 secret_names = st.sampled_from(
-    ["api_key", "auth[token]", "access_token", "X-Amz-Signature", "password", "sessionid"]
+    [
+        "api_key",
+        "auth[token]",
+        "access_token",
+        "X-Amz-Signature",
+        "password",
+        "sessionid",
+        "pass",
+        "pw",
+        "passphrase",
+        "jwt",
+        "X-Bearer",
+    ]
 )
 
 
@@ -493,7 +505,11 @@ name_part = st.text(alphabet=st.sampled_from("aS_%25F+[].-x:/@!$'()*,"), max_siz
 
 @GENERATED
 @given(
-    name=st.tuples(name_part, st.sampled_from(["key", "TOKEN", "sig", "page", "id"]), name_part),
+    name=st.tuples(
+        name_part,
+        st.sampled_from(["key", "TOKEN", "sig", "page", "id", "pass", "pw", "jwt", "passenger"]),
+        name_part,
+    ),
     value=st.text(alphabet=st.sampled_from("ABCxyz0129-_.~"), min_size=RUN, max_size=20),
 )
 def test_what_is_masked_in_a_url_is_what_is_found_in_it(name, value):
