@@ -667,6 +667,26 @@ def environment_secrets() -> tuple[str, ...]:
     return _environment_secrets(proxy_variables())
 
 
+class _MaskedUrls(logging.Filter):
+    """urllib3's own DEBUG lines with the URLs they quote masked (``mask_url_parts``: a
+    password in the user-info, secret-looking parameters): it logs each request's path and
+    query, and the requests runner is urllib3."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                mask_url_parts(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+_MASKED_URLS = _MaskedUrls()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(each, _MaskedUrls) for each in _logger.filters):
+        _logger.addFilter(_MASKED_URLS)
+
+
 class _Missing:
     """Sentinel for "not given", where ``None`` is a meaningful value (``json=None``)."""
 

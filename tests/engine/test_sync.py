@@ -408,3 +408,18 @@ def test_credentials_requests_reads_from_netrc_are_redacted(
         HttSleeper(server.url("/jobs/1"), {"status_code": 201}, max_retries=1).run()
     assert server.received[0].headers["Authorization"] == f"Basic {token}"
     assert "netrc-pw-55555" not in str(raised.value) and token not in str(raised.value)
+
+
+def test_urllib3s_own_debug_lines_mask_secret_parameters(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+):
+    """urllib3 logs each request's path and query at DEBUG: a secret-looking parameter is
+    masked there too."""
+    server.script(Reply(body={}))
+    with caplog.at_level(logging.DEBUG, logger="urllib3"):
+        HttSleeper(
+            server.url("/jobs/1?api_key=query-secret-999&page=2"), {"status_code": 200}
+        ).run()
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    assert any("page=2" in line for line in lines)
+    assert not any("query-secret-999" in line for line in lines)
