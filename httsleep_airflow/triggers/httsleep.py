@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import math
 import os
 import time
 import weakref
@@ -423,7 +424,7 @@ class HttSleepTrigger(BaseTrigger):
         conditions = self.conditions
         if not isinstance(conditions, Mapping):
             raise ConditionError(f"conditions must be an object, not {type(conditions).__name__}")
-        from httsleep_airflow._conditions import Rules
+        from httsleep_airflow._conditions import Rules, checked_jsonpath
 
         Rules(conditions.get("until"), conditions.get("alarms"))
         Policy.build(
@@ -431,6 +432,24 @@ class HttSleepTrigger(BaseTrigger):
             polling_interval=self.polling_interval,
             ignore_exceptions=self.ignore_exceptions,
         )
+        for name, value, kinds in (
+            ("method", self.method, (str,)),
+            ("params", self.params, (type(None), Mapping, list, tuple, str, bytes)),
+            ("headers", self.headers, (type(None), Mapping)),
+            ("ignore_exceptions", self.ignore_exceptions, (type(None), list, tuple)),
+            ("secret_headers", self.secret_headers, (type(None), list, tuple)),
+            ("xcom_jsonpath", self.xcom_jsonpath, (type(None), str)),
+            ("do_xcom_push", self.do_xcom_push, (bool,)),
+        ):
+            if not isinstance(value, kinds):
+                raise ConditionError(f"{name} must not be {type(value).__name__}")
+        if not _is_count(self.attempts_made):
+            raise ConditionError(f"attempts_made must be a count, not {self.attempts_made!r}")
+        deadline = self.deadline
+        if deadline is not None and not (_is_number(deadline) and math.isfinite(deadline)):
+            raise ConditionError(f"deadline must be a Unix time, not {deadline!r}")
+        if self.xcom_jsonpath is not None:
+            checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
 
     def sleeper(
         self, settings: ConnectionSettings | None, sealed: Mapping[str, Any] | None = None
@@ -641,6 +660,14 @@ def _class_log(trigger: HttSleepTrigger) -> Any:
         if not had_own:
             vars(trigger).pop("_log", None)
     return log
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _plain(value: Any) -> Any:

@@ -478,3 +478,34 @@ def test_an_exception_class_from_main_names_the_plugins_folder():
             deferrable=True,
         )
     assert "'wait'" in str(info.value) and "$AIRFLOW_HOME/plugins/" in str(info.value)
+
+
+#: An argument of each kind the trigger takes, with values no sensor makes (a hand-made
+#: trigger, another version's): each is a fatal event that names it, before any request.
+ODD_ARGUMENTS = [
+    ("method", None),
+    ("params", 5),
+    ("headers", "X-A: 1"),
+    ("attempts_made", None),
+    ("attempts_made", -1),
+    ("attempts_made", True),
+    ("deadline", "soon"),
+    ("deadline", float("nan")),
+    ("xcom_jsonpath", 5),
+    ("xcom_jsonpath", "$.result["),
+    ("secret_headers", "X-Tenant"),
+    ("ignore_exceptions", "ValueError"),
+    ("do_xcom_push", "yes"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), ODD_ARGUMENTS, ids=[repr(a) for a in ODD_ARGUMENTS])
+def test_an_odd_argument_is_one_fatal_event_naming_it_before_any_request(
+    name: str, value: Any, server: ScriptedServer
+):
+    """No retry can mend an argument of the wrong kind: the task fails at once, told which."""
+    trigger = trigger_for(server, **{name: value})
+    (event,) = events_of(trigger)
+    assert event["status"] == "error" and event["fatal"] is True, event
+    assert name in event["message"], event
+    assert server.received == []
