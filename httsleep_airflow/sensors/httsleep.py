@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -167,6 +168,28 @@ def _exception_paths(classes: Any) -> list[str] | None:
             )
         paths.append(path)
     return paths
+
+
+#: The modules whose errors a deferred sensor raises again as they were raised in the triggerer
+#: (``_error_like``): the runners' own, and what their conditions raise.
+_REBUILT_MODULES = ("requests.exceptions", "httsleep_airflow.", "json.", "builtins")
+
+
+def _error_like(error_type: Any, message: str) -> Exception | None:
+    """An error of the class the trigger's was (``module.Name``, from a module the runners'
+    errors come from), with its message: in poke mode the poke raises that error itself, so
+    ``ignore_exceptions``-style handling and failure callbacks see the same class in every mode.
+    ``None`` when it cannot be built so."""
+    if not isinstance(error_type, str):
+        return None
+    module, _, name = error_type.rpartition(".")
+    if not module.startswith(_REBUILT_MODULES) or not name.isidentifier():
+        return None
+    try:
+        error = getattr(importlib.import_module(module), name)(message)
+    except Exception:
+        return None
+    return error if isinstance(error, Exception) else None
 
 
 class HttSleepSensor(BaseSensorOperator):
@@ -485,6 +508,10 @@ class HttSleepSensor(BaseSensorOperator):
         if status in ("alarm", "exhausted"):
             raise self._ended(status, event["message"])
         error_type, message = event.get("error_type"), event.get("message")
+        if not event.get("fatal"):
+            same = _error_like(error_type, str(message))
+            if same is not None:  # what poke mode raises: the request's own error
+                raise same
         text = f"{error_type}: {message}" if error_type else str(message)
         raise self._ended("fatal" if event.get("fatal") else "error", text)
 

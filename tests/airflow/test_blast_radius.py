@@ -509,3 +509,32 @@ def test_an_odd_argument_is_one_fatal_event_naming_it_before_any_request(
     assert event["status"] == "error" and event["fatal"] is True, event
     assert name in event["message"], event
     assert server.received == []
+
+
+@pytest.mark.parametrize(
+    ("error_type", "raised"),
+    [
+        ("requests.exceptions.ReadTimeout", "ReadTimeout"),
+        ("httsleep_airflow._http.RequestDeadlineExceeded", "RequestDeadlineExceeded"),
+        ("httsleep_airflow._http.HeaderTooLarge", "HeaderTooLarge"),
+        ("builtins.ValueError", "ValueError"),
+        ("json.decoder.JSONDecodeError", "HttSleepError"),  # needs more than a message
+        ("builtins.SystemExit", "HttSleepError"),  # no Exception
+        ("elsewhere.Error", "HttSleepError"),  # not a module errors come from here
+        ("", "HttSleepError"),
+    ],
+)
+def test_a_deferred_request_error_is_raised_as_poke_mode_raises_it(error_type: str, raised: str):
+    """Poke mode fails a poke with the request's own error (its retries apply): a deferred
+    sensor raises one of the same class and message, so that failure callbacks see the same."""
+    sensor = HttSleepSensor(task_id="wait", endpoint="/jobs/1", until={"status_code": 200})
+    event = {
+        "status": "error",
+        "error_type": error_type,
+        "message": "GET x: no answer",
+        "fatal": False,
+    }
+    with pytest.raises(Exception) as info:
+        sensor.execute_complete({}, event)
+    assert type(info.value).__name__ == raised
+    assert "GET x: no answer" in str(info.value)
