@@ -175,21 +175,28 @@ def _exception_paths(classes: Any) -> list[str] | None:
 _REBUILT_MODULES = ("requests.exceptions", "httsleep_airflow.", "json.", "builtins")
 
 
-def _error_like(error_type: Any, message: str) -> Exception | None:
+def _error_like(error_type: Any, message: str, args: Any = None) -> Exception | None:
     """An error of the class the trigger's was (``module.Name``, from a module the runners'
-    errors come from), with its message: in poke mode the poke raises that error itself, so
-    ``ignore_exceptions``-style handling and failure callbacks see the same class in every mode.
-    ``None`` when it cannot be built so."""
+    errors come from, and an ``Exception`` class), holding its arguments (or its message) as it
+    did: in poke mode the poke raises that error itself, so failure callbacks see the same class
+    in every mode. Its ``__init__`` is not run (some take more than a message); ``None`` when it
+    cannot be built so."""
     if not isinstance(error_type, str):
         return None
     module, _, name = error_type.rpartition(".")
     if not module.startswith(_REBUILT_MODULES) or not name.isidentifier():
         return None
     try:
-        error = getattr(importlib.import_module(module), name)(message)
+        cls = getattr(importlib.import_module(module), name)
+        if not (isinstance(cls, type) and issubclass(cls, Exception)):
+            return None
+        held = tuple(args) if isinstance(args, list) else (message,)
+        error: Exception = cls.__new__(cls, *held)
+        error.args = held
+        str(error)  # one whose str() needs what its __init__ sets is not built so
     except Exception:
         return None
-    return error if isinstance(error, Exception) else None
+    return error
 
 
 class HttSleepSensor(BaseSensorOperator):
@@ -509,7 +516,7 @@ class HttSleepSensor(BaseSensorOperator):
             raise self._ended(status, event["message"])
         error_type, message = event.get("error_type"), event.get("message")
         if not event.get("fatal"):
-            same = _error_like(error_type, str(message))
+            same = _error_like(error_type, str(message), event.get("args"))
             if same is not None:  # what poke mode raises: the request's own error
                 raise same
         text = f"{error_type}: {message}" if error_type else str(message)

@@ -662,6 +662,10 @@ def _class_log(trigger: HttSleepTrigger) -> Any:
     return log
 
 
+def _is_plain_arg(value: Any) -> bool:
+    return isinstance(value, str | int) or (isinstance(value, float) and math.isfinite(value))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -690,9 +694,15 @@ def _error_event(
         text = str(exc)
     except Exception:  # a __str__ that raises
         text = f"{error_type.__name__} (its message cannot be shown)"
-    return {
+    event: dict[str, Any] = {
         "status": "error",
         "error_type": name,
         "message": scrub(text, secrets, 1000),
         "fatal": fatal,
     }
+    if exc.args and all(_is_plain_arg(arg) for arg in exc.args):
+        # what the task raises again, as poke mode raises the error itself (plain, redacted)
+        event["args"] = [
+            scrub(arg, secrets, 1000) if isinstance(arg, str) else arg for arg in exc.args
+        ]
+    return event

@@ -518,8 +518,12 @@ def test_an_odd_argument_is_one_fatal_event_naming_it_before_any_request(
         ("httsleep_airflow._http.RequestDeadlineExceeded", "RequestDeadlineExceeded"),
         ("httsleep_airflow._http.HeaderTooLarge", "HeaderTooLarge"),
         ("builtins.ValueError", "ValueError"),
-        ("json.decoder.JSONDecodeError", "HttSleepError"),  # needs more than a message
+        ("httsleep_airflow.exceptions.ResponseTooLarge", "ResponseTooLarge"),  # takes limit=
+        ("json.decoder.JSONDecodeError", "JSONDecodeError"),  # takes more than a message
         ("builtins.SystemExit", "HttSleepError"),  # no Exception
+        ("builtins.eval", "HttSleepError"),  # no class: never called
+        ("builtins.exec", "HttSleepError"),
+        ("httsleep_airflow.testing.jobapi.main", "HttSleepError"),
         ("elsewhere.Error", "HttSleepError"),  # not a module errors come from here
         ("", "HttSleepError"),
     ],
@@ -538,3 +542,23 @@ def test_a_deferred_request_error_is_raised_as_poke_mode_raises_it(error_type: s
         sensor.execute_complete({}, event)
     assert type(info.value).__name__ == raised
     assert "GET x: no answer" in str(info.value)
+
+
+def test_a_deferred_error_holds_the_arguments_the_triggers_held(tmp_path):
+    """Its plain arguments go with the event: a ``KeyError`` reads as poke mode's, and nothing
+    named by an event but an exception class is ever called."""
+    sensor = HttSleepSensor(task_id="wait", endpoint="/jobs/1", until={"status_code": 200})
+    event = {"status": "error", "error_type": "builtins.KeyError", "message": "'missing'"}
+    with pytest.raises(KeyError) as info:
+        sensor.execute_complete({}, {**event, "args": ["missing"], "fatal": False})
+    assert str(info.value) == str(KeyError("missing"))
+    touched = tmp_path / "touched"
+    code = f"__import__('pathlib').Path({str(touched)!r}).touch()"
+    from httsleep_airflow.exceptions import HttSleepError
+
+    for name in ("builtins.eval", "builtins.exec"):
+        with pytest.raises(HttSleepError):
+            sensor.execute_complete(
+                {}, {**event, "error_type": name, "args": [code], "fatal": False}
+            )
+    assert not touched.exists()
