@@ -20,6 +20,7 @@ from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import idna
 import requests
 from requests.cookies import MockRequest, RequestsCookieJar
 from urllib3.exceptions import LocationParseError
@@ -397,9 +398,23 @@ def origin(url: str) -> tuple[str, str, int]:
         return "", "", 0
     scheme = (parsed.scheme or "").lower()
     host = (parsed.host or "").lower().strip("[]")
-    if host != split_host.strip("[]") or (parsed.port or None) != split_port:
+    if host != _as_urllib3_host(split_host) or (parsed.port or None) != split_port:
         return scheme, "", 0
     return scheme, host, parsed.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def _as_urllib3_host(host: str) -> str | None:
+    """A host as the standard library reads it, written as urllib3 writes one: a name beyond
+    ASCII in its IDNA form (as urllib3 encodes it), an IPv6 zone id's ``%25`` as ``%``.
+    ``None`` when urllib3 would not encode it."""
+    if ":" in host:  # an IPv6 address
+        return host.replace("%25", "%", 1)
+    if host.isascii():
+        return host
+    try:
+        return str(idna.encode(host, strict=True, std3_rules=True).decode("ascii"))
+    except idna.IDNAError:
+        return None
 
 
 def same_origin(first: str, second: str) -> bool:

@@ -670,3 +670,27 @@ def test_a_callers_authorization_named_by_a_str_subclass_wins_over_the_connectio
     from httsleep_airflow.hooks.httsleep import has_authorization
 
     assert has_authorization({_Named.AUTHORIZATION: "Bearer mine"})
+
+
+def test_a_connection_to_a_host_beyond_ascii_sends_its_credentials_there(monkeypatch, server):
+    """The hook reads a host written beyond ASCII as urllib3 connects to it (its IDNA form):
+    the connection's origin, so its credentials go with a poke, as with a trigger's poll."""
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url())  # the server stands for the host
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_IDN_API",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": "http://bücher.example",
+                "password": TOKEN,
+                "extra": {"auth_type": "bearer"},
+            }
+        ),
+    )
+    server.script(Reply(body={"status": "OK"}))
+    HttSleepHook("idn_api").poll("jobs/1", {"status_code": 200})
+    (received,) = server.received
+    assert received.path == "http://xn--bcher-kva.example/jobs/1"
+    assert received.headers["Authorization"] == f"Bearer {TOKEN}"

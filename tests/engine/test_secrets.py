@@ -374,8 +374,12 @@ def test_origin_and_url_checks_read_the_host_as_requests_connects_to_it():
         ("https://h/x", "https://h:443/y", True),
         ("http://h/x", "https://h/x", False),
         ("http://[fe80::1%25eth0]:8080/", "http://[fe80::2%25eth1]:9999/", False),  # zone ids
-        ("http://[fe80::1%25eth0]:8080/", "http://[fe80::1%25eth0]:8080/", False),
+        ("http://[fe80::1%25eth0]:8080/", "http://[fe80::1%25eth0]:8080/y", True),
+        ("http://bücher.example/x", "http://xn--bcher-kva.example/y", True),  # IDNA, as urllib3
+        ("http://BÜCHER.example/x", "http://bücher.example:80/y", True),
+        ("http://straße.de/x", "http://strasse.de/x", False),  # IDNA 2008, not 2003
         ("http://a\\@b/x", "http://c\\@d/y", False),  # read as two hosts: no origin
+        ("http://a\\@b/x", "http://a\\@b/x", False),
     ],
 )
 def test_a_url_with_no_origin_shares_it_with_no_other(first: str, second: str, same: bool):
