@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from httsleep_airflow._conditions import decode_json, jsonpath_value, parse_jsonpath
@@ -51,39 +52,76 @@ def response_payload(
                 + scrub(response.text, secrets, 120)
             )
         where = jsonpath
-    bad = non_finite(value)
+    bad = uncarried(value)
     if bad is not None:
-        path, number = bad
-        name = "NaN" if math.isnan(number) else "Infinity" if number > 0 else "-Infinity"
+        path, what = bad
         raise PayloadError(
             scrub(
-                f"the matched value has {name} at {where}{path}, which JSON (and so XCom) "
-                "cannot carry; select another value with xcom_jsonpath",
+                f"the matched value has {what} at {where}{path}, which XCom cannot carry; "
+                "select another value with xcom_jsonpath",
                 secrets,
             )
         )
     return value
 
 
-def non_finite(value: Any) -> tuple[str, float] | None:
-    """``(path, number)`` of the first NaN or infinity in ``value`` (``""`` for ``value``
-    itself, else like ``.result[2].score``), or ``None``. Looked for by JSON's own encoder
-    first: the paths are worked out only when there is one (a path a value made a large
-    document slow to check)."""
+#: The integers Airflow carries (it sends events and XCom values as MessagePack: 64 bits).
+_LOWEST, _HIGHEST = -(2**63), 2**64 - 1
+#: A run of digits long enough to be an integer past them.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def _uncarried_item(item: Any) -> str | None:
+    """What about ``item`` alone (not its children) XCom cannot carry, or ``None``."""
+    if isinstance(item, float) and not math.isfinite(item):
+        return "NaN" if math.isnan(item) else "Infinity" if item > 0 else "-Infinity"
+    if isinstance(item, int) and not isinstance(item, bool) and not _LOWEST <= item <= _HIGHEST:
+        return "an integer past 64 bits"
+    if isinstance(item, str) and not _encodes(item):
+        return "a lone surrogate (\\ud800-\\udfff)"
+    return None
+
+
+def _encodes(text: str) -> bool:
     try:
-        json.dumps(value, allow_nan=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def uncarried(value: Any) -> tuple[str, str] | None:
+    """``(path, what)`` of the first thing in ``value`` that XCom (JSON, then MessagePack)
+    cannot carry: NaN or an infinity, an integer past 64 bits, a string or a key holding a lone
+    surrogate (Python's JSON decoder accepts all three); ``None`` when there is none. Looked
+    for by JSON's own encoder first (a path a value made a large document slow to check); the
+    paths are worked out only when one may be there. A path is ``""`` for ``value`` itself,
+    else like ``.result[2].score``."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except ValueError:
         pass
     else:
-        return None
+        if _encodes(text) and not _LONG_NUMBER.search(text):
+            return None
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, path = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return path, item
-        elif isinstance(item, dict):
+        what = _uncarried_item(item)
+        if what is not None:
+            return path, what
+        if isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str) and not _encodes(key):
+                    return sendable(f"{path}.{key}"), "a key with a lone surrogate"
             stack.extend((child, f"{path}.{key}") for key, child in reversed(item.items()))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(item))))
     return None
+
+
+def sendable(text: str) -> str:
+    """``text`` as Airflow can send it (UTF-8): a lone surrogate as U+FFFD."""
+    if _encodes(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

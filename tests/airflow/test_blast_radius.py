@@ -562,3 +562,39 @@ def test_a_deferred_error_holds_the_arguments_the_triggers_held(tmp_path):
                 {}, {**event, "error_type": name, "args": [code], "fatal": False}
             )
     assert not touched.exists()
+
+
+def raises_with_a_lone_surrogate(response: Any) -> bool:
+    raise ValueError("cannot judge \ud800 this")
+
+
+@pytest.mark.parametrize(
+    ("body", "conditions", "field"),
+    [
+        (b'{"id": "\\ud800"}', {"until": {"status_code": 200}}, "payload_error"),
+        (b'{"\\udc80": 1}', {"until": {"status_code": 200}}, "payload_error"),
+        (
+            b'{"id": 123456789012345678901234567890}',
+            {"until": {"status_code": 200}},
+            "payload_error",
+        ),
+        (b'{"id": -9223372036854775809}', {"until": {"status_code": 200}}, "payload_error"),
+        (b"{}", {"until": {"callback": f"{__name__}.raises_with_a_lone_surrogate"}}, "message"),
+    ],
+)
+def test_every_event_can_be_sent_by_airflow(
+    body: bytes, conditions: dict[str, Any], field: str, server: ScriptedServer
+):
+    """Airflow sends events as MessagePack: a lone surrogate or an integer past 64 bits in one
+    ended the triggerer's runner, and every other trigger's events with it. The XCom value that
+    holds one is refused, naming where; a message that holds one shows U+FFFD."""
+    import msgspec  # what Airflow's triggerer sends its events with
+
+    server.script(Reply(body=body))
+    (event,) = events_of(trigger_for(server, conditions=conditions, max_retries=1))
+    msgspec.msgpack.encode(event)
+    assert field in event, event
+    if field == "payload_error":
+        assert "XCom cannot carry" in event["payload_error"] and "$." in event["payload_error"]
+    else:
+        assert "\ufffd" in event["message"]

@@ -594,39 +594,56 @@ def test_a_body_of_many_small_gzip_members_is_read_once():
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([2**63, 2**64, -(2**63) - 1, 2**64 - 1, -(2**63)])
+    | st.floats()
+    | st.text(max_size=3)
+    | st.sampled_from(["\ud800", "a\udfff", "1234567890123456789012"]),
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4)
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=3) | st.just("\udc80"), children, max_size=4)
     ),
     max_leaves=20,
 )
 
 
-def _first_non_finite(value: object, path: str = "") -> tuple[str, float] | None:
+def _first_uncarried(value: object, path: str = "") -> str | None:
+    """The path of the first NaN, infinity, integer past 64 bits or lone surrogate, by hand."""
     import math
 
     if isinstance(value, float) and not math.isfinite(value):
-        return path, value
-    children = (
-        [(f"{path}.{key}", child) for key, child in value.items()]
-        if isinstance(value, dict)
-        else [(f"{path}[{index}]", child) for index, child in enumerate(value)]
-        if isinstance(value, list)
-        else []
-    )
+        return path
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -(2**63) <= value <= 2**64 - 1 else path
+    if isinstance(value, str):
+        return None if all(not 0xD800 <= ord(c) <= 0xDFFF for c in value) else path
+    if isinstance(value, dict):
+        for key in value:
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+                return f"{path}.{key}"
+        children = [(f"{path}.{key}", child) for key, child in value.items()]
+    elif isinstance(value, list):
+        children = [(f"{path}[{index}]", child) for index, child in enumerate(value)]
+    else:
+        children = []
     for child_path, child in children:
-        found = _first_non_finite(child, child_path)
+        found = _first_uncarried(child, child_path)
         if found is not None:
             return found
     return None
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=400, deadline=None, derandomize=True)
 @given(value=JSON_VALUES)
-def test_the_first_number_json_cannot_carry_is_named_by_its_path(value: object):
-    from httsleep_airflow._payload import non_finite
+def test_what_xcom_cannot_carry_is_named_by_its_path(value: object):
+    """NaN, an infinity, an integer past 64 bits, a lone surrogate in a string or a key: each
+    is found, by the path of the first; anything else passes."""
+    from httsleep_airflow._payload import sendable, uncarried
 
-    expected, found = _first_non_finite(value), non_finite(value)
+    expected, found = _first_uncarried(value), uncarried(value)
     assert (found is None) == (expected is None)
     if expected is not None and found is not None:
-        assert found[0] == expected[0] and repr(found[1]) == repr(expected[1])
+        assert found[0] == sendable(expected)
+        found[0].encode("utf-8"), found[1].encode("utf-8")  # both can be sent
