@@ -25,13 +25,15 @@ Nothing here does I/O: judging reads a ``requests.Response`` that a runner alrea
 
 from __future__ import annotations
 
+import array
 import copy
 import enum
 import functools
+import itertools
 import json as jsonlib
-import re
+import operator
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -227,22 +229,37 @@ def decode_json(response: requests.Response) -> Any:
 
 
 _TOO_DEEP: Any = object()
-#: A JSON string, or what follows a quote that no quote ends (all of it string, if anything):
-#: from a quote it always matches, so no quote is looked at twice (a body of escaped quotes
-#: that never ends was read again from each of them).
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
-_BRACKET = re.compile(rb"[\[\]{}]")
+#: Every byte but a quote and a bracket: what the depth pre-check drops first.
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+#: An opening bracket as +1, a closing one as -1 (as signed bytes), a quote as 0.
+_STEPS = bytes.maketrans(b'"[{]}', b"\x00\x01\x01\xff\xff")
+#: A quote as 1, anything else as 0.
+_QUOTES = bytes.maketrans(b'"[{]}', b"\x01\x00\x00\x00\x00")
 
 
 def _nests_deeper(content: bytes, limit: int) -> bool:
-    """Whether the JSON text ``content`` opens more than ``limit`` brackets at once, read
-    without decoding it (strings skipped)."""
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub(b"", content)):
-        depth += 1 if match.group() in (b"[", b"{") else -1
-        if depth > limit:
-            return True
-    return False
+    """Whether the JSON text ``content`` opens more than ``limit`` brackets at once, outside
+    its strings, read without decoding it. Each step is a pass of the C library over the bytes
+    (it holds a copy at most, and nothing per string or bracket): escape pairs dropped
+    (``\\\\``, then a quote or bracket escaped: every quote left opens or closes a string),
+    all but quotes and brackets dropped, then two quotes in a row (a string without brackets:
+    the strings the other quotes make stay as they were), then the running depth summed,
+    counting a bracket only where the quotes before it are even (outside a string)."""
+    text = content.replace(b"\\\\", b"")  # then each backslash left escapes the byte after it
+    for escaped in _ESCAPED:
+        text = text.replace(escaped, b"")
+    structure = text.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    steps: Iterable[int] = array.array("b", structure.translate(_STEPS))
+    if b'"' in structure:  # strings with brackets in them
+        quotes = itertools.accumulate(structure.translate(_QUOTES))
+        outside = map(operator.xor, map(operator.and_, quotes, _ONES), _ONES)
+        steps = map(operator.mul, steps, outside)
+    return max(itertools.accumulate(steps), default=0) > limit
+
+
+_ONES = itertools.repeat(1)
+#: A quote or a bracket escaped (in a string; outside one, where JSON has none, too).
+_ESCAPED = (b'\\"', b"\\[", b"\\]", b"\\{", b"\\}")
 
 
 def _json_max_depth() -> int:

@@ -827,17 +827,18 @@ class TestLastBodyJudged:
 
 
 def _deepest(content: bytes) -> int:
-    """The most brackets open at once outside JSON strings, one byte at a time."""
+    """The most brackets open at once outside JSON strings, one byte at a time (a backslash
+    escapes the byte after it wherever it stands: outside a string, where JSON has none, too)."""
     depth = deepest = 0
     in_string = escaped = False
     for byte in content:
         char = bytes([byte])
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == b"\\":
-                escaped = True
-            elif char == b'"':
+        if escaped:
+            escaped = False
+        elif char == b"\\":
+            escaped = True
+        elif in_string:
+            if char == b'"':
                 in_string = False
         elif char == b'"':
             in_string = True
