@@ -217,13 +217,16 @@ def decode_json(response: requests.Response) -> Any:
     content, limit = response.content, _json_max_depth()
     # cheap first: a body with fewer brackets than the limit cannot nest deeper than it
     deep = content.count(b"[") + content.count(b"{") > limit
-    if deep and _nests_deeper(content, limit):
+    # The pre-check reads bytes as the decoder reads the text, unless it is UTF-16 or UTF-32
+    # (a NUL among its first bytes, as requests guesses it): then the data is walked.
+    as_bytes = b"\x00" not in content[:4]
+    if deep and as_bytes and _nests_deeper(content, limit):
         check_depth(_TOO_DEEP)  # never decoded: the decoder would recurse that deep
     try:
         data = response.json()
     except RecursionError:
         data = _TOO_DEEP
-    if data is _TOO_DEEP or deep:
+    if data is _TOO_DEEP or (deep and not as_bytes):
         check_depth(data)
     return data
 

@@ -890,3 +890,21 @@ def test_one_descendant_operator_is_within_the_budget_too(monkeypatch: pytest.Mo
     monkeypatch.setattr(_core, "JSONPATH_BUDGET", 40)
     with pytest.raises(conditions.JSONPathTooCostly):
         Rules({"jsonpath": [{"expression": "$..b", "value": 99}]}).judge(make_response(200, body))
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16-le", "utf-16-be", "utf-32-le"])
+def test_depth_is_judged_alike_whatever_the_json_encoding(codec: str):
+    """The pre-check reads bytes; a UTF-16 or UTF-32 body (as requests guesses it) is walked
+    once decoded instead: nesting past the limit is ``JSONTooDeep`` in every encoding, a wide
+    body within it is decoded."""
+    deep = json.dumps(functools.reduce(lambda inner, _: [inner], range(150), 1))
+    wide = json.dumps({"jobs": [[{"s": '[\\"[['}] for _ in range(300)]})
+
+    def response(text: str) -> requests.Response:
+        made = make_response(200, text.encode(codec))
+        made.encoding = None  # no charset: requests guesses a JSON body's, as served
+        return made
+
+    assert conditions.decode_json(response(wide))["jobs"][0][0]["s"] == '[\\"[['
+    with pytest.raises(conditions.JSONTooDeep):
+        conditions.decode_json(response(deep))
