@@ -67,7 +67,7 @@ CONTENT_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
 MAX_ENCODINGS = 4
 #: What both runners send as ``Accept-Encoding`` unless the request sets its own.
 ACCEPT_ENCODING = "gzip, deflate"
-#: The most cookies a wait keeps, and the largest one (name and value, in characters), as
+#: The most cookies a wait keeps, and the largest one (in characters, every attribute), as
 #: RFC 6265 asks of a client at least: a server that sets more, or larger, ones poll after
 #: poll would grow what every poll sends and every waiting trigger holds without end.
 MAX_COOKIES = 50

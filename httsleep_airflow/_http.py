@@ -607,21 +607,40 @@ def drop_unsendable_cookies(jar: CookieJar | None) -> None:
     """Forget the cookies in ``jar`` the runners would not send alike (a name or value with a
     character ``_NOT_VISIBLE`` finds, as a server may set): requests would send them as latin-1
     and aiohttp as UTF-8, or refuse to send at all. Such a cookie is sent back by neither. So
-    are those past the limits (``MAX_COOKIE_SIZE``; past ``MAX_COOKIES``, the last in the
-    jar's order: those set last)."""
-    if not jar:
+    are those past the limits (``MAX_COOKIE_SIZE``, its every attribute counted; past
+    ``MAX_COOKIES``, the last in the jar's order: those set last). The places a cleared cookie
+    leaves in the jar (``http.cookiejar`` keeps a path's dict, and a domain's, once empty) go
+    too: a server that sets cookies under ever new paths grew them without end."""
+    if jar is None:
         return
-    odd = [
-        c
-        for c in jar
-        if _NOT_VISIBLE.search(c.name)
-        or _NOT_VISIBLE.search(c.value or "")
-        or len(c.name) + len(c.value or "") > MAX_COOKIE_SIZE
-    ]
-    for cookie in odd:
-        jar.clear(cookie.domain, cookie.path, cookie.name)
-    for cookie in list(jar)[MAX_COOKIES:]:
-        jar.clear(cookie.domain, cookie.path, cookie.name)
+    if jar:
+        odd = [
+            c
+            for c in jar
+            if _NOT_VISIBLE.search(c.name)
+            or _NOT_VISIBLE.search(c.value or "")
+            or _cookie_size(c) > MAX_COOKIE_SIZE
+        ]
+        for cookie in odd:
+            jar.clear(cookie.domain, cookie.path, cookie.name)
+        for cookie in list(jar)[MAX_COOKIES:]:
+            jar.clear(cookie.domain, cookie.path, cookie.name)
+    places = getattr(jar, "_cookies", None)  # http.cookiejar's {domain: {path: {name: ...}}}
+    if isinstance(places, dict):
+        for domain, paths in list(places.items()):
+            for path, names in list(paths.items()):
+                if not names:
+                    del paths[path]
+            if not paths:
+                del places[domain]
+
+
+def _cookie_size(cookie: Any) -> int:
+    """The characters a kept cookie holds: its name, value, domain, path and other attributes
+    (``http.cookiejar`` keeps those it does not know)."""
+    rest = getattr(cookie, "_rest", None) or {}
+    size = len(cookie.name) + len(cookie.value or "") + len(cookie.domain) + len(cookie.path)
+    return size + sum(len(str(name)) + len(str(value)) for name, value in rest.items())
 
 
 def credential_headers(names: Iterable[str], secret_headers: Iterable[str]) -> list[str]:

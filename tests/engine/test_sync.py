@@ -423,3 +423,21 @@ def test_urllib3s_own_debug_lines_mask_secret_parameters(
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
     assert any("page=2" in line for line in lines)
     assert not any("query-secret-999" in line for line in lines)
+
+
+def test_cookies_dropped_leave_no_place_behind_in_the_jar():
+    """A server that sets cookies under ever new paths: the places ``http.cookiejar`` keeps for
+    a path, and a domain, once their cookies are gone go too; a cookie's unknown attributes
+    count toward its size."""
+    from requests.cookies import RequestsCookieJar, create_cookie
+
+    from httsleep_airflow._http import drop_unsendable_cookies
+
+    jar = RequestsCookieJar()
+    for n in range(200):
+        jar.set_cookie(create_cookie(f"c{n}", "x" * 5000, domain="h.example", path=f"/p{n}"))
+    jar.set_cookie(create_cookie("kept", "v", domain="h.example", path="/"))
+    jar.set_cookie(create_cookie("wide", "v", domain="h.example", path="/", rest={"X": "y" * 5000}))
+    drop_unsendable_cookies(jar)
+    assert [cookie.name for cookie in jar] == ["kept"]
+    assert jar._cookies == {"h.example": {"/": {"kept": jar._cookies["h.example"]["/"]["kept"]}}}

@@ -445,18 +445,21 @@ SCENARIOS = [
     ),
     Scenario(
         "a server that sets ever more cookies: the first 50 are kept and sent back, none over "
-        "4096 characters",
+        "4096 characters (name, value, domain 127.0.0.1 and path /jobs counted)",
         [
             RawReply(
                 body=b'{"status": "RUNNING"}',
-                headers=[("Set-Cookie", "a-fit=" + "y" * 4091), ("Set-Cookie", "big=" + "x" * 4094)]
+                headers=[
+                    ("Set-Cookie", "a-fit=" + "y" * 4077),
+                    ("Set-Cookie", "a-big=" + "x" * 4078),
+                ]
                 + [("Set-Cookie", f"c{n:02}=v{n}") for n in range(60)],
             ),
             RAW_OK,
         ],
         check=lambda result, server: (
             server.received[1].headers["Cookie"]
-            == "; ".join(["a-fit=" + "y" * 4091] + [f"c{n:02}=v{n}" for n in range(49)])
+            == "; ".join(["a-fit=" + "y" * 4077] + [f"c{n:02}=v{n}" for n in range(49)])
         ),
     ),
     Scenario(
