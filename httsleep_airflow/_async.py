@@ -1003,7 +1003,9 @@ class AsyncHttSleeper(Plan):
                 # every body is read, a redirect's too, so its connection is reused alike
                 raw = await self._read_capped(response)
                 coding = result_headers.get("Content-Encoding")
-                if coding and len(raw) > OFFLOAD_BYTES:  # undone in a worker thread, as judged
+                # undone in a worker thread when large, as judged, or stacked (a small body's
+                # outer coding may hold megabytes of gzip members to undo)
+                if coding and (len(raw) > OFFLOAD_BYTES or "," in coding):
                     content = await asyncio.to_thread(
                         decode_body, raw, coding, self.check_body_size
                     )

@@ -44,3 +44,42 @@ def test_slow_callback_runs_off_the_loop(server: ScriptedServer):
     response, worst = asyncio.run(run_with_lag_probe(sleeper))
     assert response.json() == {"status": "OK"}
     assert worst < 0.2  # the callback blocked its thread for 0.4 s, not the loop
+
+
+def test_what_may_take_long_is_done_off_the_loop(raw_server, monkeypatch):
+    """Undoing stacked codings (a small body may hold megabytes of gzip members inside) and
+    judging a JSONPath that walks the whole document are done in a worker thread, whatever the
+    body's size; a plain small body is undone and judged on the loop."""
+    import gzip
+    import threading
+
+    from httsleep_airflow import _async, _core
+    from tests.raw_server import RawReply
+
+    threads: dict[str, list[bool]] = {"decode": [], "judge": []}
+    loop_thread = threading.current_thread()
+    real_decode, real_receive = _async.decode_body, _core.Poller.receive
+
+    def decode(*args: object) -> bytes:
+        threads["decode"].append(threading.current_thread() is loop_thread)
+        return real_decode(*args)  # type: ignore[arg-type]
+
+    def receive(self: _core.Poller, *args: object) -> object:
+        threads["judge"].append(threading.current_thread() is loop_thread)
+        return real_receive(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_async, "decode_body", decode)
+    monkeypatch.setattr(_core.Poller, "receive", receive)
+    job = b'{"status": "OK"}'
+    cases = [
+        (gzip.compress(gzip.compress(job)), "gzip, gzip", "status"),
+        (gzip.compress(job), "gzip", "$..status"),
+        (gzip.compress(job), "gzip", "status"),
+    ]
+    for body, coding, expression in cases:
+        raw_server.script(RawReply(body=body, headers=[("Content-Encoding", coding)]))
+        until = {"jsonpath": [{"expression": expression, "value": "OK"}]}
+        sleeper = AsyncHttSleeper(raw_server.url("/j"), until, max_retries=1)
+        response, _ = asyncio.run(run_with_lag_probe(sleeper))
+        assert response.json() == {"status": "OK"}
+    assert threads == {"decode": [False, True, True], "judge": [True, False, True]}
