@@ -8,6 +8,7 @@ callbacks and ``ignore_exceptions`` behaves the same under both runners.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import datetime
@@ -84,7 +85,7 @@ from httsleep_airflow.exceptions import ConditionError, HttSleepError
 if sys.version_info < (3, 11):  # aiohttp depends on async-timeout before Python 3.11
     from async_timeout import timeout as _timeout_before_3_11
 
-__all__ = ["AsyncHttSleeper", "drop_ended_loops", "translate_error"]
+__all__ = ["AsyncHttSleeper", "aside", "drop_ended_loops", "translate_error"]
 
 #: Connections one event loop's sleepers hold at most to one host; a poll that finds them all
 #: busy waits for one, and that wait counts against its request deadline. There is no limit
@@ -101,6 +102,31 @@ _PARSER_LIMITS: dict[str, Any] = (
     if "max_headers" in inspect.signature(aiohttp.ClientSession.__init__).parameters
     else {}
 )
+#: Worker threads for what must not hold up the loop: one pool for the runners' own work, which
+#: the limits bound (undoing a body, judging a large one, an XCom value), one for judging with
+#: callbacks, user code of unknown cost: callbacks that block hold up no poller but those with
+#: callbacks (the loop's default pool, which ``asyncio.to_thread`` uses, is shared with them).
+_POOLS: dict[bool, concurrent.futures.ThreadPoolExecutor] = {}
+_POOL_SIZES = {False: min(8, (os.cpu_count() or 1) + 2), True: 32}
+_POOLS_LOCK = threading.Lock()
+
+
+def aside(func: Callable[..., Any], *args: Any, user_code: bool = False) -> Awaitable[Any]:
+    """``func(*args)`` in a worker thread of its pool (``_POOLS``: ``user_code`` for judging
+    that runs callbacks), in a copy of this context, as ``asyncio.to_thread`` runs it."""
+    pool = _POOLS.get(user_code)
+    if pool is None:
+        with _POOLS_LOCK:
+            pool = _POOLS.get(user_code)
+            if pool is None:
+                pool = _POOLS[user_code] = concurrent.futures.ThreadPoolExecutor(
+                    _POOL_SIZES[user_code],
+                    thread_name_prefix="httsleep-callbacks" if user_code else "httsleep",
+                )
+    call = functools.partial(contextvars.copy_context().run, func, *args)
+    return asyncio.get_running_loop().run_in_executor(pool, call)
+
+
 #: Bodies larger than this are undone (their content codings) and judged in a worker thread
 #: (work in Python holds the GIL even there, but lets the loop run between its turns; the body
 #: cap bounds how long one poll can take).
@@ -1006,9 +1032,7 @@ class AsyncHttSleeper(Plan):
                 # undone in a worker thread when large, as judged, or stacked (a small body's
                 # outer coding may hold megabytes of gzip members to undo)
                 if coding and (len(raw) > OFFLOAD_BYTES or "," in coding):
-                    content = await asyncio.to_thread(
-                        decode_body, raw, coding, self.check_body_size
-                    )
+                    content = await aside(decode_body, raw, coding, self.check_body_size)
                 else:
                     content = decode_body(raw, coding, self.check_body_size)
                 if location is None:
@@ -1119,7 +1143,9 @@ class AsyncHttSleeper(Plan):
             except Exception as exc:
                 outcome = exc
             if self._offload(outcome):
-                await asyncio.to_thread(poller.receive, outcome, self._clock())
+                await aside(
+                    poller.receive, outcome, self._clock(), user_code=self.rules.has_callback
+                )
             else:
                 poller.receive(outcome, self._clock())
             del outcome  # not kept over the sleep (see Poller.receive)

@@ -37,7 +37,7 @@ from typing import Any
 import requests
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from httsleep_airflow._async import AsyncHttSleeper, drop_ended_loops
+from httsleep_airflow._async import AsyncHttSleeper, aside, drop_ended_loops
 from httsleep_airflow._core import Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload, sendable
 from httsleep_airflow._secrets import (
@@ -636,7 +636,7 @@ class HttSleepTrigger(BaseTrigger):
         event: dict[str, Any] = {"status": "success"}
         if self.do_xcom_push:
             try:
-                event["xcom"] = await asyncio.to_thread(
+                event["xcom"] = await aside(
                     response_payload, response, self.xcom_jsonpath, sleeper.secrets
                 )
             except PayloadError as exc:

@@ -83,3 +83,47 @@ def test_what_may_take_long_is_done_off_the_loop(raw_server, monkeypatch):
         response, _ = asyncio.run(run_with_lag_probe(sleeper))
         assert response.json() == {"status": "OK"}
     assert threads == {"decode": [False, True, True], "judge": [True, False, True]}
+
+
+RELEASE = None  # a threading.Event while the test below runs
+
+
+def blocks_until_released(response: requests.Response) -> bool:
+    assert RELEASE is not None
+    RELEASE.wait(30)
+    return True
+
+
+def test_callbacks_that_block_do_not_starve_other_pollers(server: ScriptedServer):
+    """More callbacks blocked than the runners' own pool has threads: a poller whose large
+    body is judged in a worker thread, without a callback, still ends (they share no pool)."""
+    import threading
+
+    global RELEASE
+    RELEASE = threading.Event()
+    server.script(Reply(body={"status": "OK", "pad": "x" * 100_000}))  # judged aside: large
+
+    async def main() -> requests.Response:
+        blocked = [
+            asyncio.ensure_future(
+                AsyncHttSleeper(
+                    server.url("/blocked"),
+                    {"callback": f"{__name__}.blocks_until_released"},
+                    max_retries=1,
+                ).run()
+            )
+            for _ in range(12)
+        ]
+        try:
+            until = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+            plain = AsyncHttSleeper(server.url("/plain"), until, max_retries=1)
+            return await asyncio.wait_for(plain.run(), 20)  # never reached while starved
+        finally:
+            RELEASE.set()
+            await asyncio.gather(*blocked)
+
+    try:
+        assert asyncio.run(main()).status_code == 200
+    finally:
+        RELEASE.set()
+        RELEASE = None
