@@ -515,7 +515,16 @@ class _Framed:
     the parser that read the final head reads on. Every other error is aiohttp's, as before.
     """
 
-    __slots__ = ("_dropping", "_head", "_lines", "_options", "_parser", "_payload", "_protocol")
+    __slots__ = (
+        "_dropping",
+        "_head",
+        "_lead",
+        "_lines",
+        "_options",
+        "_parser",
+        "_payload",
+        "_protocol",
+    )
 
     def __init__(self, parser: Any, protocol: _Handler, options: dict[str, Any]):
         self._parser = parser
@@ -525,7 +534,8 @@ class _Framed:
         # what came of a head that has not ended yet (most heads end in the read they begin
         # in); None once it is more than any head either runner reads
         self._head: bytes | bytearray | None = b""
-        self._lines = 0  # line ends in ``_head``
+        self._lines = 0  # line ends in ``_head``, past the CR and LF bytes before its status
+        self._lead = True  # only those have come of the head yet
         self._dropping = False
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
@@ -573,20 +583,46 @@ class _Framed:
         return found  # type: ignore[no-any-return]
 
     def _count_lines(self, before: bytes | bytearray, data: bytes) -> None:
-        """Refuse a head that has not ended once it has more lines than the requests runner
-        reads of one (``HeaderTooLarge``, as it refuses it), before aiohttp's parser holds
-        them: it took thousands, each of up to ``MAX_STATUS_LINE`` bytes, then refused them
-        with an error of another class. A head that ends in this read is checked once parsed
-        (``check_header_lines``), unless its lines are past what aiohttp's parser takes."""
-        blank = _BLANK_LINE.search(before[-2:] + data)  # the end of the head in this read
+        """Refuse a head once it has more lines than the requests runner reads of one
+        (``HeaderTooLarge``, as it refuses it), counted as it counts them: every line after the
+        status line, a folded one and the blank line that ends the head included, the CR and
+        LF bytes before a status line not. Each head of this read is counted (interim heads,
+        then the final one) before aiohttp's parser holds it: it took thousands of lines, each
+        of up to ``MAX_STATUS_LINE`` bytes, then refused them with an error of another class,
+        and counted a folded line as one."""
+        tail = bytes(before[-2:])  # a blank line may begin in the last read
+        began = not self._lead  # the status line began in an earlier read
+        blank = _BLANK_LINE.search(tail + data)
         if blank is None:
-            self._lines += data.count(b"\n")
-            if self._lines > _HEAD_LINES and (
-                self._head is None or _head_lines(bytes(before) + data)[0] > _HEAD_LINES
-            ):
+            self._lines += self._line_ends(data, 0, len(data))
+            if self._lines - 1 > _HEAD_LINES:
                 raise HeaderTooLarge(HEADER_LIMIT_TEXT)
-        elif self._lines + data.count(b"\n", 0, blank.end()) > _PARSER_MAX_HEADERS:
-            raise HeaderTooLarge(HEADER_LIMIT_TEXT)  # past 99, as the requests runner says
+            return
+        end = max(0, blank.end() - len(tail))
+        if self._lines + self._line_ends(data, 0, end) - 1 > _HEAD_LINES:
+            raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+        if began:  # its start, and this read's (a status line cut between reads)
+            lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
+            interim = _interim(bytes(before[lead : lead + 16]) + data[:16])
+        else:
+            interim = _interim(data)
+        while interim:  # more heads in this read: each counted on its own
+            self._lead, start = True, end
+            blank = _BLANK_LINE.search(data, start)
+            end = len(data) if blank is None else blank.end()
+            if self._line_ends(data, start, end) - 1 > _HEAD_LINES:
+                raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+            if blank is None:
+                break  # counted again by ``_keep``, as the head it keeps
+            interim = _interim(data, start)
+
+    def _line_ends(self, data: bytes, start: int, end: int) -> int:
+        """The line ends in ``data[start:end]`` past the CR and LF bytes before a status line
+        (``_lead``: none but those have come of this head yet)."""
+        if self._lead:
+            start = _BLANK_BYTES.match(data, start, end).end()  # type: ignore[union-attr]
+            self._lead = start == end
+        return data.count(b"\n", start, end)
 
     def _keep(self, data: bytes) -> None:
         """Keep what ``data`` holds of a head that has not ended: what follows the last blank
@@ -598,7 +634,8 @@ class _Framed:
         end = max(bare + 2 if bare >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
         if end:
             del head[:end]
-            self._lines = head.count(b"\n")
+            self._lead = True
+            self._lines = self._line_ends(bytes(head), 0, len(head))
         self._head = head if len(head) <= _KEEP_HEAD else None
 
     def _read_again(self, data: bytes) -> tuple[list[Any], bool] | None:
@@ -626,7 +663,8 @@ class _Framed:
                         return None
                     rest = read[start:]  # the final head, not ended yet
                     parser.feed_data(rest)
-                    self._parser, self._head, self._lines = parser, b"", rest.count(b"\n")
+                    self._parser, self._head, self._lead = parser, b"", True
+                    self._lines = self._line_ends(rest, 0, len(rest))
                     self._keep(rest)
                     return messages, False
                 found, _, _ = parser.feed_data(read[start : blank.end()])
@@ -671,6 +709,15 @@ class _Framed:
 
     def __getattr__(self, name: str) -> Any:  # what else aiohttp asks of its parser
         return getattr(self._parser, name)
+
+
+#: The status line of an interim response (a 101 switches protocols: it is the final one).
+_INTERIM = re.compile(rb"[\r\n]*HTTP/\d\.\d 1(?!01)\d\d")
+
+
+def _interim(head: bytes | bytearray, start: int = 0) -> bool:
+    """Whether the head that begins at ``start`` is an interim response's."""
+    return _INTERIM.match(head, start) is not None
 
 
 def _head_lines(head: bytes | bytearray) -> tuple[int, bool]:

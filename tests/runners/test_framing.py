@@ -944,3 +944,34 @@ def test_a_head_of_many_lines_a_byte_at_a_time_is_refused_alike(raw_server: RawS
     whole = _alike(raw_server, RawReply(raw=head))
     assert _alike(raw_server, RawReply(raw=head, trickle_head=0.0005)) == whole
     assert whole == ("HeaderTooLarge" if lines >= 100 else "ConnectionError")
+
+
+def _folded_head(headers: int, folds: int) -> bytes:
+    lines = b"".join(
+        b"X%d: a\r\n" % n + b"".join(b" b%d\r\n" % k for k in range(folds)) for n in range(headers)
+    )
+    return b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 2\r\n\r\n{}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "end"),
+    [
+        (_folded_head(49, 1), 200),  # 99 lines with Content-Length
+        (_folded_head(34, 2), "HeaderTooLarge"),  # 102 lines, 34 headers once joined
+        (b"\r\r\n" * 10_001 + _head_of(1) + b"Content-Length: 2\r\n\r\n{}", 200),  # all skipped
+        (EARLY_HINTS + b"\r\n" + _head_of(10_001) + b"\r\n", "HeaderTooLarge"),
+        (EARLY_HINTS + b"\r\n" + _head_of(98) + b"Content-Length: 2\r\n\r\n{}", 200),
+        (EARLY_HINTS + _head_of(120)[17:] + b"\r\n" + WHOLE, "HeaderTooLarge"),
+    ],
+    ids=["99 folded", "102 folded", "lead lines", "after interim", "98 after", "long interim"],
+)
+@pytest.mark.parametrize("trickle", [0.0, 0.0002], ids=["whole", "trickled"])
+def test_the_line_limit_counts_lines_as_the_requests_runner_reads_them(
+    raw_server: RawServer, raw: bytes, end: Any, trickle: float
+):
+    """Every line after a status line counts, a folded one and the blank line included, each
+    head of a read on its own; the CR and LF bytes before a status line do not."""
+    if trickle and len(raw) > 5_000:
+        pytest.skip("a long head a byte at a time takes too long here")
+    result = _alike(raw_server, RawReply(raw=raw, trickle_head=trickle))
+    assert (result[0] if isinstance(result, tuple) else result) == end
