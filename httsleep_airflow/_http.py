@@ -102,6 +102,14 @@ _TOKEN_BYTES = re.compile(f"[{TOKEN_CHARACTERS}]+".encode())
 _NOT_TOKEN = re.compile(f"[^{TOKEN_CHARACTERS}]")
 
 
+def check_method(method: Any) -> str:
+    """``method`` upper-cased, as both runners send it, if it is an HTTP token (requests would
+    send a space or a line break in it as it is; http.client refuses it only once sent)."""
+    if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+        raise ConditionError(f"method must be an HTTP method like 'GET', not {method!r}")
+    return method.upper()
+
+
 class MalformedHeaders(requests.exceptions.ConnectionError):
     """The response's header section is malformed, or does not frame its body one way: a name
     that is not an HTTP token (a space, a control or non-ASCII byte, ``(``, ``@``...), a NUL

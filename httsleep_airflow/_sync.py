@@ -62,6 +62,7 @@ from httsleep_airflow._http import (
     check_head_lines,
     check_header_lines,
     check_headers,
+    check_method,
     cookie_header,
     cut_line_refused,
     decode_body,
@@ -777,7 +778,7 @@ def build_request(
         check_request_headers(merged, auth)
         check_cookies(source.cookies)
         return requests.Request(
-            method=(source.method or "GET").upper(),
+            method=check_method(source.method or "GET"),
             url=check_url(source.url),
             headers=merged,
             files=source.files,

@@ -539,6 +539,14 @@ class HttSleepTrigger(BaseTrigger):
             return self.sleeper(settings, sealed)
         except ConditionError as exc:
             raise TriggerProblem(f"the trigger cannot be rebuilt: {exc}", fatal=True) from None
+        except (TypeError, ValueError, AttributeError, LookupError) as exc:
+            # building a request from arguments no sensor makes (headers={1: "x"}): no
+            # retry can mend them
+            raise TriggerProblem(
+                f"the trigger cannot be rebuilt: its arguments make no request "
+                f"({type(exc).__name__}: {scrub(str(exc), self._secrets_of(None), 300)})",
+                fatal=True,
+            ) from None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """The one event this trigger ends with; never raises (but on cancellation). One

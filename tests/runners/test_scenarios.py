@@ -463,6 +463,14 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "a method that is no HTTP token is refused when built, before any request",
+        [OK],
+        request={"method": "G ET"},
+        outcome="raises",
+        raises=ConditionError,
+        requests_seen=0,
+    ),
+    Scenario(
         "secrets given by the caller are *** in the give-up message",
         [Reply(body={"status": "RUNNING", "query": "sig=qs-secret-1"})],
         options={"max_retries": 1, "secrets": ["qs-secret-1"]},
