@@ -71,13 +71,15 @@ from httsleep_airflow._http import (
     stale_connection_cause,
     store_cookies,
 )
-from httsleep_airflow._secrets import scrub, tidy
+from httsleep_airflow._secrets import basic_secrets, scrub, tidy
 from httsleep_airflow._sync import (
     MISSING,
     BearerAuth,
+    KeepAuthorization,
     Plan,
     describe_request,
     environ_proxies,
+    netrc_auth,
     proxy_secrets,
 )
 from httsleep_airflow.exceptions import ConditionError, HttSleepError
@@ -185,6 +187,8 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[
         return {"middlewares": (digest,)}
     if call is BearerAuth.__call__:
         headers["Authorization"] = f"Bearer {auth.token}"
+        return {}
+    if call is KeepAuthorization.__call__:  # the request's own Authorization stands
         return {}
     raise ConditionError(
         "the async runner supports Basic (to a server or a proxy), Digest and bearer auth, "
@@ -864,8 +868,8 @@ class AsyncHttSleeper(Plan):
         shared one (``session``), taken on first use and given back by ``close()``.
     :param cert: a client certificate: a path, or a ``(cert, key)`` pair.
     :param proxies: requests-style ``{"https": "http://proxy:3128"}``; proxy environment
-        variables apply as well (read at the first poll, like the CA bundle variables). Unlike
-        requests, ``~/.netrc`` is not read: give credentials explicitly.
+        variables apply as well (read at the first poll, like the CA bundle variables), and
+        ``~/.netrc`` (or ``$NETRC``) when the request has no auth, as requests reads them.
     :param sleep: the awaitable sleeping function (tests pass a recorder).
     """
 
@@ -891,7 +895,13 @@ class AsyncHttSleeper(Plan):
         if "Accept-Encoding" not in (request.headers or {}):
             headers["Accept-Encoding"] = ACCEPT_ENCODING
         headers.update(request.headers or {})
-        extra = _auth_options(request.auth, headers)
+        auth = request.auth
+        if auth is None:  # as requests: ~/.netrc's credentials for the host, if it has some
+            found = netrc_auth(cast(str, request.url))
+            if found is not None:
+                auth = HTTPBasicAuth(*found)
+                self.secrets = tidy([*self.secrets, *basic_secrets(*found)])
+        extra = _auth_options(auth, headers)
         # requests' Request.prepare but its cookie and hook steps (none are given here; cookies
         # go per hop), and with no empty params or data to run through its type checks
         url = cast(str, request.url)  # a checked string (Plan: build_request)
@@ -900,7 +910,7 @@ class AsyncHttSleeper(Plan):
         prepared.prepare_url(url, _unless_empty(request.params))
         prepared.prepare_headers(headers)
         prepared.prepare_body(_unless_empty(request.data), None, request.json)
-        if request.auth is None:  # a password in the URL: Basic, as requests (given auth wins)
+        if auth is None:  # a password in the URL: Basic, as requests (given auth wins)
             prepared.prepare_auth(None, url)
         self._method = prepared.method or "GET"
         self._url = prepared.url or url

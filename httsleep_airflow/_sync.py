@@ -537,6 +537,18 @@ def _held(pairs: Iterable[tuple[str, str]]) -> CaseInsensitiveDict[str]:
     return CaseInsensitiveDict(dict(joined_header_lines(pairs).values()))
 
 
+class KeepAuthorization(AuthBase):
+    """An ``auth`` that leaves the request's own ``Authorization`` header as it is: set on a
+    request whose caller gave that header, so that no other auth overrides it (a session's, a
+    connection's, ``~/.netrc``'s, a password in the URL), in both runners."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+    def __repr__(self) -> str:
+        return "KeepAuthorization()"
+
+
 class BearerAuth(AuthBase):
     """``Authorization: Bearer <token>`` on every request."""
 
@@ -596,13 +608,19 @@ def cookie_values(cookies: Any) -> list[str]:
     return []
 
 
-def netrc_secrets(url: Any) -> list[str]:
-    """The credentials requests reads from ``~/.netrc`` (or ``$NETRC``) for ``url``'s host and
-    sends as Basic auth when a request has none (the aiohttp runner reads no netrc)."""
+def netrc_auth(url: Any) -> tuple[str, str] | None:
+    """The login and password ``~/.netrc`` (or ``$NETRC``) holds for ``url``'s host, which
+    requests sends as Basic auth when a request has no auth; the aiohttp runner too."""
     try:
         found = get_netrc_auth(url) if isinstance(url, str) else None
     except Exception:  # an unreadable netrc: requests sends nothing from it either
-        return []
+        return None
+    return (found[0], found[1]) if found else None
+
+
+def netrc_secrets(url: Any) -> list[str]:
+    """The credentials ``netrc_auth`` finds for ``url``, as they must not be shown."""
+    found = netrc_auth(url)
     return basic_secrets(*found) if found else []
 
 

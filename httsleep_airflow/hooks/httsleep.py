@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
+from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._http import origin, same_origin
 from httsleep_airflow._secrets import (
@@ -28,6 +28,7 @@ from httsleep_airflow._secrets import (
 from httsleep_airflow._sync import (
     BearerAuth,
     HttSleeper,
+    KeepAuthorization,
     auth_secrets,
     check_request_headers,
     check_url,
@@ -69,15 +70,6 @@ def argument_secrets(
     Airflow's masker; the engine finds them again in the request it builds)."""
     found = [*secret_header_values(headers, secret_headers or ()), *url_secrets(endpoint)]
     return found + secret_query_values(None, params)  # params in any shape requests takes
-
-
-class _KeepAuthorization(AuthBase):
-    """An ``auth`` that leaves the request's own ``Authorization`` header as it is: set on a
-    request whose caller gave that header, so the session's (the connection's) auth never
-    overrides it."""
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
 
 
 def has_authorization(headers: Mapping[str, Any] | None) -> bool:
@@ -549,7 +541,7 @@ class HttSleepHook(BaseHook):
             options = {"timeout": settings.timeout, **options}
             return HttSleeper(request, until, alarms, secret_headers=secret_headers, **options)
         if has_authorization(headers):  # the caller's own Authorization wins over the session's
-            request.auth = _KeepAuthorization()
+            request.auth = KeepAuthorization()
         options = {
             **self.request_options(),
             **options,

@@ -49,7 +49,7 @@ from httsleep_airflow._secrets import (
     secret_query_values,
     tidy,
 )
-from httsleep_airflow._sync import strip_credentials
+from httsleep_airflow._sync import KeepAuthorization, strip_credentials
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp
 from httsleep_airflow.hooks.httsleep import (
     ConnectionConfigError,
@@ -474,8 +474,10 @@ class HttSleepTrigger(BaseTrigger):
                 "proxies": settings.proxies,
                 "secrets": settings.secrets,  # a proxy's password too: no request carries it
             }
-            if not has_authorization(own_headers):  # the sensor's own Authorization wins
-                options["auth"] = settings.auth
+            # the sensor's own Authorization wins, over ~/.netrc and the URL's too (as the hook)
+            options["auth"] = (
+                KeepAuthorization() if has_authorization(own_headers) else settings.auth
+            )
         request = make_request(
             url,
             method=self.method,

@@ -164,3 +164,34 @@ def test_a_proxy_that_refuses_a_tunnel_is_a_proxy_error_in_both_runners(
         for exc in ended:
             shown = " ".join(f"{cause!r} {cause}" for cause in causes(exc))
             assert PROXY_PASSWORD not in shown
+
+
+@pytest.mark.parametrize(
+    ("options", "sent"),
+    [
+        ({}, "netrc"),  # no auth: ~/.netrc's, as requests reads it
+        ({"headers": {"Authorization": "Bearer own-1234567"}}, "netrc"),  # requests' own rule
+        ({"auth": ("ann", "pw-1234567")}, "given"),
+    ],
+    ids=["no auth", "own header", "given auth"],
+)
+def test_netrc_is_read_alike_and_redacted(
+    options: dict[str, object], sent: str, server: ScriptedServer, tmp_path, monkeypatch
+):
+    """Both runners send ``~/.netrc``'s credentials for the host when a request has no auth
+    (the triggerer as the worker), and show them as ``***`` when a server echoes them."""
+    import base64
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login nuser password netrc-pw-55555\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    token = base64.b64encode(b"nuser:netrc-pw-55555").decode()
+    given = base64.b64encode(b"ann:pw-1234567").decode()
+    echo = Reply(status=202, body={"saw": f"Basic {token}", "password": "netrc-pw-55555"})
+    server.script(echo, echo)
+    ended = _end_both(server.url("/jobs/1"), **options)
+    expected = f"Basic {token}" if sent == "netrc" else f"Basic {given}"
+    assert [r.headers.get("Authorization") for r in server.received] == [expected] * 2
+    assert len(ended) == 2
+    for exc in ended:  # the credentials sent are ***
+        assert ("netrc-pw-55555" not in str(exc) and token not in str(exc)) == (sent == "netrc")
