@@ -1232,8 +1232,13 @@ class HttSleeper(Plan):
             watch_session(session)
             self._wire = (session, wire_request(self.request, session))
             prepared = session.prepare_request(self._wire[1])
-            settings = session.merge_environment_settings(
-                prepared.url or "", {}, None, self._verify(session), None
+            settings = session.merge_environment_settings(  # the session's proxies first:
+                # requests lets the environment's win over them, the aiohttp runner does not
+                prepared.url or "",
+                dict(session.proxies),
+                None,
+                self._verify(session),
+                None,
             )
             self._send_options = {**settings, "stream": True}
         else:

@@ -195,3 +195,29 @@ def test_netrc_is_read_alike_and_redacted(
     assert len(ended) == 2
     for exc in ended:  # the credentials sent are ***
         assert ("netrc-pw-55555" not in str(exc) and token not in str(exc)) == (sent == "netrc")
+
+
+def test_proxies_given_win_over_the_environments_in_both_runners(
+    server: ScriptedServer, other_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A session's proxies (a connection's, on the worker) and the aiohttp runner's
+    ``proxies`` (the same connection's, in the triggerer) are used over ``HTTP_PROXY``:
+    requests alone let the environment's win."""
+    import requests
+
+    for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", other_server.url())
+    server.script(Reply(body={}), Reply(body={}))
+    session = requests.Session()
+    session.proxies = {"http": server.url()}
+    HttSleeper(JOB, UNTIL, session=session, max_retries=1).run()
+
+    async def main() -> None:
+        async with AsyncHttSleeper(
+            JOB, UNTIL, proxies={"http": server.url()}, max_retries=1
+        ) as sleeper:
+            await sleeper.run()
+
+    asyncio.run(main())
+    assert [r.path for r in server.received] == [JOB, JOB] and other_server.received == []
