@@ -864,7 +864,8 @@ class AsyncHttSleeper(Plan):
 
     Takes the arguments of ``Plan``, and:
 
-    :param session: an ``aiohttp.ClientSession`` to use and leave open; by default the loop's
+    :param session: an ``aiohttp.ClientSession`` to use and leave open (without default headers
+        or auth, which aiohttp would send to every origin); by default the loop's
         shared one (``session``), taken on first use and given back by ``close()``.
     :param cert: a client certificate: a path, or a ``(cert, key)`` pair.
     :param proxies: requests-style ``{"https": "http://proxy:3128"}``; proxy environment
@@ -944,6 +945,12 @@ class AsyncHttSleeper(Plan):
         # for every https hop, a redirect's from http included (aiohttp ignores it on http)
         self._tls = (self.verify, cert)
         self._environment_read = False
+        if session is not None and (getattr(session, "headers", None) or session.auth):
+            raise ConditionError(
+                "a session given to the async runner must have no default headers or auth: "
+                "aiohttp would send them to every origin a redirect leads to, and they would not "
+                "be redacted; give them as headers= and auth="
+            )
         self._session = session  # the caller's, or one of its own once ``session`` is read
         self._owns_session = session is None
         # the loop's shared session once taken, and that loop (two fields, not a tuple: one

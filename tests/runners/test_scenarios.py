@@ -1053,3 +1053,24 @@ def test_no_error_behind_the_one_raised_shows_a_credential_in_its_repr(
         RUNNERS[runner](raw_server.url("/jobs/1"), scenario, Recorder())
     shown = " ".join(f"{cause!r} {cause}" for cause in causes(raised.value))
     assert "pw-12345" not in shown and basic("ann", "pw-12345", "latin-1")[6:] not in shown
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"headers": {"X-Api-Key": "key-67890"}}, {"auth": "basic"}],
+    ids=["headers", "auth"],
+)
+def test_a_session_with_credentials_of_its_own_is_refused_by_the_async_runner(options):
+    """aiohttp sends a session's default headers and auth to every origin: the async runner
+    takes none (headers= and auth= go only to their origin, and are redacted)."""
+    import aiohttp
+
+    async def main() -> None:
+        made = dict(options)
+        if made.get("auth") == "basic":
+            made["auth"] = aiohttp.BasicAuth("ann", "pw-12345")
+        async with aiohttp.ClientSession(**made) as session:
+            with pytest.raises(ConditionError, match="no default headers or auth"):
+                AsyncHttSleeper("http://127.0.0.1:1/x", {"status_code": 200}, session=session)
+
+    asyncio.run(main())
