@@ -48,12 +48,14 @@ __all__ = [
 
 #: Header and query parameter names whose values are secrets (``X-Api-Key``, ``Authorization``,
 #: ``X-Auth``, ``X-Session-Id``, ``access_token``, ``X-Amz-Signature``, ``sig``, ``X-JWT``,
-#: ``passphrase``, ``pass``, ``pw``...).
+#: ``passphrase``, ``pass``, ``pw``, ``user[pw]``...).
 SECRET_NAME = re.compile(
-    r"key|token|secret|passw|passphrase|pwd|auth|credential|session|cookie|signature|jwt|bearer"
-    r"|(?:^|[-_.])(?:sig|pass|pw)(?:$|[-_.])",
+    r"key|token|secret|passw|passphrase|passcode|pwd|auth|credential|session|cookie|signature"
+    r"|jwt|bearer|(?:^|[-_.\[\]+ ])(?:sig|pass|pw)(?:$|[-_.\[\]+ ])",
     re.IGNORECASE,
 )
+#: The short words of ``SECRET_NAME`` as a word of a camel-case name (``userPass``, ``adminPw``).
+_CAMEL_SECRET = re.compile(r"(?<=[a-z0-9])(?:Pass|PASS|Pw|PW|Sig|SIG)(?=$|[^a-z])")
 #: Shorter strings are not redacted: they would blank out ordinary words and numbers.
 MIN_SECRET_LENGTH = 5
 MASK = "***"
@@ -76,7 +78,7 @@ def is_secret_name(name: Any, extra: Iterable[str] = ()) -> bool:
     """Whether a header or query parameter called ``name`` carries a secret (``extra``: more
     names, lower-case, that a user marked as secret)."""
     text = _text(name)
-    return bool(SECRET_NAME.search(text)) or text.lower() in extra
+    return bool(SECRET_NAME.search(text) or _CAMEL_SECRET.search(text)) or text.lower() in extra
 
 
 def is_secret_parameter(name: Any) -> bool:

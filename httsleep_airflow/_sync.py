@@ -84,6 +84,7 @@ from httsleep_airflow._secrets import (
     exact_text,
     header_name,
     mask_url_parts,
+    redact,
     scrub,
     secret_header_values,
     secret_query_values,
@@ -688,13 +689,16 @@ def environment_secrets() -> tuple[str, ...]:
 
 class _MaskedUrls(logging.Filter):
     """urllib3's own DEBUG lines with the URLs they quote masked (``mask_url_parts``: a
-    password in the user-info, secret-looking parameters): it logs each request's path and
-    query, and the requests runner is urllib3."""
+    password in the user-info, secret-looking parameters) and the secrets of the request this
+    thread sends redacted: it logs each request's path and query, and the requests runner is
+    urllib3."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
+            secrets = getattr(_CURRENT, "secrets", ())  # the request's own, in this thread
             record.args = tuple(
-                mask_url_parts(arg) if isinstance(arg, str) else arg for arg in record.args
+                redact(mask_url_parts(arg), secrets) if isinstance(arg, str) else arg
+                for arg in record.args
             )
         return True
 
@@ -1210,6 +1214,7 @@ class HttSleeper(Plan):
             deadline = time.monotonic() + budget
             cut = _CURRENT.cut = _Cut()
             key = _WATCHDOG.arm(deadline, cut)
+        _CURRENT.secrets = self.secrets  # for urllib3's own lines (``_MaskedUrls``)
         try:
             return self._exchange(deadline)
         except Exception as exc:
@@ -1221,6 +1226,7 @@ class HttSleeper(Plan):
                 raise
             raise translated from exc
         finally:
+            _CURRENT.secrets = ()
             if cut is not None:
                 _WATCHDOG.disarm(key)
                 _CURRENT.cut = None

@@ -712,3 +712,27 @@ def test_an_error_whose_repr_shows_other_attributes_is_redacted_in_its_repr_too(
     assert isinstance(error, Raised) and type(error).__name__ == "Raised"
     assert "tok-24680" not in repr(error) and "***" in repr(error)
     assert str(error) == "bad head"
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("user[pw]", True),
+        ("pass[]", True),
+        ("user+pw", True),
+        ("userPass", True),
+        ("adminPw", True),
+        ("passcode", True),
+        ("X-Sig", True),
+        ("passenger", False),
+        ("compass", False),
+        ("bypass", False),
+        ("sigma", False),
+        ("userSignal", False),
+        ("pathway", False),
+    ],
+)
+def test_short_secret_words_count_as_words_of_a_name(name: str, secret: bool):
+    from httsleep_airflow._secrets import is_secret_name
+
+    assert is_secret_name(name) is secret and is_secret_parameter(name) is secret

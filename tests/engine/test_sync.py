@@ -414,15 +414,14 @@ def test_urllib3s_own_debug_lines_mask_secret_parameters(
     server: ScriptedServer, caplog: pytest.LogCaptureFixture
 ):
     """urllib3 logs each request's path and query at DEBUG: a secret-looking parameter is
-    masked there too."""
+    masked there too, and the request's own secrets (``secrets=``) are redacted."""
     server.script(Reply(body={}))
+    url = server.url("/jobs/tok-in-path-4242?api_key=query-secret-999&page=2")
     with caplog.at_level(logging.DEBUG, logger="urllib3"):
-        HttSleeper(
-            server.url("/jobs/1?api_key=query-secret-999&page=2"), {"status_code": 200}
-        ).run()
+        HttSleeper(url, {"status_code": 200}, secrets=["tok-in-path-4242"]).run()
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
     assert any("page=2" in line for line in lines)
-    assert not any("query-secret-999" in line for line in lines)
+    assert not any("query-secret-999" in line or "tok-in-path" in line for line in lines)
 
 
 def test_cookies_dropped_leave_no_place_behind_in_the_jar():
