@@ -594,6 +594,13 @@ class _Framed:
         then the final one) before aiohttp's parser holds it: it took thousands of lines, each
         of up to ``MAX_STATUS_LINE`` bytes, then refused them with an error of another class,
         and counted a folded line as one."""
+        if not before and data[:5] == b"HTTP/" and data[9:10] != b"1":  # most reads: a final
+            blank = _BLANK_LINE.search(data)  # head begins, and (below) ends in this read
+            if blank is not None:
+                self._lead = False
+                if data.count(b"\n", 0, blank.end()) - 1 > _HEAD_LINES:
+                    raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+                return
         tail = bytes(before[-2:])  # a blank line may begin in the last read
         began = not self._lead  # the status line began in an earlier read
         blank = _BLANK_LINE.search(tail + data)
