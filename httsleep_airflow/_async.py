@@ -43,11 +43,19 @@ from requests.utils import (
     select_proxy,
 )
 
-from httsleep_airflow._core import ACCEPT_ENCODING, MAX_HEADERS, MAX_STATUS_LINE, Done, Sleep
+from httsleep_airflow._core import (
+    ACCEPT_ENCODING,
+    MAX_HEADERS,
+    MAX_INTERIM,
+    MAX_STATUS_LINE,
+    Done,
+    Sleep,
+)
 from httsleep_airflow._http import (
     CUT_HEAD_TEXT,
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
+    INTERIM_LIMIT_TEXT,
     MALFORMED_TEXT,
     STATUS_LINE,
     BodyDropped,
@@ -522,6 +530,7 @@ class _Framed:
     __slots__ = (
         "_dropping",
         "_head",
+        "_interims",
         "_lead",
         "_lines",
         "_options",
@@ -540,6 +549,7 @@ class _Framed:
         self._head: bytes | bytearray | None = b""
         self._lines = 0  # line ends in ``_head``, past the CR and LF bytes before its status
         self._lead = True  # only those have come of the head yet
+        self._interims = 0  # interim heads ended
         self._dropping = False
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
@@ -618,6 +628,9 @@ class _Framed:
         else:
             interim = _interim(data)
         while interim:  # more heads in this read: each counted on its own
+            self._interims += 1
+            if self._interims > MAX_INTERIM:  # refused before the parser reads them
+                raise HeaderTooLarge(INTERIM_LIMIT_TEXT)
             self._lead, start = True, end
             blank = _BLANK_LINE.search(data, start)
             end = len(data) if blank is None else blank.end()

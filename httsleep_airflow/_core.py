@@ -61,6 +61,9 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_HEADER_LINE = 16384
 MAX_HEADERS = 99
 MAX_STATUS_LINE = 65536
+#: The most interim (``1xx``) responses read before the final one: a server that sends them
+#: without end would have the runner parse them until the request's deadline.
+MAX_INTERIM = 100
 #: The content codings decoded, in any chain of at most ``MAX_ENCODINGS`` (``gzip, gzip``
 #: included); a body whose chain holds any other coding is handed on as it came.
 CONTENT_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})

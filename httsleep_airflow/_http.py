@@ -33,6 +33,7 @@ from httsleep_airflow._core import (
     MAX_ENCODINGS,
     MAX_HEADER_LINE,
     MAX_HEADERS,
+    MAX_INTERIM,
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
 )
@@ -91,6 +92,9 @@ class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
 HEADER_LIMIT_TEXT = (
     f"the response's header section is past the limits ({MAX_HEADER_LINE} characters per "
     f"header, {MAX_HEADERS} headers); it was not read"
+)
+INTERIM_LIMIT_TEXT = (
+    f"more than {MAX_INTERIM} interim (1xx) responses before the final one; it was not read"
 )
 
 

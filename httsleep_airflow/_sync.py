@@ -36,6 +36,7 @@ from httsleep_airflow._conditions import Rules, meets, normalized
 from httsleep_airflow._core import (
     ACCEPT_ENCODING,
     DEFAULT_RETRY_AFTER_CAP,
+    MAX_INTERIM,
     Done,
     Policy,
     Poller,
@@ -48,6 +49,7 @@ from httsleep_airflow._http import (
     AUTHORITY_NEVER,
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
+    INTERIM_LIMIT_TEXT,
     MALFORMED_TEXT,
     TOKEN_CHARACTERS,
     BodyDropped,
@@ -160,8 +162,8 @@ def translate_error(
     if any(isinstance(cause, urllib3.exceptions.InvalidHeader) for cause in causes(error)):
         return MalformedHeaders(MALFORMED_TEXT)  # Content-Length values that disagree
     for cause in causes(error):
-        if isinstance(cause, MalformedHeaders):  # raised while http.client read the head
-            return cause
+        if isinstance(cause, MalformedHeaders | HeaderTooLarge):  # raised while http.client
+            return cause  # read the head
     if isinstance(error, _FINAL):
         return error
     message = scrub(str(error) or type(error).__name__, secrets, 300)
@@ -342,7 +344,7 @@ class _FinalResponse(http.client.HTTPResponse):
 
     def _read_status(self) -> tuple[str, int, str]:
         reader = self.fp if isinstance(self.fp, _HeadReader) else None
-        while True:
+        for _ in range(MAX_INTERIM + 1):
             if reader is not None:
                 reader.lines.clear()  # only the final response's are kept
                 reader.skip_blank = True
@@ -357,6 +359,7 @@ class _FinalResponse(http.client.HTTPResponse):
             if interim.defects or interim.get_unixfrom() is not None:  # as the final head's
                 raise MalformedHeaders(MALFORMED_TEXT)  # (_check_raw_headers)
             check_header_lines(interim.items(), interim=True)
+        raise HeaderTooLarge(INTERIM_LIMIT_TEXT)
 
     # A chunked body, framed as aiohttp frames it: http.client is looser in three places.
 

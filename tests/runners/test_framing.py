@@ -771,10 +771,10 @@ def test_what_aiohttp_refuses_in_a_chunked_body_both_runners_refuse(
     "first",
     [
         # interim heads (each may come in a read of its own), then the answer and more
-        RawReply(body=RUNNING, interim=b"HTTP/1.1 102 Processing\r\n\r\n" * 500, past=b"garbage"),
+        RawReply(body=RUNNING, interim=b"HTTP/1.1 102 Processing\r\n\r\n" * 100, past=b"garbage"),
         RawReply(body=RUNNING, trickle_head=0.001, past=b"garbage"),  # a head byte by byte
     ],
-    ids=["500 interim heads", "a trickled head"],
+    ids=["100 interim heads", "a trickled head"],
 )
 def test_bytes_past_a_response_after_a_long_or_slow_head_are_no_answer(
     raw_server: RawServer, first: RawReply
@@ -973,5 +973,17 @@ def test_the_line_limit_counts_lines_as_the_requests_runner_reads_them(
     head of a read on its own; the CR and LF bytes before a status line do not."""
     if trickle and len(raw) > 5_000:
         pytest.skip("a long head a byte at a time takes too long here")
+    result = _alike(raw_server, RawReply(raw=raw, trickle_head=trickle))
+    assert (result[0] if isinstance(result, tuple) else result) == end
+
+
+@pytest.mark.parametrize(("interims", "end"), [(100, 200), (101, "HeaderTooLarge")])
+@pytest.mark.parametrize("trickle", [0.0, 0.0001], ids=["whole", "trickled"])
+def test_interim_responses_past_the_limit_are_refused_alike(
+    raw_server: RawServer, interims: int, end: Any, trickle: float
+):
+    """A server that sends interim heads without end is refused at the 101st, before the
+    parser reads it, in both runners (they were parsed until the request's deadline)."""
+    raw = b"HTTP/1.1 102 Processing\r\n\r\n" * interims + WHOLE
     result = _alike(raw_server, RawReply(raw=raw, trickle_head=trickle))
     assert (result[0] if isinstance(result, tuple) else result) == end
