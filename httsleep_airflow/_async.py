@@ -191,7 +191,7 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[
         return {}
     if call is HTTPDigestAuth.__call__:
         # requests types the credentials str | bytes; aiohttp takes str (bytes fail in both)
-        digest = aiohttp.DigestAuthMiddleware(auth.username, auth.password)  # type: ignore[arg-type]
+        digest = aiohttp.DigestAuthMiddleware(auth.username, auth.password)
         return {"middlewares": (digest,)}
     if call is BearerAuth.__call__:
         headers["Authorization"] = f"Bearer {auth.token}"
@@ -1033,7 +1033,7 @@ class AsyncHttSleeper(Plan):
             self._request_options = _shared(
                 {
                     **self._request_options,
-                    "proxy": select_proxy(self._url, proxies),
+                    "proxy": select_proxy(self._url, proxies),  # type: ignore[arg-type]
                     "ssl": _ssl_option(*self._tls),
                 }
             )
@@ -1076,7 +1076,7 @@ class AsyncHttSleeper(Plan):
             if left_origin and self._tls[1]:  # a client certificate goes to its origin only
                 options = {**options, "ssl": _ssl_option(self._tls[0], None)}
             if hops and self._proxies:  # each hop through its own scheme's proxy, as requests
-                proxy = select_proxy(url, self._proxies)
+                proxy = select_proxy(url, self._proxies)  # type: ignore[arg-type]
                 if proxy != options.get("proxy"):
                     options = {**options, "proxy": proxy}
             if target is None:

@@ -608,7 +608,7 @@ def cookie_values(cookies: Any) -> list[str]:
     if isinstance(cookies, CookieJar):
         return [cookie.value for cookie in cookies if isinstance(cookie.value, str)]
     if isinstance(cookies, Mapping):
-        return [value for value in cookies.values() if isinstance(value, str | bytes)]
+        return [exact_text(value) for value in cookies.values() if isinstance(value, str)]
     return []
 
 
@@ -773,11 +773,11 @@ def strip_credentials(url: str) -> str:
 def check_url(url: Any) -> str:
     if not isinstance(url, str):
         raise ConditionError(f"url must be a string, not {type(url).__name__}")
-    url = exact_text(url)  # what requests sends: it reads a URL with str()
-    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
-    if not followable(url) or AUTHORITY_NEVER.search(authority):
-        raise ConditionError(f"{shown_url(url)!r} is not an http(s) URL like 'https://host/path'")
-    return url
+    text: str = str.__str__(url)  # what requests sends (it reads a URL with str()): its text
+    authority = re.split(r"[/?#]", text.partition("://")[2], maxsplit=1)[0]
+    if not followable(text) or AUTHORITY_NEVER.search(authority):
+        raise ConditionError(f"{shown_url(text)!r} is not an http(s) URL like 'https://host/path'")
+    return text
 
 
 def build_request(
