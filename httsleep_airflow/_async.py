@@ -611,9 +611,13 @@ class _Framed:
                 if data.count(b"\n", 0, blank.end()) - 1 > _HEAD_LINES:
                     raise HeaderTooLarge(HEADER_LIMIT_TEXT)
                 return
-        tail = bytes(before[-2:])  # a blank line may begin in the last read
         began = not self._lead  # the status line began in an earlier read
-        blank = _BLANK_LINE.search(tail + data)
+        if began:
+            tail = bytes(before[-2:])  # a blank line may begin in the last read
+            blank = _BLANK_LINE.search(tail + data)
+        else:  # the CR and LF bytes before a status line end no head: looked past
+            tail = b""
+            blank = _BLANK_LINE.search(data, _BLANK_BYTES.match(data).end())  # type: ignore[union-attr]
         if blank is None:
             self._lines += self._line_ends(data, 0, len(data))
             if self._lines - 1 > _HEAD_LINES:
@@ -631,7 +635,10 @@ class _Framed:
             self._interims += 1
             if self._interims > MAX_INTERIM:  # refused before the parser reads them
                 raise HeaderTooLarge(INTERIM_LIMIT_TEXT)
-            self._lead, start = True, end
+            self._lead = True
+            start = _BLANK_BYTES.match(data, end).end()  # type: ignore[union-attr]  # always
+            if start == len(data):
+                break  # only the CR and LF bytes before the next status line, so far
             blank = _BLANK_LINE.search(data, start)
             end = len(data) if blank is None else blank.end()
             if self._line_ends(data, start, end) - 1 > _HEAD_LINES:

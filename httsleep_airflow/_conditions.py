@@ -26,6 +26,7 @@ Nothing here does I/O: judging reads a ``requests.Response`` that a runner alrea
 from __future__ import annotations
 
 import array
+import codecs
 import copy
 import enum
 import functools
@@ -217,9 +218,11 @@ def decode_json(response: requests.Response) -> Any:
     content, limit = response.content, _json_max_depth()
     # cheap first: a body with fewer brackets than the limit cannot nest deeper than it
     deep = content.count(b"[") + content.count(b"{") > limit
-    # The pre-check reads bytes as the decoder reads the text, unless it is UTF-16 or UTF-32
-    # (a NUL among its first bytes, as requests guesses it): then the data is walked.
-    as_bytes = b"\x00" not in content[:4]
+    # The pre-check reads bytes as the decoder reads the text where each byte below 0x80 is
+    # the ASCII character: not in UTF-16 or UTF-32 (a NUL among its first bytes, as requests
+    # guesses it), nor in a charset whose characters may hold a backslash's byte (Shift_JIS,
+    # GBK): then the data is walked once decoded.
+    as_bytes = b"\x00" not in content[:4] and _ascii_bytes(response.encoding)
     if deep and as_bytes and _nests_deeper(content, limit):
         check_depth(_TOO_DEEP)  # never decoded: the decoder would recurse that deep
     try:
@@ -232,6 +235,21 @@ def decode_json(response: requests.Response) -> Any:
 
 
 _TOO_DEEP: Any = object()
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii_bytes(encoding: str | None) -> bool:
+    """Whether every byte below 0x80 of a text in ``encoding`` is that ASCII character (UTF-8,
+    ASCII, the ISO 8859 and Windows single-byte charsets): ``None`` is JSON's own guess."""
+    if encoding is None:
+        return True
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name in ("utf-8", "ascii", "latin-1") or name.startswith(("iso8859-", "cp125"))
+
+
 #: Every byte but a quote and a bracket: what the depth pre-check drops first.
 _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 #: An opening bracket as +1, a closing one as -1 (as signed bytes), a quote as 0.

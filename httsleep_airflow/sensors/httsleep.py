@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
@@ -172,24 +171,33 @@ def _exception_paths(classes: Any) -> list[str] | None:
 
 #: The modules whose errors a deferred sensor raises again as they were raised in the triggerer
 #: (``_error_like``): the runners' own, and what their conditions raise.
-_REBUILT_MODULES = ("requests.exceptions", "httsleep_airflow.", "json.", "builtins")
+_REBUILT_MODULES = frozenset(
+    {
+        "builtins",
+        "json.decoder",
+        "requests.exceptions",
+        "httsleep_airflow.exceptions",
+        "httsleep_airflow._http",
+        "httsleep_airflow._conditions",
+        "httsleep_airflow._payload",
+    }
+)
 
 
 def _error_like(error_type: Any, message: str, args: Any = None) -> Exception | None:
-    """An error of the class the trigger's was (``module.Name``, from a module the runners'
-    errors come from, and an ``Exception`` class), holding its arguments (or its message) as it
-    did: in poke mode the poke raises that error itself, so failure callbacks see the same class
-    in every mode. Its ``__init__`` is not run (some take more than a message); ``None`` when it
-    cannot be built so."""
+    """An error of the class the trigger's was (``module.Name``: an ``Exception`` class of one
+    of ``_REBUILT_MODULES``, as loaded already: nothing is imported), holding its arguments
+    (or its message) as it did: in poke mode the poke raises that error itself, so failure
+    callbacks see the same class in every mode. Its ``__init__`` is not run (some take more
+    than a message); ``None`` when it cannot be built so."""
     if not isinstance(error_type, str):
         return None
-    module, _, name = error_type.rpartition(".")
-    if not module.startswith(_REBUILT_MODULES) or not name.isidentifier():
+    module_name, _, name = error_type.rpartition(".")
+    module = sys.modules.get(module_name) if module_name in _REBUILT_MODULES else None
+    cls = vars(module).get(name) if module is not None else None  # no module __getattr__
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
         return None
     try:
-        cls = getattr(importlib.import_module(module), name)
-        if not (isinstance(cls, type) and issubclass(cls, Exception)):
-            return None
         held = tuple(args) if isinstance(args, list) else (message,)
         error: Exception = cls.__new__(cls, *held)
         error.args = held

@@ -528,6 +528,8 @@ def test_an_odd_argument_is_one_fatal_event_naming_it_before_any_request(
         ("builtins.eval", "HttSleepError"),  # no class: never called
         ("builtins.exec", "HttSleepError"),
         ("httsleep_airflow.testing.jobapi.main", "HttSleepError"),
+        ("httsleep_airflow.testing.JobAPI", "HttSleepError"),  # no module __getattr__ run
+        ("httsleep_airflow.__init__.HeaderTooLarge", "HttSleepError"),  # nothing imported
         ("elsewhere.Error", "HttSleepError"),  # not a module errors come from here
         ("", "HttSleepError"),
     ],

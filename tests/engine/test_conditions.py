@@ -908,3 +908,20 @@ def test_depth_is_judged_alike_whatever_the_json_encoding(codec: str):
     assert conditions.decode_json(response(wide))["jobs"][0][0]["s"] == '[\\"[['
     with pytest.raises(conditions.JSONTooDeep):
         conditions.decode_json(response(deep))
+
+
+@pytest.mark.parametrize(("charset", "char"), [("shift_jis", "ソ"), ("gbk", "乗")])
+def test_a_charset_whose_characters_hold_a_backslash_byte_is_judged_once_decoded(
+    charset: str, char: str
+):
+    """In Shift_JIS or GBK a character may end in the byte of a backslash: read byte by byte
+    it escaped the quote after it, and a shallow body was refused as too deep."""
+    assert char.encode(charset)[-1:] == b"\\"
+    text = json.dumps([char, "[" * 101], ensure_ascii=False)
+    response = make_response(200, text.encode(charset))
+    response.encoding = charset
+    assert conditions.decode_json(response) == [char, "[" * 101]
+    deep = make_response(200, ("[" * 150 + "]" * 150).encode(charset))
+    deep.encoding = charset
+    with pytest.raises(conditions.JSONTooDeep):
+        conditions.decode_json(deep)

@@ -960,6 +960,18 @@ LINE_LIMIT_CASES = {
     "after interim": (EARLY_HINTS + b"\r\n" + _head_of(10_001) + b"\r\n", "HeaderTooLarge"),
     "98 after": (EARLY_HINTS + b"\r\n" + _head_of(98) + b"Content-Length: 2\r\n\r\n{}", 200),
     "long interim": (EARLY_HINTS + _head_of(120)[17:] + b"\r\n" + WHOLE, "HeaderTooLarge"),
+    # the CR and LF bytes before a status line end no head: the head after them is counted
+    "after CRLF CRLF": (b"\r\n\r\n" + _folded_head(50, 1), "HeaderTooLarge"),
+    "after LF LF": (b"\n\n" + _folded_head(50, 1), "HeaderTooLarge"),
+    "interim, LF LF": (
+        b"HTTP/1.1 100 Continue\r\n\r\n\n\n" + _folded_head(50, 1),
+        "HeaderTooLarge",
+    ),
+    "60 interims, LF LF": (b"HTTP/1.1 100 Continue\r\n\r\n\n\n" * 60 + WHOLE, 200),
+    "101 interims, CRLF CRLF": (
+        b"HTTP/1.1 100 Continue\r\n\r\n\r\n\r\n" * 101 + WHOLE,
+        "HeaderTooLarge",
+    ),
 }
 #: Each case whole, and those short enough a byte at a time.
 LINE_LIMIT_RUNS = [
