@@ -608,8 +608,7 @@ class _Framed:
             blank = _BLANK_LINE.search(data)  # head begins, and (below) ends in this read
             if blank is not None:
                 self._lead = False
-                if data.count(b"\n", 0, blank.end()) - 1 > _HEAD_LINES:
-                    raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+                _check_line_ends(data.count(b"\n", 0, blank.end()))
                 return
         began = not self._lead  # the status line began in an earlier read
         if began:
@@ -620,12 +619,10 @@ class _Framed:
             blank = _BLANK_LINE.search(data, _BLANK_BYTES.match(data).end())  # type: ignore[union-attr]
         if blank is None:
             self._lines += self._line_ends(data, 0, len(data))
-            if self._lines - 1 > _HEAD_LINES:
-                raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+            _check_line_ends(self._lines)
             return
         end = max(0, blank.end() - len(tail))
-        if self._lines + self._line_ends(data, 0, end) - 1 > _HEAD_LINES:
-            raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+        _check_line_ends(self._lines + self._line_ends(data, 0, end))
         if began:  # its start, and this read's (a status line cut between reads)
             lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
             interim = _interim(bytes(before[lead : lead + 16]) + data[:16])
@@ -641,13 +638,12 @@ class _Framed:
                 break  # only the CR and LF bytes before the next status line, so far
             blank = _BLANK_LINE.search(data, start)
             end = len(data) if blank is None else blank.end()
-            if self._line_ends(data, start, end) - 1 > _HEAD_LINES:
-                raise HeaderTooLarge(HEADER_LIMIT_TEXT)
+            _check_line_ends(self._line_ends(data, start, end))
             if blank is None:
                 break  # counted again by ``_keep``, as the head it keeps
             interim = _interim(data, start)
 
-    def _line_ends(self, data: bytes, start: int, end: int) -> int:
+    def _line_ends(self, data: bytes | bytearray, start: int, end: int) -> int:
         """The line ends in ``data[start:end]`` past the CR and LF bytes before a status line
         (``_lead``: none but those have come of this head yet)."""
         if self._lead:
@@ -666,7 +662,7 @@ class _Framed:
         if end:
             del head[:end]
             self._lead = True
-            self._lines = self._line_ends(bytes(head), 0, len(head))
+            self._lines = self._line_ends(head, 0, len(head))
         self._head = head if len(head) <= _KEEP_HEAD else None
 
     def _read_again(self, data: bytes) -> tuple[list[Any], bool] | None:
@@ -733,8 +729,9 @@ class _Framed:
             return None
         uncompleted = self._parser.feed_eof()
         if self._payload is None and self._head is not None:  # a head cut before its end
-            lines, cut_line = _head_lines(self._head)
-            if lines + cut_line + 1 > _HEAD_LINES:  # the stream's end is a line read too
+            # the line begun, and the stream's end: lines the requests runner reads too
+            begun = self._lines > 0 and not self._head.endswith(b"\n")
+            if max(0, self._lines - 1) + begun + 1 > _HEAD_LINES:
                 return _CUT_PAST_LIMIT
         return uncompleted
 
@@ -751,13 +748,11 @@ def _interim(head: bytes | bytearray, start: int = 0) -> bool:
     return _INTERIM.match(head, start) is not None
 
 
-def _head_lines(head: bytes | bytearray) -> tuple[int, bool]:
-    """The whole lines after the status line of a head that has not ended (the CR and LF bytes
-    before its status line skipped, as both runners skip them), and whether a line has begun
-    after them."""
-    lead = _BLANK_BYTES.match(head).end()  # type: ignore[union-attr]  # always
-    ends = head.count(b"\n", lead)
-    return max(0, ends - 1), ends > 0 and not head.endswith(b"\n")
+def _check_line_ends(line_ends: int) -> None:
+    """Refuse a head whose line ends, past the CR and LF bytes before its status line, are past
+    what the requests runner reads (``_HEAD_LINES`` after the status line's own)."""
+    if line_ends - 1 > _HEAD_LINES:
+        raise HeaderTooLarge(HEADER_LIMIT_TEXT)
 
 
 def _heads_refused(before: bytes | bytearray, data: bytes) -> bool:

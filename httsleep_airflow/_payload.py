@@ -125,3 +125,20 @@ def sendable(text: str) -> str:
     if _encodes(text):
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def sendable_value(value: Any) -> Any:
+    """Plain data (a trigger event's field) as Airflow can send it: text with a lone surrogate
+    with U+FFFD in its place, an integer past 64 bits as its text (an XCom value is refused
+    instead: ``uncarried``)."""
+    if isinstance(value, str):
+        return sendable(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if _LOWEST <= value <= _HIGHEST else str(value)
+    if isinstance(value, dict):
+        return {sendable(str(key)): sendable_value(child) for key, child in value.items()}
+    if isinstance(value, list | tuple):
+        return [sendable_value(child) for child in value]
+    return value

@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
-from httsleep_airflow._http import origin, same_origin
+from httsleep_airflow._http import same_origin
 from httsleep_airflow._secrets import (
     header_name,
     redact,
@@ -180,10 +180,6 @@ class ConnectionSettings:
             f"proxies={proxies!r}, timeout={self.timeout!r})"
         )
         return redact(text, tidy(self.secrets))
-
-    @property
-    def origin(self) -> tuple[str, str, int]:
-        return origin(self.base_url)
 
     def url_for(self, endpoint: str | None) -> str:
         """Join the base URL and ``endpoint``; an absolute URL is returned untouched."""

@@ -39,7 +39,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from httsleep_airflow._async import AsyncHttSleeper, aside, drop_ended_loops
 from httsleep_airflow._core import Policy, PollLog
-from httsleep_airflow._payload import PayloadError, response_payload, sendable
+from httsleep_airflow._payload import PayloadError, response_payload, sendable_value
 from httsleep_airflow._secrets import (
     header_name,
     is_secret_name,
@@ -586,8 +586,10 @@ class HttSleepTrigger(BaseTrigger):
             if lines is not None:
                 lines.close()  # its lines before its event; any later one (a cancelled poll's
                 # worker thread) is written at once
+        # a field Airflow cannot send ended its triggerer's runner, every trigger's events with
+        # it; the XCom value is checked on its own (``response_payload``)
         yield TriggerEvent(
-            {key: value if key == "xcom" else _sendable(value) for key, value in event.items()}
+            {key: value if key == "xcom" else sendable_value(value) for key, value in event.items()}
         )
 
     def _secrets_of(self, sleeper: AsyncHttSleeper | None) -> tuple[str, ...]:
@@ -672,24 +674,6 @@ def _class_log(trigger: HttSleepTrigger) -> Any:
         if not had_own:
             vars(trigger).pop("_log", None)
     return log
-
-
-def _sendable(value: Any) -> Any:
-    """An event's field as Airflow can send it (MessagePack): text with a lone surrogate (a
-    message quoting a callback's error, say) with U+FFFD in its place, an integer past 64 bits
-    as its text. A field Airflow cannot send ended the whole triggerer's runner, every other
-    trigger's events with it. The XCom value is checked on its own (``response_payload``)."""
-    if isinstance(value, str):
-        return sendable(value)
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return value
-    if isinstance(value, int):
-        return value if -(2**63) <= value <= 2**64 - 1 else str(value)
-    if isinstance(value, dict):
-        return {sendable(str(key)): _sendable(child) for key, child in value.items()}
-    if isinstance(value, list | tuple):
-        return [_sendable(child) for child in value]
-    return value
 
 
 def _is_plain_arg(value: Any) -> bool:
