@@ -531,6 +531,7 @@ class _Framed:
         "_dropping",
         "_head",
         "_interims",
+        "_known",
         "_lead",
         "_lines",
         "_options",
@@ -550,6 +551,8 @@ class _Framed:
         self._lines = 0  # line ends in ``_head``, past the CR and LF bytes before its status
         self._lead = True  # only those have come of the head yet
         self._interims = 0  # interim heads ended
+        # the start of the head's line not ended yet, and whether it is a framing line
+        self._known: tuple[int, bool] | None = None
         self._dropping = False
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
@@ -561,7 +564,7 @@ class _Framed:
         try:
             found = self._parser.feed_data(data)
         except Exception as exc:
-            if before is not None and _heads_refused(before, data):
+            if before is not None and self._refused(before, data):
                 raise InvalidHeader(_REFUSED_LINE) from exc
             again = self._read_again(data) if self._payload is None else None
             if again is not None and not again[1]:  # read on by the parser that read it again
@@ -578,7 +581,7 @@ class _Framed:
             self._protocol._should_close = True
             return (again[0] if again else ()), False, b""
         if before is not None:
-            if _heads_refused(before, data):
+            if self._refused(before, data):
                 raise InvalidHeader(_REFUSED_LINE)
             for message, _ in found[0]:  # interim heads, checked as the requests runner does
                 if message.code < 200:
@@ -595,6 +598,49 @@ class _Framed:
                 if self._head is not None:
                     self._keep(data)
         return found  # type: ignore[no-any-return]
+
+    def _refused(self, before: bytes | bytearray, data: bytes) -> bool:
+        """``heads_refused`` of the heads a read holds: ``data``, after ``before`` (what came of
+        a head that has not ended, looked at when it came but for its last line's end). Each
+        byte is looked at about once, however the head is cut into reads."""
+        if not before:  # most reads: a head begins
+            return heads_refused(data)
+        if before[-1:] not in b"\r\n" and not data.strip(b" \t"):  # spaces or tabs that go
+            return False  # on a line (a status line would not end with them): nothing to refuse
+        lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
+        start = before.rfind(b"\n") + 1  # the line not ended yet
+        if lead == len(before):  # only the CR and LF bytes before a status line
+            return heads_refused(data)
+        if start <= lead:  # inside the status line
+            end = data.find(b"\n")
+            if end < 0:
+                return False
+            status = bytes(before[lead:]) + data[: end + 1]
+            if not STATUS_LINE.fullmatch(status):
+                return False  # refused by both runners as a bad status line
+            return heads_refused(data[end + 1 :], line=1, interim=status[9:10] == b"1")
+        interim = before[lead + 9 : lead + 10] == b"1"  # the status line ended: its code is there
+        if start < len(before):  # inside a header line
+            framing = self._framing(before, start)
+            if framing is not None:  # its end, and a CR that ended the last read
+                return heads_refused(
+                    bytes(before[-1:]) + data, line=3, interim=interim, framing=framing
+                )
+        previous = before.rfind(b"\n", lead, start - 1) + 1  # where the line before begins
+        if not previous:  # the status line: the first header line is next
+            return heads_refused(bytes(before[start:]) + data, line=1, interim=interim)
+        framing = framing_line(before, previous)  # a line folded into it is refused
+        return heads_refused(bytes(before[start:]) + data, line=2, interim=interim, framing=framing)
+
+    def _framing(self, head: bytes | bytearray, start: int) -> bool | None:
+        """Whether the line at ``start`` of ``head``, not ended yet, is a framing line
+        (``framing_line``), once its start tells (``_framing_open``); worked out once a line."""
+        if self._known is not None and self._known[0] == start:
+            return self._known[1]
+        if _framing_open(head, start):
+            return None
+        self._known = (start, framing_line(head, start))
+        return self._known[1]
 
     def _count_lines(self, before: bytes | bytearray, data: bytes) -> None:
         """Refuse a head once it has more lines than the requests runner reads of one
@@ -661,7 +707,7 @@ class _Framed:
         end = max(bare + 2 if bare >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
         if end:
             del head[:end]
-            self._lead = True
+            self._lead, self._known = True, None
             self._lines = self._line_ends(head, 0, len(head))
         self._head = head if len(head) <= _KEEP_HEAD else None
 
@@ -691,6 +737,7 @@ class _Framed:
                     rest = read[start:]  # the final head, not ended yet
                     parser.feed_data(rest)
                     self._parser, self._head, self._lead = parser, b"", True
+                    self._known = None
                     self._lines = self._line_ends(rest, 0, len(rest))
                     self._keep(rest)
                     return messages, False
@@ -755,33 +802,25 @@ def _check_line_ends(line_ends: int) -> None:
         raise HeaderTooLarge(HEADER_LIMIT_TEXT)
 
 
-def _heads_refused(before: bytes | bytearray, data: bytes) -> bool:
-    """``heads_refused`` of the heads a read holds: ``data``, after ``before`` (what came of a
-    head that has not ended, looked at when it came but for its last line's end). Each byte is
-    looked at about once, however the head is cut into reads."""
-    if not before:  # most reads: a head begins
-        return heads_refused(data)
-    lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
-    start = before.rfind(b"\n") + 1  # the line not ended yet
-    if lead == len(before):  # only the CR and LF bytes before a status line
-        return heads_refused(data)
-    if start <= lead:  # inside the status line
-        end = data.find(b"\n")
-        if end < 0:
-            return False
-        status = bytes(before[lead:]) + data[: end + 1]
-        if not STATUS_LINE.fullmatch(status):
-            return False  # refused by both runners as a bad status line
-        return heads_refused(data[end + 1 :], line=1, interim=status[9:10] == b"1")
-    interim = before[lead + 9 : lead + 10] == b"1"  # the status line ended: its code is there
-    if start < len(before) and before[start : start + 1] not in b"cCtT":  # inside a header line
-        # (no framing one): its end, and a CR that ended the last read
-        return heads_refused(bytes(before[-1:]) + data, line=3, interim=interim)
-    previous = before.rfind(b"\n", lead, start - 1) + 1  # where the line before begins
-    if not previous:  # the status line: the first header line is next
-        return heads_refused(bytes(before[start:]) + data, line=1, interim=interim)
-    framing = framing_line(before, previous)  # a line folded into it is refused
-    return heads_refused(bytes(before[start:]) + data, line=2, interim=interim, framing=framing)
+def _framing_open(read: bytes | bytearray, start: int) -> bool:
+    """Whether the line at ``start`` of ``read``, not ended yet, may still become a framing
+    line (``framing_line``) or not, as more of it comes: so far it is the start of one's name,
+    or a whole name, spaces, its colon and spaces, with no value yet."""
+    return _FRAMING_OPEN.match(read, start) is not None
+
+
+def _name_starts(*names: str) -> bytes:
+    """A pattern of every start of ``names``, each a whole name too."""
+    starts = {name[:end] for name in names for end in range(1, len(name) + 1)}
+    return "|".join(re.escape(start) for start in sorted(starts, key=len, reverse=True)).encode()
+
+
+#: A line that may still become a framing line: see ``_framing_open``.
+_FRAMING_OPEN = re.compile(
+    rb"(?i)(?:(?:content-length|transfer-encoding)[ \t]*(?::[ \t]*)?|"
+    + _name_starts("content-length", "transfer-encoding")
+    + rb")\Z"
+)
 
 
 def _final_payload(messages: Any) -> Any:

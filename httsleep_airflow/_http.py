@@ -297,7 +297,8 @@ def heads_refused(
         a header line whose start was looked at before.
     :param interim: when ``line`` is not 0, whether that head is an interim (``1xx``) one.
     :param framing: when ``line`` is 2, whether the line before is a ``Content-Length`` or
-        ``Transfer-Encoding`` line with a value (``framing_line``).
+        ``Transfer-Encoding`` line with a value (``framing_line``); when it is 3, whether the
+        line whose rest ``heads`` begins with is one.
     """
     if line == 0 and not _odd_bytes(heads):
         return False
@@ -310,10 +311,10 @@ def heads_refused(
             if not STATUS_LINE.fullmatch(text):  # no head follows (a bad status line to both
                 return False  # runners), or it is not ended yet
             line, interim, framing = 1, text[9:10] == b"1", False
-        elif line == 3:  # the rest of a line that is no framing one
+        elif line == 3:  # the rest of a line, whose start told whether it is a framing one
             if bare_cr(text):
                 return True
-            line, framing = 2, False
+            line = 2
         elif text in (b"\r\n", b"\n"):  # the end of a head
             if not interim:
                 return False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -1002,3 +1003,81 @@ def test_interim_responses_past_the_limit_are_refused_alike(
     raw = b"HTTP/1.1 102 Processing\r\n\r\n" * interims + WHOLE
     result = _alike(raw_server, RawReply(raw=raw, trickle_head=trickle))
     assert (result[0] if isinstance(result, tuple) else result) == end
+
+
+#: Pieces of a head's lines where a line's start decides how it is read: framing names,
+#: spaces and tabs, colons, bare CRs, folds, values.
+HEAD_PIECES = st.lists(
+    st.sampled_from(
+        [b"Content-Length", b"Transfer-Encoding", b"Content-Type", b"Cont", b"T", b"X-A"]
+    )
+    | st.sampled_from([b":", b" ", b"\t", b"  \t ", b"\r", b"\r\n", b"\r\n ", b"\r\n\t"])
+    | st.sampled_from([b"2", b"chunked"]),
+    max_size=14,
+)
+
+
+@SETTINGS
+@given(
+    lines=HEAD_PIECES,
+    interim=st.booleans(),
+    cuts=st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=6),
+)
+def test_a_head_is_refused_alike_however_it_is_cut_into_reads(
+    lines: list[bytes], interim: bool, cuts: list[int]
+):
+    """The aiohttp runner looks at each read of a head as it comes, and only once: a head cut
+    into reads anywhere is refused exactly when the whole of it is (``heads_refused``)."""
+    from httsleep_airflow._async import _Framed
+    from httsleep_airflow._http import heads_refused
+
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(lines) + b"\r\n\r\n"
+    head = head[: re.search(rb"\n\r?\n", head).end()]  # type: ignore[union-attr]  # its end
+    if interim:
+        head = b"HTTP/1.1 102 Processing\r\nX: 1\r\n\r\n" + head
+    framed = _Framed(None, SimpleNamespace(), {})  # type: ignore[arg-type]
+    start, refused = 0, False
+    for size in itertools.cycle(cuts):
+        if start >= len(head):
+            break
+        read = head[start : start + size]
+        refused = refused or framed._refused(framed._head or b"", read)
+        framed._keep(read)  # what follows the last blank line, as a read is kept
+        start += size
+    assert refused == heads_refused(head)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"Cache-Control: " + b"x" * 60_000,  # a line that begins as a framing one might
+        b"Content-Length:" + b" " * 60_000 + b"5" * 3000,  # spaces before its value
+        b"Transfer-Encoding" + b"\t" * 60_000,
+    ],
+    ids=["value", "spaces-value", "tabs"],
+)
+def test_a_header_line_trickled_is_looked_at_once(monkeypatch: pytest.MonkeyPatch, line: bytes):
+    """A header line that comes a few bytes a read costs the aiohttp runner time in proportion
+    to its length, not its square (each read looked at the line from its start again: 0.7 s on
+    the loop for three 60 KB lines at 16 bytes a read)."""
+    from httsleep_airflow import _async
+
+    looked_at = 0
+
+    def counted(function: Any) -> Any:
+        def count(read: bytes | bytearray, *args: Any, **kwargs: Any) -> Any:
+            nonlocal looked_at
+            looked_at += len(read) - (args[0] if args else 0)  # from where it looks
+            return function(read, *args, **kwargs)
+
+        return count
+
+    for name in ("heads_refused", "framing_line", "_framing_open"):
+        monkeypatch.setattr(_async, name, counted(getattr(_async, name)))
+    framed = _async._Framed(None, SimpleNamespace(), {})  # type: ignore[arg-type]
+    kept = bytearray(b"HTTP/1.1 200 OK\r\n")
+    for start in range(0, len(line), 16):
+        read = line[start : start + 16]
+        assert not framed._refused(kept, read)
+        kept += read
+    assert looked_at < 5 * len(line)  # each read from its line's start: 100 times more
