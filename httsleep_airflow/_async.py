@@ -204,11 +204,16 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[
     )
 
 
+class _Stalled(aiohttp.ClientConnectionError):
+    """Nothing came within the connect timeout once a connection was made (``_Connector``)."""
+
+
 # aiohttp error -> the requests error raised for the same cause; most specific first.
 _TRANSLATIONS: tuple[tuple[type[BaseException], type[requests.RequestException]], ...] = (
     (aiohttp.ClientConnectorCertificateError, requests.exceptions.SSLError),
     (aiohttp.ClientSSLError, requests.exceptions.SSLError),
     (aiohttp.ConnectionTimeoutError, requests.exceptions.ConnectTimeout),
+    (_Stalled, requests.exceptions.ReadTimeout),  # a TLS handshake, a proxy's CONNECT
     (aiohttp.ServerTimeoutError, requests.exceptions.ReadTimeout),
     (aiohttp.TooManyRedirects, requests.exceptions.TooManyRedirects),
     (aiohttp.InvalidURL, requests.exceptions.InvalidURL),
@@ -472,6 +477,15 @@ class _Sessions:
             await session.close()
 
 
+#: The protocols made for the connection being made (``_Connector._made``).
+_MADE: contextvars.ContextVar[list[_Handler] | None] = contextvars.ContextVar("_MADE", default=None)
+#: The connect timeout, while a connection is made: a proxy's answer to CONNECT is waited for
+#: with it between reads (``_Handler.set_response_params``).
+_TUNNEL_READ: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "_TUNNEL_READ", default=None
+)
+
+
 class _Connector(aiohttp.TCPConnector):
     """aiohttp's connector, but a pooled connection that holds bytes no request asked for (an
     answer the server sent unasked, bytes past a response's end) is closed instead of reused:
@@ -480,7 +494,41 @@ class _Connector(aiohttp.TCPConnector):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self._factory = functools.partial(_Handler, loop=self._loop)  # type: ignore[assignment]
+        self._factory = self._made  # type: ignore[assignment]
+
+    def _made(self) -> _Handler:
+        """A connection's protocol: made once its TCP connection is (before a TLS handshake,
+        or a proxy's answer to CONNECT)."""
+        handler = _Handler(loop=self._loop)
+        made = _MADE.get()
+        if made is not None:
+            made.append(handler)
+        return handler
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+        """aiohttp's, but what stalls once the TCP connection is made (a TLS handshake, a
+        proxy's answer to CONNECT) is a read timeout at the connect timeout, as requests
+        reads it (aiohttp called a stalled handshake a connect timeout, and waited for the
+        proxy's answer until the request's deadline)."""
+        made: list[_Handler] = []
+        tokens = _MADE.set(made), _TUNNEL_READ.set(timeout.sock_connect)
+        try:
+            protocol = await super()._create_connection(req, traces, timeout)
+        except asyncio.TimeoutError as exc:
+            if not made:
+                raise
+            raise _Stalled(
+                f"{req.host}:{req.port}: no answer within the connect timeout "
+                f"({timeout.sock_connect:g} s) once connected"
+            ) from exc
+        finally:
+            _MADE.reset(tokens[0])
+            _TUNNEL_READ.reset(tokens[1])
+        for handler in made:  # a proxy's, its tunnel taken over: it waits for nothing more
+            if handler is not protocol:
+                handler._read_timeout = None
+                handler._drop_timeout()
+        return protocol
 
     def _get(self, key: Any, traces: Any) -> Any:  # what aiohttp awaits: no coroutine of ours
         for protocol, _ in self._conns.get(key, ()):  # reused from the left; a closed one is
@@ -855,9 +903,14 @@ class _Handler(ResponseHandler):
     _interim = False
 
     def set_response_params(self, **options: Any) -> None:
+        tunnel = _TUNNEL_READ.get()  # a proxy's answer to CONNECT, sent already: waited for
+        if tunnel is not None and options.get("read_timeout") is None:  # with the connect
+            options["read_timeout"] = tunnel  # timeout, as requests waits for it
         super().set_response_params(**options)
         if self._parser is not None:
             self._parser = _Framed(self._parser, self, options)  # type: ignore[assignment]
+        if tunnel is not None:
+            self._reschedule_timeout()
 
     def _reschedule_timeout(self) -> None:  # aiohttp: the read timeout starts again
         if self._interim:  # marked by the read before, which ended without a drop

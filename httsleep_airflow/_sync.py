@@ -188,6 +188,13 @@ def translate_error(
         for cause in causes(error)
     ):
         return BodyDropped(message)
+    if isinstance(error, requests.exceptions.ProxyError) and any(
+        isinstance(cause, ConnectionResetError | ConnectionAbortedError | BrokenPipeError)
+        for cause in causes(error)
+    ):  # urllib3 calls a connection through a proxy that the other end closes or resets the
+        # proxy's error, as though the proxy were never reached; the async runner, as without
+        # a proxy (a ProxyError is a proxy refusing a tunnel)
+        return requests.exceptions.ConnectionError(message)
     if isinstance(error, requests.exceptions.RequestException):
         return error
     if isinstance(error, urllib3.exceptions.ProtocolError | http.client.HTTPException | OSError):
@@ -467,17 +474,31 @@ _WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
 
 
 def watch_session(session: requests.Session) -> None:
-    """Let the watchdog reach the connections of ``session``'s plain HTTP(S) adapters (pools
-    made from now on; a proxy's are not watched, and keep the per-read timeouts only)."""
+    """Let the watchdog reach the connections of ``session``'s plain HTTP(S) adapters, a
+    proxy's too, and read their responses as aiohttp does (pools made from now on)."""
     for adapter in session.adapters.values():
-        manager = getattr(adapter, "poolmanager", None)
-        if (
-            type(adapter) is HTTPAdapter
-            and isinstance(manager, urllib3.PoolManager)
-            and manager.pool_classes_by_scheme is not _WATCHED_POOLS
-        ):
-            manager.pool_classes_by_scheme = _WATCHED_POOLS
-            manager.clear()  # pools made before would not be watched
+        if type(adapter) is not HTTPAdapter:
+            continue
+        for manager in (adapter.poolmanager, *adapter.proxy_manager.values()):
+            _watch(manager)
+        if "proxy_manager_for" not in vars(adapter):  # a proxy's manager is made at its first
+            adapter.proxy_manager_for = functools.partial(_watched_proxy, adapter)  # type: ignore[method-assign]
+
+
+def _watched_proxy(adapter: HTTPAdapter, proxy: str, **options: Any) -> Any:
+    """``HTTPAdapter.proxy_manager_for``, its pools watched."""
+    manager = HTTPAdapter.proxy_manager_for(adapter, proxy, **options)
+    _watch(manager)
+    return manager
+
+
+def _watch(manager: Any) -> None:
+    """Make the pools of a urllib3 manager that makes urllib3's own (not a SOCKS proxy's)
+    watched ones, dropping those it made before."""
+    stock = urllib3.poolmanager.pool_classes_by_scheme
+    if getattr(manager, "pool_classes_by_scheme", None) is stock:
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        manager.clear()
 
 
 def _no_redirect_target(resp: requests.Response) -> None:

@@ -1,0 +1,124 @@
+"""Through a proxy, both runners end as they do without one: a request through a forwarding
+proxy has its answer read by the same rules and cut at the same deadline; what stalls once a
+connection is made (a TLS handshake, a proxy's answer to CONNECT, a handshake through the
+tunnel) is a read timeout at the connect timeout; a connection closed without an answer is a
+``ConnectionError``, whether a proxy is on the way or not (``ProxyError`` is a proxy refusing
+a tunnel: ``test_environment``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import given
+
+from httsleep_airflow.exceptions import RetriesExhausted
+from tests.helpers import run_in
+from tests.raw_server import RawReply, RawServer
+from tests.runners.test_framing import HEAD_PIECES, SETTINGS
+
+UNTIL = {"status_code": 200}
+JOB = "http://job-api.invalid/jobs/3"
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY")
+PROXY_VARIABLES += ("all_proxy", "NO_PROXY", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _end(runner: str, url: str, **options: Any) -> Any:
+    """What ``runner`` made of polling ``url`` once: (status, body, headers), or its error's
+    class."""
+    options = {"timeout": 5, "max_retries": 1, **options}
+    try:
+        response = run_in(runner, url, UNTIL, **options)
+    except RetriesExhausted as exc:  # no match (each runner names it its own way)
+        return ("no match", exc.response.status_code if exc.response is not None else None)
+    except requests.RequestException as exc:
+        return type(exc).__name__
+    return (response.status_code, response.content, sorted(response.headers.items()))
+
+
+def _ends(server: RawServer, monkeypatch: pytest.MonkeyPatch, reply: RawReply) -> list[Any]:
+    """How each runner ends with ``reply``, straight from ``server``, then with ``server`` as
+    the forwarding proxy of another host."""
+    server.script(reply)
+    ended = [_end(runner, server.url("/jobs/3")) for runner in ("sync", "async")]
+    monkeypatch.setenv("HTTP_PROXY", server.url())
+    ended += [_end(runner, JOB) for runner in ("sync", "async")]
+    monkeypatch.delenv("HTTP_PROXY")
+    return ended
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        RawReply(body=b"{}", interim=b"HTTP/1.1 102 Processing\r\n\r\n"),  # skipped by both
+        RawReply(body=b"{}", headers=[(b"X", b"a\rY: 1")]),  # a bare CR: refused by both
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nX-A: 1\r\n"),  # a head cut: http.client took it whole
+        RawReply(raw=b"HTTP/1.1 2"),
+        RawReply(drop=True),  # closed without a word: urllib3 called it the proxy's error
+        RawReply(status=204, body=b"{}"),  # no body, whatever its head says
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        RawReply(body=b"{}", headers=[(f"X-{n}", "1") for n in range(101)]),  # too many lines
+        RawReply(raw=b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n \r\n\r\n{}"),  # a folded length
+        RawReply(body=b"{}", cut=1),
+    ],
+    ids=lambda reply: repr(reply.raw or reply.headers or reply)[:40],
+)
+def test_a_reply_through_a_forwarding_proxy_ends_as_without_one(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, reply: RawReply
+):
+    """The requests runner read an answer through a proxy by http.client's rules alone: an
+    interim ``102`` was the answer, a bare CR or a cut head was read, and a close was a
+    ``ProxyError``."""
+    ended = _ends(raw_server, monkeypatch, reply)
+    assert ended == [ended[0]] * 4
+
+
+@SETTINGS
+@given(lines=HEAD_PIECES)
+def test_a_head_through_a_forwarding_proxy_is_read_as_without_one(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, lines: list[bytes]
+):
+    raw = b"HTTP/1.1 200 OK\r\n" + b"".join(lines) + b"\r\nContent-Length: 2\r\n\r\n{}"
+    ended = _ends(raw_server, monkeypatch, RawReply(raw=raw))
+    assert ended == [ended[0]] * 4
+
+
+def test_a_request_through_a_proxy_is_cut_at_its_deadline(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch
+):
+    """The requests runner's watchdog did not reach a proxy's connections: a head trickled
+    through one took as long as the server took (the deadline's error came after it)."""
+    raw_server.script(RawReply(body=b"{}", trickle_head=0.1))  # a head of 40 bytes: 4 s
+    monkeypatch.setenv("HTTP_PROXY", raw_server.url())
+    for runner in ("sync", "async"):
+        began = time.monotonic()
+        assert _end(runner, JOB, request_deadline=0.3) == "RequestDeadlineExceeded"
+        assert time.monotonic() - began < 2  # at the deadline, not at the server's pace
+
+
+@pytest.mark.parametrize("stalls", ["handshake", "proxy-answer", "handshake-in-tunnel"])
+def test_what_stalls_once_connected_is_a_read_timeout_in_both_runners(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, stalls: str
+):
+    """requests reads a TLS handshake and a proxy's answer to CONNECT under the connect
+    timeout, and calls a stall there a read timeout; aiohttp called a stalled handshake a
+    connect timeout, and waited for the proxy's answer until the request's deadline."""
+    url = "https://job-api.invalid/jobs/3"
+    if stalls == "handshake":  # a server that reads the handshake's bytes, and says nothing
+        url = f"https://127.0.0.1:{raw_server.port}/jobs/3"
+    elif stalls == "proxy-answer":
+        raw_server.script(RawReply(delay=5))
+    else:  # a tunnel made, then nothing through it
+        raw_server.script(RawReply(reason=b"Connection established"))
+    if stalls != "handshake":
+        monkeypatch.setenv("HTTPS_PROXY", raw_server.url())
+    ended = [_end(run, url, timeout=(0.3, 5), request_deadline=4) for run in ("sync", "async")]
+    assert ended == ["ReadTimeout", "ReadTimeout"]
