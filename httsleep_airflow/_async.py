@@ -668,7 +668,8 @@ class _Framed:
                 return False  # refused by both runners as a bad status line
             return heads_refused(data[end + 1 :], line=1, interim=status[9:10] == b"1")
         interim = before[lead + 9 : lead + 10] == b"1"  # the status line ended: its code is there
-        if start < len(before):  # inside a header line
+        if start < len(before) and before[start] != 13:  # inside a header line (a CR alone
+            # may begin the blank line that ends the head)
             framing = self._framing(before, start)
             if framing is not None:  # its end, and a CR that ended the last read
                 return heads_refused(
@@ -757,6 +758,10 @@ class _Framed:
             del head[:end]
             self._lead, self._known = True, None
             self._lines = self._line_ends(head, 0, len(head))
+        if head and head[0] in b"\r\n":  # the CR and LF bytes before a status line: skipped
+            # by both parsers, and not kept (each read would look at them all again)
+            del head[: _BLANK_BYTES.match(head).end()]  # type: ignore[union-attr]  # always
+            self._known = None
         self._head = head if len(head) <= _KEEP_HEAD else None
 
     def _read_again(self, data: bytes) -> tuple[list[Any], bool] | None:

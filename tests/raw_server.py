@@ -35,6 +35,8 @@ class RawReply:
     :ivar interim: bytes sent before the status line (interim ``1xx`` responses, whole).
     :ivar interim_stall: seconds to wait after ``interim``, before the status line.
     :ivar raw: the whole reply, byte for byte, sent in one piece instead; then close.
+    :ivar pieces: the whole reply in these pieces instead, each a read of its own (a moment
+        apart); then close.
     :ivar reset: end with a reset (RST) where it would close, a moment after the last byte.
     :ivar unasked: bytes sent a moment after the reply, on the same connection, which stays
         open (an answer nobody asked for); ``RawServer.unasked_sent`` is set once they are.
@@ -58,6 +60,7 @@ class RawReply:
     interim: bytes = b""
     interim_stall: float = 0.0
     raw: bytes | None = None
+    pieces: tuple[bytes, ...] = ()
     reset: bool = False
     unasked: bytes = b""
     past: bytes = b""
@@ -152,6 +155,12 @@ class RawServer:
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop:
+            connection.shutdown(socket.SHUT_RDWR)
+            return False
+        if reply.pieces:
+            for piece in reply.pieces:
+                connection.sendall(piece)
+                time.sleep(0.02)
             connection.shutdown(socket.SHUT_RDWR)
             return False
         if reply.raw is not None:

@@ -1017,30 +1017,36 @@ HEAD_PIECES = st.lists(
 )
 
 
+#: CR and LF bytes before a status line, which both parsers skip.
+LEADS = st.sampled_from([b"", b"\r\n", b"\r", b"\n\r\r\n", b"\r" * 9])
+
+
 @SETTINGS
 @given(
     lines=HEAD_PIECES,
     interim=st.booleans(),
+    leads=st.tuples(LEADS, LEADS),
     cuts=st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=6),
 )
 def test_a_head_is_refused_alike_however_it_is_cut_into_reads(
-    lines: list[bytes], interim: bool, cuts: list[int]
+    lines: list[bytes], interim: bool, leads: tuple[bytes, bytes], cuts: list[int]
 ):
     """The aiohttp runner looks at each read of a head as it comes, and only once: a head cut
     into reads anywhere is refused exactly when the whole of it is (``heads_refused``)."""
     from httsleep_airflow._async import _Framed
     from httsleep_airflow._http import heads_refused
 
-    head = b"HTTP/1.1 200 OK\r\n" + b"".join(lines) + b"\r\n\r\n"
-    head = head[: re.search(rb"\n\r?\n", head).end()]  # type: ignore[union-attr]  # its end
+    head = leads[1] + b"HTTP/1.1 200 OK\r\n" + b"".join(lines) + b"\r\n\r\n"
+    head = head[: re.search(rb"HTTP.*?\n\r?\n", head, re.S).end()]  # type: ignore[union-attr]
     if interim:
-        head = b"HTTP/1.1 102 Processing\r\nX: 1\r\n\r\n" + head
+        head = leads[0] + b"HTTP/1.1 102 Processing\r\nX: 1\r\n\r\n" + head
     framed = _Framed(None, SimpleNamespace(), {})  # type: ignore[arg-type]
     start, refused = 0, False
+    read_from = head + b"\r{}"  # a body that begins with a CR, in the read that ends the head
     for size in itertools.cycle(cuts):
         if start >= len(head):
             break
-        read = head[start : start + size]
+        read = read_from[start : start + size]
         refused = refused or framed._refused(framed._head or b"", read)
         framed._keep(read)  # what follows the last blank line, as a read is kept
         start += size
@@ -1081,3 +1087,32 @@ def test_a_header_line_trickled_is_looked_at_once(monkeypatch: pytest.MonkeyPatc
         assert not framed._refused(kept, read)
         kept += read
     assert looked_at < 5 * len(line)  # each read from its line's start: 100 times more
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r", b"\n\rab"),
+        (b"HTTP/1.1 102 Processing\r\n\r", b"\n\rHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
+    ],
+    ids=["body", "interim"],
+)
+def test_a_head_whose_last_cr_ends_a_read_is_read_alike(
+    raw_server: RawServer, pieces: tuple[bytes, ...]
+):
+    """The CR of a head's blank line at the end of a read, then its LF and a CR: the aiohttp
+    runner took the CR that follows for a bare CR in a header line (a body, or the bytes
+    before the next status line), and refused the response."""
+    assert _alike(raw_server, RawReply(pieces=pieces))[0] == 200
+
+
+def test_the_bytes_before_a_status_line_are_not_kept():
+    """A server that sends CR bytes without end before a status line (both parsers skip them)
+    made each read of the aiohttp runner look at all of them again."""
+    from httsleep_airflow._async import _Framed
+
+    framed = _Framed(None, SimpleNamespace(), {})  # type: ignore[arg-type]
+    for read in (b"\r" * 4096, b"\r\n" * 2048, b"\r\r\nHTTP/1.1 200 OK\r\nX-A"):
+        assert not framed._refused(framed._head or b"", read)
+        framed._keep(read)
+    assert bytes(framed._head) == b"HTTP/1.1 200 OK\r\nX-A"  # type: ignore[arg-type]
