@@ -160,7 +160,7 @@ class RawServer:
         if reply.pieces:
             for piece in reply.pieces:
                 connection.sendall(piece)
-                time.sleep(0.02)
+                time.sleep(0.005)
             connection.shutdown(socket.SHUT_RDWR)
             return False
         if reply.raw is not None:

@@ -1106,6 +1106,33 @@ def test_a_head_whose_last_cr_ends_a_read_is_read_alike(
     assert _alike(raw_server, RawReply(pieces=pieces))[0] == 200
 
 
+@settings(SETTINGS, max_examples=80)
+@given(
+    lines=HEAD_PIECES,
+    interim=st.booleans(),
+    leads=st.tuples(LEADS, LEADS),
+    cuts=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=4),
+)
+def test_a_head_cut_into_reads_anywhere_is_read_alike_by_both_runners(
+    raw_server: RawServer,
+    lines: list[bytes],
+    interim: bool,
+    leads: tuple[bytes, bytes],
+    cuts: list[int],
+):
+    reply = leads[1] + b"HTTP/1.1 200 OK\r\n" + b"".join(lines) + b"\r\nContent-Length: 3\r\n\r\n"
+    if interim:
+        reply = leads[0] + b"HTTP/1.1 102 Processing\r\nX: 1\r\n\r\n" + reply
+    reply += b"\r{}"
+    pieces, start = [], 0
+    for size in itertools.cycle(cuts):
+        if start >= len(reply):
+            break
+        pieces.append(reply[start : start + size])
+        start += size
+    _alike(raw_server, RawReply(pieces=tuple(pieces)))
+
+
 def test_the_bytes_before_a_status_line_are_not_kept():
     """A server that sends CR bytes without end before a status line (both parsers skip them)
     made each read of the aiohttp runner look at all of them again."""
