@@ -1266,7 +1266,15 @@ class AsyncHttSleeper(Plan):
         # the connection's protocol; cut short, as the requests runner says (BodyDropped)
         protocol = response.connection.protocol if response.connection is not None else None
         chunks, size = [], 0
-        async for chunk in response.content.iter_any():
+        while True:
+            # readchunk looks for an error before each wait; readany did not after a wait a
+            # chunk's end ended without data, and an error set then was never raised (the
+            # wait went on until the request's deadline)
+            chunk, chunk_end = await response.content.readchunk()
+            if not chunk:
+                if chunk_end:
+                    continue
+                break  # the body's end
             size += len(chunk)
             self.check_body_size(size)
             chunks.append(chunk)

@@ -1133,6 +1133,37 @@ def test_a_head_cut_into_reads_anywhere_is_read_alike_by_both_runners(
     _alike(raw_server, RawReply(pieces=tuple(pieces)))
 
 
+#: Pieces of a chunked body: sizes, data, line ends, extensions, trailers, odd bytes.
+CHUNK_PIECES = st.lists(
+    st.sampled_from([b"2\r\n{}\r\n", b"1\r\n}\r\n", b"2", b"a\r\n", b"{}", b"0\r\n"])
+    | st.sampled_from([b"\r\n", b"\r", b"\n", b";a=b", b" ", b"\t", b"zz", b"\x00"])
+    | st.sampled_from([b"X: 1", b"X:\r", b" folded", b"Content-Length: 1"]),
+    max_size=10,
+)
+
+
+@settings(SETTINGS, max_examples=60)
+@given(
+    pieces=CHUNK_PIECES,
+    ended=st.booleans(),
+    cuts=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=4),
+)
+def test_a_chunked_body_cut_into_reads_anywhere_is_read_alike_by_both_runners(
+    raw_server: RawServer, pieces: list[bytes], ended: bool, cuts: list[int]
+):
+    """A chunk's end that ended a read woke aiohttp's reader without data; an error set
+    before it waited again (a bad size line next, the connection's end) was never raised,
+    and the aiohttp runner waited until the request's deadline."""
+    reply = CHUNKED_HEAD + b"".join(pieces) + (b"0\r\n\r\n" if ended else b"")
+    reads, start = [], 0
+    for size in itertools.cycle(cuts):
+        if start >= len(reply):
+            break
+        reads.append(reply[start : start + size])
+        start += size
+    _alike(raw_server, RawReply(pieces=tuple(reads)))
+
+
 def test_the_bytes_before_a_status_line_are_not_kept():
     """A server that sends CR bytes without end before a status line (both parsers skip them)
     made each read of the aiohttp runner look at all of them again."""
