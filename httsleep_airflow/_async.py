@@ -63,7 +63,6 @@ from httsleep_airflow._http import (
     MalformedHeaders,
     RequestDeadlineExceeded,
     basic_header,
-    causes,
     check_header_lines,
     check_status,
     cookie_header,
@@ -79,7 +78,7 @@ from httsleep_airflow._http import (
     stale_connection_cause,
     store_cookies,
 )
-from httsleep_airflow._secrets import basic_secrets, scrub, tidy
+from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
 from httsleep_airflow._sync import (
     MISSING,
     BearerAuth,
@@ -301,8 +300,9 @@ _NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 def _forget_request(error: BaseException) -> None:
     """aiohttp's errors behind ``error`` without the request they hold: its headers (its
-    credentials among them), its URLs' user-info (a proxy's password) and the responses
-    before it. Their ``repr()`` shows them, and the error is kept as the cause of ours."""
+    credentials among them), its URLs' user-info (a proxy's password), the responses before
+    it, and a connection key's proxy credentials. Their ``repr()`` shows them, and the error
+    is kept as the cause of ours."""
     for cause in causes(error):
         info = getattr(cause, "request_info", None)
         if isinstance(info, aiohttp.RequestInfo):
@@ -314,6 +314,12 @@ def _forget_request(error: BaseException) -> None:
                 )
         if isinstance(cause, aiohttp.ClientResponseError):
             cause.history = ()
+        key = getattr(cause, "_conn_key", None)  # a connection's key: its proxy's credentials
+        if getattr(key, "proxy", None) is not None or getattr(key, "proxy_auth", None):
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                bare = key._replace(proxy=key.proxy and key.proxy.with_user(None), proxy_auth=None)  # type: ignore[union-attr]
+                cause._conn_key = bare  # type: ignore[attr-defined]
+                cause.args = tuple(bare if arg is key else arg for arg in cause.args)
 
 
 def _closed_before_answering(error: BaseException) -> bool:

@@ -15,7 +15,7 @@ import re
 import socket
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -37,7 +37,7 @@ from httsleep_airflow._core import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
 )
-from httsleep_airflow._secrets import is_secret_name
+from httsleep_airflow._secrets import causes, is_secret_name
 from httsleep_airflow.exceptions import ConditionError
 
 __all__ = [
@@ -827,22 +827,6 @@ def cookie_header(
 
 
 # --- errors ------------------------------------------------------------------------------------
-
-
-def causes(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and every exception behind it: chained, or carried in ``args`` or ``reason``
-    (urllib3 wraps the cause of a failure inside its own error's arguments)."""
-    seen: set[int] = set()
-    stack = [error]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        inner += [arg for arg in current.args if isinstance(arg, BaseException)]
-        stack.extend(item for item in inner if isinstance(item, BaseException))
 
 
 #: Methods resent once when the connection closes before any byte of answer (RFC 9110 9.2.2).

@@ -598,19 +598,32 @@ def _runs_masked(text: str, secrets: tuple[str, ...], keep: int) -> str:
 
 
 def redact_exception(error: BaseException, secrets: tuple[str, ...]) -> BaseException:
-    """``error`` (and the exceptions chained to it) with ``secrets`` redacted from its text.
+    """``error``, and every exception behind it (``causes``), with ``secrets`` redacted from
+    its text.
 
     The exception keeps its class, so ``except`` clauses and ``ignore_exceptions`` still match.
     Its ``args`` and notes are redacted in place; a class whose ``str()`` is built from other
     attributes is given a ``str()`` of the redacted text.
     """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        _redact_one(current, secrets)
-        current = current.__cause__ or current.__context__
+    for linked in list(causes(error)):  # walked first: redacting rewrites args
+        _redact_one(linked, secrets)
     return error
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception behind it: chained, or carried in ``args`` or ``reason``
+    (urllib3 wraps the cause of a failure inside its own error's arguments)."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        inner += [arg for arg in current.args if isinstance(arg, BaseException)]
+        stack.extend(item for item in inner if isinstance(item, BaseException))
 
 
 #: An exception's text is cut to this, after redaction (it may quote a whole body).
@@ -665,6 +678,8 @@ def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
 def _redact_arg(arg: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(arg, str):
         return _redact_text(arg, secrets)
+    if isinstance(arg, BaseException):  # redacted in place: it stays the error it is
+        return arg
     try:
         text = repr(arg)
     except Exception:

@@ -59,7 +59,6 @@ from httsleep_airflow._http import (
     RequestDeadlineExceeded,
     bare_cr,
     basic_header,
-    causes,
     check_cookies,
     check_head_lines,
     check_header_lines,
@@ -83,6 +82,7 @@ from httsleep_airflow._http import (
 )
 from httsleep_airflow._secrets import (
     basic_secrets,
+    causes,
     exact_text,
     header_name,
     mask_url_parts,

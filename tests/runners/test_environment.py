@@ -10,6 +10,7 @@ import pytest
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
+from tests.raw_server import RawReply, RawServer
 from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
@@ -221,3 +222,24 @@ def test_proxies_given_win_over_the_environments_in_both_runners(
 
     asyncio.run(main())
     assert [r.path for r in server.received] == [JOB, JOB] and other_server.received == []
+
+
+def test_a_proxy_password_is_in_no_error_behind_a_tunnel_that_fails(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A tunnel made, then closed before TLS: aiohttp's errors behind ours hold the
+    connection's key, its proxy URL with the password; one of them was reached only as the
+    context of another, which the redaction did not follow."""
+    from httsleep_airflow._http import causes
+
+    for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    raw_server.script(RawReply(raw=b"HTTP/1.1 200 Connection established\r\n\r\n"))
+    proxy = raw_server.url().replace("http://", f"http://ann:{PROXY_PASSWORD}@")
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    ended = _end_both("https://job-api.invalid/jobs/3", timeout=5)
+    assert len(ended) == 2
+    for exc in ended:
+        for cause in causes(exc):
+            shown = f"{cause!r} {cause} {cause.args!r} {getattr(cause, '__dict__', {})!r}"
+            assert PROXY_PASSWORD not in shown
