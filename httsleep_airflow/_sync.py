@@ -460,14 +460,23 @@ class _WatchedPool(HTTPConnectionPool):
     ConnectionCls: type[urllib3.connection.HTTPConnection] = _Connection
 
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        cut = getattr(_CURRENT, "cut", None)
-        if cut is not None:
-            cut.connection = conn
+        _watch_connection(conn)
         return super()._make_request(conn, *args, **kwargs)
 
 
 class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
     ConnectionCls = _TLSConnection
+
+    def _prepare_proxy(self, conn: Any) -> None:  # a tunnel: CONNECT, then TLS through it
+        _watch_connection(conn)
+        super()._prepare_proxy(conn)
+
+
+def _watch_connection(conn: Any) -> None:
+    """Tell the request's watch (``_Cut``) which connection it is on."""
+    cut = getattr(_CURRENT, "cut", None)
+    if cut is not None:
+        cut.connection = conn
 
 
 _WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}

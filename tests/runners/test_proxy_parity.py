@@ -91,17 +91,26 @@ def test_a_head_through_a_forwarding_proxy_is_read_as_without_one(
     assert ended == [ended[0]] * 4
 
 
+@pytest.mark.parametrize("through", ["forwarding", "tunnel"])
 def test_a_request_through_a_proxy_is_cut_at_its_deadline(
-    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, through: str
 ):
     """The requests runner's watchdog did not reach a proxy's connections: a head trickled
-    through one took as long as the server took (the deadline's error came after it)."""
-    raw_server.script(RawReply(body=b"{}", trickle_head=0.1))  # a head of 40 bytes: 4 s
-    monkeypatch.setenv("HTTP_PROXY", raw_server.url())
+    through one (or a proxy's answer to CONNECT) took as long as the server took (the
+    deadline's error came after it)."""
+    if through == "forwarding":
+        raw_server.script(RawReply(body=b"{}", trickle_head=0.1))  # a head of 40 bytes: 4 s
+        monkeypatch.setenv("HTTP_PROXY", raw_server.url())
+        url = JOB
+    else:
+        answer = b"HTTP/1.1 200 Connection established\r\nX-A: 1\r\n\r\n"  # 4.8 s
+        raw_server.script(RawReply(raw=answer, trickle_head=0.1))
+        monkeypatch.setenv("HTTPS_PROXY", raw_server.url())
+        url = "https://job-api.invalid/jobs/3"
     for runner in ("sync", "async"):
         began = time.monotonic()
-        assert _end(runner, JOB, request_deadline=0.3) == "RequestDeadlineExceeded"
-        assert time.monotonic() - began < 2  # at the deadline, not at the server's pace
+        assert _end(runner, url, timeout=(1, 5), request_deadline=0.5) == "RequestDeadlineExceeded"
+        assert time.monotonic() - began < 2.5  # at the deadline, not at the server's pace
 
 
 @pytest.mark.parametrize("stalls", ["handshake", "proxy-answer", "handshake-in-tunnel"])
