@@ -587,6 +587,7 @@ class _Framed:
         "_interims",
         "_known",
         "_lead",
+        "_line_at",
         "_lines",
         "_options",
         "_parser",
@@ -607,6 +608,7 @@ class _Framed:
         self._interims = 0  # interim heads ended
         # the start of the head's line not ended yet, and whether it is a framing line
         self._known: tuple[int, bool] | None = None
+        self._line_at = 0  # where the head's line not ended yet begins in ``_head``
         self._dropping = False
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
@@ -662,7 +664,7 @@ class _Framed:
         if before[-1:] not in b"\r\n" and not data.strip(b" \t"):  # spaces or tabs that go
             return False  # on a line (a status line would not end with them): nothing to refuse
         lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
-        start = before.rfind(b"\n") + 1  # the line not ended yet
+        start = self._line_at  # the line not ended yet (``before`` is the head kept)
         if lead == len(before):  # only the CR and LF bytes before a status line
             return heads_refused(data)
         if start <= lead:  # inside the status line
@@ -757,17 +759,21 @@ class _Framed:
         line (an interim response's head ended there, and went out)."""
         head = self._head if isinstance(self._head, bytearray) else bytearray(self._head or b"")
         searched_from = max(0, len(head) - 2)  # a blank line may begin in the last read
+        line_end = data.rfind(b"\n")
+        if line_end >= 0:
+            self._line_at = len(head) + line_end + 1
         head += data
         bare, crlf = head.rfind(b"\n\n", searched_from), head.rfind(b"\n\r\n", searched_from)
         end = max(bare + 2 if bare >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
         if end:
             del head[:end]
-            self._lead, self._known = True, None
+            self._lead, self._known, self._line_at = True, None, self._line_at - end
             self._lines = self._line_ends(head, 0, len(head))
         if head and head[0] in b"\r\n":  # the CR and LF bytes before a status line: skipped
             # by both parsers, and not kept (each read would look at them all again)
-            del head[: _BLANK_BYTES.match(head).end()]  # type: ignore[union-attr]  # always
-            self._known = None
+            lead = _BLANK_BYTES.match(head).end()  # type: ignore[union-attr]  # always
+            del head[:lead]
+            self._known, self._line_at = None, max(0, self._line_at - lead)
         self._head = head if len(head) <= _KEEP_HEAD else None
 
     def _read_again(self, data: bytes) -> tuple[list[Any], bool] | None:
@@ -796,6 +802,7 @@ class _Framed:
                     rest = read[start:]  # the final head, not ended yet
                     parser.feed_data(rest)
                     self._parser, self._head, self._lead = parser, b"", True
+                    self._line_at = 0
                     self._known = None
                     self._lines = self._line_ends(rest, 0, len(rest))
                     self._keep(rest)
@@ -1271,16 +1278,16 @@ class AsyncHttSleeper(Plan):
         # a body the close ends: aiohttp ends it at a reset too, and keeps the reset only on
         # the connection's protocol; cut short, as the requests runner says (BodyDropped)
         protocol = response.connection.protocol if response.connection is not None else None
-        chunks, size = [], 0
+        chunks, size, content = [], 0, response.content
         while True:
             # readchunk looks for an error before each wait; readany did not after a wait a
             # chunk's end ended without data, and an error set then was never raised (the
             # wait went on until the request's deadline)
-            chunk, chunk_end = await response.content.readchunk()
+            chunk, chunk_end = await content.readchunk()
             if not chunk:
-                if chunk_end:
+                if chunk_end and not content.at_eof():  # a chunk's end: more to come
                     continue
-                break  # the body's end
+                break  # the body's end (aiohttp's empty body says a chunk's end once read)
             size += len(chunk)
             self.check_body_size(size)
             chunks.append(chunk)

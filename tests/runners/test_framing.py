@@ -254,6 +254,28 @@ def test_no_body_is_read_after_a_204_or_304_whatever_its_head_says(
     assert _alike(raw_server, RawReply(raw=head)) == ("no match", int(status[:3]))
 
 
+def test_bodies_without_bytes_one_after_another_end_each_wait(raw_server: RawServer):
+    """aiohttp gives every response without a body one empty body, which says a chunk's end
+    once it has said the body's end: the aiohttp runner read on for ever, on the loop."""
+    import threading
+
+    raw_server.script(RawReply(status=204, raw=b"HTTP/1.1 204 No Content\r\n\r\n"))
+    ended: list[Any] = []
+
+    def wait_twice() -> None:
+        async def main() -> None:
+            for _ in range(2):
+                async with AsyncHttSleeper(raw_server.url("/r"), {"status_code": 204}) as sleeper:
+                    ended.append((await sleeper.run()).status_code)
+
+        asyncio.run(main())
+
+    waiting = threading.Thread(target=wait_twice, daemon=True)
+    waiting.start()
+    waiting.join(timeout=20)
+    assert ended == [204, 204]
+
+
 @pytest.mark.parametrize(
     ("raw", "end"),
     [  # the connection closes right after a CR: a cut head, not a bare CR
