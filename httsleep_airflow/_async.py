@@ -515,7 +515,8 @@ class _Connector(aiohttp.TCPConnector):
         """aiohttp's, but what stalls once the TCP connection is made (a TLS handshake, a
         proxy's answer to CONNECT) is a read timeout at the connect timeout, as requests
         reads it (aiohttp called a stalled handshake a connect timeout, and waited for the
-        proxy's answer until the request's deadline)."""
+        proxy's answer until the request's deadline); and a TLS handshake the other end closes
+        is a TLS error, as urllib3 reads it (an EOF in a handshake), not a lost connection."""
         made: list[_Handler] = []
         tokens = _MADE.set(made), _TUNNEL_READ.set(timeout.sock_connect)
         try:
@@ -527,6 +528,14 @@ class _Connector(aiohttp.TCPConnector):
                 f"{req.host}:{req.port}: no answer within the connect timeout "
                 f"({timeout.sock_connect:g} s) once connected"
             ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # the TLS connection's protocol is made before its handshake (through a proxy,
+            # after the proxy's own)
+            handshaking = req.is_ssl() and len(made) > (req.proxy is not None)
+            closed = type(exc.os_error) is ConnectionResetError and exc.os_error.errno is None
+            if not (handshaking and closed) or isinstance(exc, aiohttp.ClientSSLError):
+                raise
+            raise aiohttp.ClientConnectorSSLError(req.connection_key, exc.os_error) from exc
         finally:
             _MADE.reset(tokens[0])
             _TUNNEL_READ.reset(tokens[1])

@@ -3,7 +3,7 @@ proxy has its answer read by the same rules and cut at the same deadline; what s
 connection is made (a TLS handshake, a proxy's answer to CONNECT, a handshake through the
 tunnel) is a read timeout at the connect timeout; a connection closed without an answer is a
 ``ConnectionError``, whether a proxy is on the way or not (``ProxyError`` is a proxy refusing
-a tunnel: ``test_environment``)."""
+a tunnel: ``test_environment``), and one closed inside a TLS handshake an ``SSLError``."""
 
 from __future__ import annotations
 
@@ -131,3 +131,28 @@ def test_what_stalls_once_connected_is_a_read_timeout_in_both_runners(
         monkeypatch.setenv("HTTPS_PROXY", raw_server.url())
     ended = [_end(run, url, timeout=(0.3, 5), request_deadline=4) for run in ("sync", "async")]
     assert ended == ["ReadTimeout", "ReadTimeout"]
+
+
+def test_a_tls_handshake_the_server_closes_is_a_tls_error_in_both_runners():
+    """urllib3 reads an end of the connection inside a TLS handshake as a TLS error
+    (``SSLEOFError``); aiohttp called it a lost connection."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def close_after_hello() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)  # the ClientHello
+
+    threading.Thread(target=close_after_hello, daemon=True).start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/jobs/3"
+    try:
+        assert [_end(runner, url) for runner in ("sync", "async")] == ["SSLError", "SSLError"]
+    finally:
+        listener.close()
