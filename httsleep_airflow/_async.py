@@ -829,7 +829,11 @@ class _Framed:
             except Exception:  # what made the first parser raise: bytes past the response
                 if _whole(payload):
                     return messages, True
+                for message, _ in found:  # or its body: its head is refused first, as the
+                    check_header_lines(_headers(message.raw_headers))  # requests runner does
                 raise
+        except (HeaderTooLarge, MalformedHeaders):
+            raise
         except Exception:  # a head or body refused: the final response's own refusal when
             if interim:  # an interim head was read past, the first parser's error else
                 raise

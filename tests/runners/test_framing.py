@@ -1186,6 +1186,69 @@ def test_a_chunked_body_cut_into_reads_anywhere_is_read_alike_by_both_runners(
     _alike(raw_server, RawReply(pieces=tuple(reads)))
 
 
+#: Header lines of a response, framing ones among them, and bodies right or wrong for them.
+RESPONSE_HEADERS = st.lists(
+    st.sampled_from([b"X-A: 1\r\n", b"X:\r\n", b"Connection: close\r\n"])
+    | st.sampled_from(
+        [b"Content-Length: 0\r\n", b"Content-Length: 2\r\n", b"Content-Length: 5\r\n"]
+    )
+    | st.sampled_from([b"Transfer-Encoding: chunked\r\n", b"Content-Encoding: gzip\r\n"]),
+    max_size=3,
+)
+RESPONSE_BODIES = st.sampled_from(
+    [b"", b"{}", b"{}xyz", b"\r\n{}", b"2\r\n{}\r\n0\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"]
+)
+INTERIMS = st.sampled_from(
+    [
+        b"",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 E\r\nLink: x\r\n\r\n",
+        b"HTTP/1.0 102 P\r\n\r\n",
+    ]
+)
+
+
+@settings(SETTINGS, max_examples=60)
+@given(
+    status=st.sampled_from(
+        [b"200 OK", b"204 No Content", b"304 Not Modified", b"404 No", b"199 X"]
+    ),
+    version=st.sampled_from([b"HTTP/1.1", b"HTTP/1.0"]),
+    headers=RESPONSE_HEADERS,
+    body=RESPONSE_BODIES,
+    lead=LEADS,
+    interim=INTERIMS,
+    cuts=st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=4),
+)
+def test_a_response_cut_into_reads_anywhere_is_read_alike_by_both_runners(
+    raw_server: RawServer,
+    status: bytes,
+    version: bytes,
+    headers: list[bytes],
+    body: bytes,
+    lead: bytes,
+    interim: bytes,
+    cuts: list[int],
+):
+    """A head refused (two ``Transfer-Encoding`` lines) in the read that also held a body
+    refused (no chunk size): the aiohttp runner said the body's error, the requests runner
+    the head's, which it reads first."""
+    reply = interim + lead + version + b" " + status + b"\r\n" + b"".join(headers) + b"\r\n"
+    reply += body
+    reads, start = [], 0
+    for size in itertools.cycle(cuts):
+        if start >= len(reply):
+            break
+        reads.append(reply[start : start + size])
+        start += size
+    _alike(raw_server, RawReply(pieces=tuple(reads)))
+
+
+def test_a_refused_head_is_refused_before_its_body_in_one_read(raw_server: RawServer):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert _alike(raw_server, RawReply(raw=head + b"{}")) == "MalformedHeaders"
+
+
 def test_the_bytes_before_a_status_line_are_not_kept():
     """A server that sends CR bytes without end before a status line (both parsers skip them)
     made each read of the aiohttp runner look at all of them again."""
