@@ -1027,6 +1027,16 @@ def test_interim_responses_past_the_limit_are_refused_alike(
     assert (result[0] if isinstance(result, tuple) else result) == end
 
 
+def _cut(reply: bytes, cuts: list[int]) -> tuple[bytes, ...]:
+    """``reply`` cut into reads of the sizes ``cuts`` gives, over and over."""
+    reads, start, sizes = [], 0, itertools.cycle(cuts)
+    while start < len(reply):
+        size = next(sizes)
+        reads.append(reply[start : start + size])
+        start += size
+    return tuple(reads)
+
+
 #: Pieces of a head's lines where a line's start decides how it is read: framing names,
 #: spaces and tabs, colons, bare CRs, folds, values.
 HEAD_PIECES = st.lists(
@@ -1146,13 +1156,7 @@ def test_a_head_cut_into_reads_anywhere_is_read_alike_by_both_runners(
     if interim:
         reply = leads[0] + b"HTTP/1.1 102 Processing\r\nX: 1\r\n\r\n" + reply
     reply += b"\r{}"
-    pieces, start = [], 0
-    for size in itertools.cycle(cuts):
-        if start >= len(reply):
-            break
-        pieces.append(reply[start : start + size])
-        start += size
-    _alike(raw_server, RawReply(pieces=tuple(pieces)))
+    _alike(raw_server, RawReply(pieces=_cut(reply, cuts)))
 
 
 #: Pieces of a chunked body: sizes, data, line ends, extensions, trailers, odd bytes.
@@ -1177,13 +1181,7 @@ def test_a_chunked_body_cut_into_reads_anywhere_is_read_alike_by_both_runners(
     before it waited again (a bad size line next, the connection's end) was never raised,
     and the aiohttp runner waited until the request's deadline."""
     reply = CHUNKED_HEAD + b"".join(pieces) + (b"0\r\n\r\n" if ended else b"")
-    reads, start = [], 0
-    for size in itertools.cycle(cuts):
-        if start >= len(reply):
-            break
-        reads.append(reply[start : start + size])
-        start += size
-    _alike(raw_server, RawReply(pieces=tuple(reads)))
+    _alike(raw_server, RawReply(pieces=_cut(reply, cuts)))
 
 
 #: Header lines of a response, framing ones among them, and bodies right or wrong for them.
@@ -1235,13 +1233,7 @@ def test_a_response_cut_into_reads_anywhere_is_read_alike_by_both_runners(
     the head's, which it reads first."""
     reply = interim + lead + version + b" " + status + b"\r\n" + b"".join(headers) + b"\r\n"
     reply += body
-    reads, start = [], 0
-    for size in itertools.cycle(cuts):
-        if start >= len(reply):
-            break
-        reads.append(reply[start : start + size])
-        start += size
-    _alike(raw_server, RawReply(pieces=tuple(reads)))
+    _alike(raw_server, RawReply(pieces=_cut(reply, cuts)))
 
 
 def test_a_refused_head_is_refused_before_its_body_in_one_read(raw_server: RawServer):
