@@ -522,7 +522,7 @@ class _Connector(aiohttp.TCPConnector):
         try:
             protocol = await super()._create_connection(req, traces, timeout)
         except asyncio.TimeoutError as exc:
-            if not made:
+            if not made or timeout.sock_connect is None:  # not the connect timeout's doing
                 raise
             raise _Stalled(
                 f"{req.host}:{req.port}: no answer within the connect timeout "
@@ -530,12 +530,14 @@ class _Connector(aiohttp.TCPConnector):
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             # the TLS connection's protocol is made before its handshake (through a proxy,
-            # after the proxy's own)
+            # after the proxy's own); aiohttp's TLS errors may hold no OS error at all
             handshaking = req.is_ssl() and len(made) > (req.proxy is not None)
-            closed = type(exc.os_error) is ConnectionResetError and exc.os_error.errno is None
-            if not (handshaking and closed) or isinstance(exc, aiohttp.ClientSSLError):
+            if isinstance(exc, aiohttp.ClientSSLError) or not handshaking:
                 raise
-            raise aiohttp.ClientConnectorSSLError(req.connection_key, exc.os_error) from exc
+            os_error = getattr(exc, "_os_error", None)
+            if type(os_error) is not ConnectionResetError or os_error.errno is not None:
+                raise
+            raise aiohttp.ClientConnectorSSLError(req.connection_key, os_error) from exc
         finally:
             _MADE.reset(tokens[0])
             _TUNNEL_READ.reset(tokens[1])
