@@ -57,7 +57,6 @@ from httsleep_airflow._http import (
     IDEMPOTENT_METHODS,
     INTERIM_LIMIT_TEXT,
     MALFORMED_TEXT,
-    STATUS_LINE,
     BodyDropped,
     HeaderTooLarge,
     MalformedHeaders,
@@ -65,6 +64,7 @@ from httsleep_airflow._http import (
     basic_header,
     check_header_lines,
     check_status,
+    check_status_line,
     cookie_header,
     decode_body,
     drop_unsendable_cookies,
@@ -273,7 +273,7 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
     if isinstance(error, _FINAL):
         return error
     for cause in causes(error):  # a shared rule's refusal, raised while aiohttp's parser read
-        if isinstance(cause, HeaderTooLarge | MalformedHeaders):
+        if isinstance(cause, requests.exceptions.ConnectionError):  # (a bad status line too)
             return cause
     if any(isinstance(cause, LineTooLong) for cause in causes(error)):
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
@@ -617,9 +617,8 @@ class _Framed:
         self._lines = 0  # line ends in ``_head``, past the CR and LF bytes before its status
         self._lead = True  # only those have come of the head yet
         self._interims = 0  # interim heads ended
-        # the start of the head's line not ended yet, and whether it is a framing line
-        self._known: tuple[int, bool] | None = None
         self._line_at = 0  # where the head's line not ended yet begins in ``_head``
+        self._known: bool | None = None  # whether that line is a framing line, once known
         self._dropping = False
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
@@ -668,25 +667,22 @@ class _Framed:
 
     def _refused(self, before: bytes | bytearray, data: bytes) -> bool:
         """``heads_refused`` of the heads a read holds: ``data``, after ``before`` (what came of
-        a head that has not ended, looked at when it came but for its last line's end). Each
-        byte is looked at about once, however the head is cut into reads."""
+        a head that has not ended, looked at when it came but for its last line's end; never
+        the CR and LF bytes before its status line, ``_keep``). Each byte is looked at about
+        once, however the head is cut into reads."""
         if not before:  # most reads: a head begins
             return heads_refused(data)
         if before[-1:] not in b"\r\n" and not data.strip(b" \t"):  # spaces or tabs that go
             return False  # on a line (a status line would not end with them): nothing to refuse
-        lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
         start = self._line_at  # the line not ended yet (``before`` is the head kept)
-        if lead == len(before):  # only the CR and LF bytes before a status line
-            return heads_refused(data)
-        if start <= lead:  # inside the status line
+        if not start:  # inside the status line
             end = data.find(b"\n")
             if end < 0:
                 return False
-            status = bytes(before[lead:]) + data[: end + 1]
-            if not STATUS_LINE.fullmatch(status):
-                return False  # refused by both runners as a bad status line
+            status = bytes(before) + data[: end + 1]
+            check_status_line(status)
             return heads_refused(data[end + 1 :], line=1, interim=status[9:10] == b"1")
-        interim = before[lead + 9 : lead + 10] == b"1"  # the status line ended: its code is there
+        interim = before[9:10] == b"1"  # the status line ended: its code is there
         if start < len(before) and before[start] != 13:  # inside a header line (a CR alone
             # may begin the blank line that ends the head)
             framing = self._framing(before, start)
@@ -694,21 +690,21 @@ class _Framed:
                 return heads_refused(
                     bytes(before[-1:]) + data, line=3, interim=interim, framing=framing
                 )
-        previous = before.rfind(b"\n", lead, start - 1) + 1  # where the line before begins
+        previous = before.rfind(b"\n", 0, start - 1) + 1  # where the line before begins
         if not previous:  # the status line: the first header line is next
             return heads_refused(bytes(before[start:]) + data, line=1, interim=interim)
         framing = framing_line(before, previous)  # a line folded into it is refused
         return heads_refused(bytes(before[start:]) + data, line=2, interim=interim, framing=framing)
 
     def _framing(self, head: bytes | bytearray, start: int) -> bool | None:
-        """Whether the line at ``start`` of ``head``, not ended yet, is a framing line
-        (``framing_line``), once its start tells (``_framing_open``); worked out once a line."""
-        if self._known is not None and self._known[0] == start:
-            return self._known[1]
-        if _framing_open(head, start):
-            return None
-        self._known = (start, framing_line(head, start))
-        return self._known[1]
+        """Whether the line at ``start`` of ``head`` (``_line_at``), not ended yet, is a framing
+        line (``framing_line``), once its start tells (``_framing_open``); worked out once a
+        line (``_known``, forgotten wherever ``_line_at`` moves)."""
+        if self._known is None:
+            if _framing_open(head, start):
+                return None
+            self._known = framing_line(head, start)
+        return self._known
 
     def _count_lines(self, before: bytes | bytearray, data: bytes) -> None:
         """Refuse a head once it has more lines than the requests runner reads of one
@@ -737,11 +733,8 @@ class _Framed:
             return
         end = max(0, blank.end() - len(tail))
         _check_line_ends(self._lines + self._line_ends(data, 0, end))
-        if began:  # its start, and this read's (a status line cut between reads)
-            lead = _BLANK_BYTES.match(before).end()  # type: ignore[union-attr]  # always
-            interim = _interim(bytes(before[lead : lead + 16]) + data[:16])
-        else:
-            interim = _interim(data)
+        # a status line cut between reads: its start, and this read's
+        interim = _interim(bytes(before[:16]) + data[:16]) if began else _interim(data)
         while interim:  # more heads in this read: each counted on its own
             self._interims += 1
             if self._interims > MAX_INTERIM:  # refused before the parser reads them
@@ -772,7 +765,7 @@ class _Framed:
         searched_from = max(0, len(head) - 2)  # a blank line may begin in the last read
         line_end = data.rfind(b"\n")
         if line_end >= 0:
-            self._line_at = len(head) + line_end + 1
+            self._line_at, self._known = len(head) + line_end + 1, None
         head += data
         bare, crlf = head.rfind(b"\n\n", searched_from), head.rfind(b"\n\r\n", searched_from)
         end = max(bare + 2 if bare >= 0 else 0, crlf + 3 if crlf >= 0 else 0)

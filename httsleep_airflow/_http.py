@@ -53,6 +53,7 @@ __all__ = [
     "check_header_lines",
     "check_headers",
     "check_status",
+    "check_status_line",
     "credential_headers",
     "cut_line_refused",
     "decode_body",
@@ -184,10 +185,21 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
         raise MalformedHeaders(MALFORMED_TEXT)
 
 
-#: A status line both parsers read alike: HTTP/1.0 or 1.1, three digits, a reason without a
-#: bare CR (aiohttp also reads RTSP/, ICE/ and HTTP/2.0 lines; http.client any HTTP/1.x).
-STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}(?: [^\r\n]*)?\r?\n")
+#: A status line both runners read: HTTP/1.0 or 1.1, a status of three digits from 100, a
+#: reason without a bare CR (aiohttp's parser also reads RTSP/, ICE/ and HTTP/2.0 lines and a
+#: status below 100; http.client any HTTP/1.x).
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-9][0-9]{2}(?: [^\r\n]*)?\r?\n")
 BAD_STATUS_TEXT = "bad status line: not 'HTTP/1.1 <three digits> <reason>'"
+
+
+def check_status_line(line: bytes) -> bool:
+    """Raise ``ConnectionError`` for a status line, read up to its LF, that is not
+    ``STATUS_LINE``; whether ``line`` is a whole status line (``False``: not ended yet)."""
+    if not line.endswith(b"\n"):
+        return False
+    if not STATUS_LINE.fullmatch(line):
+        raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
+    return True
 
 
 CUT_HEAD_TEXT = "the connection closed inside the response's header section"
@@ -200,8 +212,8 @@ def check_head_lines(lines: list[bytes]) -> None:
     ``heads_refused`` refuses (``MalformedHeaders``), or an end of stream before the blank line
     that ends the head (``ConnectionError``, or ``MalformedHeaders`` when aiohttp's parser has
     refused what came: ``cut_head_refused``)."""
-    if lines and not STATUS_LINE.fullmatch(lines[0]):
-        raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
+    if lines and not check_status_line(lines[0]):
+        raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)  # cut inside it
     if heads_refused(b"".join(lines)):  # the rule aiohttp's runner applies to what it reads
         raise MalformedHeaders(MALFORMED_TEXT)
     if not lines or lines[-1] not in (b"\r\n", b"\n"):
@@ -291,6 +303,8 @@ def heads_refused(
     into a ``Content-Length`` or ``Transfer-Encoding`` line with a value (``framing_line``):
     aiohttp's parser refuses one into a length, and reads a coding with one as no ``chunked``
     (the body to the connection's end). A value that begins on the folded line is read alike.
+    A status line that is not ``STATUS_LINE`` raises ``ConnectionError`` once it has ended
+    (``check_status_line``), as the requests runner refuses it: aiohttp's parser reads some.
 
     :param line: the line of its head ``heads`` begins with: 0 its status line (after any CR
         and LF bytes, which are skipped), 1 its first header line, 2 a later one, 3 the rest of
@@ -308,8 +322,8 @@ def heads_refused(
             text = text.lstrip(b"\r\n")  # the CR and LF bytes before a status line: skipped
             if not text:  # by both (a bare CR too)
                 continue
-            if not STATUS_LINE.fullmatch(text):  # no head follows (a bad status line to both
-                return False  # runners), or it is not ended yet
+            if not check_status_line(text):  # not ended yet
+                return False
             line, interim, framing = 1, text[9:10] == b"1", False
         elif line == 3:  # the rest of a line, whose start told whether it is a framing one
             if bare_cr(text):
@@ -374,7 +388,9 @@ def _odd_bytes(read: bytes) -> bool:
 
 
 #: A final head of lines that end with CRLF, hold no other CR and are no folds.
-_ORDINARY_HEAD = re.compile(rb"HTTP/1\.[01] [2-9][^\r\n]*\r\n(?:[^\r\n \t][^\r\n]*\r\n)*\r\n")
+_ORDINARY_HEAD = re.compile(
+    rb"HTTP/1\.[01] [2-9][0-9]{2}(?: [^\r\n]*)?\r\n(?:[^\r\n \t][^\r\n]*\r\n)*\r\n"
+)
 
 
 #: A line as read up to its LF, or what the connection cut of one.

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import heapq
 import http.client
+import io
 import itertools
 import logging
 import math
@@ -363,9 +364,7 @@ class _FinalResponse(http.client.HTTPResponse):
             interim = http.client.parse_headers(self.fp)
             if reader is not None:
                 check_head_lines(reader.lines)  # cut short, a bare CR: before any defect
-            if interim.defects or interim.get_unixfrom() is not None:  # as the final head's
-                raise MalformedHeaders(MALFORMED_TEXT)  # (_check_raw_headers)
-            check_header_lines(interim.items(), interim=True)
+            _check_parsed(interim, interim.items(), interim=True)
         raise HeaderTooLarge(INTERIM_LIMIT_TEXT)
 
     # A chunked body, framed as aiohttp frames it: http.client is looser in three places.
@@ -449,8 +448,46 @@ class _Connection(urllib3.connection.HTTPConnection):
     response_class = _FinalResponse
 
 
+class _AnswerRefused(http.client.HTTPException):
+    """A proxy's answer to CONNECT refused as a bad status line or a cut head."""
+
+
+class _TunnelAnswer(_FinalResponse):
+    """A proxy's answer to CONNECT, read as any response's head is (``_FinalResponse.begin``,
+    as the aiohttp runner reads it through its own parser): http.client's ``_tunnel`` reads its
+    status line, then every line up to a blank one, by looser rules (a bare CR, a cut head, a
+    name with a space, CR and LF bytes before the status line). Here its first status read
+    reads the whole head, checked, and leaves the tunnel's own reading nothing but the end."""
+
+    _read_whole = False
+
+    def _read_status(self) -> tuple[str, int, str]:
+        if self._read_whole:  # ``begin``'s own read of the status line
+            return super()._read_status()
+        self._read_whole = True
+        try:
+            self.begin()
+            _check_parsed(self.msg, self.msg.items())
+        except (MalformedHeaders, HeaderTooLarge):
+            raise
+        except requests.exceptions.ConnectionError as exc:  # a bad status line, a cut head:
+            # raised as http.client's own refusals are (urllib3 calls any OSError raised while
+            # connecting through a proxy the proxy's error; this one is the answer's)
+            raise _AnswerRefused(str(exc)) from exc
+        socket_file, self.fp = self.fp, io.BytesIO(b"\r\n")  # type: ignore[assignment]
+        socket_file.close()  # as ``close`` would (the socket stays open for the tunnel)
+        return f"HTTP/{self.version / 10:.1f}", self.status, self.reason
+
+
 class _TLSConnection(urllib3.connection.HTTPSConnection):
     response_class = _FinalResponse
+
+    def _tunnel(self) -> None:  # CONNECT through a proxy, its answer read as a response's
+        self.response_class = _TunnelAnswer
+        try:
+            super()._tunnel()
+        finally:
+            del self.response_class
 
 
 class _WatchedPool(HTTPConnectionPool):
@@ -514,22 +551,27 @@ def _no_redirect_target(resp: requests.Response) -> None:
     return None
 
 
+def _check_parsed(message: Any, pairs: Iterable[tuple[str, str]], *, interim: bool = False) -> None:
+    """Check a head http.client parsed (``message``; ``pairs``, its lines as received) as
+    aiohttp's parser reads one (``_http.check_header_lines``). http.client drops a line it
+    cannot read as a header (an empty name), or ends the header section there (a name with a
+    space or a control byte) and reads the rest as the body; it notes each as a defect of the
+    message, but for a first line that starts with "From " (taken for a mailbox's envelope
+    line)."""
+    envelope = getattr(message, "get_unixfrom", lambda: None)()
+    if getattr(message, "defects", None) or envelope is not None:
+        raise MalformedHeaders(MALFORMED_TEXT)
+    check_header_lines(pairs, interim=interim)
+
+
 def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.Response:
     """A response hook: the header limits (``_http.check_header_lines``), on the lines as
     received."""
     raw_headers = getattr(response.raw, "headers", None)
     if raw_headers is not None and hasattr(raw_headers, "iteritems"):
         try:
-            # http.client drops a line it cannot read as a header (an empty name), or ends the
-            # header section there (a name with a space or a control byte) and reads the rest
-            # as the body; it notes each as a defect of the message, but for a first line that
-            # starts with "From " (taken for a mailbox's envelope line)
             original = getattr(response.raw, "_original_response", None)
-            message = getattr(original, "msg", None)
-            envelope = getattr(message, "get_unixfrom", lambda: None)()
-            if getattr(message, "defects", None) or envelope is not None:
-                raise MalformedHeaders(MALFORMED_TEXT)
-            check_header_lines(raw_headers.iteritems())
+            _check_parsed(getattr(original, "msg", None), raw_headers.iteritems())
         except (HeaderTooLarge, MalformedHeaders):
             response.close()
             raise

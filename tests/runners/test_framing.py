@@ -118,6 +118,9 @@ def _whole(head: bytes, body: bytes = b"hi") -> RawReply:
         (_whole(b"HTTP/1.1 200\t\r\nContent-Length: 2\r\n\r\n"), "ConnectionError"),
         (_whole(b"HTTP/1.1 200 O\rK\r\nContent-Length: 2\r\n\r\n"), "ConnectionError"),
         (_whole(b"HTTP/1.1 099 OK\r\nContent-Length: 2\r\n\r\n"), "ConnectionError"),
+        (_whole(b"RTSP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n"), "ConnectionError"),
+        (_whole(b"ICE/1.0 200 OK\r\nContent-Length: 2\r\n\r\n"), "ConnectionError"),
+        (_whole(b"HTTP/1.1 100 Go\r\n\r\nRTSP/1.0 200 OK\r\n\r\n"), "ConnectionError"),
     ],
 )
 def test_what_both_runners_refuse_in_a_head(raw_server: RawServer, reply: RawReply, end: str):
@@ -823,9 +826,10 @@ def test_reading_a_response_again_takes_its_own_heads_not_all_before_it():
 
     protocol = SimpleNamespace(_interim=False)
     framed = _Framed(_Parser(), protocol, {})  # type: ignore[arg-type]
-    for _ in range(1000):
-        framed.feed_data(b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 2")
-    assert bytes(framed._head) == b"HTTP/1.1 2"  # type: ignore[arg-type]
+    framed.feed_data(b"HTTP/1.1 1")
+    for _ in range(99):  # each read ends an interim head and begins the next (100 at most)
+        framed.feed_data(b"02 Processing\r\n" + b"X: " * 10_000 + b"\r\n\r\nHTTP/1.1 1")
+    assert bytes(framed._head) == b"HTTP/1.1 1"  # type: ignore[arg-type]
     assert protocol._interim  # the read timeout goes on: a final head is still to come
 
 
@@ -1037,6 +1041,9 @@ def _cut(reply: bytes, cuts: list[int]) -> tuple[bytes, ...]:
     return tuple(reads)
 
 
+#: Sizes of the reads a reply is cut into (``_cut``).
+CUTS = st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=4)
+
 #: Pieces of a head's lines where a line's start decides how it is read: framing names,
 #: spaces and tabs, colons, bare CRs, folds, values.
 HEAD_PIECES = st.lists(
@@ -1172,7 +1179,7 @@ CHUNK_PIECES = st.lists(
 @given(
     pieces=CHUNK_PIECES,
     ended=st.booleans(),
-    cuts=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=4),
+    cuts=CUTS,
 )
 def test_a_chunked_body_cut_into_reads_anywhere_is_read_alike_by_both_runners(
     raw_server: RawServer, pieces: list[bytes], ended: bool, cuts: list[int]
@@ -1233,6 +1240,30 @@ def test_a_response_cut_into_reads_anywhere_is_read_alike_by_both_runners(
     the head's, which it reads first."""
     reply = interim + lead + version + b" " + status + b"\r\n" + b"".join(headers) + b"\r\n"
     reply += body
+    _alike(raw_server, RawReply(pieces=_cut(reply, cuts)))
+
+
+#: Status lines from pieces: protocols both parsers read or only one (aiohttp's reads
+#: ``RTSP/1.0`` and ``ICE/1.0`` as ``HTTP/1.0``, and a status below 100), statuses, reasons.
+STATUS_LINES = st.tuples(
+    st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.2", b"RTSP/1.0", b"ICE/1.0"])
+    | st.sampled_from([b"http/1.1", b"HTTP/1.1 ", b"HTTP/11", b"HTTP/1.1\t"]),
+    st.sampled_from([b" 200", b" 404", b" 103", b" 099", b" 000", b" 999", b" 1000", b" 20"]),
+    st.sampled_from([b"", b" OK", b" ", b"\tOK", b" O\rK", b" \xe9t\xe9", b"OK"]),
+    st.sampled_from([b"\r\n", b"\n"]),
+).map(b"".join)
+
+
+@settings(SETTINGS, max_examples=120)
+@given(line=STATUS_LINES, interim=st.booleans(), cuts=CUTS)
+def test_a_status_line_is_read_alike_or_refused_alike(
+    raw_server: RawServer, line: bytes, interim: bool, cuts: list[int]
+):
+    """aiohttp's parser read ``RTSP/1.0 200`` and ``ICE/1.0 200`` as ``HTTP/1.0``: the aiohttp
+    runner returned the response, the requests runner refused its status line. Here the status
+    line is the final head's, or an interim head's before a final one, cut anywhere."""
+    head = line + b"Content-Length: 2\r\n\r\n"
+    reply = head + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}" if interim else head + b"{}"
     _alike(raw_server, RawReply(pieces=_cut(reply, cuts)))
 
 

@@ -17,7 +17,7 @@ from hypothesis import given
 from httsleep_airflow.exceptions import RetriesExhausted
 from tests.helpers import run_in
 from tests.raw_server import RawReply, RawServer
-from tests.runners.test_framing import HEAD_PIECES, SETTINGS
+from tests.runners.test_framing import HEAD_PIECES, SETTINGS, STATUS_LINES
 
 UNTIL = {"status_code": 200}
 JOB = "http://job-api.invalid/jobs/3"
@@ -89,6 +89,51 @@ def test_a_head_through_a_forwarding_proxy_is_read_as_without_one(
     raw = b"HTTP/1.1 200 OK\r\n" + b"".join(lines) + b"\r\nContent-Length: 2\r\n\r\n{}"
     ended = _ends(raw_server, monkeypatch, RawReply(raw=raw))
     assert ended == [ended[0]] * 4
+
+
+def _tunnel_ends(server: RawServer, monkeypatch: pytest.MonkeyPatch, answer: bytes) -> list[Any]:
+    """How each runner ends when ``server``, a proxy, answers CONNECT with ``answer`` and then
+    closes: a tunnel made ends in the TLS handshake through it (``SSLError``)."""
+    server.script(RawReply(raw=answer))
+    monkeypatch.setenv("HTTPS_PROXY", server.url())
+    return [_end(runner, "https://job-api.invalid/jobs/3") for runner in ("sync", "async")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "end"),
+    [
+        (b"HTTP/1.1 200 Connection established\r\n\r\n", "SSLError"),  # a tunnel
+        (b"\r\nHTTP/1.1 200 OK\r\n\r\n", "SSLError"),  # CR and LF bytes before it: skipped
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "SSLError"),
+        (b"HTTP/1.1 200 OK\r\nX: a\rY: 1\r\n\r\n", "MalformedHeaders"),  # a bare CR
+        (b"HTTP/1.1 200 OK\r\nX A: 1\r\n\r\n", "MalformedHeaders"),  # no token
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n", "MalformedHeaders"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * 101 + b"\r\n", "HeaderTooLarge"),
+        (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n", "ConnectionError"),  # a head cut
+        (b"HTTP/1.1 099 Odd\r\n\r\n", "ConnectionError"),  # a bad status line
+        (b"RTSP/1.0 200 OK\r\n\r\n", "ConnectionError"),
+        (b"HTTP/2.0 407 No\r\n\r\n", "ConnectionError"),
+        (b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", "ProxyError"),  # refused
+    ],
+    ids=lambda value: repr(value)[:40],
+)
+def test_a_proxys_answer_to_connect_is_read_as_a_response_is(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, answer: bytes, end: str
+):
+    """http.client read a proxy's answer to CONNECT by looser rules than a response's (a bare
+    CR, a name with a space, two lengths, 101 lines, a cut head were a tunnel; CR and LF bytes
+    before the status line a bad one), and aiohttp's parser read ``RTSP/1.0`` and a status
+    below 100: each runner ended its own way."""
+    assert _tunnel_ends(raw_server, monkeypatch, answer) == [end, end]
+
+
+@SETTINGS
+@given(lines=HEAD_PIECES, line=STATUS_LINES)
+def test_a_generated_answer_to_connect_ends_alike_in_both_runners(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, lines: list[bytes], line: bytes
+):
+    ended = _tunnel_ends(raw_server, monkeypatch, line + b"".join(lines) + b"\r\n\r\n")
+    assert ended[0] == ended[1]
 
 
 @pytest.mark.parametrize("through", ["forwarding", "tunnel"])
