@@ -69,6 +69,24 @@ def response_payload(
 _LOWEST, _HIGHEST = -(2**63), 2**64 - 1
 #: A run of digits long enough to be an integer past them.
 _LONG_NUMBER = re.compile(r"\d{19}")
+#: Keys of Airflow's serializer (``airflow.sdk.serde``): it refuses to store a dict holding
+#: ``__classname__`` or ``__id__``, and reads a dict holding ``__type`` and ``__var`` back as
+#: another value (``{"__type": "datetime", "__var": 0}`` a datetime, an unknown type an error),
+#: when an XCom is pulled and when a trigger's event reaches the worker.
+_RESERVED_KEYS = ("__classname__", "__id__")
+_OLD_STYLE_KEYS = ("__type", "__var")
+#: Where one of them may be, in JSON text.
+_RESERVED_TEXT = re.compile(r'"__(?:classname__|id__|type)"')
+
+
+def _reserved_key(item: dict[Any, Any]) -> str | None:
+    """The key of Airflow's serializer that ``item`` holds (``_RESERVED_KEYS``), or ``None``."""
+    for key in _RESERVED_KEYS:
+        if key in item:
+            return key
+    if all(key in item for key in _OLD_STYLE_KEYS):
+        return "__type with __var"
+    return None
 
 
 def _uncarried_item(item: Any) -> str | None:
@@ -92,8 +110,9 @@ def _encodes(text: str) -> bool:
 
 def uncarried(value: Any) -> tuple[str, str] | None:
     """``(path, what)`` of the first thing in ``value`` that XCom (JSON, then MessagePack)
-    cannot carry: NaN or an infinity, an integer past 64 bits, a string or a key holding a lone
-    surrogate (Python's JSON decoder accepts all three); ``None`` when there is none. Looked
+    cannot carry as it is: NaN or an infinity, an integer past 64 bits, a string or a key
+    holding a lone surrogate (Python's JSON decoder accepts all three), a dict holding a key of
+    Airflow's serializer (``_reserved_key``); ``None`` when there is none. Looked
     for by JSON's own encoder first (a path a value made a large document slow to check); the
     paths are worked out only when one may be there. A path is ``""`` for ``value`` itself,
     else like ``.result[2].score``."""
@@ -102,7 +121,7 @@ def uncarried(value: Any) -> tuple[str, str] | None:
     except ValueError:
         pass
     else:
-        if _encodes(text) and not _LONG_NUMBER.search(text):
+        if _encodes(text) and not _LONG_NUMBER.search(text) and not _RESERVED_TEXT.search(text):
             return None
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
@@ -114,6 +133,9 @@ def uncarried(value: Any) -> tuple[str, str] | None:
             for key in item:
                 if isinstance(key, str) and not _encodes(key):
                     return sendable(f"{path}.{key}"), "a key with a lone surrogate"
+            reserved = _reserved_key(item)
+            if reserved is not None:
+                return sendable(path), f"a key Airflow's serializer reserves ({reserved})"
             stack.extend((child, f"{path}.{key}") for key, child in reversed(item.items()))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(item))))

@@ -31,9 +31,12 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 __all__ = [
     "MASK",
     "basic_secrets",
+    "body_secrets",
     "is_secret_name",
     "is_secret_parameter",
     "mask_url_parts",
+    "masked_form",
+    "masked_json",
     "redact",
     "redact_exception",
     "scrub",
@@ -220,6 +223,52 @@ def secret_query_values(url: Any, params: Any = None) -> list[str]:
                 found += dict.fromkeys([unquote_plus(value), value])
     found += [_text(value) for name, value in _param_pairs(params) if is_secret_parameter(name)]
     return list(dict.fromkeys(found))
+
+
+def body_secrets(data: Any = None, json: Any = None) -> list[str]:
+    """The values of a request body's secret-looking fields: a form's (``data`` in any shape
+    requests takes, its names read as ``secret_query_values`` reads a query's), and a JSON
+    body's (every text or number under a key ``is_secret_name`` finds, at any depth:
+    ``{"client_secret": "s"}``, ``{"credentials": {"user": "u", "pw": "p"}}``)."""
+    found = secret_query_values(None, data)
+    stack: list[tuple[Any, bool]] = [(json, False)]
+    while stack:
+        value, secret = stack.pop()
+        if isinstance(value, Mapping):
+            stack += [(child, secret or is_secret_name(key)) for key, child in value.items()]
+        elif isinstance(value, list | tuple):
+            stack += [(child, secret) for child in value]
+        elif secret and isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.append(_text(value))
+    return list(dict.fromkeys(found))
+
+
+def masked_form(form: Any) -> Any:
+    """A query or form (requests' ``params`` or ``data``, in any shape it takes) as it may be
+    shown: a string with its secret values as ``***``, pairs without the secret ones."""
+    if not secret_query_values(None, form):
+        return form
+    if isinstance(form, str | bytes):
+        return mask_url_parts("?" + _text(form))[1:]
+    pairs = form.items() if isinstance(form, Mapping) else form
+    return {
+        pair[0]: pair[1]
+        for pair in pairs
+        if isinstance(pair, list | tuple) and len(pair) == 2 and not is_secret_parameter(pair[0])
+    }
+
+
+def masked_json(value: Any, secret: bool = False) -> Any:
+    """A JSON body as it may be shown: each value ``body_secrets`` finds in it as ``***``."""
+    if isinstance(value, Mapping):
+        return {
+            key: masked_json(child, secret or is_secret_name(key)) for key, child in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [masked_json(child, secret) for child in value]
+    if secret and isinstance(value, str | int | float) and not isinstance(value, bool):
+        return MASK
+    return value
 
 
 def url_secrets(url: Any) -> list[str]:

@@ -83,6 +83,7 @@ from httsleep_airflow._http import (
 )
 from httsleep_airflow._secrets import (
     basic_secrets,
+    body_secrets,
     causes,
     exact_text,
     header_name,
@@ -661,11 +662,13 @@ def request_secrets(
     session: requests.Session | None = None,
     secret_headers: Iterable[str] = (),
 ) -> tuple[str, ...]:
-    """The secrets ``request`` carries (auth, a password in the URL, secret-looking header and
-    query values, and the values of ``secret_headers``), with those the ``session`` adds."""
+    """The secrets ``request`` carries (auth, a password in the URL, secret-looking header,
+    query and body values, and the values of ``secret_headers``), with those the ``session``
+    adds."""
     found = [*url_secrets(request.url), *auth_secrets(request.auth)]
     found += secret_header_values(request.headers, secret_headers)
     found += secret_query_values(None, request.params)
+    found += body_secrets(request.data, request.json)
     found += cookie_values(request.cookies)
     if session is not None:
         found += auth_secrets(session.auth) + secret_header_values(session.headers, secret_headers)
@@ -1154,9 +1157,13 @@ class Plan:
                 limit=limit,
             )
 
-    def poller(self, *, attempts_made: int = 0, **options: Any) -> Poller:
-        """A fresh poll state machine for one run (``options``: ``log``, ``noun``)."""
-        deadline = None if self.max_wait is None else self._clock() + self.max_wait
+    def poller(
+        self, *, attempts_made: int = 0, deadline: float | None = None, **options: Any
+    ) -> Poller:
+        """A fresh poll state machine for one run (``options``: ``log``, ``noun``), which gives
+        up at ``deadline`` (on the plan's clock), else ``max_wait`` from now."""
+        if deadline is None and self.max_wait is not None:
+            deadline = self._clock() + self.max_wait
         return Poller(
             self.rules,
             self.policy,

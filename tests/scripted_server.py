@@ -46,6 +46,7 @@ class Received:
     body: bytes
     client_port: int
     head: bytes = b""  #: the request line and header lines as received (RawServer only)
+    at: float = field(default_factory=time.monotonic)  #: when it was received
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -16,6 +16,7 @@ from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._http import same_origin
 from httsleep_airflow._secrets import (
+    body_secrets,
     header_name,
     redact,
     scrub,
@@ -63,13 +64,20 @@ DEFAULT_TIMEOUT = 30.0
 
 
 def argument_secrets(
-    endpoint: Any, headers: Any, params: Any = None, secret_headers: Any = ()
+    endpoint: Any,
+    headers: Any,
+    params: Any = None,
+    secret_headers: Any = (),
+    *,
+    data: Any = None,
+    json_body: Any = None,
 ) -> list[str]:
     """The secrets in a sensor's or trigger's own arguments, beside its connection's: the
-    password in an absolute endpoint's user-info, secret-looking header and query values (for
-    Airflow's masker; the engine finds them again in the request it builds)."""
+    password in an absolute endpoint's user-info, secret-looking header, query and body values
+    (for Airflow's masker; the engine finds them again in the request it builds)."""
     found = [*secret_header_values(headers, secret_headers or ()), *url_secrets(endpoint)]
-    return found + secret_query_values(None, params)  # params in any shape requests takes
+    found += secret_query_values(None, params)  # params in any shape requests takes
+    return found + body_secrets(data, json_body)
 
 
 def has_authorization(headers: Mapping[str, Any] | None) -> bool:

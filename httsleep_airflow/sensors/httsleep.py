@@ -29,7 +29,6 @@ except ImportError:  # Airflow < 3.2
 
 from httsleep_airflow._conditions import Rules, checked_jsonpath
 from httsleep_airflow._core import (
-    LAST_LOOK_SECONDS,
     Done,
     Policy,
     PollLog,
@@ -263,7 +262,9 @@ class HttSleepSensor(BaseSensorOperator):
     _sleeper: HttSleeper | None = None
     _hook: HttSleepHook | None = None
     _pokes = 0
-    _started = 0.0  # time.monotonic() when execute() began: the sensor's timeout counts from it
+    # When the sensor's ``timeout`` ends (``time.monotonic()``): from when its wait began (the
+    # first run of the try, in reschedule mode); ``None`` outside execute()
+    _deadline: float | None = None
     _asked_wait = 0.0  # what the last response asked for with Retry-After (within the cap)
     _poll_log: PollLog | None = None
 
@@ -365,7 +366,14 @@ class HttSleepSensor(BaseSensorOperator):
         # ``secret_headers``, and a password in the endpoint's user-info are masked like the
         # connection's.
         names = (*self.secret_headers, *self._connection_secret_headers())
-        own = argument_secrets(self.endpoint, self.headers, self.request_params, names)
+        own = argument_secrets(
+            self.endpoint,
+            self.headers,
+            self.request_params,
+            names,
+            data=self.data,
+            json_body=self.json_body,
+        )
         for secret in tidy(own):
             mask_secret(secret)
 
@@ -422,8 +430,7 @@ class HttSleepSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         self._check(rendered=True)
-        started = time.time()
-        self._started = time.monotonic()
+        self._deadline = time.monotonic() + self.timeout - self._waited(context)
         self._sleeper = self._build_sleeper()
         self._pokes = 0
         self._poll_log = PollLog()  # one for all pokes of this run: repeats thin out
@@ -438,12 +445,13 @@ class HttSleepSensor(BaseSensorOperator):
                 self._hook.close()
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
-        remaining = max(0.0, self.timeout - (time.time() - started))
+        remaining = max(0.0, self._deadline - time.monotonic())
         attempts_made = int(context.get("task_reschedule_count") or 0) + self._pokes
         trigger = self._trigger(
             self._sleeper.rules,
             attempts_made=attempts_made,
             deadline=time.time() + remaining,
+            retry_at=time.time() + self._asked_wait if self._asked_wait else None,
             follows=self._poll_log.fingerprint(),
         )
         if self.max_retries is not None:  # where a triggerer that takes over starts counting
@@ -456,6 +464,14 @@ class HttSleepSensor(BaseSensorOperator):
             timeout=timedelta(seconds=remaining),
         )
 
+    def _waited(self, context: Context) -> float:
+        """Seconds this try's wait has run: none, but in reschedule mode, where it began with
+        the try's first run (as Airflow counts the sensor's ``timeout``)."""
+        if not self.reschedule:
+            return 0.0
+        first = context["ti"].get_first_reschedule_date(context)
+        return 0.0 if first is None else max(0.0, time.time() - first.timestamp())
+
     @contextmanager
     def _sensor_outcome(self) -> Iterator[None]:
         """What BaseSensorOperator.execute makes of a fail-fast error, for the deferrable path."""
@@ -467,31 +483,35 @@ class HttSleepSensor(BaseSensorOperator):
             raise
 
     def _trigger(
-        self, rules: Rules, *, attempts_made: int, deadline: float, follows: str | None = None
+        self,
+        rules: Rules,
+        *,
+        attempts_made: int,
+        deadline: float,
+        retry_at: float | None = None,
+        follows: str | None = None,
     ) -> HttSleepTrigger:
         # Imported here: the trigger brings aiohttp, which only deferring tasks need.
         from httsleep_airflow.triggers.httsleep import HttSleepTrigger, seal, split_secrets
 
         absolute = is_absolute(self.endpoint)
         timeout = self.request_timeout
-        endpoint, headers, params, secrets = split_secrets(
-            self.endpoint, self.headers, self.request_params, self._secret_headers()
+        own = {"endpoint": self.endpoint, "headers": self.headers, "params": self.request_params}
+        shown, secrets = split_secrets(
+            {**own, "data": self.data, "json_body": self.json_body}, self._secret_headers()
         )
         trigger = HttSleepTrigger(
-            endpoint=endpoint,
+            **shown,
             conditions=rules.to_data(),
             httsleep_conn_id=None if absolute else self.httsleep_conn_id,
             method=self.method,
-            params=params,
-            data=self.data,
-            json_body=self.json_body,
-            headers=headers,
             max_retries=self.max_retries,
             attempts_made=attempts_made,
             polling_interval=self.poke_interval,
             ignore_exceptions=_exception_paths(self.ignore_exceptions),
             request_timeout=list(timeout) if isinstance(timeout, tuple) else timeout,
             deadline=deadline,
+            retry_at=retry_at,
             xcom_jsonpath=self.xcom_jsonpath,
             do_xcom_push=self.do_xcom_push,
             secret_headers=list(self.secret_headers) or None,
@@ -536,11 +556,18 @@ class HttSleepSensor(BaseSensorOperator):
         # Earlier pokes of this try: rescheduled runs (reschedule mode) + this run's (poke mode).
         attempts_made = int(context.get("task_reschedule_count") or 0) + self._pokes
         poller = sleeper.poller(
-            attempts_made=attempts_made, log=self.log, noun="poke", poll_log=self._poll_log
+            attempts_made=attempts_made,
+            deadline=self._deadline,  # the sensor's timeout: one rule with the engine's max_wait
+            log=self.log,
+            noun="poke",
+            poll_log=self._poll_log,
         )
-        poller.next_action(time.monotonic())
+        now = time.monotonic()
+        poller.next_action(now)
         try:
-            outcome: requests.Response | Exception = sleeper.send_once(self._request_budget())
+            outcome: requests.Response | Exception = sleeper.send_once(
+                poller.request_budget(now, sleeper.request_deadline)
+            )
         except Exception as exc:
             outcome = exc
         self._pokes += 1
@@ -559,19 +586,17 @@ class HttSleepSensor(BaseSensorOperator):
             return True
         return PokeReturnValue(is_done=True, xcom_value=self._xcom_value(action.response))
 
-    def _request_budget(self) -> float | None:
-        """Seconds this poke's request may take: its own deadline, cut to what is left of the
-        sensor's ``timeout`` (at least ``LAST_LOOK_SECONDS``, as the engine's ``max_wait``)."""
-        assert self._sleeper is not None
-        budget = self._sleeper.request_deadline
-        left = max(LAST_LOOK_SECONDS, self.timeout - (time.monotonic() - self._started))
-        return left if budget is None else min(budget, left)
-
     def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
         """Airflow's wait before the next poke (poke and reschedule modes), lengthened when a
-        ``429``/``503`` asked for more time with ``Retry-After`` (capped, as in the engine)."""
-        interval = super()._get_next_poke_interval(started_at, run_duration, poke_count)
-        return max(interval, self._asked_wait)
+        ``429``/``503`` asked for more time with ``Retry-After`` (capped, as in the engine),
+        and cut to the sensor's ``timeout``: the last poke is at its end, as the engine's last
+        look at its deadline (Airflow slept the whole interval, and timed out past it)."""
+        interval = max(
+            super()._get_next_poke_interval(started_at, run_duration, poke_count), self._asked_wait
+        )
+        if self._deadline is None:
+            return interval
+        return min(interval, max(0.0, self._deadline - time.monotonic()))
 
     def _xcom_value(self, response: requests.Response) -> Any:
         secrets = self._sleeper.secrets if self._sleeper is not None else ()

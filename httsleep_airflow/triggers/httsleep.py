@@ -41,10 +41,12 @@ from httsleep_airflow._async import AsyncHttSleeper, aside, drop_ended_loops
 from httsleep_airflow._core import Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload, sendable_value
 from httsleep_airflow._secrets import (
+    MASK,
+    body_secrets,
     header_name,
     is_secret_name,
-    is_secret_parameter,
-    mask_url_parts,
+    masked_form,
+    masked_json,
     scrub,
     secret_query_values,
     tidy,
@@ -230,35 +232,41 @@ def unseal(token: str) -> dict[str, Any]:
     return value
 
 
+#: The arguments of a sensor that may hold its own secrets (``split_secrets``).
+SEALABLE = ("endpoint", "headers", "params", "data", "json_body")
+
+
 def split_secrets(
-    endpoint: str | None, headers: Mapping[str, Any] | None, params: Any, secret_headers: Any = ()
-) -> tuple[str | None, dict[str, Any] | None, Any, dict[str, Any]]:
-    """The sensor's own arguments, split into what may show (``endpoint`` without user-info or
-    secret parameter values, the other headers and params) and what must be sealed."""
+    arguments: Mapping[str, Any], secret_headers: Any = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A sensor's own arguments (``SEALABLE``), split into what may show and what must be
+    sealed: ``(shown, sealed)``. ``shown`` holds each argument without its secrets (the
+    endpoint without user-info, query and body secrets masked or dropped); ``sealed`` those
+    that held some, whole (of the headers, only the secret ones)."""
     marked = frozenset(map(header_name, secret_headers or ()))
+    shown: dict[str, Any] = dict(arguments)
     sealed: dict[str, Any] = {}
-    shown_endpoint = strip_credentials(endpoint) if isinstance(endpoint, str) else endpoint
-    if shown_endpoint != endpoint:
-        sealed["endpoint"] = endpoint
-    shown_headers = None
+    endpoint = arguments.get("endpoint")
+    if isinstance(endpoint, str) and strip_credentials(endpoint) != endpoint:
+        shown["endpoint"], sealed["endpoint"] = strip_credentials(endpoint), endpoint
+    headers = arguments.get("headers")
     if headers is not None:
-        shown_headers = {k: v for k, v in headers.items() if not is_secret_name(k, marked)}
+        shown["headers"] = {k: v for k, v in headers.items() if not is_secret_name(k, marked)}
         hidden = {k: v for k, v in headers.items() if is_secret_name(k, marked)}
         if hidden:
             sealed["headers"] = hidden
-    if not secret_query_values(None, params):
-        return shown_endpoint, shown_headers, params, sealed
-    sealed["params"] = params  # whole: the triggerer sends them as given
-    if isinstance(params, str | bytes):  # a query: shown with its secret values masked
-        query = params.decode("latin-1") if isinstance(params, bytes) else params
-        return shown_endpoint, shown_headers, mask_url_parts("?" + query)[1:], sealed
-    pairs = params.items() if isinstance(params, Mapping) else params
-    shown = [
-        tuple(pair)
-        for pair in pairs
-        if isinstance(pair, list | tuple) and len(pair) == 2 and not is_secret_parameter(pair[0])
-    ]
-    return shown_endpoint, shown_headers, dict(shown), sealed
+    params, data, json_body = (arguments.get(name) for name in ("params", "data", "json_body"))
+    if secret_query_values(None, params):  # each sealed whole: the triggerer sends it as given
+        shown["params"], sealed["params"] = masked_form(params), params
+    if body_secrets(data):
+        shown["data"], sealed["data"] = masked_form(data), data
+    if body_secrets(json=json_body):
+        sealed["json_body"] = json_body
+        try:
+            shown["json_body"] = masked_json(json_body)
+        except RecursionError:  # nested past what can be walked: shown as a mask
+            shown["json_body"] = MASK
+    return shown, sealed
 
 
 class TriggerProblem(Exception):
@@ -286,11 +294,13 @@ class HttSleepTrigger(BaseTrigger):
     :param ignore_exceptions: dotted paths of exception classes that count as "not yet".
     :param request_timeout: seconds, ``[connect, read]`` or ``None``.
     :param deadline: a Unix time after which the trigger gives up, or ``None``.
+    :param retry_at: a Unix time before which the first poll is not sent: the wait the server
+        asked of the worker's last poke (``Retry-After``), or ``None``.
     :param xcom_jsonpath: the JSONPath whose value is the XCom; ``None`` for the whole body.
     :param do_xcom_push: whether the success event carries an XCom value at all.
     :param secret_headers: more header names whose values are credentials.
-    :param sealed: the sensor's own secrets, made by ``seal``: they replace ``endpoint`` and
-        join ``headers`` and ``params`` in the triggerer.
+    :param sealed: the sensor's own secrets, made by ``seal``: they replace ``endpoint``,
+        ``params``, ``data`` and ``json_body`` and join ``headers`` in the triggerer.
     :param follows: what the worker's last poke line said, as ``PollLog.fingerprint`` makes it:
         a first poll whose line would say the same goes on from that line (a repeat, not a new
         first line in the trigger's log).
@@ -313,6 +323,7 @@ class HttSleepTrigger(BaseTrigger):
         ignore_exceptions: list[str] | None = None,
         request_timeout: float | list[float] | None = 30,
         deadline: float | None = None,
+        retry_at: float | None = None,
         xcom_jsonpath: str | None = None,
         do_xcom_push: bool = True,
         secret_headers: list[str] | None = None,
@@ -337,6 +348,7 @@ class HttSleepTrigger(BaseTrigger):
         self.ignore_exceptions = ignore_exceptions
         self.request_timeout = request_timeout
         self.deadline = deadline
+        self.retry_at = retry_at
         self.xcom_jsonpath = xcom_jsonpath
         self.do_xcom_push = do_xcom_push
         self.secret_headers = secret_headers
@@ -359,8 +371,8 @@ class HttSleepTrigger(BaseTrigger):
         if self.sealed is not None:
             return {}
         try:
-            endpoint, headers, params, secrets = split_secrets(
-                self.endpoint, self.headers, self.params, self.secret_headers
+            shown, secrets = split_secrets(
+                {name: getattr(self, name) for name in SEALABLE}, self.secret_headers
             )
         except Exception:
             return {}
@@ -373,7 +385,7 @@ class HttSleepTrigger(BaseTrigger):
                 f"{type(self).__name__}: the secrets in its arguments cannot be sealed "
                 f"({type(exc).__name__}); they are not written anywhere"
             ) from None
-        return {"endpoint": endpoint, "headers": headers, "params": params, "sealed": sealed}
+        return {**shown, "sealed": sealed}
 
     def _kwargs(self) -> dict[str, Any]:
         return {
@@ -391,6 +403,7 @@ class HttSleepTrigger(BaseTrigger):
             "ignore_exceptions": self.ignore_exceptions,
             "request_timeout": self.request_timeout,
             "deadline": self.deadline,
+            "retry_at": self.retry_at,
             "xcom_jsonpath": self.xcom_jsonpath,
             "do_xcom_push": self.do_xcom_push,
             "secret_headers": self.secret_headers,
@@ -445,9 +458,9 @@ class HttSleepTrigger(BaseTrigger):
                 raise ConditionError(f"{name} must not be {type(value).__name__}")
         if not _is_count(self.attempts_made):
             raise ConditionError(f"attempts_made must be a count, not {self.attempts_made!r}")
-        deadline = self.deadline
-        if deadline is not None and not (_is_number(deadline) and math.isfinite(deadline)):
-            raise ConditionError(f"deadline must be a Unix time, not {deadline!r}")
+        for name, when in (("deadline", self.deadline), ("retry_at", self.retry_at)):
+            if when is not None and not (_is_number(when) and math.isfinite(when)):
+                raise ConditionError(f"{name} must be a Unix time, not {when!r}")
         if self.xcom_jsonpath is not None:
             checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
 
@@ -482,8 +495,8 @@ class HttSleepTrigger(BaseTrigger):
             url,
             method=self.method,
             params=params,
-            data=self.data,
-            json_body=self.json_body,
+            data=sealed.get("data", self.data),
+            json_body=sealed.get("json_body", self.json_body),
             headers={**connection_headers, **own_headers},
         )
         timeout = self.request_timeout
@@ -526,6 +539,8 @@ class HttSleepTrigger(BaseTrigger):
             sealed.get("headers"),
             sealed.get("params"),
             self.secret_headers,
+            data=sealed.get("data"),
+            json_body=sealed.get("json_body"),
         )
         for secret in tidy(own):
             await _mask(secret)
@@ -598,7 +613,15 @@ class HttSleepTrigger(BaseTrigger):
         if sleeper is not None:
             return sleeper.secrets
         try:
-            return tidy(argument_secrets(self.endpoint, self.headers, self.params))
+            return tidy(
+                argument_secrets(
+                    self.endpoint,
+                    self.headers,
+                    self.params,
+                    data=self.data,
+                    json_body=self.json_body,
+                )
+            )
         except Exception:
             return ()
 
@@ -623,6 +646,8 @@ class HttSleepTrigger(BaseTrigger):
         died under this trigger sent) and how its lines are shown."""
         attempts_made = self.attempts_made
         phase = self.phase()
+        if self.retry_at is not None:  # the server asked the worker's poke to wait longer
+            phase = max(phase, self.retry_at - time.time())
         follows = self.follows
         ledger = PollLedger.of(self, lines.logger)
         if ledger is not None and self.max_retries is not None:  # of(): it is an int

@@ -207,6 +207,43 @@ def test_no_secret_travels_in_the_trigger(monkeypatch, server: ScriptedServer):
     assert kwargs["httsleep_conn_id"] == "secret_trigger"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"json_body": {"grant": "client", "client_secret": "cs-XYZ-7", "auth": {"pin": 97531}}},
+        {"data": {"grant": "client", "password": "pw-XYZ-7"}},
+        {"data": "grant=client&password=pw-XYZ-7"},
+    ],
+)
+def test_a_bodys_secrets_travel_sealed_and_are_sent_as_given(server: ScriptedServer, body):
+    """A POST body's secret-looking fields were in the trigger's kwargs and its repr, in clear;
+    the triggerer must still send the body as the worker would."""
+    import json
+
+    sensor = HttSleepSensor(
+        task_id="t",
+        endpoint=server.url("/token"),
+        method="POST",
+        until={"status_code": 200},
+        poke_interval=0.1,
+        deferrable=True,
+        **body,
+    )
+    trigger = sensor._trigger(Rules(sensor.until, None), attempts_made=1, deadline=time.time() + 60)
+    _, kwargs = trigger.serialize()
+    shown = json.dumps(kwargs) + repr(trigger)
+    assert "XYZ" not in shown and "97531" not in shown and "grant" in shown
+    asyncio.run(_events(trigger))
+    sent = server.received[-1].body
+    sensor._sleeper = sensor._build_sleeper()  # what poke mode sends
+    sensor._sleeper.send_once()
+    assert sent == server.received[-1].body and b"XYZ" in sent
+
+
+async def _events(trigger: HttSleepTrigger) -> list[object]:
+    return [event async for event in trigger.run()]
+
+
 def test_connection_is_read_in_the_triggerer(monkeypatch, server: ScriptedServer):
     import base64
     import json

@@ -38,11 +38,20 @@ def b64(text: str) -> str:
             {"k-12345", "c=12345"},
         ),
         ({"headers": {"Authorization": "Bearer t-1", "X-Token": "abc"}}, {"Bearer t-1"}),
+        # a body's secret-looking fields: a form's, a JSON body's at any depth
+        ({"method": "POST", "data": {"password": "pw-2468", "user": "ann"}}, {"pw-2468"}),
+        ({"method": "POST", "data": "grant=x&client_secret=cs-1357"}, {"cs-1357"}),
+        ({"method": "POST", "data": [("api_key", "ak-9753")]}, {"ak-9753"}),
+        (
+            {"method": "POST", "json": {"job": {"credentials": {"user": "ann", "pin": 135790}}}},
+            {"135790"},
+        ),
+        ({"method": "POST", "json": [{"client_secret": "cs-8642", "name": "report"}]}, {"cs-8642"}),
         ({}, set()),
     ],
 )
 def test_what_a_request_carries(request_kwargs, expected):
-    request = requests.Request("GET", **{"url": "http://h/x", **request_kwargs})
+    request = requests.Request(**{"method": "GET", "url": "http://h/x", **request_kwargs})
     found = set(request_secrets(request))
     assert expected <= found  # "abc" is too short to redact
     assert all(any(form in secret_forms(s) for s in expected) for form in found)
@@ -736,3 +745,27 @@ def test_short_secret_words_count_as_words_of_a_name(name: str, secret: bool):
     from httsleep_airflow._secrets import is_secret_name
 
     assert is_secret_name(name) is secret and is_secret_parameter(name) is secret
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"json_body": {"grant_type": "client", "client_secret": "cs-ECHO-2468"}},
+        {"data": {"grant_type": "client", "password": "cs-ECHO-2468"}},
+    ],
+)
+def test_a_bodys_secret_echoed_back_is_redacted_in_both_runners(server, runner, body):
+    """A server that quotes the body it was sent (an error page: "bad client_secret ...")
+    showed a form's or a JSON body's secret field in the alarm's message."""
+    from httsleep_airflow.hooks.httsleep import make_request
+    from tests.helpers import run_in
+    from tests.scripted_server import Reply
+
+    server.script(Reply(400, {"status": "ERROR", "got": "client_secret=cs-ECHO-2468"}))
+    request = make_request(server.url("/token"), method="POST", **body)
+    alarms = {"jsonpath": [{"expression": "status", "value": "ERROR"}]}
+    with pytest.raises(Alarm) as alarm:
+        run_in(runner, request, {"status_code": 200}, alarms=alarms, max_retries=1)
+    assert b"cs-ECHO-2468" in server.received[0].body  # it was sent
+    assert "cs-ECHO-2468" not in str(alarm.value) and "***" in str(alarm.value)

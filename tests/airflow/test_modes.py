@@ -1,0 +1,105 @@
+"""One server behaviour, one outcome in every mode: poke, reschedule and deferrable end alike
+(the same exception and message, the same requests, waits as the server asked) and as the
+engine's runners, with real Airflow (``dag.test()``) against a real local server."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import pytest
+
+from tests.airflow.conftest import sensor_source, task_states, xcom
+from tests.scripted_server import Reply, ScriptedServer
+
+MODES = {"poke": {"mode": '"poke"'}, "reschedule": {"mode": '"reschedule"'}}
+MODES["deferrable"] = {"deferrable": "True"}
+BUSY = Reply(503, {"status": "BUSY"})
+RUNNING = Reply(body={"status": "RUNNING"})
+UNTIL = '{"jsonpath": [{"expression": "status", "value": "OK"}]}'
+
+
+def _run(run_dag, server: ScriptedServer, mode: str, name: str, **args: str) -> tuple[Any, str]:
+    """Run one sensor in ``mode``; its run and the log it wrote."""
+    body = sensor_source(
+        task_id='"wait"',
+        endpoint=f'"{server.url("/jobs/1")}"',
+        until=UNTIL,
+        retries="1",
+        retry_delay="0",
+        **{**MODES[mode], **args},
+    )
+    return run_dag(f"modes_{name}_{mode}", body)
+
+
+def _gaps(server: ScriptedServer) -> list[float]:
+    times = [received.at for received in server.received]
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_retry_after_past_the_timeout_ends_at_the_timeout(run_dag, server, capfd, mode):
+    """Airflow slept what the server asked (6 s) past a 2 s timeout, then timed out with a
+    message of its own, in poke and reschedule mode; the engine gave up at its deadline."""
+    server.script(Reply(503, {"status": "BUSY"}, {"Retry-After": "6"}))
+    dr = _run(run_dag, server, mode, "ra_timeout", timeout="2", poke_interval="0.1")
+    assert task_states(dr) == {"wait": ("failed", 1)}  # a give-up: no retry
+    assert len(server.received) == 2  # the first, and a last look at the timeout
+    assert 1.8 < _gaps(server)[0] < 5.5  # not the 6 s asked (dag.test starts a rescheduled
+    # run up to a second or two after it is due)
+    out = capfd.readouterr()
+    assert "gave up: deadline passed after 2 attempts" in out.out + out.err
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_wait_the_server_asked_holds_for_the_triggers_first_poll(run_dag, server, mode):
+    """The trigger's first poll came after its share of poke_interval, not after the
+    Retry-After the worker's poke was answered with."""
+    server.script(Reply(503, {"status": "BUSY"}, {"Retry-After": "2"}))
+    dr = _run(run_dag, server, mode, "ra_first", max_retries="3", poke_interval="0.1")
+    assert task_states(dr) == {"wait": ("failed", 1)}
+    assert len(server.received) == 3
+    assert min(_gaps(server)) > 1.9
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_request_cut_at_the_timeout_is_a_give_up(run_dag, server, capfd, mode):
+    """A request in flight at the sensor's timeout, cut there: poke and reschedule mode called
+    it a request error, and the retries ran the wait again."""
+    server.script(RUNNING, Reply(body={"status": "OK"}, delay=5))
+    dr = _run(run_dag, server, mode, "cut", timeout="1.5", poke_interval="1")
+    assert task_states(dr) == {"wait": ("failed", 1)}  # no retry
+    assert len(server.received) == 2
+    out = capfd.readouterr()
+    log = out.out + out.err
+    assert "gave up: deadline passed after 2 attempts; last attempt raised" in log
+    # the last look's budget (LAST_LOOK_SECONDS), counted from the wait's start in every mode
+    # (a rescheduled run counted it from its own); the trigger's log names the class only
+    budgets = [float(n) for n in re.findall(r"no complete response within ([\d.]+) s", log)]
+    assert (budgets or mode == "deferrable") and all(budget <= 1.0 for budget in budgets)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "OK", "meta": {"__type": "dict", "__var": {"a": 1}}},
+        {"status": "OK", "when": {"__type": "datetime", "__var": 0}},
+        {"status": "OK", "x": {"__type": "no.such.Thing", "__var": 1}},
+        {"status": "OK", "x": {"__classname__": "builtins.int", "__version__": 0}},
+    ],
+    ids=["dict", "datetime", "unknown", "classname"],
+)
+def test_a_value_airflows_serializer_would_rewrite_is_refused_alike(
+    run_dag, server, capfd, mode, body
+):
+    """Airflow's serializer reads ``{"__type": ..., "__var": ...}`` back as another value (a
+    datetime, an unwrapped dict, an error for an unknown type) and refuses ``__classname__``:
+    deferrable mode pushed another value than poke mode, or failed in Airflow's own code."""
+    server.script(RUNNING, Reply(body=body))
+    dr = _run(run_dag, server, mode, f"serde_{sorted(body)[0]}", poke_interval="0.05")
+    assert task_states(dr) == {"wait": ("failed", 1)}  # a fatal error: no retry
+    assert xcom(dr, "wait") is None
+    out = capfd.readouterr()
+    assert "a key Airflow's serializer reserves" in out.out + out.err
