@@ -35,6 +35,7 @@ __all__ = [
     "is_secret_name",
     "is_secret_parameter",
     "mask_url_parts",
+    "masked_data",
     "masked_form",
     "masked_json",
     "redact",
@@ -225,13 +226,14 @@ def secret_query_values(url: Any, params: Any = None) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def body_secrets(data: Any = None, json: Any = None) -> list[str]:
+def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
     """The values of a request body's secret-looking fields: a form's (``data`` in any shape
     requests takes, its names read as ``secret_query_values`` reads a query's), and a JSON
-    body's (every text or number under a key ``is_secret_name`` finds, at any depth:
-    ``{"client_secret": "s"}``, ``{"credentials": {"user": "u", "pw": "p"}}``)."""
+    body's (``json_body``, or ``data`` holding JSON text: every text or number under a key
+    ``is_secret_name`` finds, at any depth: ``{"client_secret": "s"}``,
+    ``{"credentials": {"user": "u", "pw": "p"}}``)."""
     found = secret_query_values(None, data)
-    stack: list[tuple[Any, bool]] = [(json, False)]
+    stack: list[tuple[Any, bool]] = [(json_body, False), (_json_text(data), False)]
     while stack:
         value, secret = stack.pop()
         if isinstance(value, Mapping):
@@ -241,6 +243,27 @@ def body_secrets(data: Any = None, json: Any = None) -> list[str]:
         elif secret and isinstance(value, str | int | float) and not isinstance(value, bool):
             found.append(_text(value))
     return list(dict.fromkeys(found))
+
+
+def _json_text(data: Any) -> Any:
+    """``data`` read as JSON when it is a body of JSON text (an object or an array), else
+    ``None``."""
+    if not isinstance(data, str | bytes):
+        return None
+    text = _text(data).lstrip()
+    if text[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def masked_data(data: Any) -> Any:
+    """A request's ``data`` as it may be shown: a form's secret fields as ``masked_form``
+    leaves them, JSON text with its secret values as ``***`` (``masked_json``)."""
+    parsed = _json_text(data)
+    return masked_form(data) if parsed is None else json.dumps(masked_json(parsed))
 
 
 def masked_form(form: Any) -> Any:

@@ -29,6 +29,7 @@ except ImportError:  # Airflow < 3.2
 
 from httsleep_airflow._conditions import Rules, checked_jsonpath
 from httsleep_airflow._core import (
+    LAST_LOOK_SECONDS,
     Done,
     Policy,
     PollLog,
@@ -64,6 +65,13 @@ __all__ = ["HttSleepSensor"]
 # A repr stands for the value for the plain data conditions are made of; callables show their
 # identity in it, so two different functions never share an entry.
 _VALIDATED: set[str] = set()
+
+
+#: How long after the sensor's ``timeout`` Airflow's own deferral timeout ends a deferred wait:
+#: a backstop for a trigger that never ran. The trigger ends the wait itself at the timeout,
+#: with the message of every mode (a last look, then ``gave up: deadline passed``); Airflow's
+#: scheduler, looking every 15 s, would otherwise end some waits first, with its own message.
+DEFERRAL_SLACK = LAST_LOOK_SECONDS + 10
 
 
 def _validate_conditions(until: Any, alarms: Any, deferrable: bool) -> None:
@@ -461,7 +469,7 @@ class HttSleepSensor(BaseSensorOperator):
         self.defer(
             trigger=trigger,
             method_name="execute_complete",
-            timeout=timedelta(seconds=remaining),
+            timeout=timedelta(seconds=remaining + DEFERRAL_SLACK),
         )
 
     def _waited(self, context: Context) -> float:

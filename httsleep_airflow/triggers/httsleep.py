@@ -45,6 +45,7 @@ from httsleep_airflow._secrets import (
     body_secrets,
     header_name,
     is_secret_name,
+    masked_data,
     masked_form,
     masked_json,
     scrub,
@@ -255,17 +256,17 @@ def split_secrets(
         hidden = {k: v for k, v in headers.items() if is_secret_name(k, marked)}
         if hidden:
             sealed["headers"] = hidden
-    params, data, json_body = (arguments.get(name) for name in ("params", "data", "json_body"))
+    params = arguments.get("params")
     if secret_query_values(None, params):  # each sealed whole: the triggerer sends it as given
         shown["params"], sealed["params"] = masked_form(params), params
-    if body_secrets(data):
-        shown["data"], sealed["data"] = masked_form(data), data
-    if body_secrets(json=json_body):
-        sealed["json_body"] = json_body
-        try:
-            shown["json_body"] = masked_json(json_body)
-        except RecursionError:  # nested past what can be walked: shown as a mask
-            shown["json_body"] = MASK
+    for name, masked in (("data", masked_data), ("json_body", masked_json)):
+        body = arguments.get(name)
+        if body_secrets(**{name: body}):
+            sealed[name] = body
+            try:
+                shown[name] = masked(body)
+            except RecursionError:  # nested past what can be walked: shown as a mask
+                shown[name] = MASK
     return shown, sealed
 
 

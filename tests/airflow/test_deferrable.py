@@ -213,6 +213,7 @@ def test_no_secret_travels_in_the_trigger(monkeypatch, server: ScriptedServer):
         {"json_body": {"grant": "client", "client_secret": "cs-XYZ-7", "auth": {"pin": 97531}}},
         {"data": {"grant": "client", "password": "pw-XYZ-7"}},
         {"data": "grant=client&password=pw-XYZ-7"},
+        {"data": b'{"grant": "client", "password": "pw-XYZ-7"}'},
     ],
 )
 def test_a_bodys_secrets_travel_sealed_and_are_sent_as_given(server: ScriptedServer, body):
@@ -390,3 +391,27 @@ def test_a_subclass_logs_under_its_own_name_whichever_class_polled_first(server,
         "tests.airflow.test_deferrable._OwnTrigger",
         "my.company.waits",
     ]
+
+
+def test_airflows_deferral_timeout_is_a_backstop_past_the_triggers_own(server: ScriptedServer):
+    """The trigger ends the wait at the sensor's timeout with the message of every mode;
+    Airflow's deferral timeout (its scheduler looks every 15 s) comes later, for a trigger that
+    never ran, so that it does not end some waits first with a message of its own."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from httsleep_airflow.sensors.httsleep import DEFERRAL_SLACK
+
+    server.script(RUNNING)
+    sensor = HttSleepSensor(
+        task_id="t",
+        endpoint=server.url("/jobs/1"),
+        until={"status_code": 299},
+        timeout=600,
+        deferrable=True,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({"task_reschedule_count": 0})
+    trigger = deferred.value.trigger
+    left = trigger.deadline - time.time()
+    assert 590 < left <= 600
+    assert deferred.value.timeout.total_seconds() == pytest.approx(left + DEFERRAL_SLACK, abs=2)

@@ -47,6 +47,7 @@ def b64(text: str) -> str:
             {"135790"},
         ),
         ({"method": "POST", "json": [{"client_secret": "cs-8642", "name": "report"}]}, {"cs-8642"}),
+        ({"method": "POST", "data": '{"token": {"value": "tk-1928"}}'}, {"tk-1928"}),
         ({}, set()),
     ],
 )
