@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jsonpath_rw.jsonpath as _jsonpath_rw
 from jsonpath_rw import parse as _jsonpath_parse
-from jsonpath_rw.jsonpath import Child, Descendants, Fields, Index, JSONPath, Root
+from jsonpath_rw.jsonpath import Child, Descendants, Fields, Index, JSONPath, Root, Union
 
 from httsleep_airflow._dotted import display_name, dotted_path_of, import_dotted
 from httsleep_airflow._secrets import scrub
@@ -394,7 +394,7 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
     descendants, steps = _shape(expression)
     if steps is not None and _jsonpath_rw.auto_id_field is None:
         return _walk(steps, data)
-    if descendants:
+    if steps is None:  # a wildcard, slice, union, filter or ``..``: its cost is estimated
         _check_budget(expression, descendants, data)
     matches = expression.find(data)
     if not matches:
@@ -423,6 +423,7 @@ def _walk(steps: _Steps, data: Any) -> tuple[bool, Any]:
 
 
 _SHAPES: dict[int, tuple[JSONPath, int, _Steps | None]] = {}
+_UNIONS: dict[int, int] = {}
 
 
 def _shape(expression: JSONPath) -> tuple[int, _Steps | None]:
@@ -431,10 +432,11 @@ def _shape(expression: JSONPath) -> tuple[int, _Steps | None]:
     known = _SHAPES.get(id(expression))
     if known is not None and known[0] is expression:
         return known[1], known[2]
-    count, stack = 0, [expression]
+    count, unions, stack = 0, 0, [expression]
     while stack:
         node = stack.pop()
         count += isinstance(node, Descendants)
+        unions += isinstance(node, Union)
         stack.extend(
             child
             for name in ("left", "right", "expression")
@@ -443,7 +445,9 @@ def _shape(expression: JSONPath) -> tuple[int, _Steps | None]:
     steps = _plain_steps(expression)
     if len(_SHAPES) >= _PARSED_MAX:
         _SHAPES.clear()
+        _UNIONS.clear()
     _SHAPES[id(expression)] = (expression, count, steps)
+    _UNIONS[id(expression)] = unions
     return count, steps
 
 
@@ -466,21 +470,23 @@ def _plain_steps(expression: JSONPath, first: bool = True) -> _Steps | None:
 
 
 def _check_budget(expression: JSONPath, descendants: int, data: Any) -> None:
-    """Raise ``JSONPathTooCostly`` when ``expression`` would cost too much on ``data``: a
-    ``..`` visits every value, and each ``..`` after the first multiplies that by up to the
-    document's depth."""
+    """Raise ``JSONPathTooCostly`` when ``expression``, no plain path, would cost too much on
+    ``data``: a wildcard, a slice, a filter or a ``..`` may visit every value (each ``..``
+    after the first multiplies that by up to the document's depth), and each union (``|``)
+    may double what the steps after it are run on."""
     from httsleep_airflow._core import JSONPATH_BUDGET  # _core imports this module
 
+    factor = 2 ** min(_UNIONS.get(id(expression), 0), 64)
     values, deepest, stack = 0, 1, [(data, 1)]
     while stack:
         value, depth = stack.pop()
         values += 1
         deepest = max(deepest, depth)
-        if values * deepest ** (descendants - 1) > JSONPATH_BUDGET:
+        if values * deepest ** max(0, descendants - 1) * factor > JSONPATH_BUDGET:
             raise JSONPathTooCostly(
                 f"JSONPath {str(expression)!r} would take more than {JSONPATH_BUDGET} steps on "
-                f"this body ({descendants} '..' operators over {values}+ values nested "
-                f"{deepest}+ deep); it was not run",
+                f"this body ({values}+ values nested {deepest}+ deep, {descendants} '..' "
+                f"operators, {factor.bit_length() - 1} unions); it was not run",
                 expression=str(expression),
             )
         if isinstance(value, dict):
@@ -962,9 +968,10 @@ class Rules:
         #: Whether judging may run user code (of unknown cost, reading more than the body).
         self.has_callback = bool(self.callbacks())
         #: Whether judging one body may take long, whatever its size: user code, or a JSONPath
-        #: that walks the whole document (``..``; the aiohttp runner judges it in a thread).
+        #: that is no plain path (a wildcard, union, filter, ``..``: it may walk the whole
+        #: document or fan out; the aiohttp runner judges it in a thread).
         self.may_take_long = self.has_callback or any(
-            _shape(entry.expression)[0] for entry in self._jsonpath_entries()
+            _shape(entry.expression)[1] is None for entry in self._jsonpath_entries()
         )
 
     def _jsonpath_entries(self) -> list[_JsonPathEntry]:

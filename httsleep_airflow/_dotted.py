@@ -15,7 +15,8 @@ def import_dotted(path: str) -> Any:
     The longest importable module prefix is imported, the rest is looked up as attributes, so
     ``"mypkg.checks.Checker.is_done"`` works too.
 
-    :raises ImportError: nothing importable by that name.
+    :raises ImportError: nothing importable by that name, or its module raised while it was
+        imported.
     """
     parts = path.split(".")
     if len(parts) < 2 or not all(part.isidentifier() for part in parts):
@@ -29,6 +30,12 @@ def import_dotted(path: str) -> Any:
             if exc.name is not None and module_name.startswith(exc.name):
                 continue
             raise
+        except ImportError:
+            raise
+        except Exception as exc:  # the module's own code raised while it was imported
+            raise ImportError(
+                f"importing module {module_name!r} raised {type(exc).__name__}: {exc}"
+            ) from None
         try:
             for attribute in parts[split:]:
                 obj = getattr(obj, attribute)

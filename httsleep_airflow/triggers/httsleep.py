@@ -31,17 +31,18 @@ import os
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import requests
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from httsleep_airflow._async import AsyncHttSleeper, aside, drop_ended_loops
-from httsleep_airflow._core import Policy, PollLog
+from httsleep_airflow._core import DEFAULT_RETRY_AFTER_CAP, Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload, sendable_value
 from httsleep_airflow._secrets import (
     MASK,
+    MIN_SECRET_LENGTH,
     body_secrets,
     header_name,
     is_secret_name,
@@ -79,15 +80,31 @@ IMPORTABLE_HINT = (
 )
 
 
-async def _mask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import amask_secret  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:  # Airflow < 3.2: the sync one is safe on a loop there
-        from airflow.sdk.log import mask_secret
+#: The secrets this process has handed to Airflow's masker. Its ``add_mask`` compiles one
+#: pattern of every secret it holds, on the event loop, at every call, and keeps them all: each
+#: secret is handed over once per process, as given (the engine's own redaction covers every
+#: form it takes in every line the engine writes), and none longer than ``MASKED_MAX_CHARS``
+#: (a 4 KB token stalled the loop 0.76 s, a thousand distinct ones minutes).
+_MASKED: set[str] = set()
+MASKED_MAX_CHARS = 512
 
-        mask_secret(secret)
-    else:
-        await amask_secret(secret)
+
+async def _mask(secrets: Iterable[Any]) -> None:
+    for given in secrets:
+        secret = given.decode("latin-1") if isinstance(given, bytes) else given  # as sent
+        if not isinstance(secret, str) or secret in _MASKED or len(secret) > MASKED_MAX_CHARS:
+            continue
+        if len(secret) < MIN_SECRET_LENGTH:  # blanked out as words by no one: not handed over
+            continue
+        _MASKED.add(secret)
+        try:
+            from airflow.sdk.log import amask_secret  # type: ignore[attr-defined, unused-ignore]
+        except ImportError:  # Airflow < 3.2: the sync one is safe on a loop there
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(secret)
+        else:
+            await amask_secret(secret)
 
 
 def _unread(conn_id: str, why: str) -> TriggerProblem:
@@ -108,8 +125,7 @@ async def _read_settings(conn_id: str) -> ConnectionSettings:
         settings = settings_of(conn_id, conn)
     except ConnectionConfigError as exc:
         raise TriggerProblem(str(exc), fatal=True) from None
-    for secret in tidy(settings.secrets):
-        await _mask(secret)
+    await _mask(settings.secrets)
     return settings
 
 
@@ -460,8 +476,8 @@ class HttSleepTrigger(BaseTrigger):
         if not _is_count(self.attempts_made):
             raise ConditionError(f"attempts_made must be a count, not {self.attempts_made!r}")
         for name, when in (("deadline", self.deadline), ("retry_at", self.retry_at)):
-            if when is not None and not (_is_number(when) and math.isfinite(when)):
-                raise ConditionError(f"{name} must be a Unix time, not {when!r}")
+            if when is not None and not _is_time(when):
+                raise ConditionError(f"{name} must be a Unix time, not {when!r:.40}")
         if self.xcom_jsonpath is not None:
             checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
 
@@ -543,10 +559,9 @@ class HttSleepTrigger(BaseTrigger):
             data=sealed.get("data"),
             json_body=sealed.get("json_body"),
         )
-        for secret in tidy(own):
-            await _mask(secret)
-        try:
-            self.validate()
+        await _mask(own)
+        try:  # in a worker thread: it imports the callbacks' modules, user code
+            await aside(self.validate, user_code=True)
         except ConditionError as exc:
             hint = f"; {IMPORTABLE_HINT}" if "import" in str(exc) else ""
             raise TriggerProblem(
@@ -648,7 +663,7 @@ class HttSleepTrigger(BaseTrigger):
         attempts_made = self.attempts_made
         phase = self.phase()
         if self.retry_at is not None:  # the server asked the worker's poke to wait longer
-            phase = max(phase, self.retry_at - time.time())
+            phase = max(phase, min(self.retry_at - time.time(), DEFAULT_RETRY_AFTER_CAP))
         follows = self.follows
         ledger = PollLedger.of(self, lines.logger)
         if ledger is not None and self.max_retries is not None:  # of(): it is an int
@@ -708,6 +723,14 @@ def _is_plain_arg(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_time(value: Any) -> bool:
+    """Whether ``value`` is a Unix time: a finite number a float holds (``10**400`` is not)."""
+    try:
+        return _is_number(value) and math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _is_count(value: Any) -> bool:

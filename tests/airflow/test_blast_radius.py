@@ -604,3 +604,54 @@ def test_every_event_can_be_sent_by_airflow(
         assert "XCom cannot carry" in event["payload_error"] and "$." in event["payload_error"]
     else:
         assert "\ufffd" in event["message"]
+
+
+def test_a_callbacks_module_is_imported_off_the_loop_and_its_failure_is_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: ScriptedServer
+):
+    """The callback's module was imported on the triggerer's loop (a slow import stalled every
+    trigger), and a module that raised while imported ended with its own error, not fatal,
+    without the hint: its retries were spent, and each retry imported it again on the loop."""
+    (tmp_path / "broken_checks_mod.py").write_text(
+        "import os, threading\n"
+        "os.environ['BROKEN_CHECKS_THREAD'] = threading.current_thread().name\n"
+        "raise RuntimeError('no database in the triggerer')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("BROKEN_CHECKS_THREAD", raising=False)
+    server.script(OK)
+    conditions = {"until": {"callback": "broken_checks_mod.job_is_done"}}
+    (event,) = events_of(trigger_for(server, conditions=conditions))
+    assert event["status"] == "error" and event["fatal"] is True, event
+    assert "RuntimeError: no database in the triggerer" in event["message"]
+    assert "plugins" in event["message"]  # where such a module must live
+    assert os.environ["BROKEN_CHECKS_THREAD"] != "MainThread"  # the loop's thread
+    assert not server.received  # nothing sent
+
+
+def test_each_secret_is_handed_to_airflows_masker_once_and_never_a_long_one(monkeypatch):
+    """Airflow's masker compiles one pattern of every secret it holds at every new one, on the
+    loop: the triggers handed it every encoded form of every secret, each time (100 presigned
+    URLs stalled the loop 42 s, a 4 KB token 0.76 s)."""
+    import airflow.sdk.log
+
+    from httsleep_airflow.triggers import httsleep as module
+
+    handed: list[str] = []
+
+    async def amask_secret(secret: str) -> None:
+        handed.append(secret)
+
+    monkeypatch.setattr(airflow.sdk.log, "amask_secret", amask_secret, raising=False)
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", handed.append)
+    monkeypatch.setattr(module, "_MASKED", set())
+    long = "t" * (module.MASKED_MAX_CHARS + 1)
+    asyncio.run(module._mask(["sig-0123456789", b"pw-bytes-1", long, "ab"]))
+    asyncio.run(module._mask(["sig-0123456789", "pw-bytes-1"]))
+    assert handed == ["sig-0123456789", "pw-bytes-1"]
+
+
+@pytest.mark.parametrize("name", ["deadline", "retry_at"])
+def test_a_time_past_what_a_float_holds_is_a_clear_fatal_event(name: str, server: ScriptedServer):
+    (event,) = events_of(trigger_for(server, **{name: 10**400}))
+    assert event["fatal"] is True and f"{name} must be a Unix time" in event["message"], event
