@@ -382,7 +382,7 @@ class _JsonPathEntry(NamedTuple):
 
 
 def _entry(source: str, expression: JSONPath, expected: Any) -> _JsonPathEntry:
-    return _JsonPathEntry(source, expression, expected, _shape(expression)[1])
+    return _JsonPathEntry(source, expression, expected, _shape(expression).steps)
 
 
 def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
@@ -391,11 +391,11 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
     :raises JSONPathTooCostly: the expression would cost more than ``_core.JSONPATH_BUDGET``
         steps on ``data`` (``..`` inside ``..`` multiplies); it is not run.
     """
-    descendants, steps = _shape(expression)
-    if steps is not None and _jsonpath_rw.auto_id_field is None:
-        return _walk(steps, data)
-    if steps is None:  # a wildcard, slice, union, filter or ``..``: its cost is estimated
-        _check_budget(expression, descendants, data)
+    shape = _shape(expression)
+    if shape.steps is not None and _jsonpath_rw.auto_id_field is None:
+        return _walk(shape.steps, data)
+    if shape.steps is None:  # a wildcard, slice, union, filter or ``..``: its cost is estimated
+        _check_budget(expression, shape, data)
     matches = expression.find(data)
     if not matches:
         return False, None
@@ -422,16 +422,22 @@ def _walk(steps: _Steps, data: Any) -> tuple[bool, Any]:
     return True, value
 
 
-_SHAPES: dict[int, tuple[JSONPath, int, _Steps | None]] = {}
-_UNIONS: dict[int, int] = {}
+class _Shape(NamedTuple):
+    """What an expression's cost depends on (``_check_budget``), and how it is run."""
+
+    descendants: int  #: ``..`` operators: each walks the whole document
+    unions: int  #: ``|`` operators: each may double what the steps after it run on
+    steps: _Steps | None  #: its steps when it is a plain path (see ``_Steps``)
 
 
-def _shape(expression: JSONPath) -> tuple[int, _Steps | None]:
-    """How many ``..`` operators ``expression`` holds (each walks the whole document), and its
-    steps when it is a plain path (see ``_Steps``); worked out once per expression."""
+_SHAPES: dict[int, tuple[JSONPath, _Shape]] = {}
+
+
+def _shape(expression: JSONPath) -> _Shape:
+    """The shape of ``expression``, worked out once per expression."""
     known = _SHAPES.get(id(expression))
     if known is not None and known[0] is expression:
-        return known[1], known[2]
+        return known[1]
     count, unions, stack = 0, 0, [expression]
     while stack:
         node = stack.pop()
@@ -442,13 +448,11 @@ def _shape(expression: JSONPath) -> tuple[int, _Steps | None]:
             for name in ("left", "right", "expression")
             if isinstance(child := getattr(node, name, None), JSONPath)
         )
-    steps = _plain_steps(expression)
+    shape = _Shape(count, unions, _plain_steps(expression))
     if len(_SHAPES) >= _PARSED_MAX:
         _SHAPES.clear()
-        _UNIONS.clear()
-    _SHAPES[id(expression)] = (expression, count, steps)
-    _UNIONS[id(expression)] = unions
-    return count, steps
+    _SHAPES[id(expression)] = (expression, shape)
+    return shape
 
 
 def _plain_steps(expression: JSONPath, first: bool = True) -> _Steps | None:
@@ -469,14 +473,14 @@ def _plain_steps(expression: JSONPath, first: bool = True) -> _Steps | None:
     return None
 
 
-def _check_budget(expression: JSONPath, descendants: int, data: Any) -> None:
+def _check_budget(expression: JSONPath, shape: _Shape, data: Any) -> None:
     """Raise ``JSONPathTooCostly`` when ``expression``, no plain path, would cost too much on
     ``data``: a wildcard, a slice, a filter or a ``..`` may visit every value (each ``..``
     after the first multiplies that by up to the document's depth), and each union (``|``)
     may double what the steps after it are run on."""
     from httsleep_airflow._core import JSONPATH_BUDGET  # _core imports this module
 
-    factor = 2 ** min(_UNIONS.get(id(expression), 0), 64)
+    descendants, factor = shape.descendants, 2 ** min(shape.unions, 64)
     values, deepest, stack = 0, 1, [(data, 1)]
     while stack:
         value, depth = stack.pop()
@@ -971,7 +975,7 @@ class Rules:
         #: that is no plain path (a wildcard, union, filter, ``..``: it may walk the whole
         #: document or fan out; the aiohttp runner judges it in a thread).
         self.may_take_long = self.has_callback or any(
-            _shape(entry.expression)[1] is None for entry in self._jsonpath_entries()
+            _shape(entry.expression).steps is None for entry in self._jsonpath_entries()
         )
 
     def _jsonpath_entries(self) -> list[_JsonPathEntry]:

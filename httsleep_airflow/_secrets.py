@@ -240,9 +240,14 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
             stack += [(child, secret or is_secret_name(key)) for key, child in value.items()]
         elif isinstance(value, list | tuple):
             stack += [(child, secret) for child in value]
-        elif secret and isinstance(value, str | int | float) and not isinstance(value, bool):
+        elif secret and _is_scalar(value):
             found.append(_text(value))
     return list(dict.fromkeys(found))
+
+
+def _is_scalar(value: Any) -> bool:
+    """Whether a JSON value is text or a number: what is sent of a secret field."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 def _json_text(data: Any) -> Any:
@@ -289,9 +294,7 @@ def masked_json(value: Any, secret: bool = False) -> Any:
         }
     if isinstance(value, list | tuple):
         return [masked_json(child, secret) for child in value]
-    if secret and isinstance(value, str | int | float) and not isinstance(value, bool):
-        return MASK
-    return value
+    return MASK if secret and _is_scalar(value) else value
 
 
 def url_secrets(url: Any) -> list[str]:

@@ -504,10 +504,14 @@ class HttSleepSensor(BaseSensorOperator):
 
         absolute = is_absolute(self.endpoint)
         timeout = self.request_timeout
-        own = {"endpoint": self.endpoint, "headers": self.headers, "params": self.request_params}
-        shown, secrets = split_secrets(
-            {**own, "data": self.data, "json_body": self.json_body}, self._secret_headers()
-        )
+        own = {
+            "endpoint": self.endpoint,
+            "headers": self.headers,
+            "params": self.request_params,
+            "data": self.data,
+            "json_body": self.json_body,
+        }
+        shown, secrets = split_secrets(own, self._secret_headers())
         trigger = HttSleepTrigger(
             **shown,
             conditions=rules.to_data(),
