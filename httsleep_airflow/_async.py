@@ -17,7 +17,6 @@ import inspect
 import math
 import os
 import re
-import ssl
 import sys
 import threading
 import time
@@ -37,7 +36,6 @@ from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth, HTTPProxyAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
 from requests.utils import (
-    DEFAULT_CA_BUNDLE_PATH,
     default_headers,
     get_encoding_from_headers,
     select_proxy,
@@ -77,6 +75,7 @@ from httsleep_airflow._http import (
     same_origin,
     stale_connection_cause,
     store_cookies,
+    tls_context_of,
 )
 from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
 from httsleep_airflow._sync import (
@@ -142,34 +141,17 @@ def aside(func: Callable[..., Any], *args: Any, user_code: bool = False) -> Awai
 OFFLOAD_BYTES = 64 * 1024
 
 
-@functools.lru_cache(maxsize=64)
-def _ssl_context(cafile: str | None, cert: tuple[str, ...] | None) -> ssl.SSLContext:
-    """One context per CA bundle (``None``: verify nothing) and client certificate, shared:
-    loading a bundle costs ms."""
-    if cafile is None:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        context = ssl.create_default_context(cafile=cafile)
-    if cert:
-        context.load_cert_chain(*cert)
-    return context
-
-
 def _ssl_option(verify: bool | str | None, cert: str | tuple[str, str] | None) -> Any:
     """aiohttp's ``ssl=`` for requests' ``verify``/``cert``, honouring the same environment. A
-    client certificate is presented whether the server's is verified or not, as requests does."""
-    certs = (cert,) if isinstance(cert, str) else tuple(cert) if cert else None
-    if verify is False:
-        return _ssl_context(None, certs) if certs else False
-    if isinstance(verify, str):
-        cafile: str | None = verify
-    else:
-        cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if cafile is None:
-            cafile = DEFAULT_CA_BUNDLE_PATH  # requests' default bundle (certifi's)
-    return _ssl_context(cafile, certs)
+    client certificate is presented whether the server's is verified or not, as requests does.
+
+    :raises ConditionError: a file that cannot be used (``tls_context``).
+    """
+    if verify is False and not cert:
+        return False
+    if verify is None or verify is True:
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return tls_context_of(verify, cert)
 
 
 def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[str, Any]:
@@ -1014,6 +996,9 @@ class AsyncHttSleeper(Plan):
     :param sleep: the awaitable sleeping function (tests pass a recorder).
     """
 
+    #: why the TLS files cannot be used, once known (the first poll): raised by a hop to https
+    _tls_problem: str | None = None
+
     def __init__(
         self,
         url_or_request: str | requests.Request,
@@ -1150,11 +1135,15 @@ class AsyncHttSleeper(Plan):
             environ = environ_proxies(self._url)
             proxies = {**environ, **self._proxies} if self._proxies else environ
             self._proxies = proxies or None  # each hop's is chosen from them (``_exchange``)
+            try:
+                tls = _ssl_option(*self._tls)
+            except ConditionError as exc:  # raised by a hop to an https URL, as requests does
+                tls, self._tls_problem = False, str(exc)
             self._request_options = _shared(
                 {
                     **self._request_options,
                     "proxy": select_proxy(self._url, proxies),  # type: ignore[arg-type]
-                    "ssl": _ssl_option(*self._tls),
+                    "ssl": tls,
                 }
             )
             self._environment_read = True
@@ -1193,8 +1182,11 @@ class AsyncHttSleeper(Plan):
             options = self._request_options  # shared, not copied: the first hop is most polls
             if middlewares:
                 options = {**options, "middlewares": middlewares}
-            if left_origin and self._tls[1]:  # a client certificate goes to its origin only
-                options = {**options, "ssl": _ssl_option(self._tls[0], None)}
+            if url.startswith("https:"):  # its TLS files are read now, as requests reads them
+                if left_origin and self._tls[1]:  # a client certificate goes to its origin only
+                    options = {**options, "ssl": _ssl_option(self._tls[0], None)}
+                elif self._tls_problem is not None:
+                    raise ConditionError(self._tls_problem)
             if hops and self._proxies:  # each hop through its own scheme's proxy, as requests
                 proxy = select_proxy(url, self._proxies)  # type: ignore[arg-type]
                 if proxy != options.get("proxy"):

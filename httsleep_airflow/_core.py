@@ -430,7 +430,7 @@ class Poller:
         :raises RetriesExhausted: that was the last attempt allowed, without a match.
         :raises DeadlinePassed: the deadline has passed, without a match.
         :raises Exception: ``outcome`` itself, or an error raised while judging it (JSON decoding,
-            a callback), when it is not in ``ignore_exceptions``.
+            a callback), when it is not in ``ignore_exceptions`` (a ``ConditionError`` never is).
         """
         try:
             return self._receive(outcome, now)
@@ -457,7 +457,10 @@ class Poller:
                 # the request was cut by max_wait: the run is over, whatever the error
                 self._last_error, self._last_response = error, None
                 self._give_up(DeadlinePassed, f"deadline passed after {self.attempts} attempts")
-            if not isinstance(error, self.policy.ignore_exceptions):
+            if not isinstance(error, self.policy.ignore_exceptions) or isinstance(
+                error,
+                ConditionError,  # a setting (a TLS file) no retry mends
+            ):
                 raise error
             self._last_error = error
             if isinstance(outcome, Exception):

@@ -9,10 +9,13 @@ cannot drift apart. It imports requests (for its exception tree and cookie jar),
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import ipaddress
+import os
 import re
 import socket
+import ssl
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -23,6 +26,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import idna
 import requests
 from requests.cookies import MockRequest, RequestsCookieJar
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -63,6 +67,8 @@ __all__ = [
     "joined_header_lines",
     "next_hop",
     "same_origin",
+    "tls_context",
+    "tls_context_of",
     "trailer_lines",
 ]
 
@@ -870,3 +876,70 @@ def header_limit_cause(error: BaseException) -> bool:
 def timeout_cause(error: BaseException) -> bool:
     """Whether a socket read timed out somewhere behind ``error``."""
     return any(isinstance(cause, socket.timeout | TimeoutError) for cause in causes(error))
+
+
+@functools.lru_cache(maxsize=64)
+def tls_context(cafile: str | None, cert: tuple[str, ...] | None) -> ssl.SSLContext:
+    """The TLS settings of a request as one context, shared (loading a bundle costs ms): the CA
+    bundle (a file, or a directory of hashed certificates, as requests takes it; ``None``:
+    verify nothing) and the client certificate (a file, or a certificate and a key).
+
+    Both runners check their files here, when a request goes to an https URL (as requests
+    checks them): a file that cannot be used is a setting no retry mends.
+
+    :raises ConditionError: naming the option and the file, and why.
+    """
+    try:
+        if cafile is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif os.path.isdir(cafile):
+            context = ssl.create_default_context(capath=cafile)
+        else:
+            context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise ConditionError(
+            f"verify: the CA bundle {cafile!r} cannot be used ({_file_problem(exc)})"
+        ) from None
+    if cert:
+        for path in cert:  # ssl names neither file when one is missing
+            if not os.path.isfile(path):
+                raise ConditionError(
+                    f"cert: the client certificate file {path!r} cannot be used "
+                    f"({'a directory' if os.path.isdir(path) else 'no such file'})"
+                )
+        try:  # an encrypted key would have OpenSSL ask for its passphrase on the terminal
+            context.load_cert_chain(cert[0], cert[1] if len(cert) > 1 else None, _no_passphrase)
+        except (OSError, ValueError) as exc:
+            files = " and ".join(map(repr, cert))
+            raise ConditionError(
+                f"cert: the client certificate {files} cannot be used ({_file_problem(exc)})"
+            ) from None
+    return context
+
+
+def tls_context_of(verify: bool | str, cert: str | tuple[str, ...] | None) -> ssl.SSLContext:
+    """``tls_context`` of requests' own ``verify`` and ``cert`` (``True``: certifi's bundle)."""
+    cafile = DEFAULT_CA_BUNDLE_PATH if verify is True else verify or None
+    certs = (cert,) if isinstance(cert, str) else tuple(cert) if cert else None
+    return tls_context(cafile, certs)
+
+
+class _EncryptedKey(ValueError):
+    pass
+
+
+def _no_passphrase() -> bytes:
+    raise _EncryptedKey("its key is encrypted; give a key without a passphrase")
+
+
+def _file_problem(error: BaseException) -> str:
+    """Why a TLS file cannot be used, without ssl's source location."""
+    if isinstance(error, _EncryptedKey):
+        return str(error)
+    if isinstance(error, ssl.SSLError):
+        return f"not PEM that OpenSSL reads: {error.reason or 'PEM_LIB'}"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return str(error)

@@ -79,6 +79,7 @@ from httsleep_airflow._http import (
     stale_connection_cause,
     store_cookies,
     timeout_cause,
+    tls_context_of,
     trailer_lines,
 )
 from httsleep_airflow._secrets import (
@@ -1373,7 +1374,12 @@ class HttSleeper(Plan):
         prepared.hooks = {"response": [_check_raw_headers, *prepared.hooks.get("response", [])]}
         options = self._send_options
         assert options is not None, "set by _exchange()"
-        if left_origin:  # a client certificate goes to its origin only
+        if (prepared.url or "").startswith("https:"):
+            if left_origin:  # a client certificate goes to its origin only
+                options = {**options, "cert": None}
+            tls_context_of(options["verify"], options["cert"])  # its files, read alike by the
+            # aiohttp runner
+        elif options["cert"]:  # no TLS over http: requests would look for its files even so
             options = {**options, "cert": None}
         session.get_redirect_target = _no_redirect_target  # type: ignore[method-assign]
         try:

@@ -63,8 +63,10 @@ class HttSleepError(Exception):
 class ConditionError(HttSleepError, ValueError):
     """An ``until``/``alarms`` condition or a polling option is malformed.
 
-    Raised when the poller is built, never while polling. The message names the key or
-    expression at fault.
+    Raised when the poller is built, but for the TLS files (the CA bundle of ``verify``, the
+    client certificate of ``cert``): those are read by the first request to an https URL, as
+    requests reads them. Never ignored (``ignore_exceptions``): no retry mends a setting. The
+    message names the key or expression at fault.
     """
 
 

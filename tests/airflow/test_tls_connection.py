@@ -74,3 +74,46 @@ def test_trigger_uses_the_connections_tls_settings(tls, monkeypatch, verify, sta
     assert event.payload["status"] == status
     if status == "error":
         assert event.payload["error_type"] == "requests.exceptions.SSLError"
+
+
+def test_a_ca_bundle_missing_on_this_machine_is_one_clear_error_in_every_mode(
+    tls, monkeypatch, tmp_path
+):
+    """The connection names a file this machine (a worker, a triggerer) does not have: poke
+    mode and the trigger end with the same ``ConditionError``, naming the option and the file,
+    before anything is sent; it is not a connection error that ``ignore_exceptions`` retries."""
+    from httsleep_airflow.exceptions import ConditionError
+    from httsleep_airflow.sensors.httsleep import HttSleepSensor
+
+    server, _ = tls
+    missing = str(tmp_path / "ca.pem")
+    set_conn(monkeypatch, "tls_missing", server.url(), ca_bundle=missing)
+    server.script(Reply(body={"status": "OK"}))
+    until = {"status_code": 200}
+    with pytest.raises(ConditionError) as raised:
+        HttSleepHook("tls_missing").poll(
+            "/jobs/1", until, max_retries=3, ignore_exceptions=[ValueError, OSError]
+        )
+    expected = f"verify: the CA bundle {missing!r} cannot be used (no such file or directory)"
+    assert str(raised.value) == expected
+    trigger = HttSleepTrigger(
+        endpoint="jobs/1",
+        httsleep_conn_id="tls_missing",
+        conditions={"until": until, "alarms": None},
+        max_retries=3,
+        ignore_exceptions=["builtins.ValueError", "builtins.OSError"],
+    )
+
+    async def collect() -> list:
+        return [event async for event in trigger.run()]
+
+    (event,) = asyncio.run(collect())
+    assert event.payload["status"] == "error"
+    assert event.payload["error_type"] == "httsleep_airflow.exceptions.ConditionError"
+    assert event.payload["message"] == expected
+    sensor = HttSleepSensor(
+        task_id="wait", httsleep_conn_id="tls_missing", endpoint="jobs/1", until=until
+    )
+    with pytest.raises(ConditionError, match="verify: the CA bundle"):
+        sensor.execute_complete({}, event.payload)  # type: ignore[arg-type]
+    assert server.received == []

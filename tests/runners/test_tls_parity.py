@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import requests
@@ -13,6 +14,7 @@ import trustme
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow.exceptions import ConditionError
 from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
@@ -143,3 +145,127 @@ def test_a_client_certificate_goes_to_its_own_origin_only(
     mtls_server.script(here, Reply(body={}), here, Reply(body={}))
     assert _both_runners(mtls_server.url("/start"), ca_file, client_cert) == [200, 200]
     assert [r.path for r in mtls_server.received] == ["/start", "/here"] * 2
+
+
+def _outcomes(url: str, verify: bool | str, cert: Any, **options: Any) -> list[Any]:
+    """What each runner makes of ``url`` with these TLS settings (``verify`` and ``cert`` given
+    as a session's in the requests runner, as a connection's are): a status, or the error's
+    class and message."""
+    session = requests.Session()
+    session.verify, session.cert = verify, cert
+    outcomes: list[Any] = []
+    try:
+        with HttSleeper(url, UNTIL, session=session, max_retries=1, **options) as sleeper:
+            outcomes.append(sleeper.run().status_code)
+    except Exception as exc:
+        outcomes.append((type(exc), str(exc)))
+
+    async def main() -> Any:
+        try:
+            async with AsyncHttSleeper(
+                url, UNTIL, verify=verify, cert=cert, max_retries=1, **options
+            ) as sleeper:
+                return (await sleeper.run()).status_code
+        except Exception as exc:
+            return (type(exc), str(exc))
+
+    outcomes.append(asyncio.run(main()))
+    return outcomes
+
+
+@pytest.fixture
+def unusable(tmp_path: Path, ca_file: str, client_cert: str) -> dict[str, tuple[Any, Any, str]]:
+    """TLS settings whose files cannot be used: (verify, cert, what the error names)."""
+    text = tmp_path / "notes.txt"
+    text.write_text("not a certificate\n")
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    pem = Path(client_cert).read_text()
+    key = "".join(pem.partition("-----BEGIN CERTIFICATE")[:1])
+    plain = tmp_path / "client.crt"
+    plain.write_text(pem.replace(key, ""))
+    encrypted = tmp_path / "client-encrypted.key"
+    from cryptography.hazmat.primitives import serialization
+
+    private = serialization.load_pem_private_key(key.encode(), password=None)
+    encrypted.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    missing = str(tmp_path / "missing.pem")
+    return {
+        "missing CA bundle": (missing, None, f"verify: the CA bundle {missing!r}"),
+        "CA bundle not PEM": (str(text), None, f"verify: the CA bundle {str(text)!r}"),
+        "missing certificate": (ca_file, missing, f"cert: the client certificate file {missing!r}"),
+        "certificate not PEM": (ca_file, str(text), "cert: the client certificate"),
+        "missing key": (ca_file, (str(plain), missing), f"file {missing!r}"),
+        "a directory as certificate": (False, str(directory), "(a directory)"),
+        "encrypted key": (ca_file, (str(plain), str(encrypted)), "its key is encrypted"),
+    }
+
+
+CASES = [
+    "missing CA bundle",
+    "CA bundle not PEM",
+    "missing certificate",
+    "certificate not PEM",
+    "missing key",
+    "a directory as certificate",
+    "encrypted key",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_tls_file_that_cannot_be_used_is_the_same_clear_error_in_both_runners(
+    tls_server: ScriptedServer, unusable: dict[str, tuple[Any, Any, str]], case: str
+):
+    """Not a connection error to retry (requests said ``OSError`` or, after connecting,
+    ``SSLError``; aiohttp ``FileNotFoundError`` or ``ssl.SSLError``): one ``ConditionError``
+    naming the option and the file, before anything is sent; ``ignore_exceptions`` that lists
+    ``ValueError`` does not retry it."""
+    verify, cert, named = unusable[case]
+    tls_server.script(Reply(body={}))
+    outcomes = _outcomes(tls_server.url("/"), verify, cert, ignore_exceptions=[ValueError])
+    assert outcomes[0] == outcomes[1], outcomes
+    kind, message = outcomes[0]
+    assert kind is ConditionError and named in message, message
+    assert tls_server.received == []
+
+
+@pytest.mark.parametrize("case", ["missing CA bundle", "missing certificate", "encrypted key"])
+def test_tls_files_are_read_only_for_https_as_requests_reads_them(
+    server: ScriptedServer,
+    tls_server: ScriptedServer,
+    unusable: dict[str, tuple[Any, Any, str]],
+    case: str,
+):
+    """Not for http; for a redirect to https, the CA bundle, but not the client certificate,
+    which goes to its own origin only."""
+    verify, cert, named = unusable[case]
+    server.script(Reply(body={}))
+    assert _outcomes(server.url("/"), verify, cert) == [200, 200]
+    server.script(Reply(302, "", {"Location": tls_server.url("/jobs/1")}))
+    tls_server.script(Reply(body={}))
+    outcomes = _outcomes(server.url("/start"), verify, cert)
+    assert outcomes[0] == outcomes[1], outcomes
+    if case == "missing CA bundle":
+        assert outcomes[0][0] is ConditionError and named in outcomes[0][1]
+        assert tls_server.received == []
+    else:
+        assert outcomes == [200, 200]
+    assert [r.path for r in server.received] == ["/start"] * 2
+
+
+def test_a_directory_of_ca_certificates_is_a_ca_bundle_in_both_runners(
+    tls_server: ScriptedServer, tmp_path: Path
+):
+    """As requests takes it (``ca_cert_dir``): here one without the server's CA, refused
+    alike by both runners when verifying the server."""
+    tls_server.script(Reply(body={}))
+    assert _outcomes(tls_server.url("/"), str(tmp_path), None) == [
+        (requests.exceptions.SSLError, ANY),
+        (requests.exceptions.SSLError, ANY),
+    ]
