@@ -50,6 +50,7 @@ from httsleep_airflow._core import (
     Sleep,
 )
 from httsleep_airflow._http import (
+    BODY_DROPPED_TEXT,
     CUT_HEAD_TEXT,
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
@@ -64,6 +65,7 @@ from httsleep_airflow._http import (
     check_status,
     check_status_line,
     cookie_header,
+    declared_body_size,
     decode_body,
     drop_unsendable_cookies,
     framing_line,
@@ -75,6 +77,7 @@ from httsleep_airflow._http import (
     same_origin,
     stale_connection_cause,
     store_cookies,
+    text_encoding,
     tls_context_of,
 )
 from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
@@ -198,7 +201,6 @@ _TRANSLATIONS: tuple[tuple[type[BaseException], type[requests.RequestException]]
     (aiohttp.ServerTimeoutError, requests.exceptions.ReadTimeout),
     (aiohttp.TooManyRedirects, requests.exceptions.TooManyRedirects),
     (aiohttp.InvalidURL, requests.exceptions.InvalidURL),
-    (aiohttp.ClientPayloadError, BodyDropped),
     (aiohttp.ClientHttpProxyError, requests.exceptions.ProxyError),  # a CONNECT refused (407)
     (aiohttp.ClientConnectionError, requests.exceptions.ConnectionError),
     (aiohttp.ClientResponseError, requests.exceptions.ConnectionError),  # unparsable response
@@ -265,11 +267,13 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
     ):
         return MalformedHeaders(MALFORMED_TEXT)
     if any(_parser_refused(cause, _BAD_CHUNK_MESSAGES) for cause in causes(error)):
-        return BodyDropped(scrub(str(error), secrets, 300))  # as urllib3's InvalidChunkLength
+        return BodyDropped(BODY_DROPPED_TEXT)  # as urllib3's InvalidChunkLength
     if isinstance(error, aiohttp.ServerDisconnectedError) and error.message is _CUT_PAST_LIMIT:
         return HeaderTooLarge(HEADER_LIMIT_TEXT)  # a cut head, past the requests runner's limit
     if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
         return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return BodyDropped(BODY_DROPPED_TEXT)
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
@@ -426,7 +430,7 @@ def _encoding_of(content_type: str | None) -> str | None:
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
     if content_type is not None:
         headers["Content-Type"] = content_type
-    return get_encoding_from_headers(headers)
+    return text_encoding(get_encoding_from_headers(headers))
 
 
 def drop_ended_loops(registry: dict[asyncio.AbstractEventLoop, Any]) -> None:
@@ -1272,7 +1276,11 @@ class AsyncHttSleeper(Plan):
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """The raw body as it arrives, but never more than ``max_body_bytes`` of it."""
-        self.check_body_size(response.content_length)
+        self.check_body_size(
+            declared_body_size(
+                response.method, response.status, response.headers.get("Content-Length")
+            )
+        )
         if response.content_length is not None:  # aiohttp reads no byte past the declared length
             return await response.read()
         # a body the close ends: aiohttp ends it at a reset too, and keeps the reset only on
@@ -1292,7 +1300,7 @@ class AsyncHttSleeper(Plan):
             self.check_body_size(size)
             chunks.append(chunk)
         if protocol is not None and isinstance(protocol.exception(), aiohttp.ClientOSError):
-            raise BodyDropped(f"{self.label}: the connection was reset inside the body")
+            raise BodyDropped(BODY_DROPPED_TEXT)
         return b"".join(chunks)
 
     def _offload(self, outcome: requests.Response | Exception) -> bool:

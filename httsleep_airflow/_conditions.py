@@ -226,7 +226,12 @@ def decode_json(response: requests.Response) -> Any:
     if deep and as_bytes and _nests_deeper(content, limit):
         check_depth(_TOO_DEEP)  # never decoded: the decoder would recurse that deep
     try:
-        data = response.json()
+        try:
+            data = response.json()
+        except ValueError as exc:
+            if _DIGITS_LIMIT not in str(exc):
+                raise
+            data = response.json(parse_int=_integer)  # only then: each integer a call
     except RecursionError:
         data = _TOO_DEEP
     if data is _TOO_DEEP or (deep and not as_bytes):
@@ -235,6 +240,22 @@ def decode_json(response: requests.Response) -> Any:
 
 
 _TOO_DEEP: Any = object()
+#: What Python says of an integer with more digits than it converts.
+_DIGITS_LIMIT = "integer string conversion"
+
+
+class LongInteger(str):
+    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits``),
+    as its text: valid JSON, read as such (an integer past 64 bits, as XCom judges it)."""
+
+    __slots__ = ()
+
+
+def _integer(text: str) -> int | LongInteger:
+    try:
+        return int(text)
+    except ValueError:
+        return LongInteger(text)
 
 
 @functools.lru_cache(maxsize=64)

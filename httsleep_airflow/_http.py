@@ -60,6 +60,7 @@ __all__ = [
     "check_status_line",
     "credential_headers",
     "cut_line_refused",
+    "declared_body_size",
     "decode_body",
     "drop_unsendable_cookies",
     "framing_line",
@@ -67,6 +68,7 @@ __all__ = [
     "joined_header_lines",
     "next_hop",
     "same_origin",
+    "text_encoding",
     "tls_context",
     "tls_context_of",
     "trailer_lines",
@@ -96,6 +98,10 @@ class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
         return cls(f"{label}: no complete response within {budget:g} s (request deadline)")
 
 
+BODY_DROPPED_TEXT = (
+    "the response body was cut short: the connection closed or was reset before the end its "
+    "Content-Length or chunks announced, or a chunk's size line could not be read"
+)
 HEADER_LIMIT_TEXT = (
     f"the response's header section is past the limits ({MAX_HEADER_LINE} characters per "
     f"header, {MAX_HEADERS} headers); it was not read"
@@ -458,6 +464,40 @@ def same_origin(first: str, second: str) -> bool:
     even with another such URL."""
     where = origin(first)
     return bool(where[1]) and where == origin(second)
+
+
+#: Bytes every charset a response names must decode (``errors="replace"``) to be used.
+_PROBE = b'{"status": "\xc3\xa9\xff"}'
+
+
+@functools.lru_cache(maxsize=64)
+def _decodes(encoding: str) -> bool:
+    try:
+        str(_PROBE, encoding, errors="replace")
+    except LookupError:  # not a charset: requests itself reads the body as UTF-8 then
+        return True
+    except Exception:  # a codec that decodes no bytes or only some ("undefined", "idna")
+        return False
+    return True
+
+
+def text_encoding(encoding: str | None) -> str | None:
+    """A response's encoding (the charset it names, as requests reads it), or UTF-8 when that
+    charset names a codec that cannot read any bytes as text (``undefined``, ``idna``,
+    ``punycode``): requests' ``text`` would raise, and with it every ``text``, ``json`` and
+    ``jsonpath`` condition and the XCom push."""
+    return encoding if encoding is None or _decodes(encoding) else "utf-8"
+
+
+def declared_body_size(method: str | None, status: int, content_length: str | None) -> int | None:
+    """The body size a response's ``Content-Length`` declares, checked against
+    ``max_body_bytes`` before reading: ``None`` when none is declared, and for a response that
+    has no body whatever it declares (to ``HEAD``, and ``1xx``, ``204`` and ``304``: the length
+    of what ``GET`` would have sent, a large export's)."""
+    if method == "HEAD" or status < 200 or status in (204, 304):
+        return None
+    content_length = (content_length or "").strip()
+    return int(content_length) if content_length.isdigit() else None
 
 
 def redirect_location(status: int, headers: Mapping[str, str]) -> str | None:

@@ -7,7 +7,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from httsleep_airflow._conditions import decode_json, jsonpath_value, parse_jsonpath
+from httsleep_airflow._conditions import LongInteger, decode_json, jsonpath_value, parse_jsonpath
 from httsleep_airflow._secrets import scrub
 
 if TYPE_CHECKING:
@@ -93,7 +93,9 @@ def _uncarried_item(item: Any) -> str | None:
     """What about ``item`` alone (not its children) XCom cannot carry, or ``None``."""
     if isinstance(item, float) and not math.isfinite(item):
         return "NaN" if math.isnan(item) else "Infinity" if item > 0 else "-Infinity"
-    if isinstance(item, int) and not isinstance(item, bool) and not _LOWEST <= item <= _HIGHEST:
+    if isinstance(item, LongInteger) or (
+        isinstance(item, int) and not isinstance(item, bool) and not _LOWEST <= item <= _HIGHEST
+    ):
         return "an integer past 64 bits"
     if isinstance(item, str) and not _encodes(item):
         return "a lone surrogate (\\ud800-\\udfff)"

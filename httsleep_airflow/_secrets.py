@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from html.entities import html5
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 __all__ = [
@@ -160,9 +160,15 @@ def _basic_value_secrets(value: str) -> list[str]:
     return basic_secrets(login, password)
 
 
+_AUTHORIZATION = ("authorization", "proxy-authorization")
+#: An ``Authorization`` value's scheme and credentials (``Token <key>``, ``Bearer <jwt>``).
+_SCHEMED = re.compile(r"\s*[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*\s+(\S.*?)\s*")
+
+
 def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
-    """The values of headers whose names look secret (or are named in ``extra``), and the
-    credentials inside a ``Basic`` value among them (``basic_secrets``)."""
+    """The values of headers whose names look secret (or are named in ``extra``), with the
+    credentials after an ``Authorization`` scheme (``Token <key>``: the key alone), and
+    inside a ``Basic`` value (``basic_secrets``)."""
     if not isinstance(headers, Mapping):
         return []
     marked = frozenset(name.lower() for name in extra)
@@ -171,6 +177,9 @@ def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
         if value and is_secret_name(name, marked):
             text = _text(value)
             found += [text, *_basic_value_secrets(text)]
+            scheme = _SCHEMED.fullmatch(text) if header_name(name) in _AUTHORIZATION else None
+            if scheme is not None:
+                found.append(scheme.group(1))
     return found
 
 
@@ -255,7 +264,7 @@ def _json_text(data: Any) -> Any:
     ``None``."""
     if not isinstance(data, str | bytes):
         return None
-    text = _text(data).lstrip()
+    text = _text(data).lstrip().removeprefix("\ufeff").removeprefix("\xef\xbb\xbf").lstrip()
     if text[:1] not in ("{", "["):
         return None
     try:
@@ -458,12 +467,14 @@ _ESCAPE = re.compile(
     r"|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}|\\[\\/'\"nrtbf]"
     r"|&#[Xx][0-9A-Fa-f]{1,6};|&#[0-9]{1,7};|&[A-Za-z][A-Za-z0-9]{1,31};"
 )
+#: The same, but any punctuation or space escaped with a backslash first (a regular
+#: expression's, a shell's): a second reading of a text, as ``\\%41`` is either.
+_BACKSLASHED = re.compile(r"\\[ !-/:-@\[-`{-~]|" + _ESCAPE.pattern)
 #: The longest escape of one character (``\\xf0\\x9f\\x98\\x80``): a decoded run of ``RUN_LENGTH``
 #: spans at most this many times as many characters of the text (but for long named
 #: references, which no encoder writes for the characters of a secret).
 _LONGEST_ESCAPE = 16
-_SIMPLE_ESCAPES = {"\\": "\\", "/": "/", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
-_SIMPLE_ESCAPES |= {"b": "\b", "f": "\f"}
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 #: What the decoded reading ignores: case (``İ`` first, whose lower case is two characters),
 #: which whitespace it is, and "+" for a space (form encoding).
 _FOLD = {ord(char): " " for char in map(chr, range(0x3001)) if char.isspace()}
@@ -485,8 +496,8 @@ def _unescape(token: str) -> list[tuple[str, int]]:
     if token[0] == "&":
         chars = html5.get(token[1:], "")
         return [(char, len(token) if i == 0 else 0) for i, char in enumerate(chars)]
-    if len(token) == 2:
-        return [(_SIMPLE_ESCAPES[token[1]], 2)]
+    if len(token) == 2:  # "\\n", or punctuation escaped (``_BACKSLASHED``)
+        return [(_SIMPLE_ESCAPES.get(token[1], token[1]), 2)]
     unit = 3 if token[0] == "%" else 4  # escaped bytes: "%FC" or "\\xfc"
     data = bytes.fromhex(token.replace("%", "").replace("\\x", ""))
     return [
@@ -497,14 +508,16 @@ def _unescape(token: str) -> list[tuple[str, int]]:
     ]
 
 
-def _decoded(text: str) -> tuple[str, list[int] | None, list[int] | None]:
+def _decoded(
+    text: str, escape: re.Pattern[str] = _ESCAPE
+) -> tuple[str, list[int] | None, list[int] | None]:
     """``text`` read decoded, case and whitespace folded, with where each of its characters
     starts and ends in ``text`` (``None``: where it stands, nothing was decoded)."""
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     last = 0
-    for match in _ESCAPE.finditer(text):
+    for match in escape.finditer(text):
         chars = _unescape(match.group())
         if not chars:
             continue
@@ -533,12 +546,20 @@ def _runs_of(forms: Iterable[str]) -> frozenset[str]:
     )
 
 
+class _Patterns(NamedTuple):
+    """What ``_mask_runs`` looks for."""
+
+    runs: frozenset[str]  #: every run of ``RUN_LENGTH`` characters of every form
+    decoded_runs: frozenset[str]  #: the runs of each form read decoded
+    short: tuple[str, ...]  #: the decoded forms too short to have a run, found whole
+    short_bytes: tuple[bytes, ...]  #: the bytes of forms too short for their base64 forms
+
+
 @functools.lru_cache(maxsize=256)
-def _patterns(secrets: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
-    """What ``_mask_runs`` looks for (shared by equal secret sets: the triggers of one
-    connection hold one copy): every run of ``RUN_LENGTH`` characters of every form, the runs
-    of each form read decoded (as written and decoded: a text's escapes are undone once), and
-    the decoded forms too short to have a run, found whole."""
+def _patterns(secrets: tuple[str, ...]) -> _Patterns:
+    """What ``_mask_runs`` looks for, shared by equal secret sets (the triggers of one
+    connection hold one copy); each form is read as written and decoded (a text's escapes are
+    undone once)."""
     readings = {
         reading
         for form in secrets
@@ -546,7 +567,42 @@ def _patterns(secrets: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str],
     }
     readings = {reading for reading in readings if len(reading) >= MIN_SECRET_LENGTH}
     short = tuple(sorted(reading for reading in readings if len(reading) < RUN_LENGTH))
-    return _runs_of(secrets), _runs_of(readings), short
+    short_bytes = {
+        data
+        for form in secrets
+        for encoding in ("utf-8", "latin-1")
+        if len(data := form.encode(encoding, "ignore")) < BASE64_WHOLE
+    }
+    return _Patterns(
+        _runs_of(secrets), _runs_of(readings), short, tuple(sorted(short_bytes, key=len))
+    )
+
+
+#: A secret of fewer bytes than this has, at some place in a longer base64 value, fewer than
+#: ``MIN_SECRET_LENGTH`` characters that do not depend on its neighbours: such base64 is
+#: decoded to be searched (``_base64_spans``).
+BASE64_WHOLE = 8
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{7,}")
+
+
+def _base64_spans(text: str, secrets: tuple[bytes, ...]) -> list[tuple[int, int]]:
+    """Where ``text`` holds base64 (either alphabet, from any of its first four characters)
+    whose bytes hold one of ``secrets``: the whole run of base64 characters."""
+    spans = []
+    for match in _BASE64_RUN.finditer(text):
+        run = match.group().replace("-", "+").replace("_", "/")
+        for skip in range(4):
+            chunk = run[skip:]
+            rest = len(chunk) % 4
+            chunk = chunk[:-1] if rest == 1 else chunk + "=" * (-rest % 4)
+            try:
+                data = binascii.a2b_base64(chunk)
+            except binascii.Error:
+                continue
+            if any(secret in data for secret in secrets):
+                spans.append(match.span())
+                break
+    return spans
 
 
 def _run_spans(text: str, runs: frozenset[str]) -> list[tuple[int, int]]:
@@ -566,19 +622,21 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with every run of a form, as written or read decoded, as ``***``."""
     if not secrets or len(text) < MIN_SECRET_LENGTH:
         return text
-    runs, decoded_runs, short = _patterns(secrets)
+    runs, decoded_runs, short, _ = _patterns(secrets)
     spans = _run_spans(text, runs)
-    reading, starts, ends = _decoded(text)
-    found = _run_spans(reading, decoded_runs)
-    for form in short:
-        at = reading.find(form)
-        while at >= 0:
-            found.append((at, at + len(form)))
-            at = reading.find(form, at + 1)
-    if starts is None or ends is None:
-        spans += found
-    else:
-        spans += [(starts[start], ends[end - 1]) for start, end in found]
+    grammars = (_ESCAPE, _BACKSLASHED) if "\\" in text else (_ESCAPE,)
+    for grammar in grammars:
+        reading, starts, ends = _decoded(text, grammar)
+        found = _run_spans(reading, decoded_runs)
+        for form in short:
+            at = reading.find(form)
+            while at >= 0:
+                found.append((at, at + len(form)))
+                at = reading.find(form, at + 1)
+        if starts is None or ends is None:
+            spans += found
+        else:
+            spans += [(starts[start], ends[end - 1]) for start, end in found]
     if not spans:
         return text
     pieces: list[str] = []
@@ -592,7 +650,19 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def _replace_forms(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every whole form in ``secrets`` replaced by ``***``."""
+    """``text`` with every whole form in ``secrets`` replaced by ``***``, and first, in its
+    first ``RUN_SCAN_LIMIT`` characters, any base64 that holds a secret too short for its
+    base64 forms (before a form found in it cuts it)."""
+    short_bytes = _patterns(secrets).short_bytes if secrets else ()
+    if short_bytes:
+        head = text[:RUN_SCAN_LIMIT]
+        spans = _base64_spans(head, short_bytes)
+        if spans:
+            pieces, last = [], 0
+            for start, end in spans:
+                pieces += [head[last:start], MASK]
+                last = end
+            text = "".join(pieces) + text[last:]
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
@@ -701,6 +771,8 @@ def causes(error: BaseException) -> Iterator[BaseException]:
         stack.extend(item for item in inner if isinstance(item, BaseException))
 
 
+#: What an event carries of an error's message (and of each of its arguments), redacted.
+EVENT_TEXT_LIMIT = 1000
 #: An exception's text is cut to this, after redaction (it may quote a whole body).
 EXCEPTION_TEXT_LIMIT = 4096
 

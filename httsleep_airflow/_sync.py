@@ -48,6 +48,7 @@ from httsleep_airflow._core import (
 from httsleep_airflow._core import request_deadline as request_deadline_seconds
 from httsleep_airflow._http import (
     AUTHORITY_NEVER,
+    BODY_DROPPED_TEXT,
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
     INTERIM_LIMIT_TEXT,
@@ -67,6 +68,7 @@ from httsleep_airflow._http import (
     check_method,
     cookie_header,
     cut_line_refused,
+    declared_body_size,
     decode_body,
     drop_unsendable_cookies,
     followable,
@@ -78,6 +80,7 @@ from httsleep_airflow._http import (
     same_origin,
     stale_connection_cause,
     store_cookies,
+    text_encoding,
     timeout_cause,
     tls_context_of,
     trailer_lines,
@@ -190,7 +193,7 @@ def translate_error(
         isinstance(cause, http.client.IncompleteRead | urllib3.exceptions.IncompleteRead)
         for cause in causes(error)
     ):
-        return BodyDropped(message)
+        return BodyDropped(BODY_DROPPED_TEXT)  # each runner's library words it its own way
     if isinstance(error, requests.exceptions.ProxyError) and any(
         isinstance(cause, ConnectionResetError | ConnectionAbortedError | BrokenPipeError)
         for cause in causes(error)
@@ -673,6 +676,7 @@ def request_secrets(
     found += cookie_values(request.cookies)
     if session is not None:
         found += auth_secrets(session.auth) + secret_header_values(session.headers, secret_headers)
+        found += secret_query_values(None, session.params)
         found += cookie_values(session.cookies)
         found += proxy_secrets(session.proxies)
     return tidy(found)
@@ -1305,6 +1309,9 @@ class HttSleeper(Plan):
                 translated: BaseException = RequestDeadlineExceeded.after(self.label, budget)
             else:
                 translated = translate_error(exc, deadline, self.secrets)
+            for cause in causes(exc):  # what was sent (its credentials, the whole URL) stays
+                if isinstance(cause, requests.RequestException):  # here, as in the aiohttp
+                    cause.request = None  # runner
             if translated is exc:
                 raise
             raise translated from exc
@@ -1330,6 +1337,13 @@ class HttSleeper(Plan):
                 None,
             )
             self._send_options = {**settings, "stream": True}
+            # what an auth of the caller's sends (``Token <key>``, an API key header), found as
+            # the known auths' are (those, the aiohttp runner's too, hold a known secret):
+            # its values at this first request
+            sent = secret_header_values(prepared.headers, self.secret_headers)
+            new = [value for value in sent if redact(value, self.secrets) == value]
+            if new:
+                self.secrets = tidy([*self.secrets, *new])
         else:
             prepared = session.prepare_request(self._wire[1])  # per poll: cookies can change
         hops, left_origin = 0, False
@@ -1457,8 +1471,12 @@ class HttSleeper(Plan):
             self.check_body_size(len(response.content or b""))
             return
         try:
-            declared = response.headers.get("Content-Length", "")
-            self.check_body_size(int(declared) if declared.isdigit() else None)
+            method = response.request.method if response.request is not None else None
+            self.check_body_size(
+                declared_body_size(
+                    method, response.status_code, response.headers.get("Content-Length")
+                )
+            )
             read = getattr(raw, "read1", None) or raw.read
             sock = getattr(getattr(raw, "connection", None), "sock", None)
             read_timeout = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
@@ -1488,6 +1506,7 @@ class HttSleeper(Plan):
             raise
         response._content = body
         response._content_consumed = True
+        response.encoding = text_encoding(response.encoding)
 
     def run(self, *, attempts_made: int = 0, **options: Any) -> requests.Response:
         """Poll until ``until`` is met; each run starts with the full attempt budget.
@@ -1513,6 +1532,7 @@ class HttSleeper(Plan):
                 outcome: requests.Response | Exception = self.send_once(budget)
             except Exception as exc:
                 outcome = exc
+            poller.secrets = self.secrets  # with those the first request found
             try:
                 poller.receive(outcome, self._clock())
             except GaveUp as exc:  # in the StopIteration form the classic API promises

@@ -40,7 +40,7 @@ from httsleep_airflow._core import (
 from httsleep_airflow._dotted import display_name, dotted_path_of
 from httsleep_airflow._http import check_headers
 from httsleep_airflow._payload import PayloadError, response_payload
-from httsleep_airflow._secrets import secret_header_values, tidy
+from httsleep_airflow._secrets import EVENT_TEXT_LIMIT, secret_header_values, shorten, tidy
 from httsleep_airflow._sync import HttSleeper
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp, HttSleepError
 from httsleep_airflow.hooks.httsleep import (
@@ -194,9 +194,11 @@ _REBUILT_MODULES = frozenset(
 def _error_like(error_type: Any, message: str, args: Any = None) -> Exception | None:
     """An error of the class the trigger's was (``module.Name``: an ``Exception`` class of one
     of ``_REBUILT_MODULES``, as loaded already: nothing is imported), holding its arguments
-    (or its message) as it did: in poke mode the poke raises that error itself, so failure
-    callbacks see the same class in every mode. Its ``__init__`` is not run (some take more
-    than a message); ``None`` when it cannot be built so."""
+    (or its message) as it did, and saying what it said: in poke mode the poke raises that
+    error itself, so failure callbacks see the same class in every mode. Built without its
+    ``__init__`` (some take more than a message), else with it (those whose text their
+    ``__init__`` makes: ``SyntaxError``); ``None`` when neither says the message again
+    (``UnicodeDecodeError``, whose arguments an event cannot carry)."""
     if not isinstance(error_type, str):
         return None
     module_name, _, name = error_type.rpartition(".")
@@ -204,14 +206,25 @@ def _error_like(error_type: Any, message: str, args: Any = None) -> Exception | 
     cls = vars(module).get(name) if module is not None else None  # no module __getattr__
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         return None
-    try:
-        held = tuple(args) if isinstance(args, list) else (message,)
-        error: Exception = cls.__new__(cls, *held)
-        error.args = held
-        str(error)  # one whose str() needs what its __init__ sets is not built so
-    except Exception:
-        return None
+    held = tuple(args) if isinstance(args, list) else (message,)
+    for build in (_without_init, _with_init):
+        try:
+            error = build(cls, held)
+            if shorten(str(error), EVENT_TEXT_LIMIT) == message:
+                return error
+        except Exception:
+            continue
+    return None
+
+
+def _without_init(cls: type[Exception], args: tuple[Any, ...]) -> Exception:
+    error = cls.__new__(cls, *args)
+    error.args = args
     return error
+
+
+def _with_init(cls: type[Exception], args: tuple[Any, ...]) -> Exception:
+    return cls(*args)
 
 
 class HttSleepSensor(BaseSensorOperator):
@@ -582,6 +595,7 @@ class HttSleepSensor(BaseSensorOperator):
             )
         except Exception as exc:
             outcome = exc
+        poller.secrets = sleeper.secrets  # with those the first request found
         self._pokes += 1
         try:
             poller.receive(outcome, time.monotonic())

@@ -41,6 +41,7 @@ from httsleep_airflow._async import AsyncHttSleeper, aside, drop_ended_loops
 from httsleep_airflow._core import DEFAULT_RETRY_AFTER_CAP, Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload, sendable_value
 from httsleep_airflow._secrets import (
+    EVENT_TEXT_LIMIT,
     MASK,
     MIN_SECRET_LENGTH,
     body_secrets,
@@ -760,12 +761,15 @@ def _error_event(
     event: dict[str, Any] = {
         "status": "error",
         "error_type": name,
-        "message": scrub(text, secrets, 1000),
+        "message": scrub(text, secrets, EVENT_TEXT_LIMIT),
         "fatal": fatal,
     }
-    if exc.args and all(_is_plain_arg(arg) for arg in exc.args):
+    args = exc.args
+    if isinstance(exc, OSError) and len(args) == 2 and exc.filename is not None:
+        args = (*args, exc.filename)  # its text names the file: OSError(errno, why, file)
+    if args and all(_is_plain_arg(arg) for arg in args):
         # what the task raises again, as poke mode raises the error itself (plain, redacted)
         event["args"] = [
-            scrub(arg, secrets, 1000) if isinstance(arg, str) else arg for arg in exc.args
+            scrub(arg, secrets, EVENT_TEXT_LIMIT) if isinstance(arg, str) else arg for arg in args
         ]
     return event

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
@@ -655,3 +656,44 @@ def test_each_secret_is_handed_to_airflows_masker_once_and_never_a_long_one(monk
 def test_a_time_past_what_a_float_holds_is_a_clear_fatal_event(name: str, server: ScriptedServer):
     (event,) = events_of(trigger_for(server, **{name: 10**400}))
     assert event["fatal"] is True and f"{name} must be a Unix time" in event["message"], event
+
+
+def _raised(make: Any) -> BaseException:
+    try:
+        make()
+    except Exception as exc:
+        return exc
+    raise AssertionError("nothing raised")
+
+
+@pytest.mark.parametrize(
+    ("make", "same_class"),
+    [
+        (lambda: b"caf\xc3\xa9".decode("ascii"), False),  # its arguments are no plain data
+        (lambda: "café".encode("ascii"), True),
+        (lambda: open("/nonexistent/dir/x"), True),  # noqa: SIM115
+        (lambda: compile("1 +", "<string>", "exec"), True),
+        (lambda: {}["missing"], True),
+        (lambda: int("x"), True),
+        (lambda: requests.get("http://127.0.0.1:9/", timeout=1), True),
+    ],
+)
+def test_a_deferred_error_says_what_poke_modes_says(make: Any, same_class: bool):
+    """The error a poke raises, sent as the trigger's event and raised again by the deferred
+    sensor: of the same class and message when it can be built again so (a file's name, a
+    syntax error's place included), else a plain error that still quotes the whole message,
+    never one of that class with its text lost."""
+    from httsleep_airflow.exceptions import HttSleepError
+    from httsleep_airflow.triggers.httsleep import _error_event
+
+    error = _raised(make)
+    event = _error_event(error)
+    sensor = HttSleepSensor(task_id="wait", endpoint="/jobs/1", until={"status_code": 200})
+    with pytest.raises(Exception) as info:
+        sensor.execute_complete({}, event)
+    if same_class:
+        assert type(info.value) is type(error)
+        assert str(info.value) == str(error)
+    else:
+        assert type(info.value) is HttSleepError
+        assert str(error) in str(info.value) and str(error)

@@ -656,3 +656,20 @@ def test_what_xcom_cannot_carry_is_named_by_its_path(value: object):
     if expected is not None and found is not None:
         assert found[0] == sendable(expected)
         found[0].encode("utf-8"), found[1].encode("utf-8")  # both can be sent
+
+
+@pytest.mark.parametrize("digits", [20, 4300, 4301, 20_000])
+def test_an_integer_of_any_length_is_json_and_an_integer_past_64_bits(digits: int):
+    """Python converts integers of at most 4,300 digits: a body with a longer one was no JSON
+    (a ``json`` condition raised Python's ``ValueError``, the XCom value was the whole text).
+    It is JSON whatever its length: the conditions read the rest of the body, and XCom refuses
+    the integer by its path, as it refuses one of 20 digits."""
+    from httsleep_airflow._payload import PayloadError, response_payload
+
+    body = '{"status": "OK", "size": 9' + "7" * (digits - 1) + "}"
+    response = make_response(200, body)
+    rules = Rules({"jsonpath": [{"expression": "status", "value": "OK"}]})
+    assert rules.judge(response).verdict.name == "MET"
+    assert response_payload(response, "status") == "OK"
+    with pytest.raises(PayloadError, match=r"an integer past 64 bits at \$\.size"):
+        response_payload(response)

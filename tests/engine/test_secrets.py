@@ -62,9 +62,12 @@ def test_a_session_adds_its_auth_and_headers():
     session = requests.Session()
     session.auth = BearerAuth("session-token")
     session.headers["X-Api-Key"] = "session-key"
+    session.params = {"api_key": "session-param", "page": "2"}
     found = request_secrets(requests.Request("GET", "http://h/x"), session)
-    assert {"session-token", "session-key"} <= set(found)
-    assert set(found) == set(tidy(["session-token", "session-key"]))  # and their other forms
+    assert {"session-token", "session-key", "session-param"} <= set(found)
+    assert set(found) == set(  # and their other forms
+        tidy(["session-token", "session-key", "session-param"])
+    )
     sleeper = HttSleeper("http://h/x", {"status_code": 200}, session=session, secrets=["extra-1"])
     assert {"session-token", "session-key", "extra-1"} <= set(sleeper.secrets)
 
@@ -770,3 +773,73 @@ def test_a_bodys_secret_echoed_back_is_redacted_in_both_runners(server, runner, 
         run_in(runner, request, {"status_code": 200}, alarms=alarms, max_retries=1)
     assert b"cs-ECHO-2468" in server.received[0].body  # it was sent
     assert "cs-ECHO-2468" not in str(alarm.value) and "***" in str(alarm.value)
+
+
+def _base64_readings(text: str) -> list[bytes]:
+    """Every run of base64 characters in ``text`` decoded from each of its first four."""
+    found = []
+    for run in _re.findall(r"[A-Za-z0-9+/_-]{2,}", text):
+        run = run.replace("-", "+").replace("_", "/")
+        for skip in range(4):
+            chunk = run[skip:]
+            chunk = chunk[: len(chunk) // 4 * 4]
+            found.append(base64.b64decode(chunk))
+    return found
+
+
+@GENERATED
+@given(
+    secret=st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=5),
+    before=st.binary(max_size=20),
+    after=st.binary(max_size=20),
+    urlsafe=st.booleans(),
+    padded=st.booleans(),
+    cut=st.integers(0, 3),
+)
+def test_a_secret_of_any_length_in_base64_at_any_place_cannot_be_decoded_back(
+    secret, before, after, urlsafe, padded, cut
+):
+    """A server echoes a value holding the secret (a JWT's payload, a session blob) in base64,
+    either alphabet, padded or not, quoted from any of its first characters: no reading of
+    what shows holds the secret, whatever its length (its base64 forms cover the secrets of
+    eight bytes or more; a shorter one leaves too few characters of its own, and is looked for
+    by decoding)."""
+    data = before + secret.encode() + after
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    blob = encode(data).decode()[cut:]
+    blob = blob if padded else blob.rstrip("=")
+    secrets = tidy([secret])
+    for shown in (redact(f"session={blob}; next", secrets), scrub(f"got {blob}", secrets, 60)):
+        readings = _base64_readings(shown)
+        if len(secret.encode()) < 8:  # whole runs are masked: not a byte of it is left
+            assert not any(secret.encode() in reading for reading in readings), shown
+        else:  # its middle is masked: at most two bytes at each end are left, as a run
+            assert not any(secret.encode()[2:-2] in reading for reading in readings), shown
+
+
+@GENERATED
+@given(secret=tricky_text, escaped=st.sampled_from(["regex", "every", "shell"]))
+def test_a_secret_escaped_with_backslashes_loses_every_run(secret, escaped):
+    """A server that quotes the secret in a regular expression (``re.escape``), or escapes
+    every punctuation character or space with a backslash (a shell, a query language)."""
+    if escaped == "regex":
+        echoed = _re.escape(secret)
+    else:
+        marked = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" if escaped == "every" else " '\"\\$`"
+        echoed = "".join("\\" + char if char in marked else char for char in secret)
+    assert_hidden(tidy([secret]), echoed, echoed, secret)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '\ufeff{"client_secret": "bom-secret-7"}',
+        ' \ufeff {"client_secret": "bom-secret-7"}',
+        b'\xef\xbb\xbf{"client_secret": "bom-secret-7"}',  # the mark's UTF-8 bytes
+    ],
+)
+def test_json_text_after_a_byte_order_mark_is_read_for_its_secrets(data):
+    from httsleep_airflow._secrets import body_secrets, masked_data
+
+    assert body_secrets(data) == ["bom-secret-7"]
+    assert "bom-secret" not in str(masked_data(data))

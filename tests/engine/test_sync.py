@@ -440,3 +440,37 @@ def test_cookies_dropped_leave_no_place_behind_in_the_jar():
     drop_unsendable_cookies(jar)
     assert [cookie.name for cookie in jar] == ["kept"]
     assert jar._cookies == {"h.example": {"/": {"kept": jar._cookies["h.example"]["/"]["kept"]}}}
+
+
+class _TokenAuth(requests.auth.AuthBase):
+    """An auth of the caller's own, which the runner knows nothing of."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = "Token own-auth-key-42"
+        return request
+
+
+def test_what_a_callers_own_auth_sends_is_redacted_as_a_known_auths_is(server: ScriptedServer):
+    """Its header's value and its key alone, echoed, in the give-up message and log lines,
+    from the first poll on."""
+    server.script(Reply(500, "you sent: Token own-auth-key-42; key own-auth-key-42"))
+    with pytest.raises(MaxRetriesExceeded) as raised:
+        HttSleeper(server.url("/x"), {"status_code": 200}, auth=_TokenAuth(), max_retries=1).run()
+    assert "own-auth" not in str(raised.value)
+    assert str(raised.value).endswith("500 you sent: ***; key ***")
+    assert server.received[0].headers["Authorization"] == "Token own-auth-key-42"
+
+
+def test_an_error_keeps_no_request_that_was_sent(server: ScriptedServer):
+    """requests' errors carry the request sent (its credentials, the whole URL): the requests
+    runner drops it from every error in the chain, as the aiohttp runner's errors have none."""
+    url = f"http://127.0.0.1:{free_port()}/x?api_key=query-secret-1"
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        HttSleeper(url, {"status_code": 200}, auth=("ann", "basic-pass-1"), max_retries=1).run()
+    chain: list[BaseException] = []
+    error: BaseException | None = raised.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    requests_errors = [e for e in chain if isinstance(e, requests.RequestException)]
+    assert requests_errors and all(e.request is None for e in requests_errors)

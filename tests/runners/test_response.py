@@ -5,6 +5,7 @@ when read."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import requests
@@ -223,3 +224,97 @@ def test_a_folded_set_cookie_is_the_same_cookie_in_both_runners(raw_server: RawS
         raw_server.script(RawReply(raw=head + b"{}"))
         cookies.append(dict(run_in(runner, raw_server.url("/c"), UNTIL).cookies))
     assert cookies[0] == cookies[1] == {"c": "d" + fold[2:].decode() + "e"}
+
+
+@pytest.mark.parametrize(
+    ("method", "status"), [("HEAD", 200), ("HEAD", 404), ("GET", 204), ("GET", 304)]
+)
+def test_what_a_response_without_a_body_declares_is_no_body_past_the_limit(
+    raw_server: RawServer, method: str, status: int
+):
+    """``HEAD`` answered with the length of a 50 MiB export (what ``GET`` would send), a
+    ``204`` or ``304`` that states one: no body comes, in either runner, and none is judged
+    too large (the declared length was refused before it was read)."""
+    head = f"HTTP/1.1 {status} X\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n".encode()
+    request = requests.Request(method, raw_server.url("/exports/1"))
+    until = {"status_code": status}
+    raw_server.script(RawReply(raw=head))
+    with HttSleeper(request, until, max_retries=1) as sleeper:
+        sync = sleeper.run()
+
+    async def main() -> requests.Response:
+        async with AsyncHttSleeper(request, until, max_retries=1) as sleeper:
+            return await sleeper.run()
+
+    raw_server.script(RawReply(raw=head))
+    for response in (sync, asyncio.run(main())):
+        assert (response.status_code, response.content) == (status, b"")
+        assert response.headers["Content-Length"] == str(50 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    "charset",
+    ["undefined", "idna", "punycode", "base64", "x-unknown", "utf-8", "latin-1", "utf-16"],
+)
+def test_a_charset_no_text_can_be_read_in_is_read_as_utf8_by_both_runners(
+    server: ScriptedServer, charset: str
+):
+    """requests' ``text`` raised for a codec that reads no bytes (``undefined``, ``idna``,
+    ``punycode``), and with it every ``text`` or ``json`` condition and the XCom push: such a
+    charset is no charset (UTF-8, as requests reads one it does not know)."""
+    from httsleep_airflow._payload import response_payload
+
+    body = '{"status": "OK", "name": "Zoë"}'
+    data = body.encode({"utf-16": "utf-16", "latin-1": "latin-1"}.get(charset, "utf-8"))
+    content_type = f"application/json; charset={charset}"
+    until = {"text": body, "jsonpath": [{"expression": "status", "value": "OK"}]}
+    server.script(Reply(body=data, headers={"Content-Type": content_type}))
+    sync = HttSleeper(server.url("/jobs/1"), until, max_retries=1).run()
+
+    async def main() -> requests.Response:
+        async with AsyncHttSleeper(server.url("/jobs/1"), until, max_retries=1) as sleeper:
+            return await sleeper.run()
+
+    server.script(Reply(body=data, headers={"Content-Type": content_type}))
+    shorn = asyncio.run(main())
+    assert (sync.encoding, sync.text) == (shorn.encoding, shorn.text)
+    assert response_payload(sync) == response_payload(shorn) == json.loads(body)
+    if charset in ("undefined", "idna", "punycode"):
+        assert sync.encoding == "utf-8"
+
+
+CUT_BODIES = {
+    "fewer bytes than Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nab",
+    "a chunk size 0x2": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nab\r\n0\r\n\r\n",
+    "a chunk size +2": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\nab\r\n0\r\n\r\n",
+    "a chunk cut": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    "no last chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CUT_BODIES))
+def test_a_body_cut_short_is_the_same_error_with_the_same_message_in_both_runners(
+    raw_server: RawServer, case: str
+):
+    """Each library words it its own way (http.client's ``IncompleteRead(2 bytes read, 48
+    more expected)``, aiohttp's ``ContentLengthError`` or its parser's multi-line refusal of
+    a chunk size): one message, in every mode."""
+    from httsleep_airflow import BodyDropped
+    from httsleep_airflow._http import BODY_DROPPED_TEXT
+
+    outcomes = []
+    for runner in ("requests", "aiohttp"):
+        raw_server.script(RawReply(raw=CUT_BODIES[case]))
+        try:
+            if runner == "requests":
+                HttSleeper(raw_server.url("/x"), UNTIL, max_retries=1).run()
+            else:
+
+                async def main() -> None:
+                    async with AsyncHttSleeper(raw_server.url("/x"), UNTIL, max_retries=1) as s:
+                        await s.run()
+
+                asyncio.run(main())
+        except Exception as exc:
+            outcomes.append((type(exc), str(exc)))
+    assert outcomes == [(BodyDropped, BODY_DROPPED_TEXT)] * 2
