@@ -345,6 +345,8 @@ def joined(pairs: list[tuple[str, str]]) -> ResponseHeaders:
 
 #: Where a response's cookies come from: its URL, the request's headers, its header lines.
 _SetCookie = tuple[str, Mapping[str, str | bytes], list[tuple[str, str]]]
+#: What a hop sent: its method, URL, headers and body.
+_Sent = tuple[str, str, Mapping[str, Any], Any]
 
 
 class _Response(requests.Response):
@@ -371,11 +373,30 @@ class _Response(requests.Response):
         self.history: list[requests.Response] = []
         self.reason = ""
         self.elapsed = datetime.timedelta(0)
-        self.request = None  # type: ignore[assignment]  # as requests.Response.__init__
+        self._request: requests.PreparedRequest | None = None
+        self._sent: _Sent | None = None  # what the last hop sent: ``request``, when read
         self._cookies: RequestsCookieJar | None = None
         if set_cookie is not None:  # kept now: expiry is judged at the time they arrive
             self._cookies = RequestsCookieJar()
             store_cookies(self._cookies, *set_cookie)
+
+    @property  # type: ignore[override]
+    def request(self) -> requests.PreparedRequest | None:
+        """The request of the last hop, as the requests runner's response holds it (its
+        method, URL, headers as sent, but aiohttp's own, and body), made when read."""
+        if self._request is None and self._sent is not None:
+            method, url, headers, body = self._sent
+            prepared = requests.PreparedRequest()
+            prepared.method, prepared.url, prepared.body = method, url, body
+            prepared.headers = CaseInsensitiveDict(
+                {name: value for name, value in headers.items() if value is not None}
+            )
+            self._request = prepared
+        return self._request
+
+    @request.setter
+    def request(self, request: requests.PreparedRequest | None) -> None:
+        self._request, self._sent = request, None
 
     @property
     def cookies(self) -> RequestsCookieJar:
@@ -395,12 +416,14 @@ def to_requests_response(
     headers: CaseInsensitiveDict[str] | None = None,
     set_cookie: _SetCookie | None = None,
     url: str | None = None,
+    sent: _Sent | None = None,
 ) -> requests.Response:
     """A ``requests.Response`` with the status, headers, body, URL and encoding of ``response``.
 
     Headers are read as requests reads them: latin-1 text, repeated names joined by ``", "``.
     ``set_cookie`` (the URL, the request's headers, the header lines): where its cookies come
-    from, when the response sets any. ``url``: ``str(response.url)``, when known.
+    from, when the response sets any. ``url``: ``str(response.url)``, when known. ``sent``:
+    what the hop sent (``request``).
     """
     result = _Response(
         set_cookie, joined(_headers(response.raw_headers)) if headers is None else headers
@@ -414,6 +437,7 @@ def to_requests_response(
     result.url = str(response.url) if url is None else url
     result.encoding = _encoding(result.headers.get("Content-Type"))
     result.elapsed = datetime.timedelta(seconds=elapsed)
+    result._sent = sent
     return result
 
 
@@ -1002,6 +1026,8 @@ class AsyncHttSleeper(Plan):
 
     #: why the TLS files cannot be used, once known (the first poll): raised by a hop to https
     _tls_problem: str | None = None
+    #: the body as text, when requests prepared it so (``response.request.body``)
+    _text_body: str | None = None
 
     def __init__(
         self,
@@ -1047,6 +1073,8 @@ class AsyncHttSleeper(Plan):
         self._label = describe_request(request, self._url)  # not prepared a second time
         self._target = _wire_url(self._url)  # parsed once: every poll sends to it first
         self._body = _body_bytes(prepared.body)
+        if isinstance(prepared.body, str):  # as requests holds it (a form's, text): its request
+            self._text_body = prepared.body
         # aiohttp takes text only; a value is ASCII (Plan: check_headers), so bytes read alike
         self._headers: Mapping[str, str | bytes] = _shared(
             {
@@ -1243,6 +1271,12 @@ class AsyncHttSleeper(Plan):
                         result_headers,
                         set_cookie,
                         url,  # as requests: the URL asked for (a fragment kept)
+                        (
+                            method,
+                            url,
+                            headers,
+                            self._text_body if body is self._body and self._text_body else body,
+                        ),
                     )
             method, next_url, keep_body = next_hop(method, url, response.status, location, hops)
             hops += 1

@@ -26,8 +26,9 @@ UNTIL = {"status_code": 200}
 
 def test_the_async_response_has_every_attribute_of_a_requests_response():
     made = set(vars(requests.Response()))
-    ours = set(vars(_Response())) - {"_cookies"}
-    assert ours == made - {"cookies"}  # a requests upgrade that adds one shows here
+    ours = set(vars(_Response())) - {"_cookies", "_request", "_sent"}
+    assert ours == made - {"cookies", "request"}  # a requests upgrade that adds one shows here
+    assert _Response().request is None  # made when read, from what was sent
     assert len(_Response().cookies) == 0
 
 
@@ -283,12 +284,13 @@ def test_a_charset_no_text_can_be_read_in_is_read_as_utf8_by_both_runners(
         assert sync.encoding == "utf-8"
 
 
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 CUT_BODIES = {
     "fewer bytes than Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nab",
-    "a chunk size 0x2": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nab\r\n0\r\n\r\n",
-    "a chunk size +2": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\nab\r\n0\r\n\r\n",
-    "a chunk cut": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
-    "no last chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n",
+    "a chunk size 0x2": CHUNKED + b"0x2\r\nab\r\n0\r\n\r\n",
+    "a chunk size +2": CHUNKED + b"+2\r\nab\r\n0\r\n\r\n",
+    "a chunk cut": CHUNKED + b"5\r\nab",
+    "no last chunk": CHUNKED + b"2\r\nab\r\n",
 }
 
 
@@ -318,3 +320,35 @@ def test_a_body_cut_short_is_the_same_error_with_the_same_message_in_both_runner
         except Exception as exc:
             outcomes.append((type(exc), str(exc)))
     assert outcomes == [(BodyDropped, BODY_DROPPED_TEXT)] * 2
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "replies"),
+    [
+        ("GET", {}, [Reply(body={"ok": 1})]),
+        ("GET", {"params": {"q": "a b"}, "auth": ("ann", "pw-1")}, [Reply(body={})]),
+        ("POST", {"json": {"job": 7}, "headers": {"X-Team": "data"}}, [Reply(body={})]),
+        ("PUT", {"data": {"a": "1"}}, [Reply(308, "", {"Location": "/moved"}), Reply(body={})]),
+        ("POST", {"data": b"raw"}, [Reply(303, "", {"Location": "/result#top"}), Reply()]),
+    ],
+)
+def test_a_callback_reads_the_same_request_on_the_response_of_either_runner(
+    server: ScriptedServer, method: str, options: dict, replies: list[Reply]
+):
+    """``response.request``: the last hop's method, URL, body and the headers both runners
+    send (aiohttp's own, such as ``Host``, aside)."""
+    request = requests.Request(method, server.url("/jobs/1"), **options)
+    until = {"status_code": 200}
+    server.script(*replies)
+    with HttSleeper(request, until, max_retries=1) as sleeper:
+        sync = sleeper.run().request
+
+    async def main() -> requests.Response:
+        async with AsyncHttSleeper(request, until, max_retries=1) as sleeper:
+            return await sleeper.run()
+
+    server.script(*replies)
+    shorn = asyncio.run(main()).request
+    assert shorn is not None
+    assert (shorn.method, shorn.url, shorn.body) == (sync.method, sync.url, sync.body)
+    assert dict(shorn.headers) == dict(sync.headers)
