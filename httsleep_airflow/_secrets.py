@@ -553,6 +553,9 @@ class _Patterns(NamedTuple):
     decoded_runs: frozenset[str]  #: the runs of each form read decoded
     short: tuple[str, ...]  #: the decoded forms too short to have a run, found whole
     short_bytes: tuple[bytes, ...]  #: the bytes of forms too short for their base64 forms
+    #: the base64 of each whole three bytes of those (either alphabet): one is in any base64
+    #: that holds one of them whole, wherever it sits
+    cores: tuple[str, ...]
 
 
 @functools.lru_cache(maxsize=256)
@@ -573,8 +576,19 @@ def _patterns(secrets: tuple[str, ...]) -> _Patterns:
         for encoding in ("utf-8", "latin-1")
         if len(data := form.encode(encoding, "ignore")) < BASE64_WHOLE
     }
+    cores = {
+        form
+        for data in short_bytes
+        for skip in range(3)
+        for core in [base64.b64encode(data[skip : skip + 3]).decode()]
+        for form in (core, core.replace("+", "-").replace("/", "_"))
+    }
     return _Patterns(
-        _runs_of(secrets), _runs_of(readings), short, tuple(sorted(short_bytes, key=len))
+        _runs_of(secrets),
+        _runs_of(readings),
+        short,
+        tuple(sorted(short_bytes, key=len)),
+        tuple(sorted(cores)),
     )
 
 
@@ -585,12 +599,20 @@ BASE64_WHOLE = 8
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{7,}")
 
 
-def _base64_spans(text: str, secrets: tuple[bytes, ...]) -> list[tuple[int, int]]:
+def _base64_spans(
+    text: str, secrets: tuple[bytes, ...], cores: tuple[str, ...]
+) -> list[tuple[int, int]]:
     """Where ``text`` holds base64 (either alphabet, from any of its first four characters)
-    whose bytes hold one of ``secrets``: the whole run of base64 characters."""
-    spans = []
+    whose bytes hold one of ``secrets``: the whole run of base64 characters. Only a run that
+    holds one of their ``cores`` is decoded (none, in most texts: a few searches)."""
+    spans: list[tuple[int, int]] = []
+    if not any(core in text for core in cores):
+        return spans
     for match in _BASE64_RUN.finditer(text):
-        run = match.group().replace("-", "+").replace("_", "/")
+        run = match.group()
+        if not any(core in run for core in cores):
+            continue
+        run = run.replace("-", "+").replace("_", "/")
         for skip in range(4):
             chunk = run[skip:]
             rest = len(chunk) % 4
@@ -622,7 +644,7 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with every run of a form, as written or read decoded, as ``***``."""
     if not secrets or len(text) < MIN_SECRET_LENGTH:
         return text
-    runs, decoded_runs, short, _ = _patterns(secrets)
+    runs, decoded_runs, short, _, _ = _patterns(secrets)
     spans = _run_spans(text, runs)
     grammars = (_ESCAPE, _BACKSLASHED) if "\\" in text else (_ESCAPE,)
     for grammar in grammars:
@@ -653,10 +675,10 @@ def _replace_forms(text: str, secrets: tuple[str, ...]) -> str:
     """``text`` with every whole form in ``secrets`` replaced by ``***``, and first, in its
     first ``RUN_SCAN_LIMIT`` characters, any base64 that holds a secret too short for its
     base64 forms (before a form found in it cuts it)."""
-    short_bytes = _patterns(secrets).short_bytes if secrets else ()
-    if short_bytes:
+    patterns = _patterns(secrets) if secrets else None
+    if patterns is not None and patterns.short_bytes:
         head = text[:RUN_SCAN_LIMIT]
-        spans = _base64_spans(head, short_bytes)
+        spans = _base64_spans(head, patterns.short_bytes, patterns.cores)
         if spans:
             pieces, last = [], 0
             for start, end in spans:
