@@ -266,14 +266,14 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         for cause in causes(error)
     ):
         return MalformedHeaders(MALFORMED_TEXT)
-    if any(_parser_refused(cause, _BAD_CHUNK_MESSAGES) for cause in causes(error)):
-        return BodyDropped(BODY_DROPPED_TEXT)  # as urllib3's InvalidChunkLength
+    if isinstance(error, aiohttp.ClientPayloadError) or any(
+        _parser_refused(cause, _BAD_CHUNK_MESSAGES) for cause in causes(error)
+    ):  # a body cut short, or a chunk size refused (as urllib3's InvalidChunkLength)
+        return BodyDropped(BODY_DROPPED_TEXT)
     if isinstance(error, aiohttp.ServerDisconnectedError) and error.message is _CUT_PAST_LIMIT:
         return HeaderTooLarge(HEADER_LIMIT_TEXT)  # a cut head, past the requests runner's limit
     if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
         return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return BodyDropped(BODY_DROPPED_TEXT)
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)

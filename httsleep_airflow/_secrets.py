@@ -547,7 +547,7 @@ def _runs_of(forms: Iterable[str]) -> frozenset[str]:
 
 
 class _Patterns(NamedTuple):
-    """What ``_mask_runs`` looks for."""
+    """What redaction looks for beyond the whole forms (``_mask_runs``, ``_replace_forms``)."""
 
     runs: frozenset[str]  #: every run of ``RUN_LENGTH`` characters of every form
     decoded_runs: frozenset[str]  #: the runs of each form read decoded
@@ -560,9 +560,9 @@ class _Patterns(NamedTuple):
 
 @functools.lru_cache(maxsize=256)
 def _patterns(secrets: tuple[str, ...]) -> _Patterns:
-    """What ``_mask_runs`` looks for, shared by equal secret sets (the triggers of one
-    connection hold one copy); each form is read as written and decoded (a text's escapes are
-    undone once)."""
+    """What redaction looks for beyond the whole forms, shared by equal secret sets (the
+    triggers of one connection hold one copy); each form is read as written and decoded (a
+    text's escapes are undone once)."""
     readings = {
         reading
         for form in secrets
@@ -659,6 +659,11 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
             spans += found
         else:
             spans += [(starts[start], ends[end - 1]) for start, end in found]
+    return _masked(text, spans)
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each of ``spans`` (``(start, end)``, overlapping or not) as ``***``."""
     if not spans:
         return text
     pieces: list[str] = []
@@ -679,12 +684,7 @@ def _replace_forms(text: str, secrets: tuple[str, ...]) -> str:
     if patterns is not None and patterns.short_bytes:
         head = text[:RUN_SCAN_LIMIT]
         spans = _base64_spans(head, patterns.short_bytes, patterns.cores)
-        if spans:
-            pieces, last = [], 0
-            for start, end in spans:
-                pieces += [head[last:start], MASK]
-                last = end
-            text = "".join(pieces) + text[last:]
+        text = _masked(head, spans) + text[len(head) :]
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
