@@ -50,6 +50,7 @@ from httsleep_airflow._core import (
     Sleep,
 )
 from httsleep_airflow._http import (
+    BLANK_BYTES,
     BODY_DROPPED_TEXT,
     CUT_HEAD_TEXT,
     HEADER_LIMIT_TEXT,
@@ -91,7 +92,7 @@ from httsleep_airflow._sync import (
     netrc_auth,
     proxy_secrets,
 )
-from httsleep_airflow.exceptions import ConditionError, HttSleepError
+from httsleep_airflow.exceptions import ConditionError, HttSleepError, InterruptInThread
 
 if sys.version_info < (3, 11):  # aiohttp depends on async-timeout before Python 3.11
     from async_timeout import timeout as _timeout_before_3_11
@@ -134,8 +135,35 @@ def aside(func: Callable[..., Any], *args: Any, user_code: bool = False) -> Awai
                     _POOL_SIZES[user_code],
                     thread_name_prefix="httsleep-callbacks" if user_code else "httsleep",
                 )
-    call = functools.partial(contextvars.copy_context().run, func, *args)
+    call = functools.partial(contextvars.copy_context().run, _contained, func, *args)
     return asyncio.get_running_loop().run_in_executor(pool, call)
+
+
+def _contained(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)``, but an exception that must not reach the loop as itself comes out as
+    ``InterruptInThread`` (no signal reaches a worker thread: it was raised by the code run)."""
+    try:
+        return func(*args)
+    except (StopIteration, concurrent.futures.CancelledError) as exc:
+        raise _interrupt(exc) from None
+    except Exception:
+        raise
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit, GeneratorExit, cancellation
+        raise _interrupt(exc) from None
+
+
+def _interrupt(exc: BaseException) -> InterruptInThread:
+    kind = type(exc)
+    try:
+        text = str(exc)
+    except Exception:  # a __str__ that raises
+        text = ""
+    said = f": {text}" if text else ""
+    return InterruptInThread(
+        f"{kind.__module__}.{kind.__qualname__} raised in a worker thread{said}; it ends this "
+        "wait as an error (on the event loop it would end more than this wait)",
+        exc,
+    )
 
 
 #: Bodies larger than this are undone (their content codings) and judged in a worker thread
@@ -581,8 +609,6 @@ _CUT_PAST_LIMIT = object()
 _REFUSED_LINE = "a header line the requests runner refuses"
 #: The end of a blank line: where a response's head ends (a bare LF too, as both parsers read).
 _BLANK_LINE = re.compile(rb"\n\r?\n")
-#: The CR and LF bytes before a status line, which both parsers skip.
-_BLANK_BYTES = re.compile(rb"[\r\n]*")
 
 
 class _Framed:
@@ -636,6 +662,9 @@ class _Framed:
             return _NOTHING
         before = (self._head or b"") if self._payload is None else None  # a head not ended yet
         if before is not None:
+            if self._lead and not before and not data.strip(b"\r\n"):
+                return _NOTHING  # CR and LF bytes before a status line, which both parsers
+                # skip: a server may send them without end, looked at once each, in C
             self._count_lines(before, data)
         try:
             found = self._parser.feed_data(data)
@@ -736,7 +765,7 @@ class _Framed:
             blank = _BLANK_LINE.search(tail + data)
         else:  # the CR and LF bytes before a status line end no head: looked past
             tail = b""
-            blank = _BLANK_LINE.search(data, _BLANK_BYTES.match(data).end())  # type: ignore[union-attr]
+            blank = _BLANK_LINE.search(data, BLANK_BYTES.match(data).end())  # type: ignore[union-attr]
         if blank is None:
             self._lines += self._line_ends(data, 0, len(data))
             _check_line_ends(self._lines)
@@ -750,7 +779,7 @@ class _Framed:
             if self._interims > MAX_INTERIM:  # refused before the parser reads them
                 raise HeaderTooLarge(INTERIM_LIMIT_TEXT)
             self._lead = True
-            start = _BLANK_BYTES.match(data, end).end()  # type: ignore[union-attr]  # always
+            start = BLANK_BYTES.match(data, end).end()  # type: ignore[union-attr]  # always
             if start == len(data):
                 break  # only the CR and LF bytes before the next status line, so far
             blank = _BLANK_LINE.search(data, start)
@@ -764,7 +793,7 @@ class _Framed:
         """The line ends in ``data[start:end]`` past the CR and LF bytes before a status line
         (``_lead``: none but those have come of this head yet)."""
         if self._lead:
-            start = _BLANK_BYTES.match(data, start, end).end()  # type: ignore[union-attr]
+            start = BLANK_BYTES.match(data, start, end).end()  # type: ignore[union-attr]
             self._lead = start == end
         return data.count(b"\n", start, end)
 
@@ -785,7 +814,7 @@ class _Framed:
             self._lines = self._line_ends(head, 0, len(head))
         if head and head[0] in b"\r\n":  # the CR and LF bytes before a status line: skipped
             # by both parsers, and not kept (each read would look at them all again)
-            lead = _BLANK_BYTES.match(head).end()  # type: ignore[union-attr]  # always
+            lead = BLANK_BYTES.match(head).end()  # type: ignore[union-attr]  # always
             del head[:lead]
             self._known, self._line_at = None, max(0, self._line_at - lead)
         self._head = head if len(head) <= _KEEP_HEAD else None

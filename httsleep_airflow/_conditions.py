@@ -973,6 +973,10 @@ class Judgement:
     pending: tuple[Any, ...] | None = None  # PENDING: until's ``observed`` (``pending_key``)
 
 
+#: Rules with more checks than this may take long to judge whatever the body (``may_take_long``).
+MANY_CHECKS = 256
+
+
 class Rules:
     """``until`` and ``alarms`` together: alarms are checked first, on every response."""
 
@@ -995,9 +999,15 @@ class Rules:
         #: Whether judging one body may take long, whatever its size: user code, or a JSONPath
         #: that is no plain path (a wildcard, union, filter, ``..``: it may walk the whole
         #: document or fan out; the aiohttp runner judges it in a thread).
-        self.may_take_long = self.has_callback or any(
-            _shape(entry.expression).steps is None for entry in self._jsonpath_entries()
+        self.may_take_long = (
+            self.has_callback
+            or self._checks() + len(self._jsonpath_entries()) > MANY_CHECKS
+            or any(_shape(entry.expression).steps is None for entry in self._jsonpath_entries())
         )
+
+    def _checks(self) -> int:
+        sets = (self.until,) if self.alarms is None else (self.until, self.alarms)
+        return sum(len(clause.checks) for condition_set in sets for clause in condition_set.clauses)
 
     def _jsonpath_entries(self) -> list[_JsonPathEntry]:
         sets = (self.until,) if self.alarms is None else (self.until, self.alarms)

@@ -328,12 +328,19 @@ def heads_refused(
     """
     if line == 0 and not _odd_bytes(heads):
         return False
-    for found in _LINES.finditer(heads):
+    position, size = 0, len(heads)
+    while position < size:
+        if line == 0:  # the CR and LF bytes before a status line: skipped by both (a bare CR
+            # too), in one step (a server may send megabytes of them)
+            position = BLANK_BYTES.match(heads, position).end()  # type: ignore[union-attr]
+            if position == size:
+                break
+        found = _LINES.match(heads, position)
+        if found is None:
+            break
+        position = found.end()
         text = found.group()
         if line == 0:
-            text = text.lstrip(b"\r\n")  # the CR and LF bytes before a status line: skipped
-            if not text:  # by both (a bare CR too)
-                continue
             if not check_status_line(text):  # not ended yet
                 return False
             line, interim, framing = 1, text[9:10] == b"1", False
@@ -407,6 +414,8 @@ _ORDINARY_HEAD = re.compile(
 
 #: A line as read up to its LF, or what the connection cut of one.
 _LINES = re.compile(rb"[^\n]*\n|[^\n]+$")
+#: The CR and LF bytes a head may begin with (both parsers skip them before a status line).
+BLANK_BYTES = re.compile(rb"[\r\n]*")
 
 
 def check_status(status: int, version: tuple[int, ...]) -> None:

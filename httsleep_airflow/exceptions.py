@@ -48,6 +48,7 @@ __all__ = [
     "DeadlinePassed",
     "GaveUp",
     "HttSleepError",
+    "InterruptInThread",
     "JSONPathTooCostly",
     "JSONTooDeep",
     "MaxRetriesExceeded",
@@ -58,6 +59,22 @@ __all__ = [
 
 class HttSleepError(Exception):
     """Base class of the errors this package raises."""
+
+
+class InterruptInThread(HttSleepError):
+    """User code (a callback, a module it imports) raised, in a worker thread of the async
+    runner, an exception that would end more than this wait on the event loop:
+    ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``, a ``CancelledError`` (taken for
+    a cancellation of the trigger) or ``StopIteration`` (which no future can carry). It ends
+    this wait as an error instead; ``error`` is the exception raised. The requests runner
+    raises those as they are (they run on the caller's own thread there).
+    """
+
+    error: BaseException | None = None  # also when rebuilt from a trigger's event, without it
+
+    def __init__(self, message: str, error: BaseException | None = None):
+        super().__init__(message)
+        self.error = error
 
 
 class ConditionError(HttSleepError, ValueError):

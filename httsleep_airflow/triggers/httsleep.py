@@ -253,6 +253,53 @@ def unseal(token: str) -> dict[str, Any]:
 #: The arguments of a sensor that may hold its own secrets (``split_secrets``).
 SEALABLE = ("endpoint", "headers", "params", "data", "json_body")
 
+#: Arguments past this many values (a string counts one per 64 characters) are large: the
+#: request and conditions are built from them off the loop (``_weight``).
+LARGE_ARGUMENTS = 2_000
+
+#: The arguments that hold a user's own plain data (``escaped``).
+PLAIN_DATA = ("conditions", "params", "data", "json_body", "headers")
+
+
+def escaped(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` as Airflow's serializer can store them and give them back: an argument of
+    plain data holding a mapping key that starts with ``__`` (``__type``, ``__var``,
+    ``__classname__``: what the serializer reserves, or may one day) goes as JSON text in
+    ``as_json`` instead. Stored as it is, such a key is read back as another type, or fails
+    the triggerer's runner: every trigger of that triggerer with it.
+
+    :raises ValueError: such an argument holds a value JSON cannot write.
+    """
+    texts: dict[str, str] = {}
+    for name in PLAIN_DATA:
+        value = kwargs.get(name)
+        if not _has_reserved_key(value):
+            continue
+        try:
+            texts[name] = json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name}: a key starting with '__' is stored as JSON text, and this value "
+                f"cannot be written so ({exc})"
+            ) from None
+        kwargs[name] = None
+    if texts:
+        kwargs["as_json"] = {**(kwargs.get("as_json") or {}), **texts}
+    return kwargs
+
+
+def _has_reserved_key(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if any(isinstance(key, str) and key.startswith("__") for key in item):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
 
 def split_secrets(
     arguments: Mapping[str, Any], secret_headers: Any = ()
@@ -326,6 +373,7 @@ class HttSleepTrigger(BaseTrigger):
 
     def __init__(
         self,
+        /,
         *,
         endpoint: str | None = None,
         conditions: Mapping[str, Any] | None = None,
@@ -347,6 +395,7 @@ class HttSleepTrigger(BaseTrigger):
         secret_headers: list[str] | None = None,
         sealed: str | None = None,
         follows: str | None = None,
+        as_json: Mapping[str, str] | None = None,
         **unknown: Any,
     ):
         # Only plain assignments: in the triggerer, an exception here would end the process
@@ -372,13 +421,14 @@ class HttSleepTrigger(BaseTrigger):
         self.secret_headers = secret_headers
         self.sealed = sealed
         self.follows = follows
+        self.as_json = as_json  # arguments stored as JSON text (``escaped``), read by validate()
         # kwargs of another version of this trigger, reported by run(); most have none: no dict
         self.unknown = unknown or None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            self._kwargs() | self._sealed_arguments(),
+            escaped(self._kwargs() | self._sealed_arguments()),
         )
 
     def _sealed_arguments(self) -> dict[str, Any]:
@@ -427,7 +477,7 @@ class HttSleepTrigger(BaseTrigger):
             "secret_headers": self.secret_headers,
             "sealed": self.sealed,
             "follows": self.follows,
-        }
+        } | ({} if self.as_json is None else {"as_json": self.as_json})
 
     def __repr__(self) -> str:
         """What the triggerer logs: the kwargs, with the sealed token left out."""
@@ -450,6 +500,7 @@ class HttSleepTrigger(BaseTrigger):
                 f"unknown arguments {', '.join(sorted(map(str, self.unknown)))}: the worker and "
                 "the triggerer run different versions of httsleep-airflow"
             )
+        self._read_as_json()
         if not isinstance(self.endpoint, str):
             raise ConditionError(f"endpoint must be a string, not {type(self.endpoint).__name__}")
         conditions = self.conditions
@@ -481,6 +532,41 @@ class HttSleepTrigger(BaseTrigger):
                 raise ConditionError(f"{name} must be a Unix time, not {when!r:.40}")
         if self.xcom_jsonpath is not None:
             checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
+
+    def _weight(self) -> tuple[bool, bool]:
+        """Whether rebuilding this trigger may run user code (a callback or an exception class
+        to import), and whether its arguments are large (``LARGE_ARGUMENTS``)."""
+        user_code = bool(self.ignore_exceptions) or self.as_json is not None
+        budget = LARGE_ARGUMENTS
+        stack: list[Any] = [self.endpoint, *(getattr(self, name) for name in PLAIN_DATA)]
+        while stack and budget > 0:
+            item = stack.pop()
+            budget -= 1
+            if isinstance(item, Mapping):
+                user_code = user_code or "callback" in item
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list | tuple):
+                stack.extend(item)
+            elif isinstance(item, str | bytes):
+                budget -= len(item) // 64
+        large = budget <= 0
+        return user_code or large, large
+
+    def _read_as_json(self) -> None:
+        """The arguments ``escaped`` stored as JSON text, read back into their places."""
+        carried, self.as_json = self.as_json, None
+        if carried is None:
+            return
+        if not isinstance(carried, Mapping):
+            raise ConditionError(f"as_json must be an object, not {type(carried).__name__}")
+        for name, text in carried.items():
+            if name not in PLAIN_DATA or not isinstance(text, str):
+                raise ConditionError(f"as_json: {name!r} is no argument stored as JSON text")
+            try:
+                setattr(self, name, json.loads(text))
+            except ValueError as exc:
+                raise ConditionError(f"as_json: {name!r} is no JSON text ({exc})") from None
 
     def sleeper(
         self, settings: ConnectionSettings | None, sealed: Mapping[str, Any] | None = None
@@ -561,8 +647,12 @@ class HttSleepTrigger(BaseTrigger):
             json_body=sealed.get("json_body"),
         )
         await _mask(own)
-        try:  # in a worker thread: it imports the callbacks' modules, user code
-            await aside(self.validate, user_code=True)
+        # in a worker thread: it may import user code (the callbacks' modules: their threads,
+        # which callbacks that block may all hold), and takes time that grows with the
+        # arguments (compiled again with the request, off the loop too when they are large)
+        user_code, large = self._weight()
+        try:
+            await aside(self.validate, user_code=user_code)
         except ConditionError as exc:
             hint = f"; {IMPORTABLE_HINT}" if "import" in str(exc) else ""
             raise TriggerProblem(
@@ -570,6 +660,8 @@ class HttSleepTrigger(BaseTrigger):
             ) from None
         settings = await self._settings()
         try:
+            if large:
+                return await aside(self.sleeper, settings, sealed, user_code=user_code)  # type: ignore[no-any-return]
             return self.sleeper(settings, sealed)
         except ConditionError as exc:
             raise TriggerProblem(f"the trigger cannot be rebuilt: {exc}", fatal=True) from None
@@ -612,7 +704,7 @@ class HttSleepTrigger(BaseTrigger):
             raise
         except TriggerProblem as exc:
             event = _error_event(exc, self._secrets_of(sleeper), fatal=exc.fatal)
-        except BaseException as exc:  # SystemExit from a callback included: it is no exit here
+        except BaseException as exc:  # SystemExit included: it is no exit here
             event = _error_event(exc, self._secrets_of(sleeper))
         finally:
             if lines is not None:

@@ -10,12 +10,16 @@ import json
 import os
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from httsleep_airflow.exceptions import InterruptInThread
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 from tests.airflow.conftest import sensor_source, task_states
@@ -436,6 +440,66 @@ def test_a_callback_that_exits_or_cannot_be_printed_is_one_event(server, callbac
     assert [e["status"] for e in healthy_events] == ["success"]
 
 
+def interrupts(response: Any) -> bool:
+    raise KeyboardInterrupt("ctrl-c")
+
+
+def ends_a_generator(response: Any) -> bool:
+    raise GeneratorExit("closed")
+
+
+def cancels(response: Any) -> bool:
+    raise asyncio.CancelledError("cancel me")
+
+
+def cancels_a_future(response: Any) -> bool:
+    import concurrent.futures
+
+    raise concurrent.futures.CancelledError()
+
+
+def stops(response: Any) -> bool:
+    raise StopIteration("no more")
+
+
+@pytest.mark.parametrize(
+    ("callback", "raised"),
+    [
+        ("interrupts", "builtins.KeyboardInterrupt raised in a worker thread: ctrl-c"),
+        ("ends_a_generator", "builtins.GeneratorExit raised in a worker thread: closed"),
+        ("cancels", "asyncio.exceptions.CancelledError raised in a worker thread: cancel me"),
+        ("cancels_a_future", "concurrent.futures._base.CancelledError raised in a worker thread;"),
+        ("stops", "builtins.StopIteration raised in a worker thread: no more"),
+    ],
+)
+def test_a_callback_raising_what_ends_a_loop_or_a_task_ends_only_its_wait(
+    server: ScriptedServer, callback: str, raised: str
+):
+    """Raised in a worker thread, these would stop the event loop (``KeyboardInterrupt``), pass
+    for a cancellation of the trigger (no event: the task waits until its deferral times out),
+    or never reach it (a future cannot hold ``StopIteration``): each is one error event, the
+    triggers beside it unharmed, and the task fails with it."""
+    server.script(OK)
+
+    async def main() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        broken = trigger_for(server, conditions={"until": {"callback": f"{__name__}.{callback}"}})
+        healthy = trigger_for(server, conditions={"until": {"status_code": 200}})
+
+        async def collect(trigger: HttSleepTrigger) -> list[dict[str, Any]]:
+            return [event.payload async for event in trigger.run()]
+
+        return await asyncio.wait_for(asyncio.gather(collect(broken), collect(healthy)), 30)
+
+    broken_events, healthy_events = asyncio.run(main())
+    (event,) = broken_events
+    assert event["error_type"] == "httsleep_airflow.exceptions.InterruptInThread", event
+    assert event["message"].startswith(raised), event
+    assert [e["status"] for e in healthy_events] == ["success"]
+    sensor = HttSleepSensor(task_id="wait", endpoint="/jobs/1", until={"status_code": 200})
+    with pytest.raises(InterruptInThread, match="raised in a worker thread"):
+        sensor.execute_complete({}, event)
+
+
 def test_kwargs_of_another_version_are_one_fatal_event(server):
     trigger = HttSleepTrigger(conditions={"until": {"status_code": 200}}, retry_after_cap=60)  # type: ignore[call-arg]
     (event,) = events_of(trigger)
@@ -697,3 +761,166 @@ def test_a_deferred_error_says_what_poke_modes_says(make: Any, same_class: bool)
     else:
         assert type(info.value) is HttSleepError
         assert str(error) in str(info.value) and str(error)
+
+
+# --- plain data with keys Airflow's serializer reserves ----------------------------------------
+
+#: Keys Airflow's serializers read as their own (``__type``/``__var``: Airflow 3.1's and the old
+#: form 3.3 still reads; ``__classname__``, ``__version__``, ``__data__``, ``__id__``: 3.3's),
+#: and ones a JSON API may send (GraphQL's ``__typename``).
+RESERVED = ["__type", "__var", "__classname__", "__version__", "__data__", "__id__", "__typename"]
+
+
+def through_a_trigger_row(trigger: HttSleepTrigger) -> HttSleepTrigger:
+    """The trigger as the triggerer rebuilds it: serialized, stored as Airflow stores a trigger
+    row's kwargs (encrypted), read back and constructed."""
+    from airflow.models.trigger import Trigger
+
+    classpath, kwargs = trigger.serialize()
+    assert classpath.endswith("HttSleepTrigger")
+    return HttSleepTrigger(**Trigger._decrypt_kwargs(Trigger.encrypt_kwargs(kwargs)))
+
+
+plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(RESERVED) | st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    value=plain_json,
+    reserved=st.dictionaries(st.sampled_from(RESERVED), plain_json, min_size=1, max_size=3),
+)
+def test_plain_data_with_reserved_keys_comes_back_from_a_trigger_row_as_it_was(
+    value: Any, reserved: dict[str, Any]
+):
+    """Stored as they are, ``{"__type": "Job", "__var": "done"}`` comes back as another value,
+    ``__classname__`` fails Airflow's runner (every trigger of the triggerer with it): every
+    argument of plain data comes back equal."""
+    document = {**reserved, "v": value}
+    arguments = {
+        "conditions": {
+            "until": {"json": document},
+            "alarms": [{"jsonpath": [{"expression": "a", "value": document}]}],
+        },
+        "json_body": document,
+        "params": {"q": json.dumps(document)},
+        "headers": {"X-A": "1"},
+    }
+    trigger = HttSleepTrigger(endpoint="http://127.0.0.1:9/jobs/1", **arguments)
+    rebuilt = through_a_trigger_row(trigger)
+    rebuilt.validate()  # reads back what went as JSON text
+    assert {name: getattr(rebuilt, name) for name in arguments} == arguments
+    assert rebuilt.serialize() == trigger.serialize()
+
+
+def test_a_condition_with_serializer_keys_is_judged_as_written(server: ScriptedServer):
+    document = {"__type": "Job", "__var": "done", "__classname__": "x", "__version__": 1}
+    server.script(Reply(body=document))
+    trigger = trigger_for(server, conditions={"until": {"json": document}}, do_xcom_push=False)
+    (event,) = events_of(through_a_trigger_row(trigger))
+    assert event == {"status": "success"}  # (such a value is no XCom: docs/reference.md)
+
+
+def test_plain_data_json_cannot_write_is_an_error_when_serialized_not_in_the_triggerer():
+    trigger = HttSleepTrigger(
+        endpoint="http://127.0.0.1:9/jobs/1", json_body={"__type": "x", "v": {1, 2}}
+    )
+    with pytest.raises(ValueError, match="json_body: a key starting with '__'"):
+        trigger.serialize()
+
+
+def test_a_row_naming_self_is_one_fatal_event(server: ScriptedServer):
+    (event,) = events_of(trigger_for(server, self="x"))
+    assert event["fatal"] is True and "unknown arguments self" in event["message"], event
+    assert server.received == []
+
+
+# --- what other triggers' user code or size cannot take from a trigger -------------------------
+
+gate = threading.Event()
+blocked = threading.Semaphore(0)
+
+
+def blocks_until_released(response: Any) -> bool:
+    blocked.release()
+    gate.wait(60)
+    return True
+
+
+def test_callbacks_that_block_every_callback_thread_hold_up_no_trigger_without_one(
+    server: ScriptedServer,
+):
+    """A DAG's callbacks that never return hold the callbacks' threads (all of them here); a
+    trigger without callbacks is rebuilt, polls and ends in the runner's own threads."""
+    from httsleep_airflow._async import _POOL_SIZES
+
+    server.script(*[OK] * (_POOL_SIZES[True] + 1))
+    callback = {"callback": f"{__name__}.blocks_until_released"}
+
+    async def main() -> list[dict[str, Any]]:
+        stuck = [
+            asyncio.ensure_future(collect(trigger_for(server, conditions={"until": callback})))
+            for _ in range(_POOL_SIZES[True])
+        ]
+        try:
+            for _ in stuck:  # every callback thread is held
+                await asyncio.get_running_loop().run_in_executor(None, blocked.acquire, True, 30)
+            healthy = trigger_for(server, conditions={"until": {"status_code": 200}})
+            return await asyncio.wait_for(collect(healthy), 30)
+        finally:
+            gate.set()
+            await asyncio.gather(*stuck)
+
+    assert [e["status"] for e in asyncio.run(main())] == ["success"]
+
+
+async def collect(trigger: HttSleepTrigger) -> list[dict[str, Any]]:
+    return [event.payload async for event in trigger.run()]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"conditions": {"until": [{"status_code": 200 + i % 2} for i in range(3_000)]}},
+        {"params": {"a": list(range(3_000))}, "conditions": {"until": {"status_code": 200}}},
+        {"json_body": {"rows": ["x" * 64] * 3_000}, "method": "POST"},
+    ],
+    ids=["3,000 alternatives", "3,000 params", "a 200 KB body"],
+)
+def test_a_trigger_of_large_arguments_is_built_off_the_loop(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any]
+):
+    """Compiling thousands of conditions or encoding a large request takes the time it takes:
+    in a worker thread, not on the loop every trigger shares."""
+    from httsleep_airflow._async import AsyncHttSleeper
+
+    built_in: list[str] = []
+    real_init = AsyncHttSleeper.__init__
+
+    def spied(self: AsyncHttSleeper, *args: Any, **kwargs: Any) -> None:
+        built_in.append(threading.current_thread().name)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncHttSleeper, "__init__", spied)
+    server.script(OK)
+    (event,) = events_of(trigger_for(server, **arguments))
+    assert event["status"] == "success", event
+    assert built_in and built_in[0].startswith("httsleep"), built_in
+    small = trigger_for(server, conditions={"until": {"status_code": 200}})
+    server.script(OK)
+    assert events_of(small)[0]["status"] == "success"
+    assert built_in[1] == "MainThread"  # a small one on the loop: no thread hop per trigger
+
+
+def test_rules_of_many_checks_are_judged_off_the_loop():
+    from httsleep_airflow._conditions import MANY_CHECKS, Rules
+
+    many = Rules([{"status_code": 200 + i} for i in range(MANY_CHECKS + 1)])
+    few = Rules([{"status_code": 200 + i} for i in range(MANY_CHECKS)])
+    assert (many.may_take_long, few.may_take_long) == (True, False)

@@ -1282,3 +1282,47 @@ def test_the_bytes_before_a_status_line_are_not_kept():
         assert not framed._refused(framed._head or b"", read)
         framed._keep(read)
     assert bytes(framed._head) == b"HTTP/1.1 200 OK\r\nX-A"  # type: ignore[arg-type]
+
+
+def test_reads_of_only_the_bytes_before_a_status_line_are_skipped_whole(monkeypatch):
+    """A server that sends CR and LF bytes without end before a status line had the aiohttp
+    runner look at them line by line, in Python: the shared loop held most of the time until
+    the request's deadline. A read of only those is now passed over whole: its lines are not
+    counted, not checked, and not given to aiohttp's parser (here none: it would raise)."""
+    import httsleep_airflow._async as runner
+    from httsleep_airflow._async import _Framed
+
+    def looked_at(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("looked at line by line")
+
+    monkeypatch.setattr(runner, "heads_refused", looked_at)
+    monkeypatch.setattr(_Framed, "_count_lines", looked_at)
+    framed = _Framed(None, SimpleNamespace(), {})  # type: ignore[arg-type]
+    for read in (b"\r\n" * 32_768, b"\r" * 65_536, b"\n\r\r\n" * 1_000):
+        assert framed.feed_data(read) == ((), False, b"")
+
+
+def test_a_long_run_of_the_bytes_before_a_status_line_is_read_alike(raw_server: RawServer):
+    reply = RawReply(body=b"{}", interim=b"\r\n" * 131_072 + b"\r")
+    assert _alike(raw_server, reply)[:2] == (200, b"{}")
+
+
+def test_the_bytes_before_a_status_line_are_passed_over_in_one_step():
+    from httsleep_airflow import _http
+
+    steps = 0
+    real = _http._LINES
+
+    class Counted:
+        def match(self, *args: Any) -> Any:
+            nonlocal steps
+            steps += 1
+            return real.match(*args)
+
+    heads = b"\r\n" * 50_000 + b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n"
+    original, _http._LINES = _http._LINES, Counted()  # type: ignore[assignment]
+    try:
+        assert _http.heads_refused(heads + b"\x00") is False
+    finally:
+        _http._LINES = original
+    assert steps <= 4  # the status line, a header line, the blank line: not 50,000 more
