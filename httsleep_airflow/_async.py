@@ -30,7 +30,7 @@ import requests
 import yarl
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.helpers import set_exception
-from aiohttp.http_exceptions import BadHttpMessage, InvalidHeader, LineTooLong
+from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, InvalidHeader, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth, HTTPProxyAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
@@ -50,6 +50,7 @@ from httsleep_airflow._core import (
     Sleep,
 )
 from httsleep_airflow._http import (
+    BAD_STATUS_TEXT,
     BLANK_BYTES,
     BODY_DROPPED_TEXT,
     CUT_HEAD_TEXT,
@@ -57,6 +58,7 @@ from httsleep_airflow._http import (
     IDEMPOTENT_METHODS,
     INTERIM_LIMIT_TEXT,
     MALFORMED_TEXT,
+    NO_ANSWER_TEXT,
     BodyDropped,
     HeaderTooLarge,
     MalformedHeaders,
@@ -80,6 +82,7 @@ from httsleep_airflow._http import (
     store_cookies,
     text_encoding,
     tls_context_of,
+    worded,
 )
 from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
 from httsleep_airflow._sync import (
@@ -285,8 +288,8 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
     if isinstance(error, _FINAL):
         return error
     for cause in causes(error):  # a shared rule's refusal, raised while aiohttp's parser read
-        if isinstance(cause, requests.exceptions.ConnectionError):  # (a bad status line too)
-            return cause
+        if isinstance(cause, requests.exceptions.ConnectionError):  # (a bad status line too):
+            return type(cause)(*cause.args)  # a new one (it will have the error as its cause)
     if any(isinstance(cause, LineTooLong) for cause in causes(error)):
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
     if any(  # InvalidHeader: a NUL in a value
@@ -302,6 +305,10 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return HeaderTooLarge(HEADER_LIMIT_TEXT)  # a cut head, past the requests runner's limit
     if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
         return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
+    if _closed_before_answering(error):
+        return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
+    if any(isinstance(cause, BadStatusLine) for cause in causes(error)):  # what else refused
+        return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)  # a status line
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
@@ -611,6 +618,11 @@ _REFUSED_LINE = "a header line the requests runner refuses"
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
+def _past_lead(before: bytes | bytearray, data: bytes) -> bytes:
+    """``data`` past the CR and LF bytes before a status line, when none of it came before."""
+    return data if before else data.lstrip(b"\r\n")
+
+
 class _Framed:
     """aiohttp's parser of one response, but bytes past the response's end that come in the
     read that ends it are dropped with the connection, as urllib3 leaves them unread: a server
@@ -671,6 +683,15 @@ class _Framed:
         except Exception as exc:
             if before is not None and self._refused(before, data):
                 raise InvalidHeader(_REFUSED_LINE) from exc
+            if (
+                before is not None
+                and not self._line_at
+                and not isinstance(exc, LineTooLong)  # past the limits: HeaderTooLarge
+                and b"\n" not in _past_lead(before, data)
+            ):
+                # refused inside a status line that has not ended: the requests runner refuses
+                # it once it ends, or is cut (``check_head_lines``)
+                raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT) from exc
             again = self._read_again(data) if self._payload is None else None
             if again is not None and not again[1]:  # read on by the parser that read it again
                 if _final_payload(again[0]) is None:  # interim heads only, as below
@@ -1225,7 +1246,7 @@ class AsyncHttSleeper(Plan):
         except Exception as exc:
             if budget is not None and type(exc) is TimeoutError:  # the deadline's own
                 raise RequestDeadlineExceeded.after(self.label, budget) from exc
-            translated = translate_error(exc, self.secrets)
+            translated = worded(translate_error(exc, self.secrets), self.label, budget)
             if translated is exc:
                 raise
             raise translated from exc
@@ -1342,7 +1363,8 @@ class AsyncHttSleeper(Plan):
         self.check_body_size(
             declared_body_size(
                 response.method, response.status, response.headers.get("Content-Length")
-            )
+            ),
+            declared=True,
         )
         if response.content_length is not None:  # aiohttp reads no byte past the declared length
             return await response.read()

@@ -98,6 +98,25 @@ class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
         return cls(f"{label}: no complete response within {budget:g} s (request deadline)")
 
 
+#: What both runners say of a read that waited past its timeout, and of a connection that was
+#: not made within the connect timeout (their libraries word them their own way, one naming an
+#: internal pool class): after the request's label (``worded``).
+READ_TIMEOUT_TEXT = "no data came within the read timeout"
+CONNECT_TIMEOUT_TEXT = "no connection within the connect timeout"
+
+
+def worded(error: BaseException, label: str, budget: float | None) -> BaseException:
+    """``error`` in the words both runners use for its cause where their libraries word it
+    their own way: a read or connect timeout, the request's deadline (``budget``: seconds)."""
+    if isinstance(error, RequestDeadlineExceeded) and budget is not None:
+        return RequestDeadlineExceeded.after(label, budget)
+    if type(error) is requests.exceptions.ReadTimeout:
+        return requests.exceptions.ReadTimeout(f"{label}: {READ_TIMEOUT_TEXT}")
+    if type(error) is requests.exceptions.ConnectTimeout:
+        return requests.exceptions.ConnectTimeout(f"{label}: {CONNECT_TIMEOUT_TEXT}")
+    return error
+
+
 BODY_DROPPED_TEXT = (
     "the response body was cut short: the connection closed or was reset before the end its "
     "Content-Length or chunks announced, or a chunk's size line could not be read"
@@ -215,6 +234,7 @@ def check_status_line(line: bytes) -> bool:
 
 
 CUT_HEAD_TEXT = "the connection closed inside the response's header section"
+NO_ANSWER_TEXT = "the server closed the connection without answering"
 
 
 def check_head_lines(lines: list[bytes]) -> None:

@@ -48,11 +48,13 @@ from httsleep_airflow._core import (
 from httsleep_airflow._core import request_deadline as request_deadline_seconds
 from httsleep_airflow._http import (
     AUTHORITY_NEVER,
+    BAD_STATUS_TEXT,
     BODY_DROPPED_TEXT,
     HEADER_LIMIT_TEXT,
     IDEMPOTENT_METHODS,
     INTERIM_LIMIT_TEXT,
     MALFORMED_TEXT,
+    NO_ANSWER_TEXT,
     TOKEN_CHARACTERS,
     BodyDropped,
     CookieHeaders,
@@ -84,6 +86,7 @@ from httsleep_airflow._http import (
     timeout_cause,
     tls_context_of,
     trailer_lines,
+    worded,
 )
 from httsleep_airflow._secrets import (
     basic_secrets,
@@ -170,6 +173,12 @@ def translate_error(
     for cause in causes(error):
         if isinstance(cause, MalformedHeaders | HeaderTooLarge):  # raised while http.client
             return cause  # read the head
+        if _bad_status(cause):
+            return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
+        if cause is not error and type(cause) is requests.exceptions.ConnectionError:
+            return type(cause)(*cause.args)  # a shared rule's refusal, which requests wraps
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
     if isinstance(error, _FINAL):
         return error
     message = scrub(str(error) or type(error).__name__, secrets, 300)
@@ -208,6 +217,14 @@ def translate_error(
     if isinstance(error, urllib3.exceptions.HTTPError):
         return requests.exceptions.RequestException(message)
     return error
+
+
+def _bad_status(cause: BaseException) -> bool:
+    """Whether http.client refused a status line (a status out of range, another protocol;
+    not a connection closed before one): worded as the shared rule words it."""
+    if isinstance(cause, http.client.BadStatusLine):
+        return not isinstance(cause, http.client.RemoteDisconnected)
+    return isinstance(cause, http.client.UnknownProtocol)
 
 
 #: Errors that already say what happened, passed through the boundary as they are.
@@ -1151,14 +1168,17 @@ class Plan:
         present always counts, even with a falsy value)."""
         return meets(response, condition)
 
-    def check_body_size(self, size: int | None) -> None:
-        """Raise ``ResponseTooLarge`` once ``size`` bytes (declared, or read so far) pass
-        ``max_body_bytes``. Both runners read bodies through this one rule."""
+    def check_body_size(self, size: int | None, *, declared: bool = False) -> None:
+        """Raise ``ResponseTooLarge`` once ``size`` bytes (``declared`` by the response's
+        ``Content-Length``, or read or decoded so far) pass ``max_body_bytes``. Both runners
+        read bodies through this one rule."""
         limit = self.max_body_bytes
         if limit is not None and size is not None and size > limit:
+            said = f"it declares {size}" if declared else "more came"  # (read in pieces of
+            # each runner's own sizes)
             raise ResponseTooLarge(
                 f"{self.label}: the response body is larger than max_body_bytes ({limit} bytes; "
-                f"{size} or more)",
+                f"{said})",
                 limit=limit,
             )
 
@@ -1309,6 +1329,7 @@ class HttSleeper(Plan):
                 translated: BaseException = RequestDeadlineExceeded.after(self.label, budget)
             else:
                 translated = translate_error(exc, deadline, self.secrets)
+                translated = worded(translated, self.label, budget)
             for cause in causes(exc):  # what was sent (its credentials, the whole URL) stays
                 if isinstance(cause, requests.RequestException):  # here, as in the aiohttp
                     cause.request = None  # runner
@@ -1475,7 +1496,8 @@ class HttSleeper(Plan):
             self.check_body_size(
                 declared_body_size(
                     method, response.status_code, response.headers.get("Content-Length")
-                )
+                ),
+                declared=True,
             )
             read = getattr(raw, "read1", None) or raw.read
             sock = getattr(getattr(raw, "connection", None), "sock", None)

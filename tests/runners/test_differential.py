@@ -16,6 +16,7 @@ import asyncio
 import gzip
 import json
 import os
+import re
 import zlib
 from typing import Any
 
@@ -231,7 +232,8 @@ def outcome(result: Any) -> Any:
         kind = RetriesExhausted if isinstance(result, RetriesExhausted) else DeadlinePassed
         status = None if result.response is None else result.response.status_code
         return ("gave up", kind.__name__, result.attempts, status)
-    return ("raised", type(result).__name__)
+    # the same message too: poke mode's task log and a deferred one's say the same
+    return ("raised", type(result).__name__, re.sub(r"127\.0\.0\.1:\d+", "HOST", str(result)))
 
 
 def run(runner: str, server: RawServer, script: list[RawReply], config: dict) -> tuple:

@@ -39,14 +39,27 @@ SETTINGS = settings(
 UNTIL = {"status_code": 200}
 
 
+class _Said(str):
+    """An error's class name, which compares equal only with one that said the same."""
+
+    said: str
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other) and getattr(other, "said", self.said) == self.said
+
+    __hash__ = str.__hash__
+
+
 def _end(server: RawServer, reply: RawReply, runner: str) -> Any:
     """What ``runner`` made of ``reply``: (status, body, headers, reason), or its error's
-    class."""
+    class (equal only to one with the same message)."""
     server.script(reply)
     try:
         response = run_in(runner, server.url("/r"), UNTIL, timeout=5, max_retries=1)
     except requests.RequestException as exc:
-        return type(exc).__name__
+        said = _Said(type(exc).__name__)
+        said.said = str(exc).replace(server.url("/r"), "URL")
+        return said
     except StopIteration as exc:  # no match: MaxRetriesExceeded / RetriesExhausted
         return ("no match", exc.response.status_code)
     except Exception as exc:
@@ -59,7 +72,7 @@ def _end(server: RawServer, reply: RawReply, runner: str) -> Any:
 
 def _alike(server: RawServer, reply: RawReply) -> Any:
     sync, async_ = (_end(server, reply, runner) for runner in ("sync", "async"))
-    assert sync == async_
+    assert sync == async_, (getattr(sync, "said", sync), getattr(async_, "said", async_))
     return sync
 
 
@@ -1326,3 +1339,47 @@ def test_the_bytes_before_a_status_line_are_passed_over_in_one_step():
     finally:
         _http._LINES = original
     assert steps <= 4  # the status line, a header line, the blank line: not 50,000 more
+
+
+def _error_of(server: RawServer, reply: RawReply, runner: str, **options: Any) -> Exception:
+    server.script(reply)
+    with pytest.raises(requests.RequestException) as caught:
+        run_in(runner, server.url("/r"), UNTIL, max_retries=1, **{"timeout": 5, **options})
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("reply", "options"),
+    [
+        (RawReply(body=b"{}", delay=2), {"timeout": (5, 0.3)}),  # no answer in time
+        (RawReply(body=b"{}", stall=2), {"timeout": (5, 0.3)}),  # the body stops coming
+        (RawReply(status=99), {}),
+        (RawReply(raw=b"HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n"), {}),
+        (RawReply(raw=b"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n"), {}),
+        (RawReply(raw=b"HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n"), {}),
+        (RawReply(raw=b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"), {}),
+    ],
+    ids=["read timeout", "stalled body", "status 099", "HTTP/2", "HTTP/1.2", "two spaces", "2000"],
+)
+def test_errors_of_one_cause_say_the_same_in_both_runners(
+    raw_server: RawServer, reply: RawReply, options: dict[str, Any]
+):
+    """Poke mode's task log and a deferred one's say the same: requests and aiohttp word a
+    read timeout or a bad status line their own ways (one naming an internal pool class)."""
+    errors = [_error_of(raw_server, reply, runner, **options) for runner in ("sync", "async")]
+    assert type(errors[0]) is type(errors[1])
+    assert str(errors[0]) == str(errors[1]), errors
+    assert "_WatchedPool" not in str(errors[0])
+
+
+def test_an_errors_causes_end(raw_server: RawServer):
+    """A shared rule's refusal raised inside aiohttp's parser was raised again as the error,
+    with the parser's error as its cause: a chain that came back to itself, without end for
+    any code that walks it."""
+    for runner in ("sync", "async"):
+        error: BaseException | None = _error_of(raw_server, RawReply(status=99), runner)
+        seen: set[int] = set()
+        while error is not None:
+            assert id(error) not in seen, runner
+            seen.add(id(error))
+            error = error.__cause__ or error.__context__
