@@ -67,6 +67,7 @@ from httsleep_airflow._http import (
     check_header_lines,
     check_status,
     check_status_line,
+    connect_failure,
     cookie_header,
     declared_body_size,
     decode_body,
@@ -159,7 +160,7 @@ def _interrupt(exc: BaseException) -> InterruptInThread:
     kind = type(exc)
     try:
         text = str(exc)
-    except Exception:  # a __str__ that raises
+    except BaseException:  # a __str__ that raises (a KeyboardInterrupt too: no signal here)
         text = ""
     said = f": {text}" if text else ""
     return InterruptInThread(
@@ -303,10 +304,16 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return BodyDropped(BODY_DROPPED_TEXT)
     if isinstance(error, aiohttp.ServerDisconnectedError) and error.message is _CUT_PAST_LIMIT:
         return HeaderTooLarge(HEADER_LIMIT_TEXT)  # a cut head, past the requests runner's limit
+    if isinstance(error, aiohttp.ServerDisconnectedError) and error.message is _CUT_STATUS_LINE:
+        return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
     if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
         return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
     if _closed_before_answering(error):
         return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
+    if isinstance(error, aiohttp.ClientConnectorError) and not isinstance(
+        error, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError
+    ):  # no connection made: refused, a name that does not resolve, a proxy not reached
+        return requests.exceptions.ConnectionError(connect_failure(error))
     if any(isinstance(cause, BadStatusLine) for cause in causes(error)):  # what else refused
         return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)  # a status line
     for source, target in _TRANSLATIONS:
@@ -612,6 +619,8 @@ _HEAD_LINES = 100
 #: What ``_Framed.feed_eof`` gives aiohttp for a head the connection cut after more lines than
 #: that: aiohttp puts it in its ``ServerDisconnectedError`` (``translate_error``).
 _CUT_PAST_LIMIT = object()
+#: What it gives aiohttp for a head cut inside its status line (a bad status line).
+_CUT_STATUS_LINE = object()
 #: Why a head's bytes are refused when aiohttp's parser read them (``_http.heads_refused``).
 _REFUSED_LINE = "a header line the requests runner refuses"
 #: The end of a blank line: where a response's head ends (a bare LF too, as both parsers read).
@@ -652,6 +661,7 @@ class _Framed:
         "_parser",
         "_payload",
         "_protocol",
+        "_refusing",
     )
 
     def __init__(self, parser: Any, protocol: _Handler, options: dict[str, Any]):
@@ -668,9 +678,14 @@ class _Framed:
         self._line_at = 0  # where the head's line not ended yet begins in ``_head``
         self._known: bool | None = None  # whether that line is a framing line, once known
         self._dropping = False
+        self._refusing = False  # a status line its parser refused: read to its end
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
         if self._dropping:
+            return _NOTHING
+        if self._refusing:  # a status line aiohttp's parser refused, read to its end
+            if b"\n" in data:
+                raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
             return _NOTHING
         before = (self._head or b"") if self._payload is None else None  # a head not ended yet
         if before is not None:
@@ -689,9 +704,11 @@ class _Framed:
                 and not isinstance(exc, LineTooLong)  # past the limits: HeaderTooLarge
                 and b"\n" not in _past_lead(before, data)
             ):
-                # refused inside a status line that has not ended: the requests runner refuses
-                # it once it ends, or is cut (``check_head_lines``)
-                raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT) from exc
+                # refused inside a status line that has not ended: the requests runner reads
+                # on to its end (a bad status line), the connection's (a cut head) or a read
+                # timeout, and so does this one (``_refusing``)
+                self._refusing = True
+                return _NOTHING
             again = self._read_again(data) if self._payload is None else None
             if again is not None and not again[1]:  # read on by the parser that read it again
                 if _final_payload(again[0]) is None:  # interim heads only, as below
@@ -908,6 +925,8 @@ class _Framed:
     def feed_eof(self) -> Any:
         if self._dropping:
             return None
+        if self._refusing or self._inside_status_line():  # a head cut there: what the
+            return _CUT_STATUS_LINE  # requests runner calls a bad status line
         uncompleted = self._parser.feed_eof()
         if self._payload is None and self._head is not None:  # a head cut before its end
             # the line begun, and the stream's end: lines the requests runner reads too
@@ -915,6 +934,12 @@ class _Framed:
             if max(0, self._lines - 1) + begun + 1 > _HEAD_LINES:
                 return _CUT_PAST_LIMIT
         return uncompleted
+
+    def _inside_status_line(self) -> bool:
+        """Whether a head has begun and its status line has not ended (``_head``: past the CR
+        and LF bytes before it, and past any interim head that ended)."""
+        head = self._head
+        return self._payload is None and bool(head) and not self._line_at and b"\n" not in head  # type: ignore[operator]
 
     def __getattr__(self, name: str) -> Any:  # what else aiohttp asks of its parser
         return getattr(self._parser, name)

@@ -103,6 +103,26 @@ class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
 #: internal pool class): after the request's label (``worded``).
 READ_TIMEOUT_TEXT = "no data came within the read timeout"
 CONNECT_TIMEOUT_TEXT = "no connection within the connect timeout"
+#: What both runners say of a connection that could not be made (refused, a name that does not
+#: resolve), before the system's reason (``connect_failure``).
+CONNECT_FAILED_TEXT = "cannot connect"
+
+
+def connect_failure(error: BaseException) -> str:
+    """``CONNECT_FAILED_TEXT`` with the system's reason for it, from the socket's own error
+    behind ``error`` (``Connection refused``, ``Name or service not known``), worded by the
+    system, not by either library (one named an internal pool class, the other an object's
+    address)."""
+    for cause in causes(error):
+        if isinstance(cause, OSError) and type(cause).__module__ in ("builtins", "socket"):
+            number = cause.errno
+            if not isinstance(number, int):  # several addresses tried: each one's error
+                found = re.search(r"\[Errno (\d+)\]", str(cause))
+                number = int(found.group(1)) if found else None
+            if isinstance(number, int) and number > 0:
+                return f"{CONNECT_FAILED_TEXT} ({os.strerror(number)})"
+            return f"{CONNECT_FAILED_TEXT} ({cause.strerror or type(cause).__name__})"
+    return CONNECT_FAILED_TEXT
 
 
 def worded(error: BaseException, label: str, budget: float | None) -> BaseException:
@@ -114,6 +134,10 @@ def worded(error: BaseException, label: str, budget: float | None) -> BaseExcept
         return requests.exceptions.ReadTimeout(f"{label}: {READ_TIMEOUT_TEXT}")
     if type(error) is requests.exceptions.ConnectTimeout:
         return requests.exceptions.ConnectTimeout(f"{label}: {CONNECT_TIMEOUT_TEXT}")
+    if type(error) is requests.exceptions.ConnectionError and str(error).startswith(
+        CONNECT_FAILED_TEXT
+    ):
+        return requests.exceptions.ConnectionError(f"{label}: {error}")
     return error
 
 

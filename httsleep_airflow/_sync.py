@@ -68,6 +68,7 @@ from httsleep_airflow._http import (
     check_header_lines,
     check_headers,
     check_method,
+    connect_failure,
     cookie_header,
     cut_line_refused,
     declared_body_size,
@@ -173,7 +174,7 @@ def translate_error(
     for cause in causes(error):
         if isinstance(cause, MalformedHeaders | HeaderTooLarge):  # raised while http.client
             return cause  # read the head
-        if _bad_status(cause):
+        if _bad_status(cause):  # (cut inside the status line too, as the shared rule says)
             return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
         if cause is not error and type(cause) is requests.exceptions.ConnectionError:
             return type(cause)(*cause.args)  # a shared rule's refusal, which requests wraps
@@ -187,7 +188,7 @@ def translate_error(
         return HeaderTooLarge(HEADER_LIMIT_TEXT)
     refused = any(isinstance(c, urllib3.exceptions.NewConnectionError) for c in causes(error))
     if refused:  # urllib3 2 makes it a ConnectTimeoutError; requests a ConnectionError, as here
-        return requests.exceptions.ConnectionError(message)
+        return requests.exceptions.ConnectionError(connect_failure(error))
     if isinstance(error, requests.exceptions.ConnectTimeout) or any(
         isinstance(cause, urllib3.exceptions.ConnectTimeoutError) for cause in causes(error)
     ):

@@ -539,6 +539,8 @@ class HttSleepTrigger(BaseTrigger):
         user_code = bool(self.ignore_exceptions) or self.as_json is not None
         budget = LARGE_ARGUMENTS
         stack: list[Any] = [self.endpoint, *(getattr(self, name) for name in PLAIN_DATA)]
+        if isinstance(self.as_json, Mapping):  # JSON text: a value in a few characters
+            budget -= sum(len(text) // 8 for text in self.as_json.values() if isinstance(text, str))
         while stack and budget > 0:
             item = stack.pop()
             budget -= 1
@@ -563,10 +565,14 @@ class HttSleepTrigger(BaseTrigger):
         for name, text in carried.items():
             if name not in PLAIN_DATA or not isinstance(text, str):
                 raise ConditionError(f"as_json: {name!r} is no argument stored as JSON text")
+            if getattr(self, name) is not None:  # escaped() leaves None in its place
+                raise ConditionError(f"as_json: {name!r} is given twice")
             try:
                 setattr(self, name, json.loads(text))
-            except ValueError as exc:
-                raise ConditionError(f"as_json: {name!r} is no JSON text ({exc})") from None
+            except (ValueError, RecursionError) as exc:
+                raise ConditionError(
+                    f"as_json: {name!r} is no JSON text ({type(exc).__name__})"
+                ) from None
 
     def sleeper(
         self, settings: ConnectionSettings | None, sealed: Mapping[str, Any] | None = None

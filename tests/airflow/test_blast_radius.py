@@ -462,6 +462,15 @@ def stops(response: Any) -> bool:
     raise StopIteration("no more")
 
 
+class LoudInterrupt(KeyboardInterrupt):
+    def __str__(self) -> str:
+        raise KeyboardInterrupt("from __str__")
+
+
+def interrupts_loudly(response: Any) -> bool:
+    raise LoudInterrupt()
+
+
 @pytest.mark.parametrize(
     ("callback", "raised"),
     [
@@ -470,6 +479,7 @@ def stops(response: Any) -> bool:
         ("cancels", "asyncio.exceptions.CancelledError raised in a worker thread: cancel me"),
         ("cancels_a_future", "concurrent.futures._base.CancelledError raised in a worker thread;"),
         ("stops", "builtins.StopIteration raised in a worker thread: no more"),
+        ("interrupts_loudly", f"{__name__}.LoudInterrupt raised in a worker thread;"),
     ],
 )
 def test_a_callback_raising_what_ends_a_loop_or_a_task_ends_only_its_wait(
@@ -835,6 +845,26 @@ def test_plain_data_json_cannot_write_is_an_error_when_serialized_not_in_the_tri
         trigger.serialize()
 
 
+@pytest.mark.parametrize(
+    "carried",
+    [
+        {"headers": '{"X-B": "1"}'},  # given twice: as a value and as JSON text
+        {"json_body": "[" * 200_000 + "]" * 200_000},  # nested past what can be read
+        {"json_body": "{"},
+        {"endpoint": '"http://elsewhere/"'},
+        {"params": 5},
+        [],
+    ],
+    ids=["twice", "too deep", "not JSON", "not plain data", "not text", "not an object"],
+)
+def test_arguments_carried_as_json_that_cannot_be_read_are_one_fatal_event(
+    server: ScriptedServer, carried: Any
+):
+    (event,) = events_of(trigger_for(server, headers={"X-A": "1"}, as_json=carried))
+    assert event["fatal"] is True and "as_json" in event["message"], event
+    assert server.received == []
+
+
 def test_a_row_naming_self_is_one_fatal_event(server: ScriptedServer):
     (event,) = events_of(trigger_for(server, self="x"))
     assert event["fatal"] is True and "unknown arguments self" in event["message"], event
@@ -890,8 +920,9 @@ async def collect(trigger: HttSleepTrigger) -> list[dict[str, Any]]:
         {"conditions": {"until": [{"status_code": 200 + i % 2} for i in range(3_000)]}},
         {"params": {"a": list(range(3_000))}, "conditions": {"until": {"status_code": 200}}},
         {"json_body": {"rows": ["x" * 64] * 3_000}, "method": "POST"},
+        {"as_json": {"json_body": json.dumps({"__x": 1, "rows": list(range(3_000))})}},
     ],
-    ids=["3,000 alternatives", "3,000 params", "a 200 KB body"],
+    ids=["3,000 alternatives", "3,000 params", "a 200 KB body", "3,000 in as_json"],
 )
 def test_a_trigger_of_large_arguments_is_built_off_the_loop(
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any]

@@ -1358,8 +1358,26 @@ def _error_of(server: RawServer, reply: RawReply, runner: str, **options: Any) -
         (RawReply(raw=b"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n"), {}),
         (RawReply(raw=b"HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n"), {}),
         (RawReply(raw=b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"), {}),
+        (RawReply(raw=b"HTTP"), {}),  # cut inside a status line
+        (RawReply(raw=b"\r\nHTTP/1.1 2"), {}),
+        (RawReply(raw=b"garbage"), {}),  # cut inside one aiohttp's parser refused at once
+        (RawReply(pieces=(b"HTTP/1.1 200 O\r", b"K\r\nContent-Length: 0\r\n\r\n")), {}),
+        (RawReply(interim=b"garbage", interim_stall=2), {"timeout": (5, 0.3)}),  # no end
     ],
-    ids=["read timeout", "stalled body", "status 099", "HTTP/2", "HTTP/1.2", "two spaces", "2000"],
+    ids=[
+        "read timeout",
+        "stalled body",
+        "status 099",
+        "HTTP/2",
+        "HTTP/1.2",
+        "two spaces",
+        "2000",
+        "cut status line",
+        "cut after CRLF",
+        "cut refused line",
+        "refused, then ended",
+        "refused, never ended",
+    ],
 )
 def test_errors_of_one_cause_say_the_same_in_both_runners(
     raw_server: RawServer, reply: RawReply, options: dict[str, Any]
@@ -1383,3 +1401,24 @@ def test_an_errors_causes_end(raw_server: RawServer):
             assert id(error) not in seen, runner
             seen.add(id(error))
             error = error.__cause__ or error.__context__
+
+
+def test_a_connection_refused_is_worded_alike_by_both_runners():
+    """requests named an internal pool class, aiohttp the address of a TLS context object."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/r"
+    errors = []
+    for runner in ("sync", "async"):
+        with pytest.raises(requests.exceptions.ConnectionError) as caught:
+            run_in(runner, url, UNTIL, max_retries=1, timeout=5)
+        errors.append((type(caught.value), str(caught.value)))
+    assert (
+        errors
+        == [
+            (requests.exceptions.ConnectionError, f"GET {url}: cannot connect (Connection refused)")
+        ]
+        * 2
+    )
