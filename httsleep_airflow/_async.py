@@ -257,6 +257,9 @@ _MALFORMED_MESSAGES = (
 )
 
 
+#: How it words a refused status line.
+_BAD_STATUS_MESSAGES = ("Expected HTTP/", "Invalid HTTP version", "Invalid status code")
+
 #: How it words a refused chunk of the body (its size line, or what ends it).
 _BAD_CHUNK_MESSAGES = (
     "Invalid character in chunk size",
@@ -314,8 +317,11 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         error, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError
     ):  # no connection made: refused, a name that does not resolve, a proxy not reached
         return requests.exceptions.ConnectionError(connect_failure(error))
-    if any(isinstance(cause, BadStatusLine) for cause in causes(error)):  # what else refused
-        return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)  # a status line
+    if any(  # what else refused a status line (aiohttp 3.13 words one without its class)
+        isinstance(cause, BadStatusLine) or _parser_refused(cause, _BAD_STATUS_MESSAGES)
+        for cause in causes(error)
+    ):
+        return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
