@@ -243,8 +243,13 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
     ``{"credentials": {"user": "u", "pw": "p"}}``)."""
     found = secret_query_values(None, data)
     stack: list[tuple[Any, bool]] = [(json_body, False), (_json_text(data), False)]
+    seen: set[tuple[int, bool]] = set()  # a body that holds itself: each part looked at once
     while stack:
         value, secret = stack.pop()
+        if isinstance(value, Mapping | list | tuple):
+            if (id(value), secret) in seen:
+                continue
+            seen.add((id(value), secret))
         if isinstance(value, Mapping):
             stack += [(child, secret or is_secret_name(key)) for key, child in value.items()]
         elif isinstance(value, list | tuple):

@@ -289,9 +289,13 @@ def escaped(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _has_reserved_key(value: Any) -> bool:
-    stack = [value]
+    stack, seen = [value], set()
     while stack:
         item = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            if id(item) in seen:  # a value that holds itself: looked at once
+                continue
+            seen.add(id(item))
         if isinstance(item, Mapping):
             if any(isinstance(key, str) and key.startswith("__") for key in item):
                 return True

@@ -865,6 +865,14 @@ def test_arguments_carried_as_json_that_cannot_be_read_are_one_fatal_event(
     assert server.received == []
 
 
+def test_plain_data_that_holds_itself_is_an_error_when_serialized():
+    body: dict[str, Any] = {"__type": "x"}
+    body["self"] = body
+    trigger = HttSleepTrigger(endpoint="http://127.0.0.1:9/jobs/1", json_body=body)
+    with pytest.raises(ValueError, match="json_body"):
+        trigger.serialize()
+
+
 def test_a_row_naming_self_is_one_fatal_event(server: ScriptedServer):
     (event,) = events_of(trigger_for(server, self="x"))
     assert event["fatal"] is True and "unknown arguments self" in event["message"], event
