@@ -945,7 +945,9 @@ class _Framed:
         """Whether a head has begun and its status line has not ended (``_head``: past the CR
         and LF bytes before it, and past any interim head that ended)."""
         head = self._head
-        return self._payload is None and bool(head) and not self._line_at and b"\n" not in head  # type: ignore[operator]
+        if self._payload is not None or not head:
+            return False
+        return not self._line_at and b"\n" not in head
 
     def __getattr__(self, name: str) -> Any:  # what else aiohttp asks of its parser
         return getattr(self._parser, name)

@@ -999,10 +999,11 @@ class Rules:
         #: Whether judging one body may take long, whatever its size: user code, or a JSONPath
         #: that is no plain path (a wildcard, union, filter, ``..``: it may walk the whole
         #: document or fan out; the aiohttp runner judges it in a thread).
+        entries = self._jsonpath_entries()
         self.may_take_long = (
             self.has_callback
-            or self._checks() + len(self._jsonpath_entries()) > MANY_CHECKS
-            or any(_shape(entry.expression).steps is None for entry in self._jsonpath_entries())
+            or self._checks() + len(entries) > MANY_CHECKS
+            or any(_shape(entry.expression).steps is None for entry in entries)
         )
 
     def _checks(self) -> int:
