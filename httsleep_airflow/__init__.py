@@ -7,7 +7,12 @@ not import Airflow.
 """
 
 from httsleep_airflow import exceptions
-from httsleep_airflow._http import BodyDropped, HeaderTooLarge, RequestDeadlineExceeded
+from httsleep_airflow._http import (
+    BodyDropped,
+    HeaderTooLarge,
+    RedirectRefused,
+    RequestDeadlineExceeded,
+)
 from httsleep_airflow._sync import HttSleeper, httsleep
 from httsleep_airflow.exceptions import Alarm, MaxRetriesExceeded
 
@@ -17,6 +22,7 @@ __all__ = [
     "HeaderTooLarge",
     "HttSleeper",
     "MaxRetriesExceeded",
+    "RedirectRefused",
     "RequestDeadlineExceeded",
     "__version__",
     "exceptions",

@@ -74,6 +74,7 @@ from httsleep_airflow._http import (
     drop_unsendable_cookies,
     framing_line,
     heads_refused,
+    holds_secret,
     hop_headers,
     joined_header_lines,
     next_hop,
@@ -1361,7 +1362,14 @@ class AsyncHttSleeper(Plan):
                             self._text_body if body is self._body and self._text_body else body,
                         ),
                     )
-            method, next_url, keep_body = next_hop(method, url, response.status, location, hops)
+            method, next_url, keep_body = next_hop(
+                method,
+                url,
+                response.status,
+                location,
+                hops,
+                secret_body=holds_secret(body, self.secrets),
+            )
             hops += 1
             left_origin = left_origin or not same_origin(url, next_url)
             headers = hop_headers(

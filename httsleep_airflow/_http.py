@@ -41,7 +41,7 @@ from httsleep_airflow._core import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
 )
-from httsleep_airflow._secrets import causes, is_secret_name
+from httsleep_airflow._secrets import causes, is_secret_name, redact
 from httsleep_airflow.exceptions import ConditionError
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "CookieHeaders",
     "HeaderTooLarge",
     "MalformedHeaders",
+    "RedirectRefused",
     "RequestDeadlineExceeded",
     "basic_header",
     "check_cookies",
@@ -65,6 +66,7 @@ __all__ = [
     "drop_unsendable_cookies",
     "framing_line",
     "heads_refused",
+    "holds_secret",
     "joined_header_lines",
     "next_hop",
     "same_origin",
@@ -85,6 +87,13 @@ class HeaderTooLarge(requests.exceptions.ConnectionError):
     """The response's status or a header line is longer than ``_core.MAX_HEADER_LINE`` bytes,
     or it has more than ``_core.MAX_HEADERS`` header lines; it was not read further. No status
     is claimed: the server's was never accepted."""
+
+
+class RedirectRefused(requests.exceptions.InvalidURL):
+    """A ``307`` or ``308`` redirect to another origin, for a request whose body holds a
+    credential (a secret-looking field, or any secret the request carries elsewhere): such a
+    redirect sends the body again, and credentials go to their own origin only. Not followed;
+    an ``InvalidURL``, as a redirect to a URL that cannot be followed."""
 
 
 class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
@@ -606,11 +615,15 @@ def _prepared_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tuple[str, str, bool]:
+def next_hop(
+    method: str, url: str, status: int, location: str, hops: int, secret_body: bool = False
+) -> tuple[str, str, bool]:
     """Where a redirect leads: ``(method, url, keep_body)``.
 
     :param hops: redirects followed so far in this request, this one excluded.
+    :param secret_body: the request's body holds a credential (``holds_secret``).
     :raises requests.exceptions.TooManyRedirects: this would be redirect ``MAX_REDIRECTS + 1``.
+    :raises RedirectRefused: the redirect would send ``secret_body`` to another origin.
     """
     if hops >= MAX_REDIRECTS:
         raise requests.exceptions.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
@@ -627,9 +640,24 @@ def next_hop(method: str, url: str, status: int, location: str, hops: int) -> tu
     fragment = urlsplit(url).fragment
     if fragment and not urlsplit(target).fragment:
         target = f"{target}#{fragment}"
+    keep_body = status in (307, 308)
+    if keep_body and secret_body and not same_origin(url, target):
+        scheme, host, port = origin(target)
+        raise RedirectRefused(
+            f"a {status} redirect to another origin ({scheme}://{host}:{port}) would send the "
+            "request's body, which holds a credential, there: not followed"
+        )
     if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
         method = "GET"
-    return method, target, status in (307, 308)
+    return method, target, keep_body
+
+
+def holds_secret(body: Any, secrets: tuple[str, ...]) -> bool:
+    """Whether a request's ``body`` (text or bytes, as prepared) holds one of ``secrets`` (as
+    ``tidy`` makes them), in any form ``redact`` finds; a stream's content is not known."""
+    if isinstance(body, bytes | bytearray):
+        body = bytes(body).decode("latin-1")  # UTF-8 read so is one of a secret's forms
+    return isinstance(body, str) and bool(body) and redact(body, secrets) != body
 
 
 # --- request headers ---------------------------------------------------------------------------

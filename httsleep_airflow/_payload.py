@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from httsleep_airflow._conditions import LongInteger, decode_json, jsonpath_value, parse_jsonpath
-from httsleep_airflow._secrets import scrub
+from httsleep_airflow._secrets import MASK, RUN_LENGTH, scrub
 
 if TYPE_CHECKING:
     import requests
@@ -23,8 +23,10 @@ def response_payload(
 ) -> Any:
     """The JSON body (its text when it is not JSON), or just the value ``jsonpath`` selects.
 
-    The value is the server's data and is not redacted; the messages are (``secrets``). It is
-    the same in every mode (poke, reschedule, deferrable): plain JSON. A number
+    The value is the server's data as it sent it, but for each whole form of a credential the
+    request carries (``secrets`` of ``RUN_LENGTH`` characters or more), which is ``***`` in
+    its text and keys (``masked_echoes``); the messages are redacted (``secrets``). It is the
+    same in every mode (poke, reschedule, deferrable): plain JSON. A number
     JSON cannot carry (``NaN``, ``Infinity``, ``-Infinity``, which Python's decoder accepts) is
     an error naming where it is, never a silent ``null`` or a string.
 
@@ -37,7 +39,7 @@ def response_payload(
         body = decode_json(response)
     except ValueError:
         if jsonpath is None:
-            return response.text
+            return masked_echoes(response.text, secrets)
         raise PayloadError(
             f"xcom_jsonpath {jsonpath!r} needs a JSON body; got "
             + repr(scrub(response.text, secrets, 120))
@@ -62,6 +64,39 @@ def response_payload(
                 secrets,
             )
         )
+    return masked_echoes(value, secrets)
+
+
+def masked_echoes(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` (plain JSON data) with every whole form of ``secrets`` of ``RUN_LENGTH``
+    characters or more in its text and keys as ``***``: a server that echoes a credential does
+    not put it in XCom (the database, the UI) or a trigger's event. Nothing else is changed: no
+    run of a secret, and no URL's signature or password (a result URL is data downstream
+    needs), so that what is not a credential of the request comes as it was sent."""
+    forms = [form for form in secrets if len(form) >= RUN_LENGTH]  # the longest first (tidy)
+    if not forms or not _holds_any(value, forms):
+        return value
+    return _masked_strings(value, forms)
+
+
+def _holds_any(value: Any, forms: list[str]) -> bool:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return any(form in text for form in forms)  # a form JSON escapes is one of its forms too
+
+
+def _masked_strings(value: Any, forms: list[str]) -> Any:
+    if isinstance(value, str):
+        for form in forms:
+            if form in value:
+                value = value.replace(form, MASK)
+        return value
+    if isinstance(value, dict):
+        return {
+            _masked_strings(key, forms): _masked_strings(child, forms)
+            for key, child in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_strings(child, forms) for child in value]
     return value
 
 

@@ -23,7 +23,7 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from html.entities import html5
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
@@ -34,6 +34,7 @@ __all__ = [
     "body_secrets",
     "is_secret_name",
     "is_secret_parameter",
+    "joined",
     "mask_url_parts",
     "masked_data",
     "masked_form",
@@ -429,6 +430,12 @@ def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
     return tuple(sorted(kept, key=lambda form: (-len(form), form)))  # the same in every process
 
 
+def joined(*tidied: tuple[str, ...]) -> tuple[str, ...]:
+    """Secrets ``tidy`` made, together, in its order: their forms are not expanded again (a
+    form's own forms, base64 of base64, are no form of the secret)."""
+    return tuple(sorted(set().union(*tidied), key=lambda form: (-len(form), form)))
+
+
 #: No run of this many consecutive characters of a secret (in any of its forms) may show: a
 #: secret a server cut, wrapped or escaped in a way no form foresaw still loses every such run.
 RUN_LENGTH = 8
@@ -505,16 +512,67 @@ def _unescape(token: str) -> list[tuple[str, int]]:
         return [(_SIMPLE_ESCAPES.get(token[1], token[1]), 2)]
     unit = 3 if token[0] == "%" else 4  # escaped bytes: "%FC" or "\\xfc"
     data = bytes.fromhex(token.replace("%", "").replace("\\x", ""))
-    return [
-        (chr(ord(char) - 0xDC00), unit)  # not UTF-8: the byte, read as latin-1
-        if 0xDC80 <= ord(char) <= 0xDCFF
-        else (char, unit * len(char.encode()))
-        for char in data.decode("utf-8", "surrogateescape")
-    ]
+    return _utf8_chars(data, [unit] * len(data))
+
+
+#: A separator between bytes written one by one: ", " (a list), or one of `` :;.-_``.
+_SEPARATOR = r"(?:, ?|[ :;.\-_])"
+#: Bytes written one by one, each in hex with a prefix (``0x74, 0x6f``, ``=74=6F`` as
+#: quoted-printable writes them, ``\x74 \x6f``) or bare between separators (``74 6f``,
+#: ``74:6F``, Go's ``% x``), or in octal escapes (``\164\157``): five at least.
+_HEX_BYTES = re.compile(
+    rf"(?:(?:0[xX]|\\x|=)[0-9A-Fa-f]{{2}}{_SEPARATOR}?){{4,}}(?:0[xX]|\\x|=)[0-9A-Fa-f]{{2}}"
+    rf"|(?<![0-9A-Za-z])[0-9A-Fa-f]{{2}}(?:{_SEPARATOR}[0-9A-Fa-f]{{2}}){{4,}}(?![0-9A-Za-z])"
+    r"|(?:\\[0-3][0-7]{2}){5,}"
+)
+_HEX_BYTE = re.compile(r"(?<=\\)[0-3][0-7]{2}|[0-9A-Fa-f]{2}(?![0-9A-Fa-f])")
+#: Bytes written one by one in decimal (a Buffer's JSON, ``Arrays.toString``, ``116 111``).
+_DECIMAL_BYTES = re.compile(r"(?<![\d.])(?:\d{1,3}(?:, ?|[ ;])){4,}\d{1,3}(?![\d.])")
+_DECIMAL_BYTE = re.compile(r"\d{1,3}")
+
+
+def _bytes_unescaped(token: str, byte: re.Pattern[str], base: int) -> list[tuple[str, int]]:
+    """The characters a run of bytes written one by one stands for (a ``_HEX_BYTES`` or
+    ``_DECIMAL_BYTES`` match: ``byte`` finds each, in ``base``; three digits after a backslash
+    in octal), each with how many characters of the run write it (a byte's separator is
+    its)."""
+    found = list(byte.finditer(token))
+    values = [int(m.group(), 8 if len(m.group()) == 3 and base == 16 else base) for m in found]
+    if not values or max(values) > 0xFF:
+        return []
+    starts = [match.start() for match in found]
+    widths = [end - start for start, end in zip(starts, [*starts[1:], len(token)], strict=True)]
+    widths[0] += starts[0]  # the first byte's prefix
+    return _utf8_chars(bytes(values), widths)
+
+
+def _utf8_chars(data: bytes, widths: list[int]) -> list[tuple[str, int]]:
+    """``data`` as characters, each with the sum of its bytes' ``widths``: UTF-8 read as such,
+    and a byte that is not UTF-8 as latin-1 (``%FC``, ``\\xfc``)."""
+    chars: list[tuple[str, int]] = []
+    at = 0
+    for char in data.decode("utf-8", "surrogateescape"):
+        if 0xDC80 <= ord(char) <= 0xDCFF:  # not UTF-8: the byte, read as latin-1
+            char, size = chr(ord(char) - 0xDC00), 1
+        else:
+            size = len(char.encode())
+        chars.append((char, sum(widths[at : at + size])))
+        at += size
+    return chars
+
+
+def _hex_unescaped(token: str) -> list[tuple[str, int]]:
+    return _bytes_unescaped(token, _HEX_BYTE, 16)
+
+
+def _decimal_unescaped(token: str) -> list[tuple[str, int]]:
+    return _bytes_unescaped(token, _DECIMAL_BYTE, 10)
 
 
 def _decoded(
-    text: str, escape: re.Pattern[str] = _ESCAPE
+    text: str,
+    escape: re.Pattern[str] = _ESCAPE,
+    unescape: Callable[[str], list[tuple[str, int]]] = _unescape,
 ) -> tuple[str, list[int] | None, list[int] | None]:
     """``text`` read decoded, case and whitespace folded, with where each of its characters
     starts and ends in ``text`` (``None``: where it stands, nothing was decoded)."""
@@ -523,7 +581,7 @@ def _decoded(
     ends: list[int] = []
     last = 0
     for match in escape.finditer(text):
-        chars = _unescape(match.group())
+        chars = unescape(match.group())
         if not chars:
             continue
         at = match.start()
@@ -651,9 +709,19 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
         return text
     runs, decoded_runs, short, _, _ = _patterns(secrets)
     spans = _run_spans(text, runs)
-    grammars = (_ESCAPE, _BACKSLASHED) if "\\" in text else (_ESCAPE,)
-    for grammar in grammars:
-        reading, starts, ends = _decoded(text, grammar)
+    grammars = [(_ESCAPE, _unescape)]
+    if "\\" in text:
+        grammars.append((_BACKSLASHED, _unescape))
+    grammars += [
+        (grammar, unescape)
+        for grammar, unescape in (
+            (_HEX_BYTES, _hex_unescaped),
+            (_DECIMAL_BYTES, _decimal_unescaped),
+        )
+        if grammar.search(text)  # most texts have none: no reading of them
+    ]
+    for grammar, unescape in grammars:
+        reading, starts, ends = _decoded(text, grammar, unescape)
         found = _run_spans(reading, decoded_runs)
         for form in short:
             at = reading.find(form)

@@ -76,6 +76,7 @@ from httsleep_airflow._http import (
     drop_unsendable_cookies,
     followable,
     header_limit_cause,
+    holds_secret,
     hop_headers,
     joined_header_lines,
     next_hop,
@@ -95,6 +96,7 @@ from httsleep_airflow._secrets import (
     causes,
     exact_text,
     header_name,
+    joined,
     mask_url_parts,
     redact,
     scrub,
@@ -119,6 +121,9 @@ __all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Bytes asked for per read of a body.
 _CHUNK = 64 * 1024
+#: Of the secrets found on the wire that no setting named (an auth's rotating token), how many
+#: stay redacted (``HttSleeper._learn_sent``): the latest.
+LEARNED_KEPT = 8
 
 
 class WireBasicAuth(AuthBase):
@@ -1268,6 +1273,9 @@ class HttSleeper(Plan):
         self._sleep = sleep or time.sleep  # looked up now, so that a patched time.sleep applies
         self._send_options: dict[str, Any] | None = None
         self._wire: tuple[requests.Session | None, requests.Request] = (None, self.request)
+        # what ``_learn_sent`` found on the wire, and the secrets it was added to
+        self._learned: tuple[str, ...] = ()
+        self._unlearned = self._learned_into = self.secrets
 
     @property
     def session(self) -> requests.Session:
@@ -1359,15 +1367,9 @@ class HttSleeper(Plan):
                 None,
             )
             self._send_options = {**settings, "stream": True}
-            # what an auth of the caller's sends (``Token <key>``, an API key header), found as
-            # the known auths' are (those, the aiohttp runner's too, hold a known secret):
-            # its values at this first request
-            sent = secret_header_values(prepared.headers, self.secret_headers)
-            new = [value for value in sent if redact(value, self.secrets) == value]
-            if new:
-                self.secrets = tidy([*self.secrets, *new])
         else:
             prepared = session.prepare_request(self._wire[1])  # per poll: cookies can change
+        self._learn_sent(prepared)
         hops, left_origin = 0, False
         while True:
             timeout = self._timeout_until(deadline)
@@ -1387,13 +1389,37 @@ class HttSleeper(Plan):
             self._read_body(response, deadline)
             current = prepared.url or ""
             method, url, keep_body = next_hop(
-                prepared.method or "GET", current, response.status_code, location, hops
+                prepared.method or "GET",
+                current,
+                response.status_code,
+                location,
+                hops,
+                secret_body=holds_secret(prepared.body, self.secrets),
             )
             hops += 1
             left_origin = left_origin or not same_origin(current, url)
             prepared = self._next_hop(prepared, method, url, keep_body, left_origin)
         self._read_body(response, deadline)
         return response
+
+    def _learn_sent(self, prepared: requests.PreparedRequest) -> None:
+        """What an auth of the caller's put on this request (``Token <key>``, an API key header
+        or query parameter, a token it refreshes or a signature it makes per request): secrets
+        from now on, as the known auths' are (those, the aiohttp runner's too, hold a known
+        secret). What it sends stays a secret, and of what it sent before and no longer sends, the
+        last ``LEARNED_KEPT`` values: a token that changes on every request does not grow the
+        secrets without end."""
+        sent = secret_header_values(prepared.headers, self.secret_headers)
+        sent += secret_query_values(prepared.url)
+        # a value that holds a whole known form is known ("Bearer <token>": redacted alike)
+        if all(any(form in value for form in self.secrets) for value in sent):
+            return
+        if self.secrets is not self._learned_into:  # set elsewhere since: the new base
+            self._unlearned = self.secrets
+        # what this request sent, and the latest of what earlier ones sent and this one not
+        older = [value for value in self._learned if value not in sent][-LEARNED_KEPT:]
+        self._learned = (*older, *dict.fromkeys(sent))
+        self.secrets = self._learned_into = joined(self._unlearned, tidy(self._learned))
 
     def _send(
         self, prepared: requests.PreparedRequest, timeout: Any, left_origin: bool = False

@@ -19,6 +19,8 @@
     requests.exceptions.ConnectionError         (both runners, from httsleep_airflow._http)
     ├── BodyDropped (also ChunkedEncodingError)  the connection closed inside the body
     └── HeaderTooLarge                           a header line or count past the limits
+    requests.exceptions.InvalidURL
+    └── RedirectRefused                          a redirect would take a secret body elsewhere
     requests.exceptions.ReadTimeout
     └── RequestDeadlineExceeded                  the request's total deadline passed
 

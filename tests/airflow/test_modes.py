@@ -4,7 +4,9 @@ engine's runners, with real Airflow (``dag.test()``) against a real local server
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
 from typing import Any
 
@@ -103,3 +105,52 @@ def test_a_value_airflows_serializer_would_rewrite_is_refused_alike(
     assert xcom(dr, "wait") is None
     out = capfd.readouterr()
     assert "a key Airflow's serializer reserves" in out.out + out.err
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_credential_the_server_echoes_is_not_pushed_to_xcom(
+    run_dag, server, capfd, monkeypatch, mode
+):
+    """A body that meets ``until`` and echoes the request's credentials (its header as sent,
+    the key alone, base64 of the Basic value): XCom holds *** for each, in every mode, and the
+    rest as sent (a result URL's signature is the server's, not a credential of the request)."""
+    key, basic = "key-ECHOED-77", "Basic " + base64.b64encode(b"ann:pw-ECHOED-88").decode()
+    url = "https://bucket.example/r.csv?X-Amz-Signature=0a1b2c3d4e5f"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ECHO_CONN",
+        json.dumps(
+            {
+                "conn_type": "httsleep",
+                "host": server.url(),
+                "login": "ann",
+                "password": "pw-ECHOED-88",
+            }
+        ),
+    )
+    server.script(
+        Reply(
+            body={
+                "status": "OK",
+                "echo": {"X-Api-Key": key, "Authorization": basic, key: "as a key"},
+                "result": url,
+            }
+        )
+    )
+    body = sensor_source(
+        task_id='"wait"',
+        endpoint='"/jobs/1"',
+        httsleep_conn_id='"echo_conn"',
+        until=UNTIL,
+        headers=f'{{"X-Api-Key": "{key}"}}',
+        **MODES[mode],
+    )
+    dr = run_dag(f"modes_echo_xcom_{mode}", body)
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert server.received[0].headers["Authorization"] == basic
+    assert xcom(dr, "wait") == {
+        "status": "OK",
+        "echo": {"X-Api-Key": "***", "Authorization": "Basic ***", "***": "as a key"},
+        "result": url,
+    }
+    out = capfd.readouterr()
+    assert key not in out.out + out.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 
 import pytest
@@ -815,6 +816,49 @@ def test_a_secret_of_any_length_in_base64_at_any_place_cannot_be_decoded_back(
             assert not any(secret.encode() in reading for reading in readings), shown
         else:  # its middle is masked: at most two bytes at each end are left, as a run
             assert not any(secret.encode()[2:-2] in reading for reading in readings), shown
+
+
+#: Writers of bytes one by one: hex between separators (``bytes.hex(sep)``, Go's ``% x``, a MAC
+#: address's), with a prefix (C's ``0x74, 0x6f``, quoted-printable, ``\\x74 \\x6f``), octal
+#: escapes, decimal lists (a Node Buffer's JSON, Java's ``Arrays.toString``).
+BYTE_WRITERS = {
+    **{f"hex, {sep!r}": functools.partial(bytes.hex, sep=sep) for sep in " :-."},
+    "hex, ', '": lambda b: ", ".join(f"{c:02x}" for c in b),
+    "0x list": lambda b: ", ".join(f"0x{c:02X}" for c in b),
+    "0x, no space": lambda b: ",".join(f"0x{c:02x}" for c in b),
+    "quoted-printable, every byte": lambda b: "".join(f"={c:02X}" for c in b),
+    "\\x, spaced": lambda b: " ".join(f"\\x{c:02x}" for c in b),
+    "octal escapes": lambda b: "".join(f"\\{c:03o}" for c in b),
+    "decimal, ', '": lambda b: ", ".join(map(str, b)),
+    "decimal, ','": lambda b: ",".join(map(str, b)),
+    "decimal, ' '": lambda b: " ".join(map(str, b)),
+}
+
+
+@GENERATED
+@given(
+    secret=tricky_text,
+    writer=st.sampled_from(sorted(BYTE_WRITERS)),
+    charset=st.sampled_from(["utf-8", "latin-1"]),
+    upper=st.booleans(),
+)
+def test_a_secrets_bytes_written_one_by_one_lose_every_run(secret, writer, charset, upper):
+    """A server writes the bytes of what it was sent one by one, in hex, octal or decimal,
+    with or without separators and prefixes: nothing of it shows, cut or not."""
+    if not fits(secret, charset):
+        charset = "utf-8"
+    echoed = BYTE_WRITERS[writer](secret.encode(charset))
+    echoed = echoed.upper().replace("\\X", "\\x") if upper else echoed
+    assert_hidden(tidy([secret]), echoed, echoed, secret)
+
+
+def test_bytes_written_one_by_one_are_read_only_where_they_are():
+    """A text without such a run is not read a second time; numbers and dates that are no
+    secret's bytes stay as they are."""
+    secrets = tidy(["tok-9f86d0818"])
+    text = "job 12, 13, 14, 15, 16 of 2026-12-06 at 10:11:12:13:14 mac 00:1b:44:11:3a:b7"
+    assert redact(text, secrets) == text
+    assert redact(f"sent {b'tok-9f86d0818'.hex(':')}.", secrets) == "sent ***."
 
 
 @GENERATED

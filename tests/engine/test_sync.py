@@ -461,6 +461,53 @@ def test_what_a_callers_own_auth_sends_is_redacted_as_a_known_auths_is(server: S
     assert server.received[0].headers["Authorization"] == "Token own-auth-key-42"
 
 
+class _RotatingAuth(requests.auth.AuthBase):
+    """An auth that sends a new token on every request (a refreshed OAuth token, a signature
+    per request), and an API key in the query."""
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = iter(tokens)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {next(self.tokens)}"
+        request.prepare_url(request.url, {"api_key": "query-key-4242"})
+        return request
+
+
+def test_what_a_callers_auth_sends_on_every_request_is_redacted_from_that_poll_on(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+):
+    """Each poll's token, echoed by that poll's response, is *** in its log line and in the
+    give-up message; so is a key the auth puts in the query. Only the last ``LEARNED_KEPT``
+    tokens are kept: thirty polls do not make thirty tokens' worth of secrets."""
+    from httsleep_airflow._sync import LEARNED_KEPT
+
+    tokens = [f"rotated-{n:03d}-{n * 7919 % 1000:03d}" for n in range(30)]
+    server.script(
+        *(Reply(body={"status": f"Bearer {token}", "key": "query-key-4242"}) for token in tokens)
+    )
+    rec = Recorder()
+    sleeper = HttSleeper(
+        server.url("/x"),
+        {"jsonpath": [{"expression": "status", "value": "OK"}]},
+        auth=_RotatingAuth(tokens),
+        max_retries=30,
+        sleep=rec.sleep,
+        clock=rec.clock,
+    )
+    caplog.set_level(logging.DEBUG, logger="httsleep_airflow")
+    with pytest.raises(MaxRetriesExceeded) as raised:
+        sleeper.run()
+    said = caplog.text + str(raised.value)
+    assert not [token for token in tokens if token in said]
+    assert "query-key-4242" not in said and "***" in str(raised.value)
+    assert [r.headers["Authorization"] for r in server.received] == [f"Bearer {t}" for t in tokens]
+    # what the last request sent (its header value, the token alone, the key) and what it did not
+    assert len(sleeper._learned) == 3 + LEARNED_KEPT
+    forms = set(sleeper.secrets)
+    assert [token in forms for token in tokens] == [False] * 25 + [True] * 5
+
+
 def test_an_error_keeps_no_request_that_was_sent(server: ScriptedServer):
     """requests' errors carry the request sent (its credentials, the whole URL): the requests
     runner drops it from every error in the chain, as the aiohttp runner's errors have none."""

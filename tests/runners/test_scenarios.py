@@ -19,7 +19,12 @@ import requests
 
 from httsleep_airflow import Alarm, HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
-from httsleep_airflow._http import BodyDropped, HeaderTooLarge, RequestDeadlineExceeded
+from httsleep_airflow._http import (
+    BodyDropped,
+    HeaderTooLarge,
+    RedirectRefused,
+    RequestDeadlineExceeded,
+)
 from httsleep_airflow._payload import PayloadError, response_payload
 from httsleep_airflow._sync import BearerAuth
 from httsleep_airflow.exceptions import (
@@ -572,6 +577,60 @@ SCENARIOS = [
         request={"method": "POST", "json": {"q": 1}},
         check=lambda result, server: (
             server.received[1].method == "POST" and server.received[1].body == b'{"q": 1}'
+        ),
+    ),
+    *(
+        Scenario(
+            f"a {status} to another origin, for a body holding {what}, is not followed",
+            [Reply(status, "", {"Location": "{other}/collect"})],
+            request={"method": "POST", **body},
+            options=options,
+            outcome="raises",
+            raises=RedirectRefused,
+            requests_seen=1,
+            check=lambda error, server: (
+                not server.other.received
+                and isinstance(error, requests.exceptions.InvalidURL)
+                and "holds a credential" in str(error)
+            ),
+        )
+        for status in (307, 308)
+        for what, body, options in (
+            ("a secret-looking JSON field", {"json": {"client_secret": "cs-424242"}}, {}),
+            ("a form password", {"data": {"user": "u", "password": "pw-424242"}}, {}),
+            ("a form's secret as text", {"data": "grant=x&api_key=ak-424242"}, {}),
+            (
+                "the request's API key under a plain name",
+                {"json": {"note": "key-67890"}},
+                {"headers": {"X-Api-Key": "key-67890"}},
+            ),
+            ("the auth's password, base64", {"data": "blob=YW5uOnB3LTEyMzQ1"}, CREDENTIALS),
+        )
+    ),
+    Scenario(
+        "a 307 to another origin for a body without a credential is followed, body and all",
+        [Reply(307, "", {"Location": "{other}/collect"})],
+        request={"method": "POST", "json": {"q": 1}},
+        options=CREDENTIALS,
+        requests_seen=1,
+        check=lambda result, server: (
+            server.other.received[0].method == "POST"
+            and server.other.received[0].body == b'{"q": 1}'
+            and carries_none(server.other.received[0])
+        ),
+    ),
+    Scenario(
+        "a 308 within the origin keeps a body holding a credential",
+        [Reply(308, "", {"Location": "/jobs/2"}), OK],
+        request={"method": "POST", "json": {"client_secret": "cs-424242"}},
+        check=lambda result, server: server.received[1].body == b'{"client_secret": "cs-424242"}',
+    ),
+    Scenario(
+        "a 303 to another origin after a POST holding a credential drops the body and goes",
+        [Reply(303, "", {"Location": "{other}/collect"})],
+        request={"method": "POST", "json": {"client_secret": "cs-424242"}},
+        check=lambda result, server: (
+            server.other.received[0].method == "GET" and server.other.received[0].body == b""
         ),
     ),
     Scenario(
