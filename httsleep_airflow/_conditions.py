@@ -32,6 +32,7 @@ import enum
 import functools
 import itertools
 import json as jsonlib
+import math
 import operator
 import sys
 from collections.abc import Callable, Iterable
@@ -371,7 +372,7 @@ class _Json(NamedTuple):
     expected: Any
 
     def matches(self, subject: _Subject) -> bool:
-        return bool(subject.json() == self.expected)
+        return json_equal(subject.json(), self.expected)
 
     def explain(self, subject: _Subject) -> str:
         return f"json == {subject.excerpt(self.expected)} (got {subject.excerpt(subject.json())})"
@@ -407,7 +408,10 @@ def _entry(source: str, expression: JSONPath, expected: Any) -> _JsonPathEntry:
 
 
 def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
-    """``(found, value)``: one match gives its value, several the list of their values.
+    """``(found, value)``: one match gives its value, several the list of their values. A
+    step that meets a value of another type (an index into an object, ``null`` or a number,
+    where jsonpath-rw raises ``TypeError`` or ``KeyError``) finds nothing, as a field that is
+    not there: ``{"result": null}`` is a job not done yet, not an error.
 
     :raises JSONPathTooCostly: the expression would cost more than ``_core.JSONPATH_BUDGET``
         steps on ``data`` (``..`` inside ``..`` multiplies); it is not run.
@@ -417,7 +421,10 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
         return _walk(shape.steps, data)
     if shape.steps is None:  # a wildcard, slice, union, filter or ``..``: its cost is estimated
         _check_budget(expression, shape, data)
-    matches = expression.find(data)
+    try:
+        matches = expression.find(data)
+    except _TYPE_MISMATCH:
+        return False, None
     if not matches:
         return False, None
     if len(matches) == 1:
@@ -427,20 +434,22 @@ def jsonpath_value(expression: JSONPath, data: Any) -> tuple[bool, Any]:
 
 def _walk(steps: _Steps, data: Any) -> tuple[bool, Any]:
     """What ``expression.find(data)`` finds for a plain path, by jsonpath-rw's own rules: a
-    field of anything but a mapping that has it is no match; an index past the end is none,
-    and an index into a mapping or a number raises as it does there."""
+    field of anything but a mapping that has it is no match; an index past the end is none;
+    an index into a mapping, ``null`` or a number, where it raises, is none too
+    (``jsonpath_value``)."""
     value = data
     for step in steps:
-        if type(step) is int:
-            if not len(value) > step:
+        try:
+            if type(step) is int and not len(value) > step:
                 return False, None
             value = value[step]
-        else:
-            try:
-                value = value[step]
-            except (TypeError, KeyError, AttributeError):
-                return False, None
+        except _TYPE_MISMATCH:
+            return False, None
     return True, value
+
+
+#: What jsonpath-rw raises when a step meets a value of another type.
+_TYPE_MISMATCH = (TypeError, KeyError, AttributeError, IndexError)
 
 
 class _Shape(NamedTuple):
@@ -526,7 +535,7 @@ class _JsonPath(NamedTuple):
     def matches(self, subject: _Subject) -> bool:
         for entry in self.entries:
             found, value = self._found(subject, entry)
-            if not found or value != entry.expected:
+            if not found or not json_equal(value, entry.expected):
                 return False
         return True
 
@@ -542,7 +551,7 @@ class _JsonPath(NamedTuple):
             found, value = self._found(subject, entry)
             if not found:
                 return f"{entry.source} == {subject.excerpt(entry.expected)} (no match)"
-            if value != entry.expected:
+            if not json_equal(value, entry.expected):
                 return (
                     f"{entry.source} == {subject.excerpt(entry.expected)} "
                     f"(got {subject.excerpt(value)})"
@@ -552,7 +561,7 @@ class _JsonPath(NamedTuple):
     def observed(self, subject: _Subject) -> Any:
         for index, entry in enumerate(self.entries):
             found, value = self._found(subject, entry)
-            if not found or value != entry.expected:
+            if not found or not json_equal(value, entry.expected):
                 return index, found, exactly(value)
         return None
 
@@ -615,7 +624,11 @@ def parse_jsonpath(expression: str) -> JSONPath:
 
 
 def _compile_status_code(value: Any, where: str) -> _StatusCode:
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or (isinstance(value, str) and not (value.isascii() and value.isdigit()))
+    ):  # int() reads "2_00" and " 200 " as 200 too
         raise ConditionError(
             f"{where}: 'status_code' must be an int like 200, not {value!r}"
         ) from None
@@ -637,7 +650,62 @@ def _compile_text(value: Any, where: str) -> _Text:
 
 
 def _compile_json(value: Any, where: str) -> _Json:
-    return _Json(value)
+    return _Json(expected_json(value, f"{where}: 'json'"))
+
+
+def expected_json(value: Any, where: str, depth: int = 0) -> Any:
+    """``value`` as a decoded JSON body is compared with it: a tuple as a list (JSON has no
+    tuple; a tuple never equals the list decoded); refused when no body could ever equal it
+    (a set or bytes, NaN, a key that is not a string, a nesting past ``JSON_MAX_DEPTH``). An
+    object of another type is left as given: its own ``__eq__`` decides (``mock.ANY``)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if depth > _json_max_depth():
+        raise ConditionError(
+            f"{where} nests deeper than {_json_max_depth()}: no body decoded can equal it"
+        )
+    if kind is float and math.isnan(value):
+        raise ConditionError(f"{where} holds NaN, which equals nothing (not even a NaN sent)")
+    if isinstance(value, set | frozenset | bytes | bytearray):
+        raise ConditionError(
+            f"{where} holds a {kind.__name__}, which equals no JSON value: use a list or a string"
+        )
+    if isinstance(value, dict):
+        if not all(type(key) is str for key in value):
+            wrong = next(key for key in value if type(key) is not str)
+            raise ConditionError(
+                f"{where} has the key {wrong!r}: JSON object keys are strings, so no body can "
+                f"equal it (write {str(wrong)!r})"
+            )
+        return {key: expected_json(item, where, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [expected_json(item, where, depth + 1) for item in value]
+    return value
+
+
+def json_equal(found: Any, expected: Any) -> bool:
+    """Whether a decoded JSON value equals ``expected`` (``expected_json``): as Python compares
+    them, but a boolean equals only a boolean (``true`` is no ``1``, ``1`` no ``true``)."""
+    if found != expected:  # most polls: one comparison
+        return False
+    stack = [(found, expected)]
+    while stack:
+        a, b = stack.pop()
+        if (
+            type(a) in _NUMBERS
+            and type(b) in _NUMBERS
+            and (type(a) is bool) is not (type(b) is bool)
+        ):
+            return False
+        if type(a) is dict and type(b) is dict:
+            stack.extend((a[key], b[key]) for key in a)
+        elif type(a) is list and type(b) is list:
+            stack.extend(zip(a, b, strict=True))
+    return True
+
+
+_NUMBERS = (bool, int, float)
 
 
 def _compile_jsonpath(value: Any, where: str) -> _JsonPath:
@@ -653,7 +721,13 @@ def _compile_jsonpath(value: Any, where: str) -> _JsonPath:
         if type(item) is dict and len(item) == 2 and "expression" in item and "value" in item:
             expression = item["expression"]
             if type(expression) is str and expression in _PARSED:  # the common, fast case
-                entries.append(_entry(expression, _PARSED[expression], item["value"]))
+                entries.append(
+                    _entry(
+                        expression,
+                        _PARSED[expression],
+                        expected_json(item["value"], f"{where}: jsonpath[{index}]: 'value'"),
+                    )
+                )
                 continue
         entries.append(_compile_jsonpath_entry(item, f"{where}: jsonpath[{index}]"))
     return _JsonPath(tuple(entries))
@@ -666,11 +740,12 @@ def _compile_jsonpath_entry(item: Any, at: str) -> _JsonPathEntry:
             f"{at} must be a dict with exactly the keys 'expression' and 'value' (got {got})"
         )
     expression = item["expression"]
+    expected = expected_json(item["value"], f"{at}: 'value'")
     if isinstance(expression, JSONPath):
-        return _entry(str(expression), expression, item["value"])
+        return _entry(str(expression), expression, expected)
     if not isinstance(expression, str) or not expression.strip():
         raise ConditionError(f"{at}: 'expression' must be a JSONPath string, not {expression!r}")
-    return _entry(expression, checked_jsonpath(expression, at), item["value"])
+    return _entry(expression, checked_jsonpath(expression, at), expected)
 
 
 def checked_jsonpath(expression: str, at: str) -> JSONPath:

@@ -12,6 +12,7 @@ import base64
 import functools
 import http.client
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -57,6 +58,8 @@ __all__ = [
     "check_head_lines",
     "check_header_lines",
     "check_headers",
+    "check_json_body",
+    "check_method",
     "check_status",
     "check_status_line",
     "credential_headers",
@@ -177,6 +180,19 @@ def check_method(method: Any) -> str:
     if not isinstance(method, str) or not _TOKEN.fullmatch(method):
         raise ConditionError(f"method must be an HTTP method like 'GET', not {method!r}")
     return method.upper()
+
+
+def check_json_body(body: Any) -> None:
+    """Raise ``ConditionError`` when a request's ``json`` body cannot be sent as JSON: a value
+    JSON cannot write (a set, bytes, another object), NaN or an infinity (requests refuses
+    them when it prepares the body: the requests runner at its first poll, the aiohttp runner
+    when built), or a nesting past the stack."""
+    if body is None:
+        return
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ConditionError(f"json_body cannot be sent as JSON: {exc}") from None
 
 
 class MalformedHeaders(requests.exceptions.ConnectionError):

@@ -119,6 +119,25 @@ def header_name(name: Any) -> str:
     return str(exact_text(name)).lower()
 
 
+def header_names(names: Any) -> tuple[str, ...]:
+    """``secret_headers`` as header names (``header_name``): a list or tuple of them, or one
+    name alone (``"X-Tenant"`` is one name, not eight letters); ``None`` for none.
+
+    :raises TypeError: ``names`` is none of those, or holds something that is no text.
+    """
+    if names is None:
+        return ()
+    if isinstance(names, str | bytes):
+        names = (names,)
+    if not isinstance(names, list | tuple | set | frozenset) or not all(
+        isinstance(exact_text(name), str | bytes) for name in names
+    ):
+        raise TypeError(f"secret_headers must be a list of header names, not {names!r}")
+    return tuple(
+        header_name(name.decode("latin-1") if isinstance(name, bytes) else name) for name in names
+    )
+
+
 def _base64(login: str, password: str, encoding: str) -> str | None:
     try:
         token = f"{login}:{password}".encode(encoding)

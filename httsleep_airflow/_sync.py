@@ -67,6 +67,7 @@ from httsleep_airflow._http import (
     check_head_lines,
     check_header_lines,
     check_headers,
+    check_json_body,
     check_method,
     connect_failure,
     cookie_header,
@@ -95,7 +96,7 @@ from httsleep_airflow._secrets import (
     body_secrets,
     causes,
     exact_text,
-    header_name,
+    header_names,
     joined,
     mask_url_parts,
     redact,
@@ -905,6 +906,7 @@ def build_request(
         auth = _exact_auth(source.auth if source.auth is not None else auth)
         check_request_headers(merged, auth)
         check_cookies(source.cookies)
+        check_json_body(source.json)
         return requests.Request(
             method=check_method(source.method or "GET"),
             url=check_url(source.url),
@@ -1062,7 +1064,10 @@ class Plan:
         max_retries = classic_number("max_retries", max_retries, int)
         polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
-        self.secret_headers = frozenset(map(header_name, secret_headers)) or _NO_NAMES
+        try:
+            self.secret_headers = frozenset(header_names(secret_headers)) or _NO_NAMES
+        except TypeError as exc:
+            raise ConditionError(str(exc)) from None
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -226,6 +227,8 @@ def _bad(conn_id: str, message: str) -> ConnectionConfigError:
 
 #: The keys whose value may also come as text (a form field of Airflow 3.1 is a line of text):
 #: a JSON object or array, or for ``timeout`` a number, means what it means written in the extra.
+#: The keys requests chooses a proxy by: a scheme, or ``all``, alone or for one host.
+_PROXY_KEY = re.compile(r"(?:https?|all)(?:://[^/\s]+)?")
 TEXT_JSON_KEYS = ("headers", "proxies", "cert", "timeout", "secret_headers")
 
 
@@ -298,10 +301,19 @@ def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | No
     problem = None if "://" in host else misread_url(host)
     if problem is not None:
         raise _bad(conn_id, f"host {shown_url(host)!r} is {problem}")
+    if "://" not in host and schema and schema.lower() not in ("http", "https"):
+        raise _bad(
+            conn_id,
+            f"schema {schema!r} is not 'http' or 'https': it is the scheme of the host's URL (a "
+            "base path goes with the host, 'https://host/v1', or in each endpoint)",
+        )
+    given: int | None = None
     try:
         if "://" in host:
             base = host
-            if port and urlsplit(host).port is None:
+            with contextlib.suppress(ValueError):  # a port that is no number: said below
+                given = urlsplit(host).port
+            if port and given is None:
                 parts = urlsplit(host)
                 base = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
         else:
@@ -309,6 +321,12 @@ def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | No
             base = f"{scheme}://{host}" + (f":{port}" if port else "")
     except ValueError:
         raise _bad(conn_id, f"host {shown_url(host)!r} cannot be read as a URL") from None
+    if port and given is not None and given != port:
+        raise _bad(
+            conn_id,
+            f"host {shown_url(host)!r} has the port {given} and the Port field {port}: give the "
+            "port once",
+        )
     try:
         urlsplit(base).port  # noqa: B018  (raises on a port that is not a number)
     except ValueError:
@@ -368,6 +386,12 @@ def settings_from_connection(
     ):
         raise _bad(conn_id, "extra 'proxies' must be an object like {'https': 'http://proxy:3128'}")
     for scheme, proxy in proxies.items():
+        if not _PROXY_KEY.fullmatch(scheme):  # requests would never choose it: sent direct
+            raise _bad(
+                conn_id,
+                f"extra 'proxies': {scheme!r} is no key a proxy is chosen by: use 'http', "
+                "'https' or 'all', alone or with '://host' ('https://api.example')",
+            )
         if "://" not in proxy:
             raise _bad(
                 conn_id,

@@ -38,9 +38,15 @@ from httsleep_airflow._core import (
     check_timeout,
 )
 from httsleep_airflow._dotted import display_name, dotted_path_of
-from httsleep_airflow._http import check_headers
+from httsleep_airflow._http import check_headers, check_json_body, check_method
 from httsleep_airflow._payload import PayloadError, response_payload
-from httsleep_airflow._secrets import EVENT_TEXT_LIMIT, secret_header_values, shorten, tidy
+from httsleep_airflow._secrets import (
+    EVENT_TEXT_LIMIT,
+    header_names,
+    secret_header_values,
+    shorten,
+    tidy,
+)
 from httsleep_airflow._sync import HttSleeper
 from httsleep_airflow.exceptions import Alarm, ConditionError, GaveUp, HttSleepError
 from httsleep_airflow.hooks.httsleep import (
@@ -145,6 +151,66 @@ def _default_timeout() -> float:
     """
     seconds: float = conf.getfloat("sensors", "default_timeout")
     return seconds
+
+
+def _known(value: Any) -> bool:
+    """Whether ``value`` is what the task will use, before rendering: plain data without a
+    Jinja template (an ``XComArg`` or another object Airflow resolves is not)."""
+    if isinstance(value, str):
+        return not _has_template(value)
+    if isinstance(value, Mapping):
+        return all(_known(key) and _known(item) for key, item in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return all(_known(item) for item in value)
+    return value is None or isinstance(value, int | float | bytes)
+
+
+def _names(names: Any) -> tuple[str, ...]:
+    try:
+        return header_names(names)
+    except TypeError as exc:
+        raise ConditionError(str(exc)) from None
+
+
+#: What stands for a templated value when conditions are checked before rendering: a value
+#: valid where it is. Any other templated value (a callback's path) is left out.
+_STAND_INS: dict[str, Any] = {"status_code": 200, "text": "", "json": None}
+
+
+def _untemplated(spec: Any) -> Any:
+    """``until`` or ``alarms`` with each templated value a valid stand-in: the keys, shapes
+    and untemplated values are checked at parse, the templated ones once rendered. A spec
+    that is a template as a whole (or a clause that is) is left to the render."""
+    if isinstance(spec, list | tuple):
+        kept = [_untemplated(clause) for clause in spec]
+        return [clause for clause in kept if clause is not _RENDERED_LATER] or _RENDERED_LATER
+    if not isinstance(spec, Mapping):
+        return _RENDERED_LATER if _has_template(spec) else spec
+    clause: dict[Any, Any] = {}
+    for key, value in spec.items():
+        if _has_template(key):
+            return _RENDERED_LATER
+        if key == "jsonpath" and isinstance(value, list | tuple | Mapping):
+            entries = [value] if isinstance(value, Mapping) else value
+            kept = [
+                {**entry, "expression": "$"}
+                if isinstance(entry, Mapping) and _has_template(entry.get("expression"))
+                else entry
+                for entry in entries
+                if not (isinstance(entry, str) and _has_template(entry))
+            ]
+            if kept:
+                clause[key] = kept
+        elif isinstance(value, str) and _has_template(value):
+            if key not in _STAND_INS:  # a callback's path, a jsonpath list as a template
+                continue
+            clause[key] = _STAND_INS[key]
+        else:
+            clause[key] = value  # a template inside text, json or a jsonpath value: still text
+    return clause or _RENDERED_LATER
+
+
+_RENDERED_LATER: Any = object()
 
 
 def _has_template(value: Any) -> bool:
@@ -326,6 +392,12 @@ class HttSleepSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        for key in ("timeout", "poke_interval"):  # Airflow reads True as 1.0 s
+            if isinstance(kwargs.get(key), bool):
+                raise ValueError(
+                    f"{type(self).__name__} {kwargs.get('task_id')!r}: {key} must be seconds "
+                    f"(a number or a timedelta), not {kwargs[key]!r}"
+                )
         if "timeout" not in kwargs and "timeout" not in (kwargs.get("default_args") or {}):
             kwargs["timeout"] = _default_timeout()
         super().__init__(**kwargs)
@@ -338,7 +410,7 @@ class HttSleepSensor(BaseSensorOperator):
             until=until,
             alarms=alarms,
             httsleep_conn_id=httsleep_conn_id,
-            method=method.upper(),
+            method=method,
             request_params=request_params,
             data=data,
             json_body=json_body,
@@ -347,7 +419,7 @@ class HttSleepSensor(BaseSensorOperator):
             ignore_exceptions=ignore_exceptions,
             request_timeout=request_timeout,
             xcom_jsonpath=xcom_jsonpath,
-            secret_headers=tuple(secret_headers),
+            secret_headers=secret_headers,
             deferrable=deferrable,
         )
         # A mistake is a DAG import error; templated parts are checked again once rendered.
@@ -356,12 +428,17 @@ class HttSleepSensor(BaseSensorOperator):
     def _check(self, *, rendered: bool) -> None:
         """Validate every argument the engine will use; errors name the task and the key."""
         try:
-            try:
+            vars(self).update(  # neither is templated: checked once, at parse
+                method=check_method(self.method),
+                secret_headers=_names(self.secret_headers),
+            )
+            if rendered or not _has_template((self.until, self.alarms)):
                 _validate_conditions(self.until, self.alarms, self.deferrable)
-            except ValueError:
-                # Before rendering, a Jinja template may stand where a value is not valid yet.
-                if rendered or not _has_template((self.until, self.alarms)):
-                    raise
+            else:  # a template stands where a value is not valid yet: the rest is checked
+                until, alarms = _untemplated(self.until), _untemplated(self.alarms)
+                if until is not None and until is not _RENDERED_LATER:
+                    alarms = None if alarms is _RENDERED_LATER else alarms
+                    _validate_conditions(until, alarms, self.deferrable)
             if self.deferrable:
                 _exception_paths(self.ignore_exceptions)
             if self.max_retries is not None or self.ignore_exceptions is not None:
@@ -370,12 +447,17 @@ class HttSleepSensor(BaseSensorOperator):
             check_seconds("timeout", self.timeout)
             check_seconds("poke_interval", self.poke_interval)
             if self.xcom_jsonpath is not None:
+                if not isinstance(self.xcom_jsonpath, str):
+                    raise ConditionError(
+                        f"xcom_jsonpath must be a JSONPath string, not {self.xcom_jsonpath!r}"
+                    )
                 checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
-            endpoint = self.endpoint
-            if rendered or (isinstance(endpoint, str) and not _has_template(endpoint)):
-                check_endpoint(endpoint)
-            if rendered or (isinstance(self.headers, Mapping) and not _has_template(self.headers)):
+            if rendered or _known(self.endpoint):
+                check_endpoint(self.endpoint)
+            if rendered or _known(self.headers):
                 check_headers(self.headers)
+            if rendered or _known(self.json_body):
+                check_json_body(self.json_body)
         except ValueError as exc:
             raise ValueError(f"{type(self).__name__} {self.task_id!r}: {exc}") from None
 

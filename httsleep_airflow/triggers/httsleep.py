@@ -45,7 +45,7 @@ from httsleep_airflow._secrets import (
     MASK,
     MIN_SECRET_LENGTH,
     body_secrets,
-    header_name,
+    header_names,
     is_secret_name,
     masked_data,
     masked_form,
@@ -312,7 +312,10 @@ def split_secrets(
     sealed: ``(shown, sealed)``. ``shown`` holds each argument without its secrets (the
     endpoint without user-info, query and body secrets masked or dropped); ``sealed`` those
     that held some, whole (of the headers, only the secret ones)."""
-    marked = frozenset(map(header_name, secret_headers or ()))
+    try:
+        marked = frozenset(header_names(secret_headers))
+    except TypeError:  # refused when the trigger runs (its type is checked); none marked here
+        marked = frozenset()
     shown: dict[str, Any] = dict(arguments)
     sealed: dict[str, Any] = {}
     endpoint = arguments.get("endpoint")

@@ -73,6 +73,32 @@ def test_host_name_completed_by_schema_and_port(monkeypatch):
     )
 
 
+@pytest.mark.parametrize(
+    "proxies",
+    [{"http": "http://p:1"}, {"all": "http://p:1"}, {"https://api.example": "http://p:1"}],
+)
+def test_every_key_requests_chooses_a_proxy_by_is_taken(proxies):
+    assert settings_from_connection("p1", host="http://h", extra={"proxies": proxies}).proxies
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        (
+            {"host": "127.0.0.1", "schema": "v1", "port": 8080},
+            "schema 'v1' is not 'http' or 'https'",
+        ),
+        ({"host": "http://h:80", "port": 8080}, "host 'http://h:80' has the port 80 and the Port"),
+    ],
+)
+def test_fields_that_contradict_or_are_misplaced_are_named(fields, needle):
+    """A base path written in the Schema field (``httsleep://host:8080/v1``) was reported as a
+    host that is no URL; a Port beside a host's own port was dropped without a word."""
+    with pytest.raises(ConnectionConfigError) as info:
+        settings_from_connection("c7", **fields)
+    assert needle in str(info.value)
+
+
 def test_absolute_url_passes_through_without_a_connection():
     hook = HttSleepHook("no_such_connection")
     assert hook.url_for("https://elsewhere.test/x") == "https://elsewhere.test/x"
@@ -98,6 +124,8 @@ def test_one_session_per_hook(monkeypatch, server: ScriptedServer):
         ({"headers": {"X-Key": "k\nX-Evil: 1"}}, "extra 'headers': header 'X-Key' has a line"),
         ({"headers": {"X:Key": "k"}}, "extra 'headers': a header name (not shown) has a ':' at"),
         ({"headers": {"X-Key": "\u20ac"}}, "header 'X-Key' has a character beyond ASCII"),
+        ({"proxies": {"htp": "http://p:1"}}, "extra 'proxies': 'htp' is no key a proxy is"),
+        ({"proxies": {"HTTPS": "http://p:1"}}, "'HTTPS' is no key a proxy is chosen by"),
     ],
 )
 def test_bad_extra_is_a_clear_error(extra, needle):

@@ -24,6 +24,23 @@ from httsleep_airflow.sensors.httsleep import HttSleepSensor
         ({"until": {"status_code": 200}, "headers": {"X Key": "k"}}, "a header name (not shown)"),
         ({"until": {"status_code": 200}, "headers": {"X-Name": "d\u00e9j\u00e0"}}, "ASCII"),
         ({"until": {"status_code": 200}, "headers": {"X-Name": None}}, "must be text"),
+        ({"until": {"status_code": 200}, "headers": [("X-A", "b")]}, "must map header names"),
+        ({"until": {"status_code": 200}, "endpoint": None}, "endpoint must be a string"),
+        ({"until": {"status_code": 200}, "endpoint": 5}, "endpoint must be a string"),
+        ({"until": {"status_code": 200}, "method": "GET X"}, "method must be an HTTP method"),
+        ({"until": {"status_code": 200}, "method": 5}, "method must be an HTTP method"),
+        ({"until": {"status_code": 200}, "xcom_jsonpath": 3}, "xcom_jsonpath must be a JSONPath"),
+        ({"until": {"status_code": 200}, "json_body": {1, 2}}, "json_body cannot be sent as JSON"),
+        (
+            {"until": {"status_code": 200}, "json_body": {"a": float("nan")}},
+            "json_body cannot be sent as JSON",
+        ),
+        ({"until": {"json": float("nan")}}, "until: 'json' holds NaN"),
+        ({"until": {"json": {"a": {1, 2}}}}, "until: 'json' holds a set"),
+        ({"until": {"status_code": "2_00"}}, "'status_code' must be an int"),
+        ({"until": {"status_code": 200}, "secret_headers": 5}, "secret_headers must be a list"),
+        ({"until": {"status_code": 200}, "poke_interval": True}, "poke_interval must be seconds"),
+        ({"until": {"status_code": 200}, "timeout": True}, "timeout must be seconds"),
     ],
 )
 def test_bad_arguments_name_the_task(kwargs, needle):
@@ -158,3 +175,57 @@ def test_xcom_args_in_templated_fields_make_upstream_tasks():
         )
     assert sensor.upstream_task_ids == {"submit", "expected"}
     assert sensor.endpoint is endpoint  # stored as given, resolved when rendered
+
+
+def test_one_secret_header_name_given_alone_is_one_name():
+    """``secret_headers="X-Tenant"`` is that header, not its eight letters (its value showed
+    in the alarm message)."""
+    sensor = HttSleepSensor(
+        task_id="t", endpoint="/j", until={"status_code": 200}, secret_headers="X-Tenant"
+    )
+    assert sensor.secret_headers == ("x-tenant",)
+
+
+@pytest.mark.parametrize(
+    ("until", "alarms", "needle"),
+    [
+        ({"text": "{{ params.x }}"}, {"stauts_code": 500}, "alarms: unknown condition key"),
+        ({"stauts_code": 200, "text": "{{ params.x }}"}, None, "until: unknown condition key"),
+        (
+            {"jsonpath": [{"expression": "{{ params.p }}", "value": 1, "vlaue": 2}]},
+            None,
+            "jsonpath[0] must be a dict with exactly the keys",
+        ),
+        (
+            [{"status_code": "{{ params.code }}"}, {"json": {"a": {1, 2}}}],
+            None,
+            "until[1]: 'json' holds a set",
+        ),
+        (
+            {"jsonpath": [{"expression": "a[", "value": "{{ params.v }}"}]},
+            None,
+            "JSONPath 'a[' does not parse",
+        ),
+    ],
+)
+def test_what_is_known_at_parse_is_checked_though_a_template_is_beside_it(until, alarms, needle):
+    """A template in one value turned off every check of the conditions until they rendered:
+    a mistyped key failed the task at run time, with its retries."""
+    with pytest.raises(ValueError) as info:
+        HttSleepSensor(task_id="t", endpoint="/j", until=until, alarms=alarms)
+    assert needle in str(info.value) and "'t'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "until",
+    [
+        "{{ params.until }}",
+        {"status_code": "{{ params.code }}", "text": "{{ params.t }}"},
+        {"callback": "{{ params.callback_path }}"},
+        {"jsonpath": "{{ params.entries }}"},
+        {"jsonpath": ["{{ params.entry }}", {"expression": "{{ params.p }}", "value": 1}]},
+        [{"status_code": 200}, "{{ params.more }}"],
+    ],
+)
+def test_templated_conditions_valid_once_rendered_pass_parse(until):
+    HttSleepSensor(task_id="t", endpoint="/j", until=until, alarms=[{"status_code": "{{ p }}"}])

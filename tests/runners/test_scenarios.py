@@ -35,7 +35,7 @@ from httsleep_airflow.exceptions import (
     ResponseTooLarge,
     RetriesExhausted,
 )
-from tests.helpers import Recorder
+from tests.helpers import Recorder, run_in
 from tests.raw_server import RawReply, RawServer
 from tests.scripted_server import Reply, ScriptedServer, free_port
 
@@ -1133,3 +1133,29 @@ def test_a_session_with_credentials_of_its_own_is_refused_by_the_async_runner(op
                 AsyncHttSleeper("http://127.0.0.1:1/x", {"status_code": 200}, session=session)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+@pytest.mark.parametrize("body", [{"a": float("nan")}, {"a": {1, 2}}, [b"x"]])
+def test_a_json_body_that_cannot_be_sent_is_refused_when_built_alike(runner, body, server):
+    """requests refused it when preparing the body: the requests runner at its first poll, the
+    aiohttp runner when built, each with its own error. Both refuse it when built now."""
+    request = requests.Request("POST", server.url("/jobs/1"), json=body)
+    with pytest.raises(ConditionError, match=r"^json_body cannot be sent as JSON: "):
+        run_in(runner, request, {"status_code": 200})
+    assert not server.received
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_one_secret_header_name_given_alone_is_one_name_in_both_runners(runner, server):
+    server.script(Reply(body={"status": "ERROR", "echo": "tenant-secret-9"}))
+    with pytest.raises(Alarm) as raised:
+        run_in(
+            runner,
+            requests.Request("GET", server.url("/jobs/1"), headers={"X-Tenant": "tenant-secret-9"}),
+            UNTIL,
+            alarms={"jsonpath": [{"expression": "status", "value": "ERROR"}]},
+            secret_headers="X-Tenant",
+            max_retries=1,
+        )
+    assert "tenant-secret-9" not in str(raised.value) and '"echo": "***"' in str(raised.value)
