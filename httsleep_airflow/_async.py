@@ -1672,16 +1672,15 @@ def _wire_url(url: str) -> yarl.URL:
 
 
 def _body_bytes(body: Any) -> bytes | None:
-    """A prepared request's body as bytes (requests sends text as latin-1, else UTF-8)."""
+    """A prepared request's body as bytes: text as UTF-8, as urllib3 sends it for requests and
+    as requests counts its ``Content-Length`` (latin-1 bytes sent under that length left the
+    server waiting for the rest)."""
     if body is None or isinstance(body, bytes):
         return body
     if isinstance(body, bytearray | memoryview):  # sent as they are, as requests does
         return bytes(body)
     if isinstance(body, str):
-        try:
-            return body.encode("latin-1")
-        except UnicodeEncodeError:
-            return body.encode("utf-8")
+        return body.encode("utf-8")
     raise ConditionError(f"the async runner cannot send a {type(body).__name__} body")
 
 

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from httsleep_airflow._conditions import LongInteger, decode_json, jsonpath_value, parse_jsonpath
-from httsleep_airflow._secrets import MASK, RUN_LENGTH, scrub
+from httsleep_airflow._secrets import MASK, covered, scrub
 
 if TYPE_CHECKING:
     import requests
@@ -23,9 +23,9 @@ def response_payload(
 ) -> Any:
     """The JSON body (its text when it is not JSON), or just the value ``jsonpath`` selects.
 
-    The value is the server's data as it sent it, but for each whole form of a credential the
-    request carries (``secrets`` of ``RUN_LENGTH`` characters or more), which is ``***`` in
-    its text and keys (``masked_echoes``); the messages are redacted (``secrets``). It is the
+    The value is the server's data as it sent it, but for a string or number that is a
+    credential the request carries, which is ``***`` (``masked_echoes``); the messages are
+    redacted (``secrets``). It is the
     same in every mode (poke, reschedule, deferrable): plain JSON. A number
     JSON cannot carry (``NaN``, ``Infinity``, ``-Infinity``, which Python's decoder accepts) is
     an error naming where it is, never a silent ``null`` or a string.
@@ -64,40 +64,57 @@ def response_payload(
                 secrets,
             )
         )
-    return masked_echoes(value, secrets)
+    return masked_echoes(value, secrets, where)
 
 
-def masked_echoes(value: Any, secrets: tuple[str, ...]) -> Any:
-    """``value`` (plain JSON data) with every whole form of ``secrets`` of ``RUN_LENGTH``
-    characters or more in its text and keys as ``***``: a server that echoes a credential does
-    not put it in XCom (the database, the UI) or a trigger's event. Nothing else is changed: no
-    run of a secret, and no URL's signature or password (a result URL is data downstream
-    needs), so that what is not a credential of the request comes as it was sent."""
-    forms = [form for form in secrets if len(form) >= RUN_LENGTH]  # the longest first (tidy)
-    if not forms or not _holds_any(value, forms):
+def masked_echoes(value: Any, secrets: tuple[str, ...], where: str = "$") -> Any:
+    """``value`` (plain JSON data) with each string (a value or a key) or number that is a
+    credential of the request as ``***``: one made of whole forms of ``secrets`` (``covered``:
+    ``"Bearer <token>"`` is ``"Bearer ***"``). A server that echoes a credential back does not
+    put it in XCom (the database, the UI) or a trigger's event. Nothing else is changed: text
+    that holds a credential among other text, or only a part of one, is the server's data, as
+    a downstream task uses it (a result URL's own signature, base64 that begins alike).
+
+    :raises PayloadError: two keys of one object are credentials: masked, they would be one.
+    """
+    if not secrets or not _holds_any(value, secrets):
         return value
-    return _masked_strings(value, forms)
+    return _masked(value, secrets, where)
 
 
-def _holds_any(value: Any, forms: list[str]) -> bool:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return any(form in text for form in forms)  # a form JSON escapes is one of its forms too
-
-
-def _masked_strings(value: Any, forms: list[str]) -> Any:
+def _masked(value: Any, secrets: tuple[str, ...], where: str) -> Any:
     if isinstance(value, str):
-        for form in forms:
-            if form in value:
-                value = value.replace(form, MASK)
-        return value
-    if isinstance(value, dict):
-        return {
-            _masked_strings(key, forms): _masked_strings(child, forms)
-            for key, child in value.items()
-        }
+        return _masked_text(value, secrets)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return MASK if covered(str(value), secrets) else value
     if isinstance(value, list):
-        return [_masked_strings(child, forms) for child in value]
+        return [_masked(child, secrets, f"{where}[{i}]") for i, child in enumerate(value)]
+    if isinstance(value, dict):
+        masked: dict[Any, Any] = {}
+        for key, child in value.items():
+            shown = _masked_text(key, secrets) if isinstance(key, str) else key
+            if shown in masked:
+                raise PayloadError(
+                    f"the matched value has two keys at {where} that are credentials of the "
+                    "request, which XCom would show; select another value with xcom_jsonpath"
+                )
+            masked[shown] = _masked(child, secrets, f"{where}.{shown}")
+        return masked
     return value
+
+
+def _holds_any(value: Any, secrets: tuple[str, ...]) -> bool:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return any(form in text for form in secrets)  # a form JSON escapes is one of its forms too
+
+
+def _masked_text(text: str, secrets: tuple[str, ...]) -> str:
+    if not covered(text, secrets):
+        return text
+    for form in secrets:  # the longest first (``tidy``)
+        if form in text:
+            text = text.replace(form, MASK)
+    return text
 
 
 #: The integers Airflow carries (it sends events and XCom values as MessagePack: 64 bits).

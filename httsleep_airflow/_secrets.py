@@ -32,6 +32,7 @@ __all__ = [
     "MASK",
     "basic_secrets",
     "body_secrets",
+    "covered",
     "is_secret_name",
     "is_secret_parameter",
     "joined",
@@ -39,6 +40,7 @@ __all__ = [
     "masked_data",
     "masked_form",
     "masked_json",
+    "multipart_secrets",
     "redact",
     "redact_exception",
     "scrub",
@@ -185,6 +187,21 @@ _AUTHORIZATION = ("authorization", "proxy-authorization")
 _SCHEMED = re.compile(r"\s*[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*\s+(\S.*?)\s*")
 
 
+def covered(value: str, secrets: tuple[str, ...]) -> bool:
+    """Whether ``value`` (a credential as sent) is made of ``secrets``' whole forms (as
+    ``tidy`` made them): with each taken out, no piece of ``MIN_SECRET_LENGTH`` characters is
+    left (a scheme word before it, ``Bearer``, is none), and one at least was in it.
+    ``<key>.<signature>`` is not."""
+    scheme = _SCHEMED.fullmatch(value)
+    if scheme is not None:
+        value = scheme.group(1)
+    for form in secrets:  # the longest first: a form holding another goes whole
+        if form in value:
+            value = value.replace(form, "\0")
+    pieces = value.split("\0")
+    return len(pieces) > 1 and all(len(piece.strip()) < MIN_SECRET_LENGTH for piece in pieces)
+
+
 def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
     """The values of headers whose names look secret (or are named in ``extra``), with the
     credentials after an ``Authorization`` scheme (``Token <key>``: the key alone), and
@@ -277,6 +294,22 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
         elif secret and _is_scalar(value):
             found.append(_text(value))
     return list(dict.fromkeys(found))
+
+
+def multipart_secrets(files: Any) -> list[str]:
+    """The values of a multipart body's secret-looking parts (requests' ``files``: a mapping or
+    pairs of a name and a value, text, bytes or a ``(filename, content, ...)`` tuple), as a
+    form's are found; a part whose content is a file object is not read."""
+    if not files:
+        return []
+    pairs = files.items() if isinstance(files, Mapping) else files
+    found: list[str] = []
+    with contextlib.suppress(TypeError, ValueError):  # a shape requests would refuse too
+        for name, value in pairs:
+            content = value[1] if isinstance(value, tuple | list) and len(value) > 1 else value
+            if is_secret_name(name) and isinstance(content, str | bytes):
+                found.append(_text(content))
+    return found
 
 
 def _is_scalar(value: Any) -> bool:
@@ -501,10 +534,11 @@ _ESCAPE = re.compile(
 #: The same, but any punctuation or space escaped with a backslash first (a regular
 #: expression's, a shell's): a second reading of a text, as ``\\%41`` is either.
 _BACKSLASHED = re.compile(r"\\[ !-/:-@\[-`{-~]|" + _ESCAPE.pattern)
-#: The longest escape of one character (``\\xf0\\x9f\\x98\\x80``): a decoded run of ``RUN_LENGTH``
-#: spans at most this many times as many characters of the text (but for long named
-#: references, which no encoder writes for the characters of a secret).
-_LONGEST_ESCAPE = 16
+#: The longest writing of one character: four bytes written one by one, each in up to eight
+#: (``'0xf0', '0x9f', '0x98', '0x80', ``); a decoded run of ``RUN_LENGTH`` spans at most this
+#: many times as many characters of the text (but for long named references, which no encoder
+#: writes for the characters of a secret).
+_LONGEST_ESCAPE = 32
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 #: What the decoded reading ignores: case (``İ`` first, whose lower case is two characters),
 #: which whitespace it is, and "+" for a space (form encoding).
@@ -535,34 +569,50 @@ def _unescape(token: str) -> list[tuple[str, int]]:
 
 
 #: A separator between bytes written one by one: ", " (a list), or one of `` :;.-_``.
-_SEPARATOR = r"(?:, ?|[ :;.\-_])"
-#: Bytes written one by one, each in hex with a prefix (``0x74, 0x6f``, ``=74=6F`` as
-#: quoted-printable writes them, ``\x74 \x6f``) or bare between separators (``74 6f``,
-#: ``74:6F``, Go's ``% x``), or in octal escapes (``\164\157``): five at least.
+_SEPARATOR = r"[\s,;:.\-_'\"]{1,4}"
+#: Bytes written one by one, each in hex with a prefix (``0x74, 0x6f``, ``'0x74', '0x6f'``,
+#: ``=74=6F`` as quoted-printable writes them, ``\x74 \x6f``) or bare between separators
+#: (``74 6f``, ``74:6F``, Go's ``% x``, ``["74", "6f"]``, xxd's ``746f 6b65``), or in octal
+#: escapes (``\164\157``).
 _HEX_BYTES = re.compile(
-    rf"(?:(?:0[xX]|\\x|=)[0-9A-Fa-f]{{2}}{_SEPARATOR}?){{4,}}(?:0[xX]|\\x|=)[0-9A-Fa-f]{{2}}"
-    rf"|(?<![0-9A-Za-z])[0-9A-Fa-f]{{2}}(?:{_SEPARATOR}[0-9A-Fa-f]{{2}}){{4,}}(?![0-9A-Za-z])"
+    rf"(?:(?:0[xX]|\\x|=)[0-9A-Fa-f]{{2}}(?:{_SEPARATOR})?){{4,}}(?:0[xX]|\\x|=)[0-9A-Fa-f]{{2}}"
+    rf"|(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{{2}}){{1,4}}(?:{_SEPARATOR}(?:[0-9A-Fa-f]{{2}}){{1,4}}){{2,}}"
+    r"(?![0-9A-Za-z])"
     r"|(?:\\[0-3][0-7]{2}){5,}"
 )
-_HEX_BYTE = re.compile(r"(?<=\\)[0-3][0-7]{2}|[0-9A-Fa-f]{2}(?![0-9A-Fa-f])")
-#: Bytes written one by one in decimal (a Buffer's JSON, ``Arrays.toString``, ``116 111``).
-_DECIMAL_BYTES = re.compile(r"(?<![\d.])(?:\d{1,3}(?:, ?|[ ;])){4,}\d{1,3}(?![\d.])")
-_DECIMAL_BYTE = re.compile(r"\d{1,3}")
+_HEX_BYTE = re.compile(r"(?<=\\)[0-3][0-7]{2}|[0-9A-Fa-f]{2}")
+#: Bytes written one by one in decimal (a Buffer's JSON, Java's ``Arrays.toString`` with its
+#: signed bytes, ``116 111``, ``116:111``); a number past a byte is none, and ends no run.
+_DECIMAL_BYTES = re.compile(r"(?<![\d.])(?:-?\d{1,3}[\s,;:]{1,3}){4,}-?\d{1,3}(?![\d.])")
+_DECIMAL_BYTE = re.compile(r"-?\d{1,3}")
 
 
 def _bytes_unescaped(token: str, byte: re.Pattern[str], base: int) -> list[tuple[str, int]]:
     """The characters a run of bytes written one by one stands for (a ``_HEX_BYTES`` or
     ``_DECIMAL_BYTES`` match: ``byte`` finds each, in ``base``; three digits after a backslash
-    in octal), each with how many characters of the run write it (a byte's separator is
-    its)."""
+    in octal; a signed byte, -128 to -1, as Java writes one), each with how many characters of
+    the run write it (a byte's separator is its). A number that is no byte stands for U+FFFD,
+    between the bytes before and after it."""
     found = list(byte.finditer(token))
-    values = [int(m.group(), 8 if len(m.group()) == 3 and base == 16 else base) for m in found]
-    if not values or max(values) > 0xFF:
+    if not found:
         return []
     starts = [match.start() for match in found]
     widths = [end - start for start, end in zip(starts, [*starts[1:], len(token)], strict=True)]
     widths[0] += starts[0]  # the first byte's prefix
-    return _utf8_chars(bytes(values), widths)
+    chars: list[tuple[str, int]] = []
+    data, data_widths = bytearray(), []
+    for match, width in zip(found, widths, strict=True):
+        text = match.group()
+        value = int(text, 8 if len(text) == 3 and base == 16 else base)
+        if -0x80 <= value < 0:
+            value += 0x100
+        if 0 <= value <= 0xFF:
+            data.append(value)
+            data_widths.append(width)
+            continue
+        chars += [*_utf8_chars(bytes(data), data_widths), ("\ufffd", width)]
+        data, data_widths = bytearray(), []
+    return chars + _utf8_chars(bytes(data), data_widths)
 
 
 def _utf8_chars(data: bytes, widths: list[int]) -> list[tuple[str, int]]:

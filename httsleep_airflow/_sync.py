@@ -95,10 +95,12 @@ from httsleep_airflow._secrets import (
     basic_secrets,
     body_secrets,
     causes,
+    covered,
     exact_text,
     header_names,
     joined,
     mask_url_parts,
+    multipart_secrets,
     redact,
     scrub,
     secret_header_values,
@@ -696,7 +698,7 @@ def request_secrets(
     found = [*url_secrets(request.url), *auth_secrets(request.auth)]
     found += secret_header_values(request.headers, secret_headers)
     found += secret_query_values(None, request.params)
-    found += body_secrets(request.data, request.json)
+    found += body_secrets(request.data, request.json) + multipart_secrets(request.files)
     found += cookie_values(request.cookies)
     if session is not None:
         found += auth_secrets(session.auth) + secret_header_values(session.headers, secret_headers)
@@ -1387,6 +1389,8 @@ class HttSleeper(Plan):
                 if prepared.method not in IDEMPOTENT_METHODS or not stale_connection_cause(exc):
                     raise
                 response = self._send(prepared, self._timeout_until(deadline), left_origin)
+            if response.request is not prepared and response.request is not None:
+                self._learn_sent(response.request)  # sent again by a hook (an auth's 401 retry)
             location = redirect_location(response.status_code, response.headers)
             if location is None:
                 break
@@ -1414,10 +1418,13 @@ class HttSleeper(Plan):
         secret). What it sends stays a secret, and of what it sent before and no longer sends, the
         last ``LEARNED_KEPT`` values: a token that changes on every request does not grow the
         secrets without end."""
-        sent = secret_header_values(prepared.headers, self.secret_headers)
+        # its Cookie is the caller's cookies (known) and the server's own, as in the aiohttp
+        # runner, which learns nothing from the wire
+        headers = {k: v for k, v in prepared.headers.items() if k.lower() != "cookie"}
+        sent = secret_header_values(headers, self.secret_headers)
         sent += secret_query_values(prepared.url)
-        # a value that holds a whole known form is known ("Bearer <token>": redacted alike)
-        if all(any(form in value for form in self.secrets) for value in sent):
+        # "Bearer <token>" of a known token is known: redacted as "Bearer ***" in both runners
+        if all(covered(value, self.secrets) for value in sent):
             return
         if self.secrets is not self._learned_into:  # set elsewhere since: the new base
             self._unlearned = self.secrets

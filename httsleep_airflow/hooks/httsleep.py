@@ -398,6 +398,8 @@ def settings_from_connection(
                 f"extra 'proxies': the {scheme!r} proxy must be a URL like 'http://proxy:3128'",
             )
     secret_headers = options.get("secret_headers", [])
+    if isinstance(secret_headers, str):  # one name alone, as the sensor takes it
+        secret_headers = [secret_headers]
     if not isinstance(secret_headers, list) or not all(
         isinstance(name, str) for name in secret_headers
     ):

@@ -462,3 +462,8 @@ def test_unknown_extra_fails_the_task_with_the_allowed_keys(run_dag, monkeypatch
     )
     assert task_states(dr)["wait"][0] == "failed"
     assert server.received == []
+
+
+def test_one_secret_header_name_alone_in_the_extra_is_one_name():
+    settings = settings_from_connection("sh", host="http://h", extra={"secret_headers": "X-T"})
+    assert settings.secret_headers == ("x-t",)

@@ -1007,3 +1007,18 @@ def test_an_object_with_its_own_equality_is_compared_by_it():
     assert judge({"json": {"id": ANY, "ok": True}}, make_response(body={"id": 7, "ok": True})) is (
         Verdict.MET
     )
+
+
+def test_an_int_enum_and_a_long_number_compare_as_json_values():
+    import enum
+
+    class One(enum.IntEnum):
+        ONE = 1
+
+    assert judge({"json": {"done": One.ONE}}, make_response(body=b'{"done": true}')) is (
+        Verdict.PENDING
+    )
+    assert judge({"json": {"done": One.ONE}}, make_response(body=b'{"done": 1}')) is Verdict.MET
+    digits = "7" * 5000  # decoded as text of its own kind: no string condition equals it
+    body = make_response(body=('{"n": ' + digits + "}").encode())
+    assert judge({"json": {"n": digits}}, body) is Verdict.PENDING

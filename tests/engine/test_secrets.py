@@ -832,6 +832,14 @@ BYTE_WRITERS = {
     "decimal, ', '": lambda b: ", ".join(map(str, b)),
     "decimal, ','": lambda b: ",".join(map(str, b)),
     "decimal, ' '": lambda b: " ".join(map(str, b)),
+    "decimal, ':'": lambda b: ":".join(map(str, b)),
+    "decimal, tab": lambda b: "\t".join(map(str, b)),
+    "Java's signed bytes": lambda b: str([c - 256 if c > 127 else c for c in b]),
+    "decimal beside a number past a byte": lambda b: ", ".join(map(str, [300, *b, 256])),
+    "Python's [hex(c)]": lambda b: str([hex(c) for c in b]),
+    "JSON array of hex": lambda b: _json.dumps([f"{c:02x}" for c in b]),
+    "xxd groups": lambda b: " ".join(b[i : i + 2].hex() for i in range(0, len(b), 2)),
+    "hex, double space": lambda b: "  ".join(f"{c:02x}" for c in b),
 }
 
 
@@ -910,3 +918,39 @@ def test_base64_is_decoded_only_where_a_short_secret_may_be(monkeypatch):
     blob = base64.b64encode(b'{"password": "12345"}').decode()
     assert redact("abcdefg " * 100 + blob, secrets) == "abcdefg " * 100 + "***"
     assert 1 <= len(decoded) <= 4  # that run only, from each of its first four characters
+
+
+def test_an_xcom_value_loses_the_credentials_it_echoes_and_nothing_else():
+    """What is a credential of the request (made of its whole forms) is ***, keys included;
+    data that only begins like one, or holds one among other text, is the server's."""
+    from httsleep_airflow._payload import masked_echoes
+
+    secrets = tidy(["12345678", "tok-ECHO-4242", *basic_secrets("ann", "pw-ECHO-99")])
+    basic = "Basic " + base64.b64encode(b"ann:pw-ECHO-99").decode()
+    value = {
+        "auth": "Bearer tok-ECHO-4242",
+        "basic": basic,
+        "pin": 12345678,
+        "tok-ECHO-4242": ["TOK-ECHO-4242", "file MTIzNDU2eHh4eA=="],
+        "file_b64": "MTIzNDU2eHh4eA==",
+        "said": "you sent tok-ECHO-4242 twice",
+        "url": "https://b.example/f?X-Amz-Signature=tok-ECHO-4242",
+    }
+    assert masked_echoes(value, secrets) == {
+        "auth": "Bearer ***",
+        "basic": "Basic ***",
+        "pin": "***",
+        "***": ["***", "file MTIzNDU2eHh4eA=="],
+        "file_b64": "MTIzNDU2eHh4eA==",
+        "said": "you sent tok-ECHO-4242 twice",
+        "url": "https://b.example/f?X-Amz-Signature=tok-ECHO-4242",
+    }
+    assert masked_echoes("tok-ECHO-4242", secrets) == "***"
+    assert masked_echoes({"ok": 1}, secrets) == {"ok": 1}
+
+
+def test_two_keys_an_xcom_value_would_mask_alike_are_refused():
+    from httsleep_airflow._payload import PayloadError, masked_echoes
+
+    with pytest.raises(PayloadError, match=r"two keys at \$\.a that are credentials"):
+        masked_echoes({"a": {"x-tok-ECHO-4242": 1, "x-TOK-ECHO-4242": 2}}, tidy(["tok-ECHO-4242"]))

@@ -521,3 +521,65 @@ def test_an_error_keeps_no_request_that_was_sent(server: ScriptedServer):
         error = error.__cause__ or error.__context__
     requests_errors = [e for e in chain if isinstance(e, requests.RequestException)]
     assert requests_errors and all(e.request is None for e in requests_errors)
+
+
+class _SignedAuth(requests.auth.AuthBase):
+    """A signature per request after a key the request also carries in its query."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self.count += 1
+        request.headers["X-Signature"] = f"known-key-77.signed{self.count:04d}secret"
+        return request
+
+
+class _RefreshOn401(requests.auth.AuthBase):
+    """requests' documented pattern: a response hook that answers a 401 with a fresh token."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = "Bearer stale-token-0001"
+        request.register_hook("response", self.refresh)
+        return request
+
+    def refresh(self, response: requests.Response, **kwargs: object) -> requests.Response:
+        if response.status_code != 401:
+            return response
+        response.content  # noqa: B018  (read, so the connection is free again)
+        again = response.request.copy()
+        again.headers["Authorization"] = "Bearer fresh-token-9f8e7d"
+        sent = response.connection.send(again, **kwargs)
+        sent.history.append(response)
+        sent.request = again
+        return sent
+
+
+@pytest.mark.parametrize(
+    ("auth", "replies", "secret"),
+    [
+        (
+            _SignedAuth,
+            [Reply(body={"got": "known-key-77.signed0001secret"})],
+            "signed0001secret",
+        ),
+        (
+            _RefreshOn401,
+            [Reply(401, "again"), Reply(body={"you_sent": "Bearer fresh-token-9f8e7d"})],
+            "fresh-token-9f8e7d",
+        ),
+    ],
+    ids=["a signature beside a known key", "a token a 401 hook sends"],
+)
+def test_what_an_auth_sends_beyond_known_secrets_is_redacted_in_that_polls_message(
+    server: ScriptedServer, auth, replies, secret
+):
+    server.script(*replies)
+    with pytest.raises(MaxRetriesExceeded) as raised:
+        HttSleeper(
+            server.url("/x?api_key=known-key-77"),
+            {"status_code": 204},
+            auth=auth(),
+            max_retries=1,
+        ).run()
+    assert secret not in str(raised.value) and "***" in str(raised.value)

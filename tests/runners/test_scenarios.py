@@ -633,6 +633,19 @@ SCENARIOS = [
             server.other.received[0].method == "GET" and server.other.received[0].body == b""
         ),
     ),
+    *(
+        Scenario(
+            f"a text body with {what} is sent as UTF-8, as its Content-Length counts it",
+            [OK],
+            request={"method": "POST", "data": text},
+            within=5,
+            check=lambda result, server, text=text: (
+                server.received[0].body == text.encode("utf-8")
+                and server.received[0].headers["Content-Length"] == str(len(text.encode()))
+            ),
+        )
+        for what, text in (("latin-1 letters", "note=Päss"), ("Cyrillic", "note=пароль"))
+    ),
     Scenario(
         "a header value given as bytes is sent as those bytes",
         [OK],
@@ -1159,3 +1172,17 @@ def test_one_secret_header_name_given_alone_is_one_name_in_both_runners(runner, 
             max_retries=1,
         )
     assert "tenant-secret-9" not in str(raised.value) and '"echo": "***"' in str(raised.value)
+
+
+def test_a_multipart_part_holding_a_credential_does_not_follow_a_307_elsewhere(
+    server: ScriptedServer, other_server: ScriptedServer
+):
+    """The requests runner alone sends ``files``: a part named as a secret is one, in what is
+    redacted and in what a redirect may carry to another origin."""
+    server.script(Reply(307, "", {"Location": other_server.url("/collect")}))
+    request = requests.Request(
+        "POST", server.url("/token"), files={"password": (None, "hunter2Secret99")}
+    )
+    with pytest.raises(RedirectRefused):
+        run_in("sync", request, {"status_code": 200})
+    assert not other_server.received
