@@ -74,7 +74,6 @@ from httsleep_airflow._http import (
     drop_unsendable_cookies,
     framing_line,
     heads_refused,
-    holds_secret,
     hop_headers,
     joined_header_lines,
     next_hop,
@@ -1368,7 +1367,8 @@ class AsyncHttSleeper(Plan):
                 response.status,
                 location,
                 hops,
-                secret_body=holds_secret(body, self.secrets),
+                body,
+                self.secrets,
             )
             hops += 1
             left_origin = left_origin or not same_origin(url, next_url)

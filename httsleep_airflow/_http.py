@@ -632,14 +632,22 @@ def _prepared_url(url: str) -> str:
 
 
 def next_hop(
-    method: str, url: str, status: int, location: str, hops: int, secret_body: bool = False
+    method: str,
+    url: str,
+    status: int,
+    location: str,
+    hops: int,
+    body: Any = None,
+    secrets: tuple[str, ...] = (),
 ) -> tuple[str, str, bool]:
     """Where a redirect leads: ``(method, url, keep_body)``.
 
     :param hops: redirects followed so far in this request, this one excluded.
-    :param secret_body: the request's body holds a credential (``holds_secret``).
+    :param body: the request's body as prepared, and ``secrets`` the request's (``tidy``):
+        looked at only for a redirect that would send it to another origin.
     :raises requests.exceptions.TooManyRedirects: this would be redirect ``MAX_REDIRECTS + 1``.
-    :raises RedirectRefused: the redirect would send ``secret_body`` to another origin.
+    :raises RedirectRefused: the redirect would send a body holding a credential to another
+        origin (``holds_secret``).
     """
     if hops >= MAX_REDIRECTS:
         raise requests.exceptions.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
@@ -657,7 +665,7 @@ def next_hop(
     if fragment and not urlsplit(target).fragment:
         target = f"{target}#{fragment}"
     keep_body = status in (307, 308)
-    if keep_body and secret_body and not same_origin(url, target):
+    if keep_body and body and not same_origin(url, target) and holds_secret(body, secrets):
         scheme, host, port = origin(target)
         raise RedirectRefused(
             f"a {status} redirect to another origin ({scheme}://{host}:{port}) would send the "

@@ -77,7 +77,6 @@ from httsleep_airflow._http import (
     drop_unsendable_cookies,
     followable,
     header_limit_cause,
-    holds_secret,
     hop_headers,
     joined_header_lines,
     next_hop,
@@ -1403,7 +1402,8 @@ class HttSleeper(Plan):
                 response.status_code,
                 location,
                 hops,
-                secret_body=holds_secret(prepared.body, self.secrets),
+                prepared.body,
+                self.secrets,
             )
             hops += 1
             left_origin = left_origin or not same_origin(current, url)
