@@ -25,10 +25,9 @@ def response_payload(
 
     The value is the server's data as it sent it, but for a string or number that is a
     credential the request carries, which is ``***`` (``masked_echoes``); the messages are
-    redacted (``secrets``). It is the
-    same in every mode (poke, reschedule, deferrable): plain JSON. A number
-    JSON cannot carry (``NaN``, ``Infinity``, ``-Infinity``, which Python's decoder accepts) is
-    an error naming where it is, never a silent ``null`` or a string.
+    redacted (``secrets``). It is the same in every mode (poke, reschedule, deferrable): plain
+    JSON. A number JSON cannot carry (``NaN``, ``Infinity``, ``-Infinity``, which Python's
+    decoder accepts) is an error naming where it is, never a silent ``null`` or a string.
 
     :param secrets: strings the error messages must not show (the plan's ``secrets``): they
         quote the body, and a path is made of its keys.
