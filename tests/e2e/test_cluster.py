@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import psutil
 import pytest
@@ -145,23 +146,31 @@ def test_a_triggerer_dies_the_other_takes_its_sensors_over(
     cluster.start_component("triggerer-1")
 
 
-def _worker_running(cluster: Cluster, port: int) -> str | None:
-    """The Celery worker one of whose processes holds a connection to ``port`` (a poke in
-    flight to the job API)."""
+def _worker_running(cluster: Cluster, pid: int, port: int) -> str | None:
+    """The Celery worker that started the task process ``pid``, while that process holds a
+    connection to ``port`` (a poke in flight to the job API)."""
     for name in Cluster.WORKERS:
-        process = psutil.Process(cluster.processes[name].pid)
-        for child in [process, *process.children(recursive=True)]:
+        for child in psutil.Process(cluster.processes[name].pid).children(recursive=True):
+            if child.pid != pid:
+                continue
             try:
                 connections = child.net_connections(kind="tcp")
             except psutil.Error:
-                continue
-            if any(c.raddr and c.raddr.port == port for c in connections):
-                return name
+                return None
+            in_flight = any(c.raddr and c.raddr.port == port for c in connections)
+            return name if in_flight else None
     return None
 
 
+def _monotonic(iso: str) -> float:
+    """An Airflow timestamp on this process's ``time.monotonic()`` clock (the job API's)."""
+    return datetime.fromisoformat(iso).timestamp() - (time.time() - time.monotonic())
+
+
 @pytest.mark.parametrize("mode", ["poke", "reschedule"])
-def test_a_worker_dies_mid_poke(cluster: Cluster, job_api_e2e: JobAPI, mode: str):
+def test_a_worker_dies_mid_poke(
+    cluster: Cluster, job_api_e2e: JobAPI, mode: str, capsys: pytest.CaptureFixture[str]
+):
     airflow, api = cluster.client, job_api_e2e
     dag_id = f"httsleep_cluster_worker_kill_{mode}"
     run_id = airflow.trigger(dag_id)
@@ -178,9 +187,18 @@ def test_a_worker_dies_mid_poke(cluster: Cluster, job_api_e2e: JobAPI, mode: str
         # a poke started under a second ago; its answer takes WORKER_KILL_SLOW seconds
         return len(times) >= 2 and time.monotonic() - times[-1] < 1
 
-    cluster.wait_for("a second poke in flight", 240, second_poke_in_flight)
-    worker = _worker_running(cluster, api.port)
-    assert worker is not None, "no worker holds a connection to the job API"
+    task = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/wait"
+    worker = None
+
+    def second_poke_in_flight_on_a_worker() -> bool:
+        nonlocal worker
+        if not second_poke_in_flight():
+            return False
+        worker = _worker_running(cluster, airflow.get(task)["pid"], api.port)
+        return worker is not None
+
+    cluster.wait_for("a second poke in flight", 240, second_poke_in_flight_on_a_worker)
+    assert worker is not None
     killed_at = time.monotonic()
     cluster.kill(worker)
     cluster.start_component(worker)
@@ -191,9 +209,19 @@ def test_a_worker_dies_mid_poke(cluster: Cluster, job_api_e2e: JobAPI, mode: str
         return try_number == 2 and api.requests_per_job()[job] > at_kill
 
     cluster.wait_for("try 2 poking", 120, try_2_polling)
-    resumed = [t for t in api.poll_times()[job] if t > killed_at]
-    # Nothing polled while the task was dead: its process went with the worker.
-    assert resumed[0] - killed_at >= TI_HEARTBEAT_TIMEOUT - 5, resumed[0] - killed_at
+    tries = {t["try_number"]: t for t in airflow.get(f"{task}/tries")["task_instances"]}
+    retried = _monotonic(tries[2]["start_date"]) - killed_at
+    resumed = [t - killed_at for t in api.poll_times()[job] if t > killed_at]
+    with capsys.disabled():
+        print(
+            f"\n{mode}: worker killed mid-poke; Airflow failed try 1 "
+            f"{_monotonic(tries[1]['end_date']) - killed_at:.1f} s later and started try 2 at "
+            f"{retried:.1f} s; polls since the kill at {[round(t, 1) for t in resumed]} s"
+        )
+    assert tries[1]["state"] == "failed"
+    # Nothing polled while the task was dead: its process went with the worker, and the first
+    # poll after the kill is the retry's (0.1 s: Airflow's clock read against this one's).
+    assert resumed[0] >= retried - 0.1, (resumed, retried)
     released = api.finish_after(job, 2)
     state = airflow.wait_for_run(dag_id, run_id, RUN_SECONDS)
     assert state == "success", airflow.states(dag_id, run_id)
