@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from httsleep_airflow._conditions import LongInteger, decode_json, jsonpath_value, parse_jsonpath
-from httsleep_airflow._secrets import MASK, covered, scrub
+from httsleep_airflow._secrets import MASK, covered, replaced, scrub
 
 if TYPE_CHECKING:
     import requests
@@ -108,12 +108,7 @@ def _holds_any(value: Any, secrets: tuple[str, ...]) -> bool:
 
 
 def _masked_text(text: str, secrets: tuple[str, ...]) -> str:
-    if not covered(text, secrets):
-        return text
-    for form in secrets:  # the longest first (``tidy``)
-        if form in text:
-            text = text.replace(form, MASK)
-    return text
+    return replaced(text, secrets) if covered(text, secrets) else text
 
 
 #: The integers Airflow carries (it sends events and XCom values as MessagePack: 64 bits).

@@ -187,6 +187,15 @@ _AUTHORIZATION = ("authorization", "proxy-authorization")
 _SCHEMED = re.compile(r"\s*[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*\s+(\S.*?)\s*")
 
 
+def replaced(text: str, secrets: tuple[str, ...], by: str = MASK) -> str:
+    """``text`` with each whole form in ``secrets`` replaced by ``by``, the longest first (as
+    ``tidy`` orders them): a form holding another goes whole."""
+    for form in secrets:
+        if form in text:
+            text = text.replace(form, by)
+    return text
+
+
 def covered(value: str, secrets: tuple[str, ...]) -> bool:
     """Whether ``value`` (a credential as sent) is made of ``secrets``' whole forms (as
     ``tidy`` made them): with each taken out, no piece of ``MIN_SECRET_LENGTH`` characters is
@@ -195,10 +204,7 @@ def covered(value: str, secrets: tuple[str, ...]) -> bool:
     scheme = _SCHEMED.fullmatch(value)
     if scheme is not None:
         value = scheme.group(1)
-    for form in secrets:  # the longest first: a form holding another goes whole
-        if form in value:
-            value = value.replace(form, "\0")
-    pieces = value.split("\0")
+    pieces = replaced(value, secrets, "\0").split("\0")
     return len(pieces) > 1 and all(len(piece.strip()) < MIN_SECRET_LENGTH for piece in pieces)
 
 
@@ -827,10 +833,7 @@ def _replace_forms(text: str, secrets: tuple[str, ...]) -> str:
         head = text[:RUN_SCAN_LIMIT]
         spans = _base64_spans(head, patterns.short_bytes, patterns.cores)
         text = _masked(head, spans) + text[len(head) :]
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    return replaced(text, secrets)
 
 
 #: How far past a cut a text is redacted, so that a run of a secret that the cut would end,
