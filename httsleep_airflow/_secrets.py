@@ -28,6 +28,8 @@ from html.entities import html5
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
+from httsleep_airflow.exceptions import ConditionError
+
 __all__ = [
     "MASK",
     "basic_secrets",
@@ -125,7 +127,7 @@ def header_names(names: Any) -> tuple[str, ...]:
     """``secret_headers`` as header names (``header_name``): a list or tuple of them, or one
     name alone (``"X-Tenant"`` is one name, not eight letters); ``None`` for none.
 
-    :raises TypeError: ``names`` is none of those, or holds something that is no text.
+    :raises ConditionError: ``names`` is none of those, or holds something that is no text.
     """
     if names is None:
         return ()
@@ -134,7 +136,7 @@ def header_names(names: Any) -> tuple[str, ...]:
     if not isinstance(names, list | tuple | set | frozenset) or not all(
         isinstance(exact_text(name), str | bytes) for name in names
     ):
-        raise TypeError(f"secret_headers must be a list of header names, not {names!r}")
+        raise ConditionError(f"secret_headers must be a list of header names, not {names!r}")
     return tuple(
         header_name(name.decode("latin-1") if isinstance(name, bytes) else name) for name in names
     )

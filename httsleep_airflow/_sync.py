@@ -1065,10 +1065,7 @@ class Plan:
         max_retries = classic_number("max_retries", max_retries, int)
         polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
-        try:
-            self.secret_headers = frozenset(header_names(secret_headers)) or _NO_NAMES
-        except TypeError as exc:
-            raise ConditionError(str(exc)) from None
+        self.secret_headers = frozenset(header_names(secret_headers)) or _NO_NAMES
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,

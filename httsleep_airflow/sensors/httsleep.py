@@ -165,13 +165,6 @@ def _known(value: Any) -> bool:
     return value is None or isinstance(value, int | float | bytes)
 
 
-def _names(names: Any) -> tuple[str, ...]:
-    try:
-        return header_names(names)
-    except TypeError as exc:
-        raise ConditionError(str(exc)) from None
-
-
 #: What stands for a templated value when conditions are checked before rendering: a value
 #: valid where it is. Any other templated value (a callback's path) is left out.
 _STAND_INS: dict[str, Any] = {"status_code": 200, "text": "", "json": None}
@@ -430,7 +423,7 @@ class HttSleepSensor(BaseSensorOperator):
         try:
             vars(self).update(  # neither is templated: checked once, at parse
                 method=check_method(self.method),
-                secret_headers=_names(self.secret_headers),
+                secret_headers=header_names(self.secret_headers),
             )
             if rendered or not _has_template((self.until, self.alarms)):
                 _validate_conditions(self.until, self.alarms, self.deferrable)

@@ -314,7 +314,7 @@ def split_secrets(
     that held some, whole (of the headers, only the secret ones)."""
     try:
         marked = frozenset(header_names(secret_headers))
-    except TypeError:  # refused when the trigger runs (its type is checked); none marked here
+    except ConditionError:  # refused when the trigger runs (its type is checked); none marked here
         marked = frozenset()
     shown: dict[str, Any] = dict(arguments)
     sealed: dict[str, Any] = {}
