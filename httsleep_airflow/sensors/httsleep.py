@@ -5,17 +5,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.providers.common.compat.sdk import (
+    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    AirflowTaskTimeout,
     BaseSensorOperator,
     PokeReturnValue,
 )
@@ -72,6 +73,9 @@ __all__ = ["HttSleepSensor"]
 # identity in it, so two different functions never share an entry.
 _VALIDATED: set[str] = set()
 
+
+#: Airflow's words when ``never_fail`` skips a sensor whose poke raised.
+_NEVER_FAIL = "Skipping due to never_fail is set to True."
 
 #: How long after the sensor's ``timeout`` Airflow's own deferral timeout ends a deferred wait:
 #: a backstop for a trigger that never ran. The trigger ends the wait itself at the timeout,
@@ -533,8 +537,7 @@ class HttSleepSensor(BaseSensorOperator):
         try:
             if not self.deferrable:
                 return super().execute(context)
-            with self._sensor_outcome():
-                done = self.poke(context)  # attempt 1 happens here, on the worker
+            done = self._first_poke(context)  # attempt 1 happens here, on the worker
         finally:
             self._sleeper.close()
             if self._hook is not None:
@@ -568,15 +571,33 @@ class HttSleepSensor(BaseSensorOperator):
         first = context["ti"].get_first_reschedule_date(context)
         return 0.0 if first is None else max(0.0, time.time() - first.timestamp())
 
-    @contextmanager
-    def _sensor_outcome(self) -> Iterator[None]:
-        """What BaseSensorOperator.execute makes of a fail-fast error, for the deferrable path."""
+    def _first_poke(self, context: Context) -> bool | PokeReturnValue:
+        """The deferrable path's poke on the worker, its outcome what BaseSensorOperator.execute
+        makes of a poke's: ``soft_fail`` and ``never_fail`` skip on a fail-fast error,
+        ``silent_fail`` logs any other error and waits on, ``never_fail`` skips on it."""
         try:
-            yield
-        except (AirflowFailException, AirflowSensorTimeout) as exc:
-            if self.soft_fail or getattr(self, "never_fail", False):
+            return self.poke(context)
+        except (AirflowFailException, AirflowSensorTimeout, AirflowTaskTimeout) as exc:
+            if self.soft_fail or self._never_fail:
                 raise AirflowSkipException(f"Skipping: {exc}") from exc
             raise
+        except AirflowSkipException:
+            raise
+        except Exception as exc:
+            if self._silent_fail:
+                self.log.error("Sensor poke failed: %s: %s", type(exc).__name__, exc)
+                return False
+            if self._never_fail:
+                raise AirflowSkipException(_NEVER_FAIL) from exc
+            raise
+
+    @property
+    def _silent_fail(self) -> bool:
+        return bool(getattr(self, "silent_fail", False))
+
+    @property
+    def _never_fail(self) -> bool:
+        return bool(getattr(self, "never_fail", False))
 
     def _trigger(
         self,
@@ -608,7 +629,12 @@ class HttSleepSensor(BaseSensorOperator):
             max_retries=self.max_retries,
             attempts_made=attempts_made,
             polling_interval=self.poke_interval,
-            ignore_exceptions=_exception_paths(self.ignore_exceptions),
+            # silent_fail: poke mode logs a poke's error and waits on (Airflow's loop)
+            ignore_exceptions=(
+                ["builtins.Exception"]
+                if self._silent_fail
+                else _exception_paths(self.ignore_exceptions)
+            ),
             request_timeout=list(timeout) if isinstance(timeout, tuple) else timeout,
             deadline=deadline,
             retry_at=retry_at,
@@ -643,12 +669,15 @@ class HttSleepSensor(BaseSensorOperator):
         if status in ("alarm", "exhausted"):
             raise self._ended(status, event["message"])
         error_type, message = event.get("error_type"), event.get("message")
-        if not event.get("fatal"):
-            same = _error_like(error_type, str(message), event.get("args"))
-            if same is not None:  # what poke mode raises: the request's own error
-                raise same
-        text = f"{error_type}: {message}" if error_type else str(message)
-        raise self._ended("fatal" if event.get("fatal") else "error", text)
+        fatal = event.get("fatal")
+        # what poke mode raises: the request's own error, when it can be made again here
+        error = None if fatal else _error_like(error_type, str(message), event.get("args"))
+        if error is None:
+            text = f"{error_type}: {message}" if error_type else str(message)
+            error = self._ended("fatal" if fatal else "error", text)
+        if self._never_fail and not isinstance(error, AirflowException):
+            raise AirflowSkipException(_NEVER_FAIL) from error  # Airflow skips the others
+        raise error
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         sleeper = self._sleeper

@@ -154,3 +154,35 @@ def test_a_credential_the_server_echoes_is_not_pushed_to_xcom(
     }
     out = capfd.readouterr()
     assert key not in out.out + out.err
+
+
+DROP = Reply(drop=True)  # two in a row are one request error (requests tries a reused
+# connection a second time)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("first", [True, False], ids=["first_poke", "later_poke"])
+def test_never_fail_skips_on_a_request_error_alike(run_dag, server, capfd, mode, first):
+    """A poke's request error with ``never_fail``: Airflow's poke loop skips the task; after a
+    deferral Airflow skips only its own exceptions, and the deferred sensor failed."""
+    server.script(*(() if first else (RUNNING,)), DROP, DROP, Reply(body={"status": "OK"}))
+    dr = _run(run_dag, server, mode, f"never_fail_{first}", never_fail="True", poke_interval="0.2")
+    assert task_states(dr) == {"wait": ("skipped", 1)}
+    assert len(server.received) == (2 if first else 3)
+    out = capfd.readouterr()
+    assert "Skipping due to never_fail is set to True." in out.out + out.err
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("first", [True, False], ids=["first_poke", "later_poke"])
+def test_silent_fail_waits_on_after_a_request_error_alike(run_dag, server, capfd, mode, first):
+    """A poke's request error with ``silent_fail``: Airflow's poke loop logs it and pokes on;
+    deferred, the first poke's error failed the task, and the trigger's ended the wait."""
+    server.script(*(() if first else (RUNNING,)), DROP, DROP, Reply(body={"status": "OK"}))
+    dr = _run(run_dag, server, mode, f"silent_{first}", silent_fail="True", poke_interval="0.2")
+    assert task_states(dr) == {"wait": ("success", 1)}
+    assert xcom(dr, "wait") == {"status": "OK"}
+    assert len(server.received) == (3 if first else 4)
+    out = capfd.readouterr()
+    logged = "(ignored)" if mode == "deferrable" and not first else "Sensor poke failed"
+    assert logged in out.out + out.err  # the trigger's own line for the poll it ignored
