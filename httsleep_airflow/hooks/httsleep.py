@@ -138,6 +138,20 @@ def misread_url(text: str) -> str | None:
     return None
 
 
+def check_params(params: Any) -> None:
+    """Raise ``ConditionError`` unless ``params`` (query parameters) is ``None``, a mapping or
+    a list of ``(name, value)`` pairs: a query string is refused here, where it would fail at
+    the first poll in words that name neither the task nor the key."""
+    pairs = isinstance(params, list | tuple) and all(
+        isinstance(pair, list | tuple) and len(pair) == 2 for pair in params
+    )
+    if params is not None and not isinstance(params, Mapping) and not pairs:
+        raise ConditionError(
+            "request_params must map query parameter names to values (a dict, or a list of "
+            f"(name, value) pairs), not be a {type(params).__name__}"
+        )
+
+
 def make_request(
     url: str,
     *,
@@ -151,6 +165,7 @@ def make_request(
     requests reads as the empty lists it would make: a waiting trigger holds its request, and
     those are two objects fewer for every full garbage collection to walk (a sleeper built on
     a caller's own Request or URL keeps requests' lists: callers may add to them)."""
+    check_params(params)
     return requests.Request(
         method.upper(),
         url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -55,6 +56,7 @@ from httsleep_airflow.hooks.httsleep import (
     HttSleepHook,
     argument_secrets,
     check_endpoint,
+    check_params,
     is_absolute,
     make_request,
 )
@@ -389,11 +391,12 @@ class HttSleepSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        for key in ("timeout", "poke_interval"):  # Airflow reads True as 1.0 s
-            if isinstance(kwargs.get(key), bool):
+        for key in ("timeout", "poke_interval"):  # Airflow reads True as 1.0 s, fails on inf
+            value = kwargs.get(key)
+            if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
                 raise ValueError(
                     f"{type(self).__name__} {kwargs.get('task_id')!r}: {key} must be seconds "
-                    f"(a number or a timedelta), not {kwargs[key]!r}"
+                    f"(a finite number or a timedelta), not {value!r}"
                 )
         if "timeout" not in kwargs and "timeout" not in (kwargs.get("default_args") or {}):
             kwargs["timeout"] = _default_timeout()
@@ -433,16 +436,19 @@ class HttSleepSensor(BaseSensorOperator):
                 _validate_conditions(self.until, self.alarms, self.deferrable)
             else:  # a template stands where a value is not valid yet: the rest is checked
                 until, alarms = _untemplated(self.until), _untemplated(self.alarms)
-                if until is not None and until is not _RENDERED_LATER:
+                if until is _RENDERED_LATER:  # the alarms are checked beside any valid until
+                    until = None if alarms is _RENDERED_LATER else _STAND_INS
+                if until is not None:
                     alarms = None if alarms is _RENDERED_LATER else alarms
                     _validate_conditions(until, alarms, self.deferrable)
             if self.deferrable:
                 _exception_paths(self.ignore_exceptions)
             if self.max_retries is not None or self.ignore_exceptions is not None:
                 Policy.build(max_retries=self.max_retries, ignore_exceptions=self.ignore_exceptions)
-            check_timeout(self.request_timeout)
+            check_timeout(self.request_timeout, "request_timeout")
             check_seconds("timeout", self.timeout)
-            check_seconds("poke_interval", self.poke_interval)
+            # 0 would poll as fast as the server answers (deferred: on a shared triggerer)
+            check_seconds("poke_interval", self.poke_interval, allow_equal=False)
             if self.xcom_jsonpath is not None:
                 if not isinstance(self.xcom_jsonpath, str):
                     raise ConditionError(
@@ -453,6 +459,8 @@ class HttSleepSensor(BaseSensorOperator):
                 check_endpoint(self.endpoint)
             if rendered or _known(self.headers):
                 check_headers(self.headers)
+            if rendered or _known(self.request_params):
+                check_params(self.request_params)
             if rendered or _known(self.json_body):
                 check_json_body(self.json_body)
         except ValueError as exc:

@@ -18,7 +18,7 @@ from httsleep_airflow.sensors.httsleep import HttSleepSensor
         ({"until": {"status_code": 200}, "max_retries": 0}, "max_retries"),
         ({"until": {"status_code": 200}, "ignore_exceptions": ["no.such.Error"]}, "no.such.Error"),
         ({"until": {"status_code": 200}, "xcom_jsonpath": "a["}, "xcom_jsonpath"),
-        ({"until": {"status_code": 200}, "request_timeout": -5}, "timeout"),
+        ({"until": {"status_code": 200}, "request_timeout": -5}, "request_timeout must be more"),
         ({"until": {"status_code": 200}, "endpoint": "http://"}, "not an http"),
         ({"until": {"status_code": 200}, "headers": {"X-Key": "k\r\nX-Evil: 1"}}, "'X-Key'"),
         ({"until": {"status_code": 200}, "headers": {"X Key": "k"}}, "a header name (not shown)"),
@@ -41,6 +41,10 @@ from httsleep_airflow.sensors.httsleep import HttSleepSensor
         ({"until": {"status_code": 200}, "secret_headers": 5}, "secret_headers must be a list"),
         ({"until": {"status_code": 200}, "poke_interval": True}, "poke_interval must be seconds"),
         ({"until": {"status_code": 200}, "timeout": True}, "timeout must be seconds"),
+        ({"until": {"status_code": 200}, "timeout": float("inf")}, "timeout must be seconds"),
+        ({"until": {"status_code": 200}, "poke_interval": 0}, "poke_interval must be more than 0"),
+        ({"until": {"status_code": 200}, "request_params": "a=1"}, "request_params must map"),
+        ({"until": {"status_code": 200}, "request_params": ["a=1"]}, "request_params must map"),
     ],
 )
 def test_bad_arguments_name_the_task(kwargs, needle):
@@ -190,6 +194,8 @@ def test_one_secret_header_name_given_alone_is_one_name():
     ("until", "alarms", "needle"),
     [
         ({"text": "{{ params.x }}"}, {"stauts_code": 500}, "alarms: unknown condition key"),
+        ("{{ params.until }}", {"stauts_code": 500}, "alarms: unknown condition key"),
+        ("{{ params.until }}", [{"status_code": "5xx"}], "alarms[0]: 'status_code' must be"),
         ({"stauts_code": 200, "text": "{{ params.x }}"}, None, "until: unknown condition key"),
         (
             {"jsonpath": [{"expression": "{{ params.p }}", "value": 1, "vlaue": 2}]},
