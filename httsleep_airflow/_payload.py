@@ -27,7 +27,8 @@ def response_payload(
     credential the request carries, which is ``***`` (``masked_echoes``); the messages are
     redacted (``secrets``). It is the same in every mode (poke, reschedule, deferrable): plain
     JSON. A number JSON cannot carry (``NaN``, ``Infinity``, ``-Infinity``, which Python's
-    decoder accepts) is an error naming where it is, never a silent ``null`` or a string.
+    decoder accepts), or anything else XCom cannot carry (``uncarried``; in a text body, a NUL
+    character) is an error naming where it is, never a silent ``null`` or a string.
 
     :param secrets: strings the error messages must not show (the plan's ``secrets``): they
         quote the body, and a path is made of its keys.
@@ -38,6 +39,9 @@ def response_payload(
         body = decode_json(response)
     except ValueError:
         if jsonpath is None:
+            if "\0" in response.text:
+                message = f"the response's text has {_NUL}, which XCom cannot carry"
+                raise PayloadError(message) from None
             return masked_echoes(response.text, secrets)
         raise PayloadError(
             f"xcom_jsonpath {jsonpath!r} needs a JSON body; got "
@@ -135,6 +139,10 @@ def _reserved_key(item: dict[Any, Any]) -> str | None:
     return None
 
 
+#: PostgreSQL's JSONB, where Airflow keeps XCom values and a deferred task's event, refuses it.
+_NUL = "a NUL character (\\u0000)"
+
+
 def _uncarried_item(item: Any) -> str | None:
     """What about ``item`` alone (not its children) XCom cannot carry, or ``None``."""
     if isinstance(item, float) and not math.isfinite(item):
@@ -145,6 +153,8 @@ def _uncarried_item(item: Any) -> str | None:
         return "an integer past 64 bits"
     if isinstance(item, str) and not _encodes(item):
         return "a lone surrogate (\\ud800-\\udfff)"
+    if isinstance(item, str) and "\0" in item:
+        return _NUL
     return None
 
 
@@ -159,7 +169,8 @@ def _encodes(text: str) -> bool:
 def uncarried(value: Any) -> tuple[str, str] | None:
     """``(path, what)`` of the first thing in ``value`` that XCom (JSON, then MessagePack)
     cannot carry as it is: NaN or an infinity, an integer past 64 bits, a string or a key
-    holding a lone surrogate (Python's JSON decoder accepts all three), a dict holding a key of
+    holding a lone surrogate (Python's JSON decoder accepts all three) or a NUL character
+    (PostgreSQL refuses it), a dict holding a key of
     Airflow's serializer (``_reserved_key``); ``None`` when there is none. Looked
     for by JSON's own encoder first (a path a value made a large document slow to check); the
     paths are worked out only when one may be there. A path is ``""`` for ``value`` itself,
@@ -169,7 +180,12 @@ def uncarried(value: Any) -> tuple[str, str] | None:
     except ValueError:
         pass
     else:
-        if _encodes(text) and not _LONG_NUMBER.search(text) and not _RESERVED_TEXT.search(text):
+        if (
+            _encodes(text)
+            and "\\u0000" not in text
+            and not _LONG_NUMBER.search(text)
+            and not _RESERVED_TEXT.search(text)
+        ):
             return None
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
@@ -181,6 +197,8 @@ def uncarried(value: Any) -> tuple[str, str] | None:
             for key in item:
                 if isinstance(key, str) and not _encodes(key):
                     return sendable(f"{path}.{key}"), "a key with a lone surrogate"
+                if isinstance(key, str) and "\0" in key:
+                    return sendable(f"{path}.{key}"), f"a key with {_NUL}"
             reserved = _reserved_key(item)
             if reserved is not None:
                 return sendable(path), f"a key Airflow's serializer reserves ({reserved})"
@@ -191,7 +209,10 @@ def uncarried(value: Any) -> tuple[str, str] | None:
 
 
 def sendable(text: str) -> str:
-    """``text`` as Airflow can send it (UTF-8): a lone surrogate as U+FFFD."""
+    """``text`` as Airflow can send and store it (UTF-8, and PostgreSQL's JSONB): a lone
+    surrogate and a NUL character as U+FFFD."""
+    if "\0" in text:
+        text = text.replace("\0", "\ufffd")
     if _encodes(text):
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -199,8 +220,8 @@ def sendable(text: str) -> str:
 
 def sendable_value(value: Any) -> Any:
     """Plain data (a trigger event's field) as Airflow can send it: text with a lone surrogate
-    with U+FFFD in its place, an integer past 64 bits as its text (an XCom value is refused
-    instead: ``uncarried``)."""
+    or a NUL character with U+FFFD in its place, an integer past 64 bits as its text (an XCom
+    value is refused instead: ``uncarried``)."""
     if isinstance(value, str):
         return sendable(value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
