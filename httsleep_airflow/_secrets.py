@@ -43,6 +43,7 @@ __all__ = [
     "masked_form",
     "masked_json",
     "multipart_secrets",
+    "prepare",
     "redact",
     "redact_exception",
     "scrub",
@@ -285,7 +286,7 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
     requests takes, its names read as ``secret_query_values`` reads a query's), and a JSON
     body's (``json_body``, or ``data`` holding JSON text: every text or number under a key
     ``is_secret_name`` finds, at any depth: ``{"client_secret": "s"}``,
-    ``{"credentials": {"user": "u", "pw": "p"}}``)."""
+    ``{"credentials": {"user": "u", "pw": "p"}}``); the first ``BODY_SECRETS_MAX``."""
     found = secret_query_values(None, data)
     stack: list[tuple[Any, bool]] = [(json_body, False), (_json_text(data), False)]
     seen: set[tuple[int, bool]] = set()  # a body that holds itself: each part looked at once
@@ -301,7 +302,14 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
             stack += [(child, secret) for child in value]
         elif secret and _is_scalar(value):
             found.append(_text(value))
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found))[:BODY_SECRETS_MAX]
+
+
+#: Of a body's secret-looking values, how many are secrets: every message is redacted of each
+#: in all its forms, so their number bounds what a message costs. A body with more holds data
+#: under a name that looks secret (``{"keys": [<a thousand object keys>]}``), not a thousand
+#: credentials: a thousand held each trigger's loop seconds at every message.
+BODY_SECRETS_MAX = 64
 
 
 def multipart_secrets(files: Any) -> list[str]:
@@ -696,6 +704,14 @@ class _Patterns(NamedTuple):
     #: the base64 of each whole three bytes of those (either alphabet): one is in any base64
     #: that holds one of them whole, wherever it sits
     cores: tuple[str, ...]
+
+
+def prepare(secrets: tuple[str, ...]) -> None:
+    """Work out what redaction looks for in ``secrets`` (as ``tidy`` made them) now, not at the
+    first message: its time grows with the secrets (a request body with a thousand
+    secret-looking values takes seconds), so the async runner's callers do it off the loop."""
+    if secrets:
+        _patterns(secrets)
 
 
 @functools.lru_cache(maxsize=256)

@@ -50,6 +50,7 @@ from httsleep_airflow._secrets import (
     masked_data,
     masked_form,
     masked_json,
+    prepare,
     scrub,
     secret_query_values,
     tidy,
@@ -84,20 +85,29 @@ IMPORTABLE_HINT = (
 #: The secrets this process has handed to Airflow's masker. Its ``add_mask`` compiles one
 #: pattern of every secret it holds, on the event loop, at every call, and keeps them all: each
 #: secret is handed over once per process, as given (the engine's own redaction covers every
-#: form it takes in every line the engine writes), and none longer than ``MASKED_MAX_CHARS``
-#: (a 4 KB token stalled the loop 0.76 s, a thousand distinct ones minutes).
+#: form it takes in every line the engine writes), none longer than ``MASKED_MAX_CHARS`` (a 4 KB
+#: token stalled the loop 0.76 s), at most ``MASKED_PER_TRIGGER`` of one trigger's and
+#: ``MASKED_MAX`` in all: the cost of each grows with those held before it (a body of a thousand
+#: secret-looking values held the loop a minute; after 1,000 per-run tokens, each new trigger's
+#: held it 0.27 s).
 _MASKED: set[str] = set()
 MASKED_MAX_CHARS = 512
+MASKED_PER_TRIGGER = 8
+MASKED_MAX = 64
 
 
 async def _mask(secrets: Iterable[Any]) -> None:
+    handed = 0
     for given in secrets:
+        if handed >= MASKED_PER_TRIGGER or len(_MASKED) >= MASKED_MAX:
+            return
         secret = given.decode("latin-1") if isinstance(given, bytes) else given  # as sent
         if not isinstance(secret, str) or secret in _MASKED or len(secret) > MASKED_MAX_CHARS:
             continue
         if len(secret) < MIN_SECRET_LENGTH:  # blanked out as words by no one: not handed over
             continue
         _MASKED.add(secret)
+        handed += 1
         try:
             from airflow.sdk.log import amask_secret  # type: ignore[attr-defined, unused-ignore]
         except ImportError:  # Airflow < 3.2: the sync one is safe on a loop there
@@ -256,6 +266,8 @@ SEALABLE = ("endpoint", "headers", "params", "data", "json_body")
 #: Arguments past this many values (a string counts one per 64 characters) are large: the
 #: request and conditions are built from them off the loop (``_weight``).
 LARGE_ARGUMENTS = 2_000
+#: Arguments holding more secrets than this are large too.
+LARGE_SECRETS = 16
 
 #: The arguments that hold a user's own plain data (``escaped``).
 PLAIN_DATA = ("conditions", "params", "data", "json_body", "headers")
@@ -651,19 +663,20 @@ class HttSleepTrigger(BaseTrigger):
                     f"({type(exc).__name__}); its [core] fernet_key must match the workers'",
                     fatal=True,
                 ) from None
-        own = argument_secrets(
+        own = argument_secrets(  # those sealed, or given as they are (a trigger made by hand)
             sealed.get("endpoint", self.endpoint),
-            sealed.get("headers"),
-            sealed.get("params"),
+            sealed.get("headers", self.headers),
+            sealed.get("params", self.params),
             self.secret_headers,
-            data=sealed.get("data"),
-            json_body=sealed.get("json_body"),
+            data=sealed.get("data", self.data),
+            json_body=sealed.get("json_body", self.json_body),
         )
         await _mask(own)
         # in a worker thread: it may import user code (the callbacks' modules: their threads,
         # which callbacks that block may all hold), and takes time that grows with the
         # arguments (compiled again with the request, off the loop too when they are large)
         user_code, large = self._weight()
+        large = large or len(own) > LARGE_SECRETS  # each is expanded into its forms
         try:
             await aside(self.validate, user_code=user_code)
         except ConditionError as exc:
@@ -674,8 +687,11 @@ class HttSleepTrigger(BaseTrigger):
         settings = await self._settings()
         try:
             if large:
-                return await aside(self.sleeper, settings, sealed, user_code=user_code)  # type: ignore[no-any-return]
-            return self.sleeper(settings, sealed)
+                sleeper: AsyncHttSleeper = await aside(
+                    self.sleeper, settings, sealed, user_code=user_code
+                )
+            else:
+                sleeper = self.sleeper(settings, sealed)
         except ConditionError as exc:
             raise TriggerProblem(f"the trigger cannot be rebuilt: {exc}", fatal=True) from None
         except (TypeError, ValueError, AttributeError, LookupError) as exc:
@@ -686,6 +702,8 @@ class HttSleepTrigger(BaseTrigger):
                 f"({type(exc).__name__}: {scrub(str(exc), self._secrets_of(None), 300)})",
                 fatal=True,
             ) from None
+        await aside(prepare, sleeper.secrets)  # redaction's patterns: they take time to make
+        return sleeper
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """The one event this trigger ends with; never raises (but on cancellation). One

@@ -738,6 +738,41 @@ def test_each_secret_is_handed_to_airflows_masker_once_and_never_a_long_one(monk
     assert handed == ["sig-0123456789", "pw-bytes-1"]
 
 
+def test_airflows_masker_gets_a_bounded_number_of_secrets(monkeypatch: pytest.MonkeyPatch):
+    """Airflow's masker compiles a pattern of every secret it holds at each new one, on the
+    loop, and keeps them all: a body of 1,500 tokens held the loop a minute, and after 1,000
+    per-run tokens each new trigger's held it 0.27 s. A trigger hands over its first eight,
+    a process its first 64."""
+    import airflow.sdk.log
+
+    from httsleep_airflow.triggers import httsleep as module
+
+    handed: list[str] = []
+
+    async def amask_secret(secret: str) -> None:
+        handed.append(secret)
+
+    monkeypatch.setattr(airflow.sdk.log, "amask_secret", amask_secret, raising=False)
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", handed.append)
+    monkeypatch.setattr(module, "_MASKED", set())
+    asyncio.run(module._mask([f"token-{i:06d}" for i in range(1_500)]))
+    assert handed == [f"token-{i:06d}" for i in range(module.MASKED_PER_TRIGGER)]
+    for run in range(100):  # triggers of per-run tokens
+        asyncio.run(module._mask([f"run-token-{run:06d}"]))
+    assert len(handed) == len(module._MASKED) == module.MASKED_MAX
+
+
+def test_a_body_of_many_secret_looking_values_gives_a_bounded_number_of_secrets():
+    """``{"keys": [...]}`` looks secret by its name: a thousand object keys were a thousand
+    secrets, each message redacted of each in all its forms (seconds of the loop a poll)."""
+    from httsleep_airflow._secrets import BODY_SECRETS_MAX, body_secrets
+
+    keys = [f"exports/part-{i:05d}.parquet" for i in range(1_000)]
+    found = body_secrets(json_body={"client_secret": "cs-0123456789", "keys": keys})
+    assert len(found) == BODY_SECRETS_MAX
+    assert len(body_secrets(json_body={"keys": keys[:10]})) == 10
+
+
 @pytest.mark.parametrize("name", ["deadline", "retry_at"])
 def test_a_time_past_what_a_float_holds_is_a_clear_fatal_event(name: str, server: ScriptedServer):
     (event,) = events_of(trigger_for(server, **{name: 10**400}))
@@ -967,6 +1002,34 @@ def test_a_trigger_of_large_arguments_is_built_off_the_loop(
     server.script(OK)
     assert events_of(small)[0]["status"] == "success"
     assert built_in[1] == "MainThread"  # a small one on the loop: no thread hop per trigger
+
+
+def test_a_trigger_of_many_secrets_is_built_and_its_redaction_prepared_off_the_loop(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+):
+    """Forty tokens in a body, each expanded into its forms, and redaction's patterns of them
+    all: made on the loop (at the first message) they held it 0.9 s for a thousand."""
+    from httsleep_airflow import _secrets
+    from httsleep_airflow._async import AsyncHttSleeper
+
+    built_in: list[str] = []
+    real_init, real_prepare = AsyncHttSleeper.__init__, _secrets.prepare
+
+    def spied(self: AsyncHttSleeper, *args: Any, **kwargs: Any) -> None:
+        built_in.append(threading.current_thread().name)
+        real_init(self, *args, **kwargs)
+
+    def prepare(secrets: tuple[str, ...]) -> None:
+        built_in.append(threading.current_thread().name)
+        real_prepare(secrets)
+
+    monkeypatch.setattr(AsyncHttSleeper, "__init__", spied)
+    monkeypatch.setattr("httsleep_airflow.triggers.httsleep.prepare", prepare)
+    server.script(Reply(body={"status": "RUNNING"}), OK)
+    body = {"items": [{"token": f"tok-{i:08d}-xyz"} for i in range(40)]}
+    (event,) = events_of(trigger_for(server, json_body=body, method="POST", max_retries=3))
+    assert event["status"] == "success", event
+    assert len(built_in) == 2 and all(name.startswith("httsleep") for name in built_in)
 
 
 def test_rules_of_many_checks_are_judged_off_the_loop():
