@@ -716,10 +716,9 @@ def test_a_callbacks_module_is_imported_off_the_loop_and_its_failure_is_fatal(
     assert not server.received  # nothing sent
 
 
-def test_each_secret_is_handed_to_airflows_masker_once_and_never_a_long_one(monkeypatch):
-    """Airflow's masker compiles one pattern of every secret it holds at every new one, on the
-    loop: the triggers handed it every encoded form of every secret, each time (100 presigned
-    URLs stalled the loop 42 s, a 4 KB token 0.76 s)."""
+@pytest.fixture
+def handed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the triggers hand to Airflow's masker, in a process that has handed nothing yet."""
     import airflow.sdk.log
 
     from httsleep_airflow.triggers import httsleep as module
@@ -732,29 +731,28 @@ def test_each_secret_is_handed_to_airflows_masker_once_and_never_a_long_one(monk
     monkeypatch.setattr(airflow.sdk.log, "amask_secret", amask_secret, raising=False)
     monkeypatch.setattr(airflow.sdk.log, "mask_secret", handed.append)
     monkeypatch.setattr(module, "_MASKED", set())
+    return handed
+
+
+def test_each_secret_is_handed_to_airflows_masker_once_and_never_a_long_one(handed: list[str]):
+    """Airflow's masker compiles one pattern of every secret it holds at every new one, on the
+    loop: the triggers handed it every encoded form of every secret, each time (100 presigned
+    URLs stalled the loop 42 s, a 4 KB token 0.76 s)."""
+    from httsleep_airflow.triggers import httsleep as module
+
     long = "t" * (module.MASKED_MAX_CHARS + 1)
     asyncio.run(module._mask(["sig-0123456789", b"pw-bytes-1", long, "ab"]))
     asyncio.run(module._mask(["sig-0123456789", "pw-bytes-1"]))
     assert handed == ["sig-0123456789", "pw-bytes-1"]
 
 
-def test_airflows_masker_gets_a_bounded_number_of_secrets(monkeypatch: pytest.MonkeyPatch):
+def test_airflows_masker_gets_a_bounded_number_of_secrets(handed: list[str]):
     """Airflow's masker compiles a pattern of every secret it holds at each new one, on the
     loop, and keeps them all: a body of 1,500 tokens held the loop a minute, and after 1,000
     per-run tokens each new trigger's held it 0.27 s. A trigger hands over its first eight,
     a process its first 64."""
-    import airflow.sdk.log
-
     from httsleep_airflow.triggers import httsleep as module
 
-    handed: list[str] = []
-
-    async def amask_secret(secret: str) -> None:
-        handed.append(secret)
-
-    monkeypatch.setattr(airflow.sdk.log, "amask_secret", amask_secret, raising=False)
-    monkeypatch.setattr(airflow.sdk.log, "mask_secret", handed.append)
-    monkeypatch.setattr(module, "_MASKED", set())
     asyncio.run(module._mask([f"token-{i:06d}" for i in range(1_500)]))
     assert handed == [f"token-{i:06d}" for i in range(module.MASKED_PER_TRIGGER)]
     for run in range(100):  # triggers of per-run tokens
