@@ -159,6 +159,38 @@ def _default_timeout() -> float:
     return seconds
 
 
+def _check_airflow_seconds(class_name: str, kwargs: Mapping[str, Any]) -> None:
+    """What BaseSensorOperator would take wrongly: ``True`` as 1.0 s, an infinity (its own
+    ``OverflowError``)."""
+    for key in ("timeout", "poke_interval"):
+        value = kwargs.get(key)
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+            raise ValueError(
+                f"{class_name} {kwargs.get('task_id')!r}: {key} must be seconds "
+                f"(a finite number or a timedelta), not {value!r}"
+            )
+
+
+#: What ``partial`` checks an argument it is not given as: a value rendered later (one that
+#: ``expand`` maps is checked once the task is expanded), or the argument's default.
+_EXPANDED_LATER = "{{ expanded }}"
+_PARTIAL_DEFAULTS: dict[str, Any] = {
+    "endpoint": _EXPANDED_LATER,
+    "until": _EXPANDED_LATER,
+    "alarms": None,
+    "method": "GET",
+    "request_params": None,
+    "data": None,
+    "json_body": None,
+    "headers": None,
+    "max_retries": None,
+    "ignore_exceptions": None,
+    "request_timeout": 30,
+    "xcom_jsonpath": None,
+    "secret_headers": (),
+}
+
+
 def _known(value: Any) -> bool:
     """Whether ``value`` is what the task will use, before rendering: plain data without a
     Jinja template (an ``XComArg`` or another object Airflow resolves is not)."""
@@ -391,13 +423,7 @@ class HttSleepSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        for key in ("timeout", "poke_interval"):  # Airflow reads True as 1.0 s, fails on inf
-            value = kwargs.get(key)
-            if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
-                raise ValueError(
-                    f"{type(self).__name__} {kwargs.get('task_id')!r}: {key} must be seconds "
-                    f"(a finite number or a timedelta), not {value!r}"
-                )
+        _check_airflow_seconds(type(self).__name__, kwargs)
         if "timeout" not in kwargs and "timeout" not in (kwargs.get("default_args") or {}):
             kwargs["timeout"] = _default_timeout()
         super().__init__(**kwargs)
@@ -424,6 +450,30 @@ class HttSleepSensor(BaseSensorOperator):
         )
         # A mistake is a DAG import error; templated parts are checked again once rendered.
         self._check(rendered=False)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:  # type: ignore[override, unused-ignore]
+        """Airflow's ``partial``, with the arguments it is given checked as ``__init__`` checks
+        them (a mistake is a DAG import error naming the task and the key); those ``expand``
+        maps are checked once the task is expanded."""
+        _check_airflow_seconds(cls.__name__, kwargs)
+        probe = cls.__new__(cls)  # no operator: nothing is added to the DAG
+        seconds = {
+            key: value.total_seconds() if isinstance(value, timedelta) else value
+            for key, value in kwargs.items()
+            if key in ("timeout", "poke_interval")
+        }
+        vars(probe).update(
+            {name: kwargs.get(name, default) for name, default in _PARTIAL_DEFAULTS.items()},
+            task_id=kwargs.get("task_id"),
+            timeout=seconds.get("timeout", _default_timeout()),
+            poke_interval=seconds.get("poke_interval", 60),
+            deferrable=kwargs.get(
+                "deferrable", conf.getboolean("operators", "default_deferrable", fallback=False)
+            ),
+        )
+        probe._check(rendered=False)
+        return super().partial(**kwargs)
 
     def _check(self, *, rendered: bool) -> None:
         """Validate every argument the engine will use; errors name the task and the key."""

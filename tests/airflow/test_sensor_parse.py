@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import timedelta
 
 import pytest
 
@@ -235,3 +236,47 @@ def test_what_is_known_at_parse_is_checked_though_a_template_is_beside_it(until,
 )
 def test_templated_conditions_valid_once_rendered_pass_parse(until):
     HttSleepSensor(task_id="t", endpoint="/j", until=until, alarms=[{"status_code": "{{ p }}"}])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"until": {"stauts_code": 200}}, "until: unknown condition key 'stauts_code'"),
+        ({"until": {"status_code": 200}, "max_retries": 0}, "max_retries"),
+        ({"alarms": {"stauts_code": 500}}, "alarms: unknown condition key"),
+        ({"until": {"status_code": 200}, "poke_interval": 0}, "poke_interval must be more"),
+        ({"until": {"status_code": 200}, "timeout": float("inf")}, "timeout must be seconds"),
+        ({"endpoint": "ftp://h/a", "until": {"status_code": 200}}, "scheme 'ftp'"),
+        (
+            {"until": {"callback": "no.such.module.check"}, "deferrable": True},
+            "no.such.module.check",
+        ),
+    ],
+)
+def test_partial_arguments_are_checked_at_parse(kwargs, needle):
+    """``.partial(...).expand(...)`` made no sensor at parse: a mistake in the arguments given
+    to ``partial`` failed each mapped task at run time, with its retries."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    start = pendulum.datetime(2026, 1, 1)
+    with DAG("mapped", schedule=None, start_date=start) as dag, pytest.raises(ValueError) as info:
+        HttSleepSensor.partial(task_id="wait", **kwargs).expand(headers=[{"X-A": "1"}])
+    assert "'wait'" in str(info.value) and needle in str(info.value)
+    assert dag.tasks == []  # the check made no task
+
+
+def test_partial_arguments_that_are_right_make_a_mapped_sensor():
+    import pendulum
+    from airflow.sdk import DAG
+
+    with DAG("mapped", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
+        HttSleepSensor.partial(
+            task_id="wait",
+            until={"status_code": "{{ params.code }}"},
+            alarms={"status_code": 500},
+            timeout=timedelta(minutes=5),
+            poke_interval=5,
+        ).expand(endpoint=["/a", "/b"])
+    (task,) = dag.tasks
+    assert type(task).__name__ == "MappedOperator" and task.partial_kwargs["poke_interval"] == 5
