@@ -286,23 +286,35 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
     requests takes, its names read as ``secret_query_values`` reads a query's), and a JSON
     body's (``json_body``, or ``data`` holding JSON text: every text or number under a key
     ``is_secret_name`` finds, at any depth: ``{"client_secret": "s"}``,
-    ``{"credentials": {"user": "u", "pw": "p"}}``); the first ``BODY_SECRETS_MAX``."""
+    ``{"credentials": {"user": "u", "pw": "p"}}``); the first ``BODY_SECRETS_MAX``, those in
+    no list first (``{"client_secret": s, "keys": [<many>]}`` keeps ``s``)."""
     found = secret_query_values(None, data)
-    stack: list[tuple[Any, bool]] = [(json_body, False), (_json_text(data), False)]
+    # a list of many is data, not credentials: what is in none first, then what a secret name
+    # in a list names itself ([{"password": p}]), then a list's items under one ({"keys": [...]})
+    named: list[str] = []
+    items: list[str] = []
+    stack: list[tuple[Any, bool, bool]] = [
+        (json_body, False, False),
+        (_json_text(data), False, False),
+    ]
     seen: set[tuple[int, bool]] = set()  # a body that holds itself: each part looked at once
     while stack:
-        value, secret = stack.pop()
+        value, secret, in_list = stack.pop()
         if isinstance(value, Mapping | list | tuple):
             if (id(value), secret) in seen:
                 continue
             seen.add((id(value), secret))
         if isinstance(value, Mapping):
-            stack += [(child, secret or is_secret_name(key)) for key, child in value.items()]
+            for key, child in value.items():
+                if _is_scalar(child) and is_secret_name(key):
+                    (named if in_list else found).append(_text(child))
+                else:
+                    stack.append((child, secret or is_secret_name(key), in_list))
         elif isinstance(value, list | tuple):
-            stack += [(child, secret) for child in value]
+            stack += [(child, secret, True) for child in value]
         elif secret and _is_scalar(value):
-            found.append(_text(value))
-    return list(dict.fromkeys(found))[:BODY_SECRETS_MAX]
+            (items if in_list else found).append(_text(value))
+    return list(dict.fromkeys([*found, *named, *items]))[:BODY_SECRETS_MAX]
 
 
 #: Of a body's secret-looking values, how many are secrets: every message is redacted of each

@@ -191,6 +191,23 @@ _PARTIAL_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _partial_defaults(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``default_args`` a mapped sensor made by ``partial(**kwargs)`` gets: its DAG's and
+    task group's, and its own, as Airflow's ``partial`` merges them."""
+    from airflow.sdk.bases.operator import get_merged_defaults
+    from airflow.sdk.definitions._internal.contextmanager import DagContext, TaskGroupContext
+
+    dag = kwargs.get("dag") or DagContext.get_current()
+    group = kwargs.get("task_group") or (TaskGroupContext.get_current(dag) if dag else None)
+    defaults, _params = get_merged_defaults(
+        dag=dag,
+        task_group=group,
+        task_params=None,
+        task_default_args=kwargs.get("default_args"),
+    )
+    return dict(defaults)
+
+
 def _known(value: Any) -> bool:
     """Whether ``value`` is what the task will use, before rendering: plain data without a
     Jinja template (an ``XComArg`` or another object Airflow resolves is not)."""
@@ -456,22 +473,26 @@ class HttSleepSensor(BaseSensorOperator):
         """Airflow's ``partial``, with the arguments it is given checked as ``__init__`` checks
         them (a mistake is a DAG import error naming the task and the key); those ``expand``
         maps are checked once the task is expanded."""
-        _check_airflow_seconds(cls.__name__, kwargs)
+        given = {**_partial_defaults(kwargs), **kwargs}
+        _check_airflow_seconds(cls.__name__, given)
         probe = cls.__new__(cls)  # no operator: nothing is added to the DAG
         seconds = {
             key: value.total_seconds() if isinstance(value, timedelta) else value
-            for key, value in kwargs.items()
+            for key, value in given.items()
             if key in ("timeout", "poke_interval")
         }
         vars(probe).update(
-            {name: kwargs.get(name, default) for name, default in _PARTIAL_DEFAULTS.items()},
-            task_id=kwargs.get("task_id"),
+            {name: given.get(name, default) for name, default in _PARTIAL_DEFAULTS.items()},
+            task_id=given.get("task_id"),
             timeout=seconds.get("timeout", _default_timeout()),
             poke_interval=seconds.get("poke_interval", 60),
-            deferrable=kwargs.get(
+            deferrable=given.get(
                 "deferrable", conf.getboolean("operators", "default_deferrable", fallback=False)
             ),
         )
+        for name in ("until", "alarms"):  # an XComArg: resolved when the task is expanded
+            if not isinstance(vars(probe)[name], str | Mapping | list | tuple | type(None)):
+                vars(probe)[name] = _EXPANDED_LATER
         probe._check(rendered=False)
         return super().partial(**kwargs)
 
@@ -559,7 +580,7 @@ class HttSleepSensor(BaseSensorOperator):
         engine_options: dict[str, Any] = {
             "timeout": self.request_timeout,
             "max_retries": self.max_retries,
-            "ignore_exceptions": self.ignore_exceptions,
+            "ignore_exceptions": self._ignored,
             "polling_interval": 0,  # Airflow's poke_interval governs the waits
             "secret_headers": self.secret_headers,
         }
@@ -654,6 +675,13 @@ class HttSleepSensor(BaseSensorOperator):
         return bool(getattr(self, "silent_fail", False))
 
     @property
+    def _ignored(self) -> Iterable[type[BaseException] | str] | None:
+        """The exceptions a poll's outcome may be and still wait on: with ``silent_fail``, every
+        one (Airflow's poke loop logs a poke's error and pokes on), counted against
+        ``max_retries`` as each poll is, in every mode."""
+        return (Exception,) if self._silent_fail else self.ignore_exceptions
+
+    @property
     def _never_fail(self) -> bool:
         return bool(getattr(self, "never_fail", False))
 
@@ -687,12 +715,7 @@ class HttSleepSensor(BaseSensorOperator):
             max_retries=self.max_retries,
             attempts_made=attempts_made,
             polling_interval=self.poke_interval,
-            # silent_fail: poke mode logs a poke's error and waits on (Airflow's loop)
-            ignore_exceptions=(
-                ["builtins.Exception"]
-                if self._silent_fail
-                else _exception_paths(self.ignore_exceptions)
-            ),
+            ignore_exceptions=_exception_paths(self._ignored),
             request_timeout=list(timeout) if isinstance(timeout, tuple) else timeout,
             deadline=deadline,
             retry_at=retry_at,

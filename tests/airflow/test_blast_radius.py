@@ -766,9 +766,18 @@ def test_a_body_of_many_secret_looking_values_gives_a_bounded_number_of_secrets(
     from httsleep_airflow._secrets import BODY_SECRETS_MAX, body_secrets
 
     keys = [f"exports/part-{i:05d}.parquet" for i in range(1_000)]
-    found = body_secrets(json_body={"client_secret": "cs-0123456789", "keys": keys})
-    assert len(found) == BODY_SECRETS_MAX
+    assert len(body_secrets(json_body={"keys": keys})) == BODY_SECRETS_MAX
     assert len(body_secrets(json_body={"keys": keys[:10]})) == 10
+    # a credential beside them is kept, wherever it stands (it was cut when walked after them)
+    for body in (
+        {"client_secret": "cs-0123456789", "api_keys": keys},
+        {"api_keys": keys, "client_secret": "cs-0123456789"},
+        {"keys": keys, "auth": [{"password": "pw-0123456789"}], "more": [{"token": keys}]},
+        {"items": [{"token": key} for key in keys], "cred": {"password": "pw-0123456789"}},
+    ):
+        found = body_secrets(json_body=body)
+        assert len(found) == BODY_SECRETS_MAX
+        assert {"cs-0123456789", "pw-0123456789"} & set(found), body
 
 
 @pytest.mark.parametrize("name", ["deadline", "retry_at"])

@@ -174,15 +174,39 @@ def test_never_fail_skips_on_a_request_error_alike(run_dag, server, capfd, mode,
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_silent_fail_counts_the_polls_it_ignores_alike(run_dag, server, capfd, mode):
+    """Poke mode raised the error out of the poke before the budget counted it: it polled until
+    the sensor's timeout, the trigger gave up at ``max_retries``."""
+    server.script(DROP)
+    dr = _run(
+        run_dag,
+        server,
+        mode,
+        "silent_budget",
+        silent_fail="True",
+        max_retries="3",
+        poke_interval="0.1",
+        timeout="30",
+    )
+    assert task_states(dr) == {"wait": ("failed", 1)}  # a give-up: no retry
+    out = capfd.readouterr()
+    assert "gave up: no match after 3 attempts; last attempt raised ConnectionError" in (
+        out.out + out.err
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("first", [True, False], ids=["first_poke", "later_poke"])
 def test_silent_fail_waits_on_after_a_request_error_alike(run_dag, server, capfd, mode, first):
     """A poke's request error with ``silent_fail``: Airflow's poke loop logs it and pokes on;
-    deferred, the first poke's error failed the task, and the trigger's ended the wait."""
+    deferred, the first poke's error failed the task, and the trigger's ended the wait. Now
+    every mode ignores it as ``ignore_exceptions`` would, and counts the poll."""
     server.script(*(() if first else (RUNNING,)), DROP, DROP, Reply(body={"status": "OK"}))
     dr = _run(run_dag, server, mode, f"silent_{first}", silent_fail="True", poke_interval="0.2")
     assert task_states(dr) == {"wait": ("success", 1)}
     assert xcom(dr, "wait") == {"status": "OK"}
     assert len(server.received) == (3 if first else 4)
     out = capfd.readouterr()
-    logged = "(ignored)" if mode == "deferrable" and not first else "Sensor poke failed"
-    assert logged in out.out + out.err  # the trigger's own line for the poll it ignored
+    assert "ConnectionError: the server closed the connection without answering (ignored)" in (
+        out.out + out.err
+    )

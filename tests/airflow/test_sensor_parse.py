@@ -280,3 +280,29 @@ def test_partial_arguments_that_are_right_make_a_mapped_sensor():
         ).expand(endpoint=["/a", "/b"])
     (task,) = dag.tasks
     assert type(task).__name__ == "MappedOperator" and task.partial_kwargs["poke_interval"] == 5
+
+
+def test_partial_reads_the_dags_default_args_and_leaves_an_xcomarg_to_the_expansion():
+    """``partial`` checked its own arguments without the DAG's ``default_args`` (a callback
+    refused as deferrable where the DAG said not to defer; ``poke_interval=0`` let through),
+    and refused an ``until`` an upstream task gives."""
+    import pendulum
+    from airflow.sdk import DAG, task
+
+    start = pendulum.datetime(2026, 1, 1)
+    with DAG("d1", schedule=None, start_date=start, default_args={"deferrable": False}):
+        HttSleepSensor.partial(task_id="w", until={"callback": lambda r: True}).expand(
+            endpoint=["/a"]
+        )
+    zero = {"poke_interval": 0}
+    refused = pytest.raises(ValueError, match=r"'w': poke_interval must be more than 0")
+    with DAG("d2", schedule=None, start_date=start, default_args=zero), refused:
+        HttSleepSensor.partial(task_id="w", until={"status_code": 200})
+
+    @task
+    def conditions() -> dict[str, int]:
+        return {"status_code": 200}
+
+    with DAG("d3", schedule=None, start_date=start) as dag:
+        HttSleepSensor.partial(task_id="w", until=conditions()).expand(endpoint=["/a"])
+    assert {t.task_id for t in dag.tasks} == {"conditions", "w"}
