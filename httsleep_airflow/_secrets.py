@@ -286,8 +286,8 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
     requests takes, its names read as ``secret_query_values`` reads a query's), and a JSON
     body's (``json_body``, or ``data`` holding JSON text: every text or number under a key
     ``is_secret_name`` finds, at any depth: ``{"client_secret": "s"}``,
-    ``{"credentials": {"user": "u", "pw": "p"}}``); the first ``BODY_SECRETS_MAX``, those in
-    no list first (``{"client_secret": s, "keys": [<many>]}`` keeps ``s``)."""
+    ``{"credentials": {"user": "u", "pw": "p"}}``); ``BODY_SECRETS_MAX`` of them, as ranked
+    below (``{"client_secret": s, "keys": [<many>]}`` keeps ``s``)."""
     found = secret_query_values(None, data)
     # a list of many is data, not credentials: what is in none first, then what a secret name
     # in a list names itself ([{"password": p}]), then a list's items under one ({"keys": [...]})
