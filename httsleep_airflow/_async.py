@@ -67,6 +67,7 @@ from httsleep_airflow._http import (
     check_header_lines,
     check_status,
     check_status_line,
+    checked_proxy,
     connect_failure,
     cookie_header,
     declared_body_size,
@@ -1109,6 +1110,7 @@ class AsyncHttSleeper(Plan):
 
     #: why the TLS files cannot be used, once known (the first poll): raised by a hop to https
     _tls_problem: str | None = None
+    _bad_proxy: str | None = None  # a proxy requests refuses (``checked_proxy``), when chosen
     #: the body as text, when requests prepared it so (``response.request.body``)
     _text_body: str | None = None
 
@@ -1254,12 +1256,14 @@ class AsyncHttSleeper(Plan):
                 tls = _ssl_option(*self._tls)
             except ConditionError as exc:  # raised by a hop to an https URL, as requests does
                 tls, self._tls_problem = False, str(exc)
+            proxy = select_proxy(self._url, proxies)  # type: ignore[arg-type]
+            if proxy:
+                try:
+                    proxy = checked_proxy(proxy)
+                except requests.RequestException:  # raised by each request, as requests does
+                    proxy, self._bad_proxy = None, proxy
             self._request_options = _shared(
-                {
-                    **self._request_options,
-                    "proxy": select_proxy(self._url, proxies),  # type: ignore[arg-type]
-                    "ssl": tls,
-                }
+                {**self._request_options, "proxy": proxy or None, "ssl": tls}
             )
             self._environment_read = True
         try:
@@ -1304,8 +1308,11 @@ class AsyncHttSleeper(Plan):
                     raise ConditionError(self._tls_problem)
             if hops and self._proxies:  # each hop through its own scheme's proxy, as requests
                 proxy = select_proxy(url, self._proxies)  # type: ignore[arg-type]
+                proxy = checked_proxy(proxy) if proxy else None
                 if proxy != options.get("proxy"):
                     options = {**options, "proxy": proxy}
+            elif self._bad_proxy is not None:
+                checked_proxy(self._bad_proxy)  # raises what requests raises for it
             if target is None:
                 target = _wire_url(url)
             try:
@@ -1377,6 +1384,7 @@ class AsyncHttSleeper(Plan):
                 keep_body=keep_body,
                 cross_origin=left_origin,
                 secret_headers=self.secret_headers,
+                origin_headers=self.origin_headers,
             )
             url, target = next_url, None
             if not keep_body:

@@ -27,8 +27,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import idna
 import requests
 from requests.cookies import MockRequest, RequestsCookieJar
-from requests.utils import DEFAULT_CA_BUNDLE_PATH
-from urllib3.exceptions import LocationParseError
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, prepend_scheme_if_needed
+from urllib3.exceptions import LocationParseError, LocationValueError, ProxySchemeUnknown
 from urllib3.util import parse_url
 
 from httsleep_airflow._core import (
@@ -835,13 +835,20 @@ def credential_headers(names: Iterable[str], secret_headers: Iterable[str]) -> l
 
 
 def hop_headers(
-    headers: Mapping[str, str | bytes], *, keep_body: bool, cross_origin: bool, secret_headers: Any
+    headers: Mapping[str, str | bytes],
+    *,
+    keep_body: bool,
+    cross_origin: bool,
+    secret_headers: Any,
+    origin_headers: Iterable[str] = (),
 ) -> dict[str, str | bytes]:
-    """The request headers for the next hop of a redirect."""
+    """The request headers for the next hop of a redirect: to another origin, without the
+    credentials (``credential_headers``) and the ``origin_headers`` (lower-case names)."""
     drop = set() if keep_body else set(BODY_HEADERS)
     drop.add("cookie")  # the jar's cookies are chosen again for the new URL
     if cross_origin:
         drop.update(name.lower() for name in credential_headers(headers, secret_headers))
+        drop.update(origin_headers)
     return {name: value for name, value in headers.items() if name.lower() not in drop}
 
 
@@ -949,6 +956,39 @@ def basic_header(username: str | bytes, password: str | bytes) -> str:
     both runners."""
     token = base64.b64encode(_wire(username) + b":" + _wire(password)).decode("ascii")
     return f"Basic {token}"
+
+
+# --- proxies -----------------------------------------------------------------------------------
+
+#: requests' words for a proxy URL without a host (``HTTPAdapter``).
+NO_PROXY_HOST_TEXT = "Please check proxy URL. It is malformed and could be missing the host."
+
+
+def checked_proxy(proxy: str) -> str:
+    """``proxy`` as requests reads and checks it before sending through it, with its errors
+    (``HTTPAdapter.get_connection_with_tls_context`` and ``proxy_manager_for``): ``http://``
+    put before it when it names no scheme, then a host, and an ``http`` or ``https`` scheme.
+    The requests runner is requests; the aiohttp runner checks its proxy with this, so a
+    proxy one refuses, the other refuses alike, before any request (aiohttp would quote the
+    URL whole, its password with it, or try a ``socks5://`` or ``ftp://`` proxy as http).
+
+    :raises requests.exceptions.InvalidProxyURL: no host.
+    :raises requests.exceptions.InvalidURL: a URL urllib3 cannot parse, or another scheme.
+    :raises requests.exceptions.InvalidSchema: a SOCKS proxy (the aiohttp runner has no SOCKS,
+        and requests has it only with PySocks).
+    """
+    try:
+        proxy = prepend_scheme_if_needed(proxy, "http")
+        parsed = parse_url(proxy)
+        if not parsed.host:
+            raise requests.exceptions.InvalidProxyURL(NO_PROXY_HOST_TEXT)
+        if proxy.lower().startswith("socks"):
+            raise requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support.")
+        if parsed.scheme not in ("http", "https"):
+            raise ProxySchemeUnknown(parsed.scheme)
+    except LocationValueError as exc:  # as requests words it (``HTTPAdapter.send``)
+        raise requests.exceptions.InvalidURL(exc) from None
+    return proxy
 
 
 # --- cookies -----------------------------------------------------------------------------------

@@ -124,9 +124,10 @@ def header_name(name: Any) -> str:
     return str(exact_text(name)).lower()
 
 
-def header_names(names: Any) -> tuple[str, ...]:
-    """``secret_headers`` as header names (``header_name``): a list or tuple of them, or one
-    name alone (``"X-Tenant"`` is one name, not eight letters); ``None`` for none.
+def header_names(names: Any, what: str = "secret_headers") -> tuple[str, ...]:
+    """``secret_headers`` (or the argument ``what`` names) as header names (``header_name``):
+    a list or tuple of them, or one name alone (``"X-Tenant"`` is one name, not eight
+    letters); ``None`` for none.
 
     :raises ConditionError: ``names`` is none of those, or holds something that is no text.
     """
@@ -137,7 +138,7 @@ def header_names(names: Any) -> tuple[str, ...]:
     if not isinstance(names, list | tuple | set | frozenset) or not all(
         isinstance(exact_text(name), str | bytes) for name in names
     ):
-        raise ConditionError(f"secret_headers must be a list of header names, not {names!r}")
+        raise ConditionError(f"{what} must be a list of header names, not {names!r}")
     return tuple(
         header_name(name.decode("latin-1") if isinstance(name, bytes) else name) for name in names
     )
@@ -399,11 +400,13 @@ def url_secrets(url: Any) -> list[str]:
     found = secret_query_values(url)
     if not isinstance(url, str) or "@" not in url:
         return found
+    if "//" not in url.partition("@")[0]:  # no scheme (a proxy's ``user:pass@host:port``):
+        url = "//" + url  # urlsplit would read the login as the scheme and find no user-info
     try:
         parts = urlsplit(url)
         login, password = parts.username, parts.password
     except ValueError:  # a malformed netloc: take what stands before its last '@'
-        authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+        authority = re.split(r"[/?#]", url.partition("//")[2], maxsplit=1)[0]
         login, _, password = authority.rpartition("@")[0].partition(":")
     login, password = login or "", password or ""
     return [
@@ -982,7 +985,10 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
     clean = _redact_text(text, secrets)
     if error.args:
         error.args = tuple(_redact_arg(arg, secrets) for arg in error.args)
-    for name in ("filename", "filename2", "strerror"):  # OSError builds its str() from these
+    # OSError builds its str() from its own three; any other text an exception keeps
+    # (urllib3's LocationParseError its ``location``: a proxy URL, its password with it)
+    texts = [name for name, value in vars(error).items() if isinstance(value, str)]
+    for name in ("filename", "filename2", "strerror", *texts):
         value = getattr(error, name, None)
         if isinstance(value, str):
             with contextlib.suppress(AttributeError, TypeError):

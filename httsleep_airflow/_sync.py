@@ -796,23 +796,41 @@ def environment_secrets() -> tuple[str, ...]:
 
 
 class _MaskedUrls(logging.Filter):
-    """urllib3's own DEBUG lines with the URLs they quote masked (``mask_url_parts``: a
-    password in the user-info, secret-looking parameters) and the secrets of the request this
-    thread sends redacted: it logs each request's path and query, and the requests runner is
-    urllib3."""
+    """urllib3's own lines with the URLs they quote masked (``mask_url_parts``: a password in
+    the user-info, secret-looking parameters) and the secrets of the request this thread sends
+    redacted, in their arguments and in the traceback of the error they log: it logs each
+    request's path and query (DEBUG), and a server's unparsable header lines (WARNING), and the
+    requests runner is urllib3."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        secrets = getattr(_CURRENT, "secrets", ())  # the request's own, in this thread
         if isinstance(record.args, tuple):
-            secrets = getattr(_CURRENT, "secrets", ())  # the request's own, in this thread
             record.args = tuple(
-                redact(mask_url_parts(arg), secrets) if isinstance(arg, str) else arg
+                arg if isinstance(arg, int | float) else _masked(str(arg), secrets)
                 for arg in record.args
             )
+        if record.exc_info:  # a formatter would write the error's text as it is
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, _masked(text, secrets)
         return True
 
 
+def _masked(text: str, secrets: tuple[str, ...]) -> str:
+    return redact(mask_url_parts(text), secrets)
+
+
 _MASKED_URLS = _MaskedUrls()
-for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
+#: Every logger of urllib3's that may quote a URL, a header or an error (``_MaskedUrls``).
+URLLIB3_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "urllib3.poolmanager",
+    "urllib3.contrib.pyopenssl",
+    "urllib3.http2.connection",
+)
+for _name in URLLIB3_LOGGERS:
     _logger = logging.getLogger(_name)
     if not any(isinstance(each, _MaskedUrls) for each in _logger.filters):
         _logger.addFilter(_MASKED_URLS)
@@ -1039,6 +1057,8 @@ class Plan:
         messages, in every form it may take (``_secrets.tidy``).
     :param secret_headers: more header names whose values are credentials, beside those that
         look secret (``_secrets.is_secret_name``): redacted, and never sent to another origin.
+    :param origin_headers: header names that go to the request's own origin only, secret or
+        not (a connection's headers): a redirect to another origin drops them.
     """
 
     def __init__(
@@ -1061,11 +1081,13 @@ class Plan:
         clock: Callable[[], float] = time.monotonic,
         secrets: Iterable[str] = (),
         secret_headers: Iterable[str] = (),
+        origin_headers: Iterable[str] = (),
     ):
         max_retries = classic_number("max_retries", max_retries, int)
         polling_interval = classic_number("polling_interval", polling_interval, float)
         self.rules = Rules(until, alarms)
         self.secret_headers = frozenset(header_names(secret_headers)) or _NO_NAMES
+        self.origin_headers = frozenset(header_names(origin_headers, "origin_headers")) or _NO_NAMES
         self.policy = Policy.build(
             max_retries=max_retries,
             polling_interval=polling_interval,
@@ -1484,6 +1506,7 @@ class HttSleeper(Plan):
                 keep_body=keep_body,
                 cross_origin=left_origin,
                 secret_headers=self.secret_headers,
+                origin_headers=self.origin_headers,
             )
         )
         if not keep_body:

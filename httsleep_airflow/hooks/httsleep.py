@@ -584,16 +584,26 @@ class HttSleepHook(BaseHook):
         secret_headers = [*settings.secret_headers, *(options.pop("secret_headers", None) or ())]
         if not same_origin(url, settings.base_url):
             options = {"timeout": settings.timeout, **options}
-            return HttSleeper(request, until, alarms, secret_headers=secret_headers, **options)
-        if has_authorization(headers):  # the caller's own Authorization wins over the session's
-            request.auth = KeepAuthorization()
-        options = {
-            **self.request_options(),
-            **options,
-            "secret_headers": secret_headers,
-            "secrets": [*settings.secrets, *options.get("secrets", ())],
-        }
-        return HttSleeper(request, until, alarms, session=self.get_conn(), **options)
+            sleeper = HttSleeper(request, until, alarms, secret_headers=secret_headers, **options)
+        else:
+            if has_authorization(headers):  # the caller's own Authorization wins
+                request.auth = KeepAuthorization()
+            options = {
+                **self.request_options(),
+                **options,
+                "secret_headers": secret_headers,
+                "secrets": [*settings.secrets, *options.get("secrets", ())],
+                # the connection's headers go to its origin only, as its auth does
+                "origin_headers": [*settings.headers, *options.get("origin_headers", ())],
+            }
+            sleeper = HttSleeper(request, until, alarms, session=self.get_conn(), **options)
+        # the request's own too (a secret query parameter, header or body value): a line
+        # the task writes itself, or a library's, shows none of them (as they are: the masker
+        # makes its own forms; the engine's thousand would each compile its pattern again)
+        own = argument_secrets(url, headers, params, secret_headers, data=data, json_body=json_body)
+        for secret in own:
+            mask_secret(secret)
+        return sleeper
 
     def poll(self, endpoint: str | None, until: Any, alarms: Any = None, **options: Any) -> Any:
         """Poll ``endpoint`` until ``until`` holds and return the ``requests.Response``.

@@ -615,6 +615,7 @@ class HttSleepTrigger(BaseTrigger):
                 "cert": settings.cert,
                 "proxies": settings.proxies,
                 "secrets": settings.secrets,  # a proxy's password too: no request carries it
+                "origin_headers": list(connection_headers),  # to its origin only, as its auth
             }
             # the sensor's own Authorization wins, over ~/.netrc and the URL's too (as the hook)
             options["auth"] = (
@@ -702,7 +703,8 @@ class HttSleepTrigger(BaseTrigger):
                 f"({type(exc).__name__}: {scrub(str(exc), self._secrets_of(None), 300)})",
                 fatal=True,
             ) from None
-        await aside(prepare, sleeper.secrets)  # redaction's patterns: they take time to make
+        if sleeper.secrets:  # redaction's patterns: they take time to make
+            await aside(prepare, sleeper.secrets)
         return sleeper
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -169,6 +169,65 @@ def test_the_hook_sends_credentials_only_to_its_own_origin(secret_conn, server: 
         assert own.headers["X-Api-Key"] == API_KEY
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_the_connections_headers_follow_no_redirect_to_another_origin(
+    run_dag, monkeypatch, server: ScriptedServer, mode
+):
+    """Every header of the connection, secret-looking or not, goes to its own origin only, as
+    its auth does: a redirect to another origin drops them in every mode (and keeps the
+    sensor's own), one within the origin keeps them."""
+    other = ScriptedServer().start()  # another port: another origin
+    headers = {"X-Org-Id": "org-4711", "X-Api-Key": API_KEY}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORG_API",
+        json.dumps({"conn_type": "httsleep", "host": server.url(), "extra": {"headers": headers}}),
+    )
+    away = Reply(status=302, headers={"Location": other.url("/result")})
+    within = Reply(status=302, headers={"Location": server.url("/result")})
+    server.script(away, within, Reply(body={"status": "OK"}))
+    other.script(Reply(body={"status": "RUNNING"}))
+    key, value = MODES[mode].split("=")
+    try:
+        dr = run_dag(
+            f"credentials_origin_headers_{mode}",
+            sensor_source(
+                task_id='"wait"',
+                endpoint='"jobs/1"',
+                httsleep_conn_id='"org_api"',
+                headers='{"X-Own": "own-1"}',
+                until='{"json": {"status": "OK"}}',
+                poke_interval="0.05",
+                **{key: value},
+            ),
+        )
+    finally:
+        other.stop()
+    assert task_states(dr) == {"wait": ("success", 1)}
+    (foreign,) = other.received
+    assert "X-Org-Id" not in foreign.headers and "X-Api-Key" not in foreign.headers
+    assert foreign.headers["X-Own"] == "own-1"
+    assert [r.headers["X-Org-Id"] for r in server.received] == ["org-4711"] * 3
+
+
+def test_the_hooks_connection_headers_follow_no_redirect_to_another_origin(
+    monkeypatch, server: ScriptedServer
+):
+    other = ScriptedServer().start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORG_API",
+        json.dumps(
+            {"conn_type": "httsleep", "host": server.url(), "extra": {"headers": {"X-Org": "o"}}}
+        ),
+    )
+    server.script(Reply(status=302, headers={"Location": other.url("/result")}))
+    other.script(Reply(body={}))
+    try:
+        HttSleepHook("org_api").poll("jobs/1", {"status_code": 200})
+    finally:
+        other.stop()
+    assert server.received[0].headers["X-Org"] == "o" and "X-Org" not in other.received[0].headers
+
+
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
 def test_the_callers_authorization_wins_over_the_connections(
     run_dag, secret_conn, server: ScriptedServer, deferrable
@@ -694,3 +753,16 @@ def test_a_connection_to_a_host_beyond_ascii_sends_its_credentials_there(monkeyp
     (received,) = server.received
     assert received.path == "http://xn--bcher-kva.example/jobs/1"
     assert received.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_the_hooks_sleeper_hands_its_requests_own_secrets_to_the_masker(secret_conn, monkeypatch):
+    """A secret of the request itself (a query parameter, a header) is Airflow's masker's too:
+    a line the TaskFlow task or a library writes (urllib3's warnings quote the URL) hides it."""
+    from httsleep_airflow.hooks import httsleep as module
+
+    handed: list[str] = []
+    monkeypatch.setattr(module, "mask_secret", handed.append)
+    hook = HttSleepHook(secret_conn)
+    for endpoint in (f"jobs/1?api_key={QS_KEY}", f"http://127.0.0.1:9/x?token={QS_KEY}"):
+        hook.sleeper(endpoint, {"status_code": 200}, headers={"X-Partner-Key": PARTNER_KEY})
+        assert {QS_KEY, PARTNER_KEY, TOKEN} <= set(handed)  # the connection's as before

@@ -424,6 +424,49 @@ def test_urllib3s_own_debug_lines_mask_secret_parameters(
     assert not any("query-secret-999" in line or "tok-in-path" in line for line in lines)
 
 
+def test_urllib3s_warnings_and_their_tracebacks_show_no_secret(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+):
+    """urllib3 warns of a head it cannot parse (``urllib3.connection``), with the whole URL and
+    the error's traceback: a secret parameter and the request's secrets are masked in both."""
+    echo = {"Content-Type": "multipart/mixed", "X-Echo own-secret-777": "1"}  # a bad line, kept
+    server.script(Reply(body={}, headers=echo))  # as "unparsed data" in the error's text
+    url = server.url("/jobs/1?api_key=query-secret-999&page=2")
+    sleeper = HttSleeper(url, {"status_code": 200}, max_retries=1, secrets=["own-secret-777"])
+    with (
+        caplog.at_level(logging.WARNING, logger="urllib3"),
+        pytest.raises(requests.RequestException),
+    ):
+        sleeper.run()
+    warned = [r for r in caplog.records if r.name == "urllib3.connection"]
+    assert warned, "urllib3 no longer warns of this head: find another"
+    shown = caplog.text + "".join(str(r.exc_text) for r in warned)
+    assert "Failed to parse headers" in shown and "api_key=***" in shown and "X-Echo" in shown
+    assert "query-secret-999" not in shown and "own-secret-777" not in shown
+
+
+def test_every_urllib3_logger_masks_what_it_quotes():
+    """Each urllib3 module that has a logger (found in its source, so a new one is not missed)
+    has the filter that masks URLs and the request's secrets."""
+    import pathlib
+    import re
+
+    import urllib3
+
+    from httsleep_airflow._sync import URLLIB3_LOGGERS, _MaskedUrls
+
+    root = pathlib.Path(urllib3.__file__).parent
+    found = {
+        "urllib3." + ".".join(path.relative_to(root).with_suffix("").parts)
+        for path in root.rglob("*.py")
+        if re.search(r"^log = logging\.getLogger\(__name__\)", path.read_text(), re.M)
+    }
+    found.discard("urllib3.contrib.emscripten.response")  # a browser's; no sockets here
+    assert found and found <= set(URLLIB3_LOGGERS)
+    for name in URLLIB3_LOGGERS:
+        assert any(isinstance(f, _MaskedUrls) for f in logging.getLogger(name).filters), name
+
+
 def test_cookies_dropped_leave_no_place_behind_in_the_jar():
     """A server that sets cookies under ever new paths: the places ``http.cookiejar`` keeps for
     a path, and a domain, once their cookies are gone go too; a cookie's unknown attributes

@@ -5,8 +5,11 @@ async runner keeps what it read per host and environment, so a change is seen by
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
@@ -243,3 +246,75 @@ def test_a_proxy_password_is_in_no_error_behind_a_tunnel_that_fails(
         for cause in causes(exc):
             shown = f"{cause!r} {cause} {cause.args!r} {getattr(cause, '__dict__', {})!r}"
             assert PROXY_PASSWORD not in shown
+
+
+#: Proxy values requests refuses before sending, each its own way; the aiohttp runner quoted
+#: the first two whole (the password with them) and tried the SOCKS and ftp ones as http.
+REFUSED_PROXIES = [
+    "ann:{pw}@127.0.0.1:9",  # no scheme: the login read as one, so no host
+    "socks5://ann:{pw}@127.0.0.1:9",
+    "socks5h://ann:{pw}@127.0.0.1:9",
+    "ftp://ann:{pw}@127.0.0.1:9",
+    "http://ann:{pw}@[::1:9",
+    "http://ann:{pw}@127.0.0.1:99999",
+    "http://ann:{pw}@exa mple.com:9",
+]
+
+
+def _refusal(exc: BaseException) -> tuple[str, str]:
+    return type(exc).__name__, str(exc)
+
+
+@pytest.mark.parametrize("proxy", REFUSED_PROXIES)
+def test_a_proxy_requests_refuses_is_refused_alike_and_shows_no_password(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Both runners refuse it before any request, with the same error and text, and neither
+    (nor any error behind it) shows the proxy's password."""
+    from httsleep_airflow._http import causes
+
+    for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.format(pw=PROXY_PASSWORD))
+    ended = _end_both(JOB, timeout=5)
+    assert len(ended) == 2 and _refusal(ended[0]) == _refusal(ended[1])
+    assert type(ended[0]).__name__ in ("InvalidProxyURL", "InvalidSchema", "InvalidURL")
+    for exc in ended:
+        for cause in causes(exc):
+            shown = f"{cause!r} {cause} {cause.args!r} {getattr(cause, '__dict__', {})!r}"
+            assert PROXY_PASSWORD not in shown
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lead=st.sampled_from(["", "http://", "https://", "HTTP://", "socks4://", "ftp://", "//"]),
+    login=st.sampled_from(["", "ann", "ann:", "a%40b:"]),
+    password=st.text(
+        st.characters(codec="ascii", categories=("L", "N"), include_characters="-._~!$"),
+        min_size=8,
+        max_size=16,
+    ),
+    host=st.sampled_from(["127.0.0.1:9", "127.0.0.1", "[::1]:9", "[::1:9", "h:99999", "h :1"]),
+)
+def test_a_generated_proxy_ends_alike_in_both_runners_without_its_password(
+    lead: str, login: str, password: str, host: str
+):
+    """Whatever a proxy variable holds, with a scheme or none, a login or none: both runners
+    end with the same error and text (nothing listens where one is valid), and neither shows
+    the password (a proxy with no scheme was quoted whole by aiohttp)."""
+    from httsleep_airflow._http import causes
+
+    userinfo = f"{login}{password}@" if login else f"{password}@"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"{lead}{userinfo}{host}")
+        ended = _end_both(JOB, timeout=2)
+    assert len(ended) == 2
+    sync, aio = (_refusal(exc) for exc in ended)
+    if sync[0] != "ConnectionError":  # refused: alike; else no proxy there, each its own words
+        assert sync == aio
+    for exc in ended:
+        for cause in causes(exc):
+            shown = f"{cause!r} {cause} {cause.args!r}"
+            assert password not in shown and quote(password) not in shown
