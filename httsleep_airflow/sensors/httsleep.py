@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -171,24 +172,20 @@ def _check_airflow_seconds(class_name: str, kwargs: Mapping[str, Any]) -> None:
             )
 
 
-#: What ``partial`` checks an argument it is not given as: a value rendered later (one that
-#: ``expand`` maps is checked once the task is expanded), or the argument's default.
+#: What ``partial`` checks an argument it is not given as, when ``__init__`` has no default for
+#: it: a value rendered later (one that ``expand`` maps is checked once the task is expanded).
 _EXPANDED_LATER = "{{ expanded }}"
-_PARTIAL_DEFAULTS: dict[str, Any] = {
-    "endpoint": _EXPANDED_LATER,
-    "until": _EXPANDED_LATER,
-    "alarms": None,
-    "method": "GET",
-    "request_params": None,
-    "data": None,
-    "json_body": None,
-    "headers": None,
-    "max_retries": None,
-    "ignore_exceptions": None,
-    "request_timeout": 30,
-    "xcom_jsonpath": None,
-    "secret_headers": (),
-}
+
+
+@cache
+def _own_defaults(cls: type) -> dict[str, Any]:
+    """The defaults of ``cls.__init__``'s own (keyword-only) arguments, read from its signature
+    (the one place they are written); ``_EXPANDED_LATER`` for those without one."""
+    return {
+        name: _EXPANDED_LATER if parameter.default is parameter.empty else parameter.default
+        for name, parameter in inspect.signature(cls).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY
+    }
 
 
 def _partial_defaults(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -482,13 +479,10 @@ class HttSleepSensor(BaseSensorOperator):
             if key in ("timeout", "poke_interval")
         }
         vars(probe).update(
-            {name: given.get(name, default) for name, default in _PARTIAL_DEFAULTS.items()},
+            {name: given.get(name, default) for name, default in _own_defaults(cls).items()},
             task_id=given.get("task_id"),
             timeout=seconds.get("timeout", _default_timeout()),
             poke_interval=seconds.get("poke_interval", 60),
-            deferrable=given.get(
-                "deferrable", conf.getboolean("operators", "default_deferrable", fallback=False)
-            ),
         )
         for name in ("until", "alarms"):  # an XComArg: resolved when the task is expanded
             if not isinstance(vars(probe)[name], str | Mapping | list | tuple | type(None)):
