@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import idna
 import requests
 from requests.cookies import MockRequest, RequestsCookieJar
-from requests.utils import DEFAULT_CA_BUNDLE_PATH, prepend_scheme_if_needed
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_auth_from_url, prepend_scheme_if_needed
 from urllib3.exceptions import LocationParseError, LocationValueError, ProxySchemeUnknown
 from urllib3.util import parse_url
 
@@ -967,7 +967,8 @@ NO_PROXY_HOST_TEXT = "Please check proxy URL. It is malformed and could be missi
 def checked_proxy(proxy: str) -> str:
     """``proxy`` as requests reads and checks it before sending through it, with its errors
     (``HTTPAdapter.get_connection_with_tls_context`` and ``proxy_manager_for``): ``http://``
-    put before it when it names no scheme, then a host, and an ``http`` or ``https`` scheme.
+    put before it when it names no scheme, then a host, and an ``http`` or ``https`` scheme;
+    returned without its user-info when requests would send no credentials to it.
     The requests runner is requests; the aiohttp runner checks its proxy with this, so a
     proxy one refuses, the other refuses alike, before any request (aiohttp would quote the
     URL whole, its password with it, or try a ``socks5://`` or ``ftp://`` proxy as http).
@@ -988,6 +989,10 @@ def checked_proxy(proxy: str) -> str:
             raise ProxySchemeUnknown(parsed.scheme)
     except LocationValueError as exc:  # as requests words it (``HTTPAdapter.send``)
         raise requests.exceptions.InvalidURL(exc) from None
+    if parsed.auth and not get_auth_from_url(proxy)[0]:
+        # requests sends no Proxy-Authorization without a login (``http://:pw@``, or a login
+        # alone, ``http://key@``, whose missing password it reads as none); aiohttp would
+        return parsed._replace(auth=None).url
     return proxy
 
 

@@ -393,13 +393,26 @@ def masked_json(value: Any, secret: bool = False) -> Any:
     return MASK if secret and _is_scalar(value) else value
 
 
-def url_secrets(url: Any) -> list[str]:
+def url_secrets(url: Any, *, proxy: bool = False) -> list[str]:
     """The credential in a URL's user-info (the password, or the login when there is none), as
     written and percent-decoded (requests decodes them and sends them as Basic auth), with
-    its Basic values, and the secret-looking query values."""
+    its Basic values, and the secret-looking query values.
+
+    :param proxy: ``url`` is a proxy's, which has no path: its user-info is also read as all
+        that stands before its last ``@`` (a password holding an unencoded ``/``, ``?`` or
+        ``#``, where a parser ends the user-info and quotes what is before as the host).
+    """
     found = secret_query_values(url)
     if not isinstance(url, str) or "@" not in url:
         return found
+    if proxy:
+        lead = _URL_LEAD.match(url)
+        userinfo = url[lead.end() if lead else 0 :].rpartition("@")[0]
+        login, _, password = userinfo.partition(":")
+        found += [
+            *basic_secrets(login, password),
+            *basic_secrets(unquote(login), unquote(password)),
+        ]
     if "//" not in url.partition("@")[0]:  # no scheme (a proxy's ``user:pass@host:port``):
         url = "//" + url  # urlsplit would read the login as the scheme and find no user-info
     try:
@@ -985,10 +998,13 @@ def _redact_one(error: BaseException, secrets: tuple[str, ...]) -> None:
     clean = _redact_text(text, secrets)
     if error.args:
         error.args = tuple(_redact_arg(arg, secrets) for arg in error.args)
-    # OSError builds its str() from its own three; any other text an exception keeps
-    # (urllib3's LocationParseError its ``location``: a proxy URL, its password with it)
-    texts = [name for name, value in vars(error).items() if isinstance(value, str)]
-    for name in ("filename", "filename2", "strerror", *texts):
+    # any text an exception keeps (urllib3's LocationParseError its ``location``: a proxy URL,
+    # its password with it), redacted but not cut: it may be the error's whole report
+    for name, value in list(getattr(error, "__dict__", {}).items()):
+        if isinstance(value, str):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(error, name, redact(value, secrets))
+    for name in ("filename", "filename2", "strerror"):  # OSError builds its str() from these
         value = getattr(error, name, None)
         if isinstance(value, str):
             with contextlib.suppress(AttributeError, TypeError):

@@ -91,6 +91,7 @@ from httsleep_airflow._http import (
     worded,
 )
 from httsleep_airflow._secrets import (
+    EXCEPTION_TEXT_LIMIT,
     basic_secrets,
     body_secrets,
     causes,
@@ -100,7 +101,7 @@ from httsleep_airflow._secrets import (
     joined,
     mask_url_parts,
     multipart_secrets,
-    redact,
+    redact_exception,
     scrub,
     secret_header_values,
     secret_query_values,
@@ -738,7 +739,12 @@ def proxy_secrets(proxies: Any) -> list[str]:
     secret-looking query values): each runner sends the ``Proxy-Authorization`` made of them."""
     if not isinstance(proxies, Mapping):
         return []
-    return [found for url in proxies.values() if isinstance(url, str) for found in url_secrets(url)]
+    return [
+        found
+        for url in proxies.values()
+        if isinstance(url, str)
+        for found in url_secrets(url, proxy=True)
+    ]
 
 
 def environ_proxies(url: str) -> Mapping[str, str]:
@@ -783,7 +789,7 @@ def _environment_secrets(variables: tuple[tuple[str, str], ...]) -> tuple[str, .
         secret
         for _, value in variables
         if "@" in value or "=" in value
-        for secret in url_secrets(value)
+        for secret in url_secrets(value, proxy=True)
     )
 
 
@@ -798,25 +804,23 @@ def environment_secrets() -> tuple[str, ...]:
 class _MaskedUrls(logging.Filter):
     """urllib3's own lines with the URLs they quote masked (``mask_url_parts``: a password in
     the user-info, secret-looking parameters) and the secrets of the request this thread sends
-    redacted, in their arguments and in the traceback of the error they log: it logs each
-    request's path and query (DEBUG), and a server's unparsable header lines (WARNING), and the
-    requests runner is urllib3."""
+    redacted, in their arguments and in the error they log (its traceback is written from it),
+    each argument cut to ``EXCEPTION_TEXT_LIMIT`` once redacted: it logs each request's path and
+    query (DEBUG), and a server's unparsable header lines (WARNING, with megabytes of them if a
+    server sends so), and the requests runner is urllib3."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         secrets = getattr(_CURRENT, "secrets", ())  # the request's own, in this thread
         if isinstance(record.args, tuple):
             record.args = tuple(
-                arg if isinstance(arg, int | float) else _masked(str(arg), secrets)
+                arg
+                if isinstance(arg, int | float)
+                else mask_url_parts(scrub(str(arg), secrets, EXCEPTION_TEXT_LIMIT))
                 for arg in record.args
             )
-        if record.exc_info:  # a formatter would write the error's text as it is
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_info, record.exc_text = None, _masked(text, secrets)
+        if record.exc_info and record.exc_info[1] is not None:
+            redact_exception(record.exc_info[1], secrets)  # read by each formatter as it is
         return True
-
-
-def _masked(text: str, secrets: tuple[str, ...]) -> str:
-    return redact(mask_url_parts(text), secrets)
 
 
 _MASKED_URLS = _MaskedUrls()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,8 +17,10 @@ from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._http import same_origin
 from httsleep_airflow._secrets import (
+    MIN_SECRET_LENGTH,
     body_secrets,
     header_name,
+    header_names,
     redact,
     scrub,
     secret_header_values,
@@ -79,6 +81,52 @@ def argument_secrets(
     found = [*secret_header_values(headers, secret_headers or ()), *url_secrets(endpoint)]
     found += secret_query_values(None, params)  # params in any shape requests takes
     return found + body_secrets(data, json_body)
+
+
+#: The secrets this process has handed to Airflow's masker. Its ``add_mask`` compiles one
+#: pattern of every secret it holds at every call that brings a new one (on the event loop,
+#: in the triggerer), and keeps them all: each secret is handed over once per process, as
+#: given (the engine's own redaction covers every form it takes in every line the engine
+#: writes), none longer than ``MASKED_MAX_CHARS`` (a 4 KB token stalled the loop 0.76 s), at
+#: most ``MASKED_PER_CALL`` at a time (one trigger's, one hook sleeper's) and ``MASKED_MAX`` in
+#: all: the cost of each grows with those held before it (a body of a thousand secret-looking
+#: values held the loop a minute; after 1,000 per-run tokens, each new trigger's held it 0.27 s;
+#: a TaskFlow task polling 600 signed URLs took 80 ms a sleeper, rising).
+_MASKED: set[str] = set()
+MASKED_MAX_CHARS = 512
+MASKED_PER_CALL = 8
+MASKED_MAX = 64
+
+
+def for_masker(secrets: Iterable[Any]) -> list[str]:
+    """Which of ``secrets`` go to Airflow's masker now, within its bounds (``_MASKED``); they
+    are recorded as handed over."""
+    chosen: list[str] = []
+    for given in secrets:
+        if len(chosen) >= MASKED_PER_CALL or len(_MASKED) >= MASKED_MAX:
+            break
+        secret = given.decode("latin-1") if isinstance(given, bytes) else given  # as sent
+        if not isinstance(secret, str) or secret in _MASKED or len(secret) > MASKED_MAX_CHARS:
+            continue
+        if len(secret) < MIN_SECRET_LENGTH:  # blanked out as words by no one: not handed over
+            continue
+        _MASKED.add(secret)
+        chosen.append(secret)
+    return chosen
+
+
+def _listed(values: Any) -> list[Any]:
+    """Values given as a list, or one alone (a string is one value, not its letters)."""
+    if values is None:
+        return []
+    return [values] if isinstance(values, str | bytes) else list(values)
+
+
+def has_header(headers: Mapping[str, Any] | None, name: str) -> bool:
+    """Whether ``headers`` hold ``name``, in any case."""
+    if not headers:
+        return False
+    return any(header_name(given) == name.lower() for given in headers)
 
 
 def has_authorization(headers: Mapping[str, Any] | None) -> bool:
@@ -196,7 +244,7 @@ class ConnectionSettings:
     def __repr__(self) -> str:
         """Names and shapes only: no password, token, header value or proxy credential."""
         auth = type(self.auth).__name__ if self.auth is not None else None
-        proxies = {scheme: strip_credentials(url) for scheme, url in self.proxies.items()}
+        proxies = {scheme: shown_url(url) for scheme, url in self.proxies.items()}
         text = (
             f"ConnectionSettings(conn_id={self.conn_id!r}, "
             f"base_url={strip_credentials(self.base_url)!r}, auth={auth}, "
@@ -452,7 +500,7 @@ def settings_from_connection(
     secrets = [*auth_secrets(auth), *secret_header_values(headers, secret_headers)]
     secrets += url_secrets(base_url)  # a password in the host's user-info
     for proxy in proxies.values():
-        secrets += url_secrets(proxy)  # a proxy's password
+        secrets += url_secrets(proxy, proxy=True)  # a proxy's password
     return ConnectionSettings(
         conn_id=conn_id,
         base_url=base_url,
@@ -592,16 +640,20 @@ class HttSleepHook(BaseHook):
                 **self.request_options(),
                 **options,
                 "secret_headers": secret_headers,
-                "secrets": [*settings.secrets, *options.get("secrets", ())],
-                # the connection's headers go to its origin only, as its auth does
-                "origin_headers": [*settings.headers, *options.get("origin_headers", ())],
+                "secrets": [*settings.secrets, *_listed(options.get("secrets"))],
+                # the connection's headers go to its origin only, as its auth does (a header of
+                # the caller's own, of the same name, replaces the connection's: as requests)
+                "origin_headers": [
+                    *(name for name in settings.headers if not has_header(headers, name)),
+                    *header_names(options.get("origin_headers"), "origin_headers"),
+                ],
             }
             sleeper = HttSleeper(request, until, alarms, session=self.get_conn(), **options)
         # the request's own too (a secret query parameter, header or body value): a line
         # the task writes itself, or a library's, shows none of them (as they are: the masker
         # makes its own forms; the engine's thousand would each compile its pattern again)
         own = argument_secrets(url, headers, params, secret_headers, data=data, json_body=json_body)
-        for secret in own:
+        for secret in for_masker(own):
             mask_secret(secret)
         return sleeper
 

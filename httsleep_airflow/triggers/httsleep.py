@@ -43,7 +43,6 @@ from httsleep_airflow._payload import PayloadError, response_payload, sendable_v
 from httsleep_airflow._secrets import (
     EVENT_TEXT_LIMIT,
     MASK,
-    MIN_SECRET_LENGTH,
     body_secrets,
     header_names,
     is_secret_name,
@@ -62,7 +61,9 @@ from httsleep_airflow.hooks.httsleep import (
     ConnectionSettings,
     HttSleepHook,
     argument_secrets,
+    for_masker,
     has_authorization,
+    has_header,
     is_absolute,
     make_request,
     settings_of,
@@ -82,32 +83,10 @@ IMPORTABLE_HINT = (
 )
 
 
-#: The secrets this process has handed to Airflow's masker. Its ``add_mask`` compiles one
-#: pattern of every secret it holds, on the event loop, at every call, and keeps them all: each
-#: secret is handed over once per process, as given (the engine's own redaction covers every
-#: form it takes in every line the engine writes), none longer than ``MASKED_MAX_CHARS`` (a 4 KB
-#: token stalled the loop 0.76 s), at most ``MASKED_PER_TRIGGER`` of one trigger's and
-#: ``MASKED_MAX`` in all: the cost of each grows with those held before it (a body of a thousand
-#: secret-looking values held the loop a minute; after 1,000 per-run tokens, each new trigger's
-#: held it 0.27 s).
-_MASKED: set[str] = set()
-MASKED_MAX_CHARS = 512
-MASKED_PER_TRIGGER = 8
-MASKED_MAX = 64
-
-
 async def _mask(secrets: Iterable[Any]) -> None:
-    handed = 0
-    for given in secrets:
-        if handed >= MASKED_PER_TRIGGER or len(_MASKED) >= MASKED_MAX:
-            return
-        secret = given.decode("latin-1") if isinstance(given, bytes) else given  # as sent
-        if not isinstance(secret, str) or secret in _MASKED or len(secret) > MASKED_MAX_CHARS:
-            continue
-        if len(secret) < MIN_SECRET_LENGTH:  # blanked out as words by no one: not handed over
-            continue
-        _MASKED.add(secret)
-        handed += 1
+    """``secrets`` to Airflow's masker, as far as its bounds allow (``for_masker``), by its
+    coroutine where it has one."""
+    for secret in for_masker(secrets):
         try:
             from airflow.sdk.log import amask_secret  # type: ignore[attr-defined, unused-ignore]
         except ImportError:  # Airflow < 3.2: the sync one is safe on a loop there
@@ -615,7 +594,10 @@ class HttSleepTrigger(BaseTrigger):
                 "cert": settings.cert,
                 "proxies": settings.proxies,
                 "secrets": settings.secrets,  # a proxy's password too: no request carries it
-                "origin_headers": list(connection_headers),  # to its origin only, as its auth
+                # to its origin only, as its auth (but those the sensor's own replace)
+                "origin_headers": [
+                    name for name in connection_headers if not has_header(own_headers, name)
+                ],
             }
             # the sensor's own Authorization wins, over ~/.netrc and the URL's too (as the hook)
             options["auth"] = (

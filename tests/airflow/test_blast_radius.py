@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from httsleep_airflow.exceptions import InterruptInThread
+from httsleep_airflow.hooks import httsleep as hooks
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger
 from tests.airflow.conftest import sensor_source, task_states
@@ -721,8 +722,6 @@ def handed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What the triggers hand to Airflow's masker, in a process that has handed nothing yet."""
     import airflow.sdk.log
 
-    from httsleep_airflow.triggers import httsleep as module
-
     handed: list[str] = []
 
     async def amask_secret(secret: str) -> None:
@@ -730,7 +729,7 @@ def handed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(airflow.sdk.log, "amask_secret", amask_secret, raising=False)
     monkeypatch.setattr(airflow.sdk.log, "mask_secret", handed.append)
-    monkeypatch.setattr(module, "_MASKED", set())
+    monkeypatch.setattr(hooks, "_MASKED", set())
     return handed
 
 
@@ -740,7 +739,7 @@ def test_each_secret_is_handed_to_airflows_masker_once_and_never_a_long_one(hand
     URLs stalled the loop 42 s, a 4 KB token 0.76 s)."""
     from httsleep_airflow.triggers import httsleep as module
 
-    long = "t" * (module.MASKED_MAX_CHARS + 1)
+    long = "t" * (hooks.MASKED_MAX_CHARS + 1)
     asyncio.run(module._mask(["sig-0123456789", b"pw-bytes-1", long, "ab"]))
     asyncio.run(module._mask(["sig-0123456789", "pw-bytes-1"]))
     assert handed == ["sig-0123456789", "pw-bytes-1"]
@@ -754,10 +753,10 @@ def test_airflows_masker_gets_a_bounded_number_of_secrets(handed: list[str]):
     from httsleep_airflow.triggers import httsleep as module
 
     asyncio.run(module._mask([f"token-{i:06d}" for i in range(1_500)]))
-    assert handed == [f"token-{i:06d}" for i in range(module.MASKED_PER_TRIGGER)]
+    assert handed == [f"token-{i:06d}" for i in range(hooks.MASKED_PER_CALL)]
     for run in range(100):  # triggers of per-run tokens
         asyncio.run(module._mask([f"run-token-{run:06d}"]))
-    assert len(handed) == len(module._MASKED) == module.MASKED_MAX
+    assert len(handed) == len(hooks._MASKED) == hooks.MASKED_MAX
 
 
 def test_a_body_of_many_secret_looking_values_gives_a_bounded_number_of_secrets():

@@ -954,3 +954,20 @@ def test_two_keys_an_xcom_value_would_mask_alike_are_refused():
 
     with pytest.raises(PayloadError, match=r"two keys at \$\.a that are credentials"):
         masked_echoes({"a": {"x-tok-ECHO-4242": 1, "x-TOK-ECHO-4242": 2}}, tidy(["tok-ECHO-4242"]))
+
+
+def test_an_exceptions_own_text_attributes_are_redacted_not_cut():
+    """Every text an exception keeps is redacted (urllib3's ``LocationParseError.location``
+    holds a proxy URL, its password with it), and none is cut: it may be a callback's whole
+    report."""
+    from httsleep_airflow._secrets import redact_exception, tidy
+
+    class JobFailed(Exception):
+        def __init__(self, report: str, location: str):
+            super().__init__("the job failed")
+            self.report, self.location = report, location
+
+    report = "line of the report\n" * 600
+    error = JobFailed(report, "http://ann:proxy-pw-31337@127.0.0.1:9")
+    redact_exception(error, tidy(["proxy-pw-31337"]))
+    assert error.report == report and "proxy-pw-31337" not in error.location

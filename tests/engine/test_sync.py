@@ -445,6 +445,22 @@ def test_urllib3s_warnings_and_their_tracebacks_show_no_secret(
     assert "query-secret-999" not in shown and "own-secret-777" not in shown
 
 
+def test_urllib3s_lines_are_cut_once_redacted():
+    """A server can make urllib3 quote megabytes (a head of header lines it cannot parse): each
+    argument is redacted and cut, so the filter's time does not grow with what a server sent."""
+    from httsleep_airflow._secrets import EXCEPTION_TEXT_LIMIT
+    from httsleep_airflow._sync import _MaskedUrls
+
+    huge = "X-A: ?api_key=value-777777&" * 250_000
+    record = logging.LogRecord(
+        "urllib3.connection", logging.WARNING, "", 0, "%s %s", (huge, 7), None
+    )
+    _MaskedUrls().filter(record)
+    text, number = record.args  # type: ignore[misc]
+    assert len(text) <= EXCEPTION_TEXT_LIMIT + 1 and number == 7
+    assert "value-777777" not in text and "api_key=***" in text
+
+
 def test_every_urllib3_logger_masks_what_it_quotes():
     """Each urllib3 module that has a logger (found in its source, so a new one is not missed)
     has the filter that masks URLs and the request's secrets."""

@@ -258,6 +258,9 @@ REFUSED_PROXIES = [
     "http://ann:{pw}@[::1:9",
     "http://ann:{pw}@127.0.0.1:99999",
     "http://ann:{pw}@exa mple.com:9",
+    "http://ann:{pw}/tail@127.0.0.1:9",  # an unencoded / ? #: the parser quotes what is before
+    "http://ann:{pw}?tail@127.0.0.1:9",
+    "http://ann:{pw}#tail@127.0.0.1:9",
 ]
 
 
@@ -290,7 +293,7 @@ def test_a_proxy_requests_refuses_is_refused_alike_and_shows_no_password(
     lead=st.sampled_from(["", "http://", "https://", "HTTP://", "socks4://", "ftp://", "//"]),
     login=st.sampled_from(["", "ann", "ann:", "a%40b:"]),
     password=st.text(
-        st.characters(codec="ascii", categories=("L", "N"), include_characters="-._~!$"),
+        st.characters(codec="ascii", categories=("L", "N"), include_characters="-._~!$/?#"),
         min_size=8,
         max_size=16,
     ),
@@ -318,3 +321,20 @@ def test_a_generated_proxy_ends_alike_in_both_runners_without_its_password(
         for cause in causes(exc):
             shown = f"{cause!r} {cause} {cause.args!r}"
             assert password not in shown and quote(password) not in shown
+
+
+@pytest.mark.parametrize(
+    "userinfo", [":pw-1234567", "key-1234567", "ann:pw-1234567", "ann:", "a%40b:pw%2F1234567"]
+)
+def test_a_proxy_gets_the_same_credentials_from_both_runners(
+    userinfo: str, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+):
+    """requests sends ``Proxy-Authorization`` only with a login, and reads a login alone as no
+    credentials; aiohttp sent ``Basic`` of ``:pw`` and of ``key:``."""
+    for name in (*PROXY_VARIABLES, "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url().replace("http://", f"http://{userinfo}@"))
+    server.script(Reply(body={}), Reply(body={}))
+    _poll_both(JOB)
+    sent = [r.headers.get("Proxy-Authorization") for r in server.received]
+    assert len(sent) == 2 and sent[0] == sent[1], sent
