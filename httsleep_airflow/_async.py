@@ -1094,9 +1094,11 @@ _SESSIONS = _Sessions()
 
 
 class AsyncHttSleeper(Plan):
-    """``HttSleeper`` for asyncio: the same arguments, conditions and rules; ``await run()``.
+    """``HttSleeper`` for asyncio: the same conditions and rules; ``await run()``.
 
-    Takes the arguments of ``Plan``, and:
+    Takes the arguments of ``Plan`` (``until`` and ``alarms`` positional, the rest by name; not
+    the classic library's deprecated forms ``HttSleeper`` still takes: condition keywords such
+    as ``status_code=200``, positional ``auth`` and ``headers``, ``loglevel``), and:
 
     :param session: an ``aiohttp.ClientSession`` to use and leave open (without default headers
         or auth, which aiohttp would send to every origin); by default the loop's
@@ -1187,6 +1189,11 @@ class AsyncHttSleeper(Plan):
         # for every https hop, a redirect's from http included (aiohttp ignores it on http)
         self._tls = (self.verify, cert)
         self._environment_read = False
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConditionError(
+                f"session must be an aiohttp.ClientSession, not {type(session).__name__} "
+                "(a requests.Session is the requests runner's: HttSleeper)"
+            )
         if session is not None and (getattr(session, "headers", None) or session.auth):
             raise ConditionError(
                 "a session given to the async runner must have no default headers or auth: "

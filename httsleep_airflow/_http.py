@@ -941,13 +941,15 @@ def _inflate(
 # --- credentials -------------------------------------------------------------------------------
 
 
-def _wire(value: str | bytes) -> bytes:
+def _wire(value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
+    # requests sends the text of any other (``auth=("u", 123)``)
+    text: str = value if isinstance(value, str) else str(value)
     try:
-        return value.encode("latin-1")
+        return text.encode("latin-1")
     except UnicodeEncodeError:
-        return value.encode("utf-8")
+        return text.encode("utf-8")
 
 
 def basic_header(username: str | bytes, password: str | bytes) -> str:

@@ -1099,6 +1099,13 @@ class Plan:
             retry_after_cap=retry_after_cap,
         )
         self.request = build_request(url_or_request, auth=auth, headers=headers)
+        given = self.request.auth
+        if not (given is None or callable(given) or (isinstance(given, tuple) and len(given) == 2)):
+            # requests fails at the first request ("'list' object is not callable")
+            raise ConditionError(
+                "auth must be a (user, password) tuple or a requests auth object, not "
+                f"{type(given).__name__}"
+            )
         self._label: str | None = None  # described when first needed (``label``)
         self.secrets = tidy(
             [

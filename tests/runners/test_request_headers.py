@@ -256,3 +256,30 @@ def test_a_value_that_cannot_be_shared_stays_the_sleepers_own():
     assert _async._shared({"X-Api-Key": "v"}) is not named
     ordered = _async._shared({"b": "1", "a": "1"})  # sent in another order: not the same
     assert _async._shared({"a": "1", "b": "1"}) is not ordered
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_a_password_that_is_no_text_is_sent_as_requests_sends_it(runner, raw_server: RawServer):
+    """requests sends ``str()`` of a login or password that is neither text nor bytes; both
+    runners failed with ``AttributeError`` at the first request."""
+    raw_server.script(RawReply(body=b"{}"))
+    run_in(runner, raw_server.url("/j"), UNTIL, auth=("u", 123), max_retries=1)
+    (received,) = raw_server.received
+    assert received.headers["Authorization"] == requests.auth._basic_auth_str("u", "123")
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+@pytest.mark.parametrize("auth", [["u", "pw-1234567"], ("u",), "u:pw-1234567", 7])
+def test_an_auth_that_is_no_auth_is_refused_when_built_alike(runner, auth):
+    """requests failed at the first request (``'list' object is not callable``); the aiohttp
+    runner refused it with words of its own."""
+    with pytest.raises(ConditionError, match=r"auth must be a \(user, password\) tuple") as info:
+        run_in(runner, "http://127.0.0.1:9/j", UNTIL, auth=auth, max_retries=1)
+    assert "pw-1234567" not in str(info.value)
+
+
+def test_a_requests_session_given_to_the_async_runner_is_named_as_such():
+    from httsleep_airflow._async import AsyncHttSleeper
+
+    with pytest.raises(ConditionError, match=r"must be an aiohttp\.ClientSession, not Session"):
+        AsyncHttSleeper("http://127.0.0.1:9/j", UNTIL, session=requests.Session())
