@@ -1267,7 +1267,8 @@ class AsyncHttSleeper(Plan):
             if proxy:
                 try:
                     proxy = checked_proxy(proxy)
-                except requests.RequestException:  # raised by each request, as requests does
+                except (requests.RequestException, ValueError):  # raised by each request, as
+                    # requests raises it
                     proxy, self._bad_proxy = None, proxy
             self._request_options = _shared(
                 {**self._request_options, "proxy": proxy or None, "ssl": tls}

@@ -979,18 +979,23 @@ def checked_proxy(proxy: str) -> str:
     :raises requests.exceptions.InvalidURL: a URL urllib3 cannot parse, or another scheme.
     :raises requests.exceptions.InvalidSchema: a SOCKS proxy (the aiohttp runner has no SOCKS,
         and requests has it only with PySocks).
+    :raises ValueError: a URL Python's parser refuses (``Invalid IPv6 URL``: a ``[`` in the
+        password), as requests raises it (``HTTPAdapter.request_url``).
     """
+    raw = proxy
     try:
         proxy = prepend_scheme_if_needed(proxy, "http")
         parsed = parse_url(proxy)
         if not parsed.host:
             raise requests.exceptions.InvalidProxyURL(NO_PROXY_HOST_TEXT)
+        get_auth_from_url(proxy)  # then its credentials are read (a ``ValueError``)
         if proxy.lower().startswith("socks"):
             raise requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support.")
         if parsed.scheme not in ("http", "https"):
             raise ProxySchemeUnknown(parsed.scheme)
     except LocationValueError as exc:  # as requests words it (``HTTPAdapter.send``)
         raise requests.exceptions.InvalidURL(exc) from None
+    urlsplit(raw)  # then requests reads the proxy as given (``HTTPAdapter.request_url``)
     if parsed.auth and not get_auth_from_url(proxy)[0]:
         # requests sends no Proxy-Authorization without a login (``http://:pw@``, or a login
         # alone, ``http://key@``, whose missing password it reads as none); aiohttp would
