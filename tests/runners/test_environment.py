@@ -257,7 +257,6 @@ REFUSED_PROXIES = [
     "ftp://ann:{pw}@127.0.0.1:9",
     "http://ann:{pw}@[::1:9",
     "http://ann:{pw}@127.0.0.1:99999",
-    "http://ann:{pw}@exa mple.com:9",
     "http://ann:{pw}/tail@127.0.0.1:9",  # an unencoded / ? #: the parser quotes what is before
     "http://ann:{pw}?tail@127.0.0.1:9",
     "http://ann:{pw}#tail@127.0.0.1:9",
