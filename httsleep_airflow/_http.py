@@ -988,7 +988,7 @@ def checked_proxy(proxy: str) -> str:
         parsed = parse_url(proxy)
         if not parsed.host:
             raise requests.exceptions.InvalidProxyURL(NO_PROXY_HOST_TEXT)
-        get_auth_from_url(proxy)  # then its credentials are read (a ``ValueError``)
+        login = get_auth_from_url(proxy)[0]  # then its credentials are read (a ``ValueError``)
         if proxy.lower().startswith("socks"):
             raise requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support.")
         if parsed.scheme not in ("http", "https"):
@@ -996,7 +996,7 @@ def checked_proxy(proxy: str) -> str:
     except LocationValueError as exc:  # as requests words it (``HTTPAdapter.send``)
         raise requests.exceptions.InvalidURL(exc) from None
     urlsplit(raw)  # then requests reads the proxy as given (``HTTPAdapter.request_url``)
-    if parsed.auth and not get_auth_from_url(proxy)[0]:
+    if parsed.auth and not login:
         # requests sends no Proxy-Authorization without a login (``http://:pw@``, or a login
         # alone, ``http://key@``, whose missing password it reads as none); aiohttp would
         return parsed._replace(auth=None).url

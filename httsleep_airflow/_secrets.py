@@ -124,6 +124,14 @@ def header_name(name: Any) -> str:
     return str(exact_text(name)).lower()
 
 
+def listed(values: Any) -> list[Any]:
+    """Values given as a list, or one alone (a string is one value, not its letters); ``None``
+    for none."""
+    if values is None:
+        return []
+    return [values] if isinstance(values, str | bytes) else list(values)
+
+
 def header_names(names: Any, what: str = "secret_headers") -> tuple[str, ...]:
     """``secret_headers`` (or the argument ``what`` names) as header names (``header_name``):
     a list or tuple of them, or one name alone (``"X-Tenant"`` is one name, not eight
@@ -405,28 +413,23 @@ def url_secrets(url: Any, *, proxy: bool = False) -> list[str]:
     found = secret_query_values(url)
     if not isinstance(url, str) or "@" not in url:
         return found
+    readings: list[tuple[Any, Any]] = []  # (login, password) as each reading finds them
     if proxy:
         lead = _URL_LEAD.match(url)
-        userinfo = url[lead.end() if lead else 0 :].rpartition("@")[0]
-        login, _, password = userinfo.partition(":")
-        found += [
-            *basic_secrets(login, password),
-            *basic_secrets(unquote(login), unquote(password)),
-        ]
+        readings.append(url[lead.end() if lead else 0 :].rpartition("@")[0].partition(":")[::2])
     if "//" not in url.partition("@")[0]:  # no scheme (a proxy's ``user:pass@host:port``):
         url = "//" + url  # urlsplit would read the login as the scheme and find no user-info
     try:
         parts = urlsplit(url)
-        login, password = parts.username, parts.password
+        readings.append((parts.username, parts.password))
     except ValueError:  # a malformed netloc: take what stands before its last '@'
         authority = re.split(r"[/?#]", url.partition("//")[2], maxsplit=1)[0]
-        login, _, password = authority.rpartition("@")[0].partition(":")
-    login, password = login or "", password or ""
-    return [
-        *found,
-        *basic_secrets(login, password),
-        *basic_secrets(unquote(login), unquote(password)),
-    ]
+        readings.append(authority.rpartition("@")[0].partition(":")[::2])
+    for login, password in readings:
+        login, password = login or "", password or ""
+        found += basic_secrets(login, password)
+        found += basic_secrets(unquote(login), unquote(password))
+    return found
 
 
 #: What may start a URL, mistyped or not: a scheme and slashes (``https://``, ``http//``,

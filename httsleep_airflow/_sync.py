@@ -99,6 +99,7 @@ from httsleep_airflow._secrets import (
     exact_text,
     header_names,
     joined,
+    listed,
     mask_url_parts,
     multipart_secrets,
     redact_exception,
@@ -1111,7 +1112,7 @@ class Plan:
             [
                 *request_secrets(self.request, secret_headers=self.secret_headers),
                 *environment_secrets(),
-                *secrets,
+                *listed(secrets),
             ]
         )
         self.timeout = check_timeout(timeout)

@@ -21,6 +21,7 @@ from httsleep_airflow._secrets import (
     body_secrets,
     header_name,
     header_names,
+    listed,
     redact,
     scrub,
     secret_header_values,
@@ -115,13 +116,6 @@ def for_masker(secrets: Iterable[Any]) -> list[str]:
     return chosen
 
 
-def _listed(values: Any) -> list[Any]:
-    """Values given as a list, or one alone (a string is one value, not its letters)."""
-    if values is None:
-        return []
-    return [values] if isinstance(values, str | bytes) else list(values)
-
-
 def has_header(headers: Mapping[str, Any] | None, name: str) -> bool:
     """Whether ``headers`` hold ``name``, in any case."""
     if not headers:
@@ -132,7 +126,7 @@ def has_header(headers: Mapping[str, Any] | None, name: str) -> bool:
 def has_authorization(headers: Mapping[str, Any] | None) -> bool:
     """Whether ``headers`` carry their own ``Authorization``, which wins over the connection's
     auth (the documented precedence)."""
-    return headers is not None and any(header_name(name) == "authorization" for name in headers)
+    return has_header(headers, "Authorization")
 
 
 def is_absolute(endpoint: str | None) -> bool:
@@ -640,7 +634,7 @@ class HttSleepHook(BaseHook):
                 **self.request_options(),
                 **options,
                 "secret_headers": secret_headers,
-                "secrets": [*settings.secrets, *_listed(options.get("secrets"))],
+                "secrets": [*settings.secrets, *listed(options.get("secrets"))],
                 # the connection's headers go to its origin only, as its auth does (a header of
                 # the caller's own, of the same name, replaces the connection's: as requests)
                 "origin_headers": [

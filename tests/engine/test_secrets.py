@@ -971,3 +971,14 @@ def test_an_exceptions_own_text_attributes_are_redacted_not_cut():
     error = JobFailed(report, "http://ann:proxy-pw-31337@127.0.0.1:9")
     redact_exception(error, tidy(["proxy-pw-31337"]))
     assert error.report == report and "proxy-pw-31337" not in error.location
+
+
+def test_one_string_given_as_secrets_is_one_secret():
+    """``secrets="..."`` is one secret, as ``secret_headers="X-Tenant"`` is one name: read as
+    its letters, each too short to redact, it was none."""
+    from httsleep_airflow import HttSleeper
+
+    assert (
+        "own-secret-777"
+        in HttSleeper("http://h/x", {"status_code": 200}, secrets="own-secret-777").secrets
+    )
