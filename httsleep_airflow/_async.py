@@ -802,15 +802,20 @@ class _Framed:
             blank = _BLANK_LINE.search(data)  # head begins, and (below) ends in this read
             if blank is not None:
                 self._lead = False
+                _check_status_line_length(data, 0)
                 _check_line_ends(data.count(b"\n", 0, blank.end()))
                 return
         began = not self._lead  # the status line began in an earlier read
         if began:
+            if before.find(b"\n") < 0:  # its status line has not ended yet
+                _check_status_line_length(data, 0, len(before))
             tail = bytes(before[-2:])  # a blank line may begin in the last read
             blank = _BLANK_LINE.search(tail + data)
         else:  # the CR and LF bytes before a status line end no head: looked past
             tail = b""
-            blank = _BLANK_LINE.search(data, BLANK_BYTES.match(data).end())  # type: ignore[union-attr]
+            start = BLANK_BYTES.match(data).end()  # type: ignore[union-attr]  # always
+            _check_status_line_length(data, start)
+            blank = _BLANK_LINE.search(data, start)
         if blank is None:
             self._lines += self._line_ends(data, 0, len(data))
             _check_line_ends(self._lines)
@@ -827,6 +832,7 @@ class _Framed:
             start = BLANK_BYTES.match(data, end).end()  # type: ignore[union-attr]  # always
             if start == len(data):
                 break  # only the CR and LF bytes before the next status line, so far
+            _check_status_line_length(data, start)
             blank = _BLANK_LINE.search(data, start)
             end = len(data) if blank is None else blank.end()
             _check_line_ends(self._line_ends(data, start, end))
@@ -961,6 +967,15 @@ _INTERIM = re.compile(rb"[\r\n]*HTTP/\d\.\d 1(?!01)\d\d")
 def _interim(head: bytes | bytearray, start: int = 0) -> bool:
     """Whether the head that begins at ``start`` is an interim response's."""
     return _INTERIM.match(head, start) is not None
+
+
+def _check_status_line_length(read: bytes, start: int, before: int = 0) -> None:
+    """Refuse a status line that begins at ``start`` of ``read`` (``before`` bytes of it came
+    in earlier reads) once it is longer, its line end included, than the requests runner reads
+    (``MAX_STATUS_LINE``, http.client's limit; aiohttp's parser counts its reason alone)."""
+    room = MAX_STATUS_LINE - before
+    if len(read) - start >= room and read.find(b"\n", start, start + room) < 0:
+        raise HeaderTooLarge(HEADER_LIMIT_TEXT)
 
 
 def _check_line_ends(line_ends: int) -> None:
@@ -1682,9 +1697,12 @@ def _unless_empty(value: Any) -> Any:
 
 def _wire_url(url: str) -> yarl.URL:
     """``url`` as aiohttp sends it. A password in the URL went into the Authorization header
-    (as requests does); aiohttp refuses both at once, so the URL goes without it."""
+    (as requests does); aiohttp refuses both at once, so the URL goes without it (a password
+    without a login, ``http://:key@host``, too: yarl reads no user there)."""
     target = yarl.URL(url, encoded=True)
-    return target if target.user is None else target.with_user(None)
+    if target.user is None and target.password is None:
+        return target
+    return target.with_user(None)
 
 
 def _body_bytes(body: Any) -> bytes | None:

@@ -40,6 +40,7 @@ from httsleep_airflow._core import (
     MAX_HEADERS,
     MAX_INTERIM,
     MAX_REDIRECTS,
+    MAX_STATUS_LINE,
     REDIRECT_STATUSES,
 )
 from httsleep_airflow._secrets import causes, is_secret_name, redact
@@ -158,8 +159,8 @@ BODY_DROPPED_TEXT = (
     "Content-Length or chunks announced, or a chunk's size line could not be read"
 )
 HEADER_LIMIT_TEXT = (
-    f"the response's header section is past the limits ({MAX_HEADER_LINE} characters per "
-    f"header, {MAX_HEADERS} headers); it was not read"
+    f"the response's head is past the limits ({MAX_STATUS_LINE} bytes of status line, "
+    f"{MAX_HEADER_LINE} characters per header, {MAX_HEADERS} headers); it was not read"
 )
 INTERIM_LIMIT_TEXT = (
     f"more than {MAX_INTERIM} interim (1xx) responses before the final one; it was not read"
@@ -229,6 +230,12 @@ def joined_header_lines(pairs: Iterable[tuple[str, str]]) -> OrderedDict[str, tu
 _NAMES: dict[str, str] = {}
 
 
+def held_value(value: str) -> str:
+    """A header value as both runners hold it: a folded one's line breaks dropped (http.client
+    keeps them), and the whitespace that ends it (RFC 9110 5.5)."""
+    return value.replace("\r\n", "").replace("\n", "").rstrip(" \t")
+
+
 def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = False) -> None:
     """Raise ``HeaderTooLarge`` when the response headers ``pairs`` (one per line received) are
     past ``MAX_HEADER_LINE`` or ``MAX_HEADERS``, and ``MalformedHeaders`` for what that class
@@ -241,7 +248,11 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
     """
     lengths = codings = 0
     for count, (name, value) in enumerate(pairs, 1):
-        if count > MAX_HEADERS or (not interim and len(name) + len(value) > MAX_HEADER_LINE):
+        if count > MAX_HEADERS or (
+            not interim
+            and len(name) + len(value) > MAX_HEADER_LINE
+            and len(name) + len(held_value(value)) > MAX_HEADER_LINE
+        ):
             raise HeaderTooLarge(HEADER_LIMIT_TEXT)
         lowered = _NAMES.get(name)
         if lowered is None:  # a name not met before: checked once

@@ -601,13 +601,14 @@ def _check_raw_headers(response: requests.Response, **kwargs: Any) -> requests.R
     received."""
     raw_headers = getattr(response.raw, "headers", None)
     if raw_headers is not None and hasattr(raw_headers, "iteritems"):
-        try:
-            original = getattr(response.raw, "_original_response", None)
-            _check_parsed(getattr(original, "msg", None), raw_headers.iteritems())
+        original = getattr(response.raw, "_original_response", None)
+        folded = _folded(getattr(original, "head", ()))
+        try:  # a folded line measured as aiohttp holds it (http.client joins it otherwise)
+            lines = raw_headers.iteritems() if folded is None else folded
+            _check_parsed(getattr(original, "msg", None), lines)
         except (HeaderTooLarge, MalformedHeaders):
             response.close()
             raise
-        folded = _folded(getattr(original, "head", ()))
         if folded is not None and original is not None:
             response.headers = _held(folded)
             original.msg = CookieHeaders(folded)  # the session keeps the cookies it reads there

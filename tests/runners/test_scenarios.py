@@ -1097,6 +1097,25 @@ def test_given_auth_wins_over_a_password_in_the_url_alike(
     }
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize(
+    "userinfo", [":tok-12345@", ":@", "@", "ann@", "ann:@", "ann:pw-12345@", "%3Atok:x%40y@"]
+)
+def test_a_url_user_info_of_any_shape_is_sent_as_requests_sends_it(
+    runner: str, userinfo: str, server: ScriptedServer
+):
+    """requests sends a URL's user-info as Basic when its login or password is not empty
+    (``http://:key@host``, a key-only login some APIs document, included), and nothing for
+    ``:@``; the URL itself goes without it."""
+    server.script(OK)
+    url = server.url("/jobs/1").replace("http://", f"http://{userinfo}")
+    prepared = requests.Request("GET", url).prepare()
+    RUNNERS[runner](url, Scenario("", [], alarms=None), Recorder())
+    received = server.received[0]
+    assert received.headers.get("Authorization") == prepared.headers.get("Authorization")
+    assert received.path == "/jobs/1"
+
+
 def test_an_auth_with_its_own_call_is_refused_by_the_async_runner_when_built():
     class Signed(requests.auth.HTTPBasicAuth):
         def __call__(self, request: Any) -> Any:
