@@ -171,6 +171,21 @@ def _interrupt(exc: BaseException) -> InterruptInThread:
     )
 
 
+class _DecodesLong(Exception):
+    """A body undone on the loop is past ``OFFLOAD_BYTES``: it is undone again, aside."""
+
+
+#: Set-Cookie lines longer than this in all (thousands of attributes: ``http.cookiejar`` reads
+#: each in Python) are read in a worker thread.
+OFFLOAD_COOKIE_CHARS = 4096
+
+
+def _cookie_chars(pairs: list[tuple[str, str]]) -> int:
+    return sum(
+        len(value) for name, value in pairs if len(name) == 10 and name.lower() == "set-cookie"
+    )
+
+
 #: Bodies larger than this are undone (their content codings) and judged in a worker thread
 #: (work in Python holds the GIL even there, but lets the loop run between its turns; the body
 #: cap bounds how long one poll can take).
@@ -393,7 +408,6 @@ def joined(pairs: list[tuple[str, str]]) -> ResponseHeaders:
 
 
 #: Where a response's cookies come from: its URL, the request's headers, its header lines.
-_SetCookie = tuple[str, Mapping[str, str | bytes], list[tuple[str, str]]]
 #: What a hop sent: its method, URL, headers and body.
 _Sent = tuple[str, str, Mapping[str, Any], Any]
 
@@ -401,11 +415,11 @@ _Sent = tuple[str, str, Mapping[str, Any], Any]
 class _Response(requests.Response):
     """The ``requests.Response`` the async runner returns, as the requests runner's, made for
     less: without ``Set-Cookie`` lines its (empty) cookie jar is made only when read, which
-    most polls never do; with them it holds their cookies, as requests fills it."""
+    most polls never do; with them it holds their cookies (``cookies``), as requests fills it."""
 
     def __init__(
         self,
-        set_cookie: _SetCookie | None = None,
+        cookies: RequestsCookieJar | None = None,
         headers: CaseInsensitiveDict[str] | None = None,
     ):
         # requests.Response.__init__ but the jar (tests/runners/test_response.py checks the set)
@@ -424,10 +438,7 @@ class _Response(requests.Response):
         self.elapsed = datetime.timedelta(0)
         self._request: requests.PreparedRequest | None = None
         self._sent: _Sent | None = None  # what the last hop sent: ``request``, when read
-        self._cookies: RequestsCookieJar | None = None
-        if set_cookie is not None:  # kept now: expiry is judged at the time they arrive
-            self._cookies = RequestsCookieJar()
-            store_cookies(self._cookies, *set_cookie)
+        self._cookies: RequestsCookieJar | None = cookies
 
     @property  # type: ignore[override]
     def request(self) -> requests.PreparedRequest | None:
@@ -463,19 +474,18 @@ def to_requests_response(
     body: bytes,
     elapsed: float,
     headers: CaseInsensitiveDict[str] | None = None,
-    set_cookie: _SetCookie | None = None,
+    cookies: RequestsCookieJar | None = None,
     url: str | None = None,
     sent: _Sent | None = None,
 ) -> requests.Response:
     """A ``requests.Response`` with the status, headers, body, URL and encoding of ``response``.
 
     Headers are read as requests reads them: latin-1 text, repeated names joined by ``", "``.
-    ``set_cookie`` (the URL, the request's headers, the header lines): where its cookies come
-    from, when the response sets any. ``url``: ``str(response.url)``, when known. ``sent``:
-    what the hop sent (``request``).
+    ``cookies``: the cookies it sets, when it sets any. ``url``: ``str(response.url)``, when
+    known. ``sent``: what the hop sent (``request``).
     """
     result = _Response(
-        set_cookie, joined(_headers(response.raw_headers)) if headers is None else headers
+        cookies, joined(_headers(response.raw_headers)) if headers is None else headers
     )
     result.status_code = response.status
     # aiohttp reads the reason as UTF-8 (undecodable bytes escaped), http.client as latin-1,
@@ -1311,6 +1321,25 @@ class AsyncHttSleeper(Plan):
                 raise
             raise translated from exc
 
+    def _check_decoded_on_loop(self, size: int) -> None:
+        """``check_body_size``, and a stop once a body undone on the loop is past
+        ``OFFLOAD_BYTES`` (a few KiB of gzip may hold megabytes)."""
+        self.check_body_size(size)
+        if size > OFFLOAD_BYTES:
+            raise _DecodesLong
+
+    def _keep_cookies(
+        self, url: str, headers: Mapping[str, Any], pairs: list[tuple[str, str]]
+    ) -> RequestsCookieJar:
+        """Keep the cookies a response sets (its header ``pairs``) in the sleeper's jar, those
+        both runners send, and give them as the response's own jar, as requests fills it."""
+        if self._jar is None:
+            self._jar = RequestsCookieJar()
+        own = RequestsCookieJar()
+        store_cookies(self._jar, url, headers, pairs, also=own)
+        drop_unsendable_cookies(self._jar)
+        return own
+
     async def _exchange(self) -> requests.Response:
         started = time.monotonic()
         method, url, body, headers = self._method, self._url, self._body, self._headers
@@ -1356,15 +1385,15 @@ class AsyncHttSleeper(Plan):
                 check_status(response.status, response.version or (0, 0))
                 pairs = _headers(response.raw_headers)
                 check_header_lines(pairs)
-                set_cookie = None
+                cookies = None
                 # aiohttp's own parsed headers: one lookup (a line it calls Set-Cookie that the
                 # latin-1 reading does not only makes an empty jar)
                 if "Set-Cookie" in response.headers:
-                    if self._jar is None:
-                        self._jar = RequestsCookieJar()
-                    store_cookies(self._jar, url, headers, pairs)
-                    drop_unsendable_cookies(self._jar)
-                    set_cookie = (url, headers, pairs)
+                    # kept now: expiry is judged at the time they arrive; read in a worker
+                    # thread when long (thousands of attributes take http.cookiejar long)
+                    long = _cookie_chars(pairs) > OFFLOAD_COOKIE_CHARS
+                    keep = functools.partial(self._keep_cookies, url, headers, pairs)
+                    cookies = await aside(keep) if long else keep()
                 result_headers = joined(pairs)
                 location = redirect_location(response.status, result_headers)
                 # every body is read, a redirect's too, so its connection is reused alike
@@ -1375,14 +1404,17 @@ class AsyncHttSleeper(Plan):
                 if coding and (len(raw) > OFFLOAD_BYTES or "," in coding):
                     content = await aside(decode_body, raw, coding, self.check_body_size)
                 else:
-                    content = decode_body(raw, coding, self.check_body_size)
+                    try:
+                        content = decode_body(raw, coding, self._check_decoded_on_loop)
+                    except _DecodesLong:  # a small body of much: undone again, aside
+                        content = await aside(decode_body, raw, coding, self.check_body_size)
                 if location is None:
                     return to_requests_response(
                         response,
                         content,
                         time.monotonic() - started,
                         result_headers,
-                        set_cookie,
+                        cookies,
                         url,  # as requests: the URL asked for (a fragment kept)
                         (
                             method,

@@ -63,12 +63,24 @@ def excerpt(value: Any, limit: int = _EXCERPT, secrets: tuple[str, ...] = ()) ->
     ``secrets`` redacted before it is cut."""
     if isinstance(value, str | int | float | bool | dict | list) or value is None:
         try:
-            text = jsonlib.dumps(value, ensure_ascii=False, default=repr)
-        except (ValueError, RecursionError):  # circular or too deep
-            text = repr(value)
+            text = jsonlib.dumps(value, ensure_ascii=False, default=shown)
+        except (ValueError, RecursionError):  # circular, too deep, or an integer too long
+            text = shown(value)
     else:
-        text = repr(value)
+        text = shown(value)
     return scrub(text, secrets, limit)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, or what it is when it has none: an integer longer than
+    Python writes as text (``sys.get_int_max_str_digits``, 4,300 digits), a structure too deep
+    or holding one."""
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} that has no text>"
 
 
 def exactly(value: Any) -> Any:
@@ -613,10 +625,16 @@ _PARSED_MAX = 4096
 
 
 def parse_jsonpath(expression: str) -> JSONPath:
-    """Parse a JSONPath once per process (jsonpath-rw rebuilds its parser on every parse)."""
+    """Parse a JSONPath once per process (jsonpath-rw rebuilds its parser on every parse).
+
+    :raises ValueError: it has more than ``JSONPATH_MAX_STEPS`` steps (it is read by recursion,
+        a frame or more a step: thousands ended in ``RecursionError`` when a body was read).
+    """
     compiled = _PARSED.get(expression)
     if compiled is None:
         compiled = _jsonpath_parse(expression)
+        if _steps(compiled) > JSONPATH_MAX_STEPS:
+            raise ValueError(f"it has more than {JSONPATH_MAX_STEPS} steps")
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
         _PARSED[expression] = compiled
@@ -639,7 +657,7 @@ def _compile_status_code(value: Any, where: str) -> _StatusCode:
             f"{where}: 'status_code' must be an int like 200, not {value!r}"
         ) from None
     if not 100 <= code <= 599:
-        raise ConditionError(f"{where}: 'status_code' {code} is not an HTTP status code")
+        raise ConditionError(f"{where}: 'status_code' {shown(code)} is not an HTTP status code")
     return _StatusCode(code)
 
 
@@ -764,7 +782,26 @@ def checked_jsonpath(expression: str, at: str) -> JSONPath:
             why = "it ends too early (an unclosed '[' or a trailing '.')"
         else:
             why = str(exc).strip() or type(exc).__name__
-        raise ConditionError(f"{at}: JSONPath {expression!r} does not parse: {why}") from None
+        quoted = repr(expression) if len(expression) <= 200 else f"{expression[:200]!r}…"
+        raise ConditionError(f"{at}: JSONPath {quoted} does not parse: {why}") from None
+
+
+#: The most steps (nodes of its parsed tree, nested) a JSONPath may have.
+JSONPATH_MAX_STEPS = 64
+
+
+def _steps(path: Any) -> int:
+    """How deeply ``path`` (jsonpath-rw's tree) nests: its steps, each side of a union too."""
+    deepest, stack = 0, [(path, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [
+            (side, depth + 1)
+            for side in (getattr(node, "left", None), getattr(node, "right", None))
+            if side is not None
+        ]
+    return deepest
 
 
 def _compile_callback(value: Any, where: str) -> _Callback:

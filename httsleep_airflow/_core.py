@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from httsleep_airflow._conditions import Judgement, Rules, Verdict, excerpt
+from httsleep_airflow._conditions import Judgement, Rules, Verdict, excerpt, shown
 from httsleep_airflow._dotted import import_dotted
 from httsleep_airflow._secrets import redact, redact_exception, scrub
 from httsleep_airflow.exceptions import (
@@ -42,6 +42,9 @@ __all__ = ["Done", "Policy", "PollLog", "Poller", "Send", "Sleep"]
 
 logger = logging.getLogger("httsleep_airflow")
 
+#: The largest count an argument takes (``max_retries``, ``attempts_made``): what a 64-bit
+#: integer holds, as Airflow's events and MessagePack carry one.
+MAX_COUNT = 2**63 - 1
 #: Statuses whose ``Retry-After`` header sets the next wait.
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: Default upper bound for a server-requested wait, in seconds.
@@ -223,10 +226,13 @@ class Policy:
         retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
     ) -> Policy:
         if max_retries is not None and (
-            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 1
+            isinstance(max_retries, bool)
+            or not isinstance(max_retries, int)
+            or not 1 <= max_retries <= MAX_COUNT
         ):
             raise ConditionError(
-                f"max_retries must be a whole number of at least 1, or None, not {max_retries!r}"
+                "max_retries must be a whole number of at least 1 (at most 2**63 - 1), or None, "
+                f"not {shown(max_retries)}"
             )
         return cls(
             max_retries=max_retries,
@@ -563,9 +569,24 @@ def response_excerpt(
     response: requests.Response, secrets: tuple[str, ...] = (), limit: int = 200
 ) -> str:
     """``"<status> <start of body>"`` for messages: the body with ``secrets`` redacted, then
-    cut to ``limit`` characters."""
+    cut to ``limit`` characters. A long body without a declared charset is read from its first
+    ``EXCERPT_BYTES``, its charset told from them alone (requests' detection over megabytes
+    takes seconds, holding the GIL: it stalled a triggerer's loop from a worker thread)."""
     try:
-        body = response.text
+        body = response.text if response.encoding is not None else _start_text(response)
     except Exception:  # undecodable bodies still get a status
         body = ""
     return f"{response.status_code} {scrub(body, secrets, limit)}".rstrip()
+
+
+#: What a message's excerpt of a body without a declared charset is read from: its start.
+EXCERPT_BYTES = 64 * 1024
+
+
+def _start_text(response: requests.Response) -> str:
+    content = response.content or b""
+    if len(content) <= EXCERPT_BYTES:
+        return response.text
+    start = type(response)()
+    start._content, start.encoding = content[:EXCERPT_BYTES], None
+    return start.text

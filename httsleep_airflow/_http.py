@@ -1034,13 +1034,22 @@ class CookieHeaders:
 
 
 def store_cookies(
-    jar: RequestsCookieJar, url: str, request_headers: Mapping[str, str | bytes], pairs: list[Any]
+    jar: RequestsCookieJar,
+    url: str,
+    request_headers: Mapping[str, str | bytes],
+    pairs: list[Any],
+    also: RequestsCookieJar | None = None,
 ) -> None:
     """Keep the cookies a response (its raw header ``pairs``) sets, by the jar's policy
-    (``http.cookiejar``'s, as requests uses: IP hosts included)."""
+    (``http.cookiejar``'s, as requests uses: IP hosts included): in ``jar``, and in ``also``
+    (read once for both: ``jar.extract_cookies``, but for the second jar)."""
     prepared = requests.PreparedRequest()
     prepared.url, prepared.headers = url, requests.structures.CaseInsensitiveDict(request_headers)
-    jar.extract_cookies(CookieHeaders(pairs), MockRequest(prepared))  # type: ignore[arg-type]
+    request = MockRequest(prepared)
+    for cookie in jar.make_cookies(CookieHeaders(pairs), request):  # type: ignore[arg-type]
+        for keeper in (jar, also):
+            if keeper is not None and keeper._policy.set_ok(cookie, request):  # type: ignore[arg-type]
+                keeper.set_cookie(cookie)
 
 
 def cookie_header(

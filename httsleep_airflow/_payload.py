@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from httsleep_airflow._conditions import LongInteger, decode_json, jsonpath_value, parse_jsonpath
-from httsleep_airflow._secrets import MASK, covered, replaced, scrub
+from httsleep_airflow._secrets import EVENT_TEXT_LIMIT, MASK, covered, replaced, scrub, shorten
 
 if TYPE_CHECKING:
     import requests
@@ -65,6 +65,7 @@ def response_payload(
                 f"the matched value has {what} at {where}{path}, which XCom cannot carry; "
                 "select another value with xcom_jsonpath",
                 secrets,
+                EVENT_TEXT_LIMIT,  # a path of the server's keys may be as long as its body
             )
         )
     return masked_echoes(value, secrets, where)
@@ -98,8 +99,12 @@ def _masked(value: Any, secrets: tuple[str, ...], where: str) -> Any:
             shown = _masked_text(key, secrets) if isinstance(key, str) else key
             if shown in masked:
                 raise PayloadError(
-                    f"the matched value has two keys at {where} that are credentials of the "
-                    "request, which XCom would show; select another value with xcom_jsonpath"
+                    shorten(
+                        f"the matched value has two keys at {where} that are credentials of "
+                        "the request, which XCom would show; select another value with "
+                        "xcom_jsonpath",
+                        EVENT_TEXT_LIMIT,
+                    )
                 )
             masked[shown] = _masked(child, secrets, f"{where}.{shown}")
         return masked

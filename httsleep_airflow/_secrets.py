@@ -891,6 +891,8 @@ _RUN_ROOM = RUN_LENGTH * _LONGEST_ESCAPE
 #: What a cut text is redacted from at most: however much redaction shrinks it, what shows of
 #: a message comes from its first characters, and the work stays bounded whatever was sent.
 HEAD_LIMIT = 4 * RUN_SCAN_LIMIT
+#: How many times the characters that show a cut text is read at most to find them.
+_WINDOWS = 4
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -933,15 +935,20 @@ def _redact_head(text: str, secrets: tuple[str, ...], limit: int, cut: bool = Fa
     keep = limit + _RUN_ROOM
     window = keep
     shown = None
-    while len(text) > window and window < HEAD_LIMIT:
+    # a text that redaction shrinks (a secret echoed over and over) is read no further than
+    # _WINDOWS times what shows: reading escapes costs per character, and a server chose it
+    while len(text) > window and window < min(HEAD_LIMIT, keep * _WINDOWS):
         shown = redact(text[:window], secrets)
         if len(shown) >= keep:
             break
         shown, window = None, window * 2
     if shown is None:
-        if len(text) > window:
+        ended = len(text) > window
+        if ended:
             text, cut = text[:window], True
         shown = redact(text, secrets)
+        if ended:  # the start of a run the window's end cut is not shown either
+            shown = shown[: max(0, len(shown) - _RUN_ROOM)]
     shown = _runs_masked(shown, secrets, keep)
     return shown + " …" if cut and len(shown) <= limit else shown
 

@@ -38,7 +38,8 @@ import requests
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from httsleep_airflow._async import AsyncHttSleeper, aside, drop_ended_loops
-from httsleep_airflow._core import DEFAULT_RETRY_AFTER_CAP, Policy, PollLog
+from httsleep_airflow._conditions import shown
+from httsleep_airflow._core import DEFAULT_RETRY_AFTER_CAP, MAX_COUNT, Policy, PollLog
 from httsleep_airflow._payload import PayloadError, response_payload, sendable_value
 from httsleep_airflow._secrets import (
     EVENT_TEXT_LIMIT,
@@ -524,10 +525,12 @@ class HttSleepTrigger(BaseTrigger):
             if not isinstance(value, kinds):
                 raise ConditionError(f"{name} must not be {type(value).__name__}")
         if not _is_count(self.attempts_made):
-            raise ConditionError(f"attempts_made must be a count, not {self.attempts_made!r}")
+            raise ConditionError(
+                f"attempts_made must be a count, not {shown(self.attempts_made):.40}"
+            )
         for name, when in (("deadline", self.deadline), ("retry_at", self.retry_at)):
             if when is not None and not _is_time(when):
-                raise ConditionError(f"{name} must be a Unix time, not {when!r:.40}")
+                raise ConditionError(f"{name} must be a Unix time, not {shown(when):.40}")
         if self.xcom_jsonpath is not None:
             checked_jsonpath(self.xcom_jsonpath, "xcom_jsonpath")
 
@@ -842,7 +845,7 @@ def _is_time(value: Any) -> bool:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
 
 
 def _plain(value: Any) -> Any:

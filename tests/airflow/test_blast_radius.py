@@ -19,6 +19,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from httsleep_airflow._conditions import shown
 from httsleep_airflow.exceptions import InterruptInThread
 from httsleep_airflow.hooks import httsleep as hooks
 from httsleep_airflow.sensors.httsleep import HttSleepSensor
@@ -576,10 +577,25 @@ ODD_ARGUMENTS = [
     ("params", [1, 2]),
     ("params", b"\xff"),
     ("method", "G ET"),
+    # past what Python writes as text (4,300 digits): every message of them raised ValueError
+    ("max_retries", 10**5000),
+    ("max_retries", 2**63),
+    ("attempts_made", 10**5000),
+    ("deadline", 10**5000),
+    ("retry_at", -(10**5000)),
+    ("conditions", {"until": {"status_code": 10**5000}}),
+    ("conditions", {"until": {"json": {"id": 10**5000}}, "alarms": {"status_code": 10**5000}}),
+    # thousands of steps: read by recursion, RecursionError when a body was read
+    ("xcom_jsonpath", "$" + "..a" * 5000),
+    ("conditions", {"until": {"jsonpath": [{"expression": "$" + ".a" * 65, "value": 1}]}}),
 ]
 
 
-@pytest.mark.parametrize(("name", "value"), ODD_ARGUMENTS, ids=[repr(a) for a in ODD_ARGUMENTS])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    ODD_ARGUMENTS,
+    ids=[f"{name}={shown(value):.60}" for name, value in ODD_ARGUMENTS],
+)
 def test_an_odd_argument_is_one_fatal_event_naming_it_before_any_request(
     name: str, value: Any, server: ScriptedServer
 ):
@@ -587,7 +603,9 @@ def test_an_odd_argument_is_one_fatal_event_naming_it_before_any_request(
     trigger = trigger_for(server, **{name: value})
     (event,) = events_of(trigger)
     assert event["status"] == "error" and event["fatal"] is True, event
-    assert name in event["message"] or "make no request" in event["message"], event
+    named = ("until: ", "alarms: ") if name == "conditions" else (name, "make no request")
+    assert any(word in event["message"] for word in named), event
+    assert len(event["message"]) <= 1000
     assert server.received == []
 
 
@@ -692,6 +710,43 @@ def test_every_event_can_be_sent_by_airflow(
         assert "XCom cannot carry" in event["payload_error"]
     else:
         assert "\ufffd" in event["message"]
+
+
+_LONG_KEY = "k" * 300_000
+
+
+@pytest.mark.parametrize(
+    ("body", "kwargs"),
+    [
+        (f'{{"status": "OK", "{_LONG_KEY}": NaN}}', {}),
+        (f'{{"status": "OK", "{_LONG_KEY}": {{"a": NaN}}}}', {"xcom_jsonpath": "$"}),
+        (
+            f'{{"{_LONG_KEY}": {{"tok-86420-x": 1, "Bearer tok-86420-x": 2}}}}',
+            {"headers": {"Authorization": "Bearer tok-86420-x"}},
+        ),
+        ("not json " * 40_000, {"xcom_jsonpath": "$.id"}),
+        (f'{{"{_LONG_KEY}": 1}}', {"xcom_jsonpath": "$.id"}),
+    ],
+    ids=["NaN under a long key", "under the whole body", "two secret keys", "no JSON", "no match"],
+)
+def test_every_text_of_an_event_is_cut_whatever_the_server_sent(
+    body: str, kwargs: dict[str, Any], server: ScriptedServer
+):
+    """An event's texts (a message, a payload error) are cut to ``EVENT_TEXT_LIMIT``: a path
+    made of the server's keys went whole into the event (megabytes, through the triggerer's
+    supervisor into the database)."""
+    from httsleep_airflow._secrets import EVENT_TEXT_LIMIT
+
+    server.script(Reply(body=body.encode(), headers={"Content-Type": "application/json"}))
+    (event,) = events_of(
+        trigger_for(server, conditions={"until": {"status_code": 200}}, max_retries=1, **kwargs)
+    )
+    texts = {key: value for key, value in event.items() if isinstance(value, str)}
+    assert "payload_error" in texts, event
+    assert all(len(text) <= EVENT_TEXT_LIMIT for text in texts.values()), {
+        key: len(text) for key, text in texts.items()
+    }
+    assert "tok-86420" not in json.dumps(event)
 
 
 def test_a_callbacks_module_is_imported_off_the_loop_and_its_failure_is_fatal(

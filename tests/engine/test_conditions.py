@@ -1022,3 +1022,31 @@ def test_an_int_enum_and_a_long_number_compare_as_json_values():
     digits = "7" * 5000  # decoded as text of its own kind: no string condition equals it
     body = make_response(body=('{"n": ' + digits + "}").encode())
     assert judge({"json": {"n": digits}}, body) is Verdict.PENDING
+
+
+def test_a_jsonpath_of_more_steps_than_its_reading_recurses_through_is_refused_when_built():
+    """jsonpath-rw reads a path by recursion: ``$..a..a...`` of thousands of steps parsed,
+    then ended in ``RecursionError`` at the first body. Refused when built, every time (a
+    refused path is not kept as parsed)."""
+    from httsleep_airflow._conditions import JSONPATH_MAX_STEPS
+
+    fits = "$" + ".a" * (JSONPATH_MAX_STEPS - 1)
+    Rules({"jsonpath": [{"expression": fits, "value": 1}]}, None)
+    for _ in range(2):
+        with pytest.raises(ConditionError, match=f"more than {JSONPATH_MAX_STEPS} steps"):
+            Rules({"jsonpath": [{"expression": "$" + "..a" * 5000, "value": 1}]}, None)
+
+
+@pytest.mark.parametrize(
+    "value", [10**5000, [10**5000], {"id": -(10**5000)}], ids=["int", "list", "dict"]
+)
+def test_an_integer_too_long_for_text_is_described_in_messages(value: object):
+    """Python writes no integer of more than 4,300 digits as text: a message quoting one
+    raised ``ValueError`` instead of the error it was for."""
+    from httsleep_airflow._conditions import excerpt, shown
+
+    described = excerpt(value)
+    assert "an integer of 16610 bits" in described or "that has no text" in described
+    assert shown(value) == described or isinstance(value, int)
+    with pytest.raises(ConditionError, match="not an HTTP status code"):
+        Rules({"status_code": 10**5000}, None)

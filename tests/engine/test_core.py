@@ -674,3 +674,27 @@ def test_an_integer_of_any_length_is_json_and_an_integer_past_64_bits(digits: in
     assert response_payload(response, "status") == "OK"
     with pytest.raises(PayloadError, match=r"an integer past 64 bits at \$\.size"):
         response_payload(response)
+
+
+@pytest.mark.parametrize("size", [10, 70_000, 3_000_000])
+def test_an_excerpt_tells_a_long_bodys_charset_from_its_start(
+    size: int, monkeypatch: pytest.MonkeyPatch
+):
+    """A message quotes the start of a body: one without a declared charset has it told from
+    its first ``EXCERPT_BYTES`` (requests' detection read all of it: seconds for megabytes,
+    holding the GIL), the same text as requests reads there."""
+    import requests.models
+
+    from httsleep_airflow._core import EXCERPT_BYTES, response_excerpt
+
+    read: list[int] = []
+    real = requests.models.chardet.detect  # type: ignore[union-attr]
+    monkeypatch.setattr(
+        requests.models.chardet, "detect", lambda data: read.append(len(data)) or real(data)
+    )
+    body = ("Grüße aus Köln, der Auftrag läuft noch. " * (size // 40 + 1))[:size].encode()
+    response = requests.Response()
+    response.status_code, response._content, response.encoding = 200, body, None
+    shown = response_excerpt(response, limit=80)
+    assert shown.startswith("200 Grüße aus Köln") or size < 20
+    assert read and max(read) <= EXCERPT_BYTES

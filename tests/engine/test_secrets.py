@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -706,6 +707,38 @@ def test_scrub_takes_bounded_time_on_hostile_texts():
     secrets = tidy([f"secret-number-{i:04d}" for i in range(200)])
     for body in ("?session=" + "v" * 10_000_000, "?a=" + ";b" * 5_000_000, "x " * 5_000_000):
         assert len(scrub(body, secrets, 500)) <= 500
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda token: token.encode().hex(" "),
+        lambda token: ", ".join(str(byte) for byte in token.encode()),
+        lambda token: urllib.parse.quote(token, safe=""),
+        lambda token: token,
+    ],
+    ids=["hex", "decimal", "percent", "plain"],
+)
+@pytest.mark.parametrize("limit", [120, 1000])
+def test_a_text_that_redaction_shrinks_is_read_over_a_bounded_window(
+    form: Callable[[str], str], limit: int, monkeypatch: pytest.MonkeyPatch
+):
+    """A body of nothing but a secret echoed (in hex, say) shrinks to ``***`` when redacted:
+    what a cut shows is looked for in a few times its length of the text, not the whole of
+    it (reading escaped bytes costs per character, and the server chose the text), and no
+    part of a run the window's end cut shows."""
+    from httsleep_airflow import _secrets
+
+    token = "s3cr3tT0kenABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    secrets = tidy(["Bearer " + token, token])
+    read: list[int] = []
+    real = _secrets.redact
+    monkeypatch.setattr(_secrets, "redact", lambda text, s: read.append(len(text)) or real(text, s))
+    text = ((form(token) + " , ") * 3000)[:65_000]
+    shown = scrub(text, secrets, limit)
+    assert survivors(token, shown) == [] and len(shown) <= limit
+    assert sum(read) <= 2 * _secrets._WINDOWS * (limit + _secrets._RUN_ROOM), read
+    assert form(token[:6]) not in shown  # nor a shorter part of it, in the form it came in
 
 
 def test_an_error_whose_repr_shows_other_attributes_is_redacted_in_its_repr_too():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 import requests
@@ -225,6 +226,70 @@ def test_a_folded_set_cookie_is_the_same_cookie_in_both_runners(raw_server: RawS
         raw_server.script(RawReply(raw=head + b"{}"))
         cookies.append(dict(run_in(runner, raw_server.url("/c"), UNTIL).cookies))
     assert cookies[0] == cookies[1] == {"c": "d" + fold[2:].decode() + "e"}
+
+
+@pytest.mark.parametrize(("coding", "size"), [("gzip", 10 * 2**20 - 100), ("deflate", 900_000)])
+def test_a_small_body_that_decodes_to_much_is_undone_off_the_loop_and_alike(
+    raw_server: RawServer, coding: str, size: int, monkeypatch: pytest.MonkeyPatch
+):
+    """10 KiB of gzip holds 10 MiB: a body is undone on the loop only while what it decodes to
+    is within ``OFFLOAD_BYTES``, then again in a worker thread (it held the triggerer's loop
+    for 60 ms), to the same content as the requests runner's."""
+    import gzip
+    import threading
+    import zlib
+
+    from httsleep_airflow import _async
+
+    threads: list[str] = []
+    real = _async.decode_body
+
+    def recorded(*args: Any) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(_async, "decode_body", recorded)
+    data = b"\0" * size
+    raw = gzip.compress(data, 9) if coding == "gzip" else zlib.compress(data, 9)
+    assert len(raw) < _async.OFFLOAD_BYTES
+    head = f"HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\nContent-Length: {len(raw)}"
+    contents = []
+    for runner in ("sync", "async"):
+        raw_server.script(RawReply(raw=head.encode() + b"\r\n\r\n" + raw))
+        contents.append(run_in(runner, raw_server.url("/c"), UNTIL).content)
+    assert contents[0] == contents[1] == data
+    assert threads[-1] != threading.main_thread().name, threads
+
+
+@pytest.mark.parametrize("lines", [1, 3, 20])
+def test_long_set_cookie_lines_are_read_off_the_loop_and_alike(
+    raw_server: RawServer, lines: int, monkeypatch: pytest.MonkeyPatch
+):
+    """``Set-Cookie`` lines of thousands of attributes (each within the header limits) took
+    ``http.cookiejar`` 650 ms on the triggerer's loop for one response: past
+    ``OFFLOAD_COOKIE_CHARS`` in all they are read in a worker thread, to the same cookies."""
+    import threading
+
+    from httsleep_airflow import _async, _http
+
+    threads: list[str] = []
+    real = _http.store_cookies
+
+    def recorded(*args: Any, **kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(_async, "store_cookies", recorded)
+    attributes = b";a=b" * 4000
+    head = b"".join(b"Set-Cookie: c%d=v%s; Path=/\r\n" % (n, attributes) for n in range(lines))
+    raw = b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: 2\r\n\r\n{}"
+    kept = []
+    for runner in ("sync", "async"):
+        raw_server.script(RawReply(raw=raw), RawReply(raw=raw))
+        with_jar = run_in(runner, raw_server.url("/c"), UNTIL)
+        kept.append(dict(with_jar.cookies))
+    assert kept[0] == kept[1] == {f"c{n}": "v" for n in range(lines)}
+    assert threads and threading.main_thread().name not in threads, threads
 
 
 @pytest.mark.parametrize(
