@@ -341,3 +341,36 @@ def test_a_proxy_gets_the_same_credentials_from_both_runners(
     _poll_both(JOB)
     sent = [r.headers.get("Proxy-Authorization") for r in server.received]
     assert len(sent) == 2 and sent[0] == sent[1], sent
+
+
+def test_the_absence_of_a_netrc_is_kept_a_moment_and_a_new_one_is_seen_after_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """The async runner asks the file system whether a netrc exists once a second at most
+    (two ``stat`` calls a sleeper waited for the GIL on a busy triggerer); a netrc written is
+    seen once that second is over, or at once where ``$NETRC`` or ``$HOME`` changed."""
+    import os
+
+    from httsleep_airflow._async import _NetrcAbsence
+
+    now = [100.0]
+    asked: list[str] = []
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda path: asked.append(path) or real_exists(path))
+    monkeypatch.delenv("NETRC", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    absence = _NetrcAbsence(ttl=1.0, clock=lambda: now[0])
+    assert [absence.may_exist() for _ in range(50)] == [False] * 50
+    assert len(asked) == 2  # ~/.netrc and ~/_netrc, once
+    (tmp_path / ".netrc").write_text("machine h login u password p\n")
+    now[0] += 0.5
+    assert absence.may_exist() is False  # within the second: not asked again
+    now[0] += 0.6
+    assert absence.may_exist() is True
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("NETRC", str(other / "netrc"))
+    assert absence.may_exist() is False  # another place: asked at once
+    (other / "netrc").write_text("machine h login u password p\n")
+    monkeypatch.setenv("HOME", str(other))
+    assert absence.may_exist() is True
