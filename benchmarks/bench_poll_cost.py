@@ -107,11 +107,16 @@ async def _trigger(base: str, k: int, polls: int) -> int:
 
 
 def child(row: str, base: str, k: int, polls: int) -> None:
+    import gc
     import logging
 
-    # every row holds the same modules, as a triggerer does (Airflow's SDK, the trigger): the
-    # garbage collector walks them all
+    # every row holds the same modules, as a triggerer does (Airflow's SDK, the trigger); their
+    # objects are frozen out of the garbage collector's walks, which would otherwise land in
+    # one run and not the other, by chance, and move a row by a few percent
     import httsleep_airflow.triggers.httsleep  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
 
     logging.disable(logging.WARNING)
     extras = ROWS[row]

@@ -722,14 +722,18 @@ class _Framed:
         self._line_at = 0  # where the head's line not ended yet begins in ``_head``
         self._known: bool | None = None  # whether that line is a framing line, once known
         self._dropping = False
-        self._refusing = False  # a status line its parser refused: read to its end
+        # a status line its parser refused: read to its end (its bytes so far), or past
+        # MAX_STATUS_LINE, as the requests runner reads one
+        self._refusing: int | None = None
 
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
         if self._dropping:
             return _NOTHING
-        if self._refusing:  # a status line aiohttp's parser refused, read to its end
+        if self._refusing is not None:  # a status line aiohttp's parser refused
+            _check_status_line_length(data, 0, self._refusing)
             if b"\n" in data:
                 raise requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
+            self._refusing += len(data)
             return _NOTHING
         before = (self._head or b"") if self._payload is None else None  # a head not ended yet
         if before is not None:
@@ -751,7 +755,7 @@ class _Framed:
                 # refused inside a status line that has not ended: the requests runner reads
                 # on to its end (a bad status line), the connection's (a cut head) or a read
                 # timeout, and so does this one (``_refusing``)
-                self._refusing = True
+                self._refusing = len(before) + len(_past_lead(before, data))
                 return _NOTHING
             again = self._read_again(data) if self._payload is None else None
             if again is not None and not again[1]:  # read on by the parser that read it again
@@ -975,7 +979,7 @@ class _Framed:
     def feed_eof(self) -> Any:
         if self._dropping:
             return None
-        if self._refusing or self._inside_status_line():  # a head cut there: what the
+        if self._refusing is not None or self._inside_status_line():  # a head cut there: what the
             return _CUT_STATUS_LINE  # requests runner calls a bad status line
         uncompleted = self._parser.feed_eof()
         if self._payload is None and self._head is not None:  # a head cut before its end
@@ -1482,11 +1486,11 @@ class AsyncHttSleeper(Plan):
         """The ``Cookie`` value for a hop to ``url``: the sleeper's cookies with the request's
         own (as requests merges them); ``None`` when there are none (see ``cookie_header``)."""
         jar: CookieJar | None = self._jar
-        if self.request.cookies:
-            merged = RequestsCookieJar()
+        if self.request.cookies or jar:  # a copy of each, as requests makes per request (its
+            merged = RequestsCookieJar()  # set_cookie takes a quoted value's \" out again)
             if jar is not None:
                 merged.update(jar)
-            jar = merge_cookies(merged, self.request.cookies)
+            jar = merge_cookies(merged, self.request.cookies) if self.request.cookies else merged
         return cookie_header(jar, url, headers) if jar else None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:

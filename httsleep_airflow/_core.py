@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from httsleep_airflow._conditions import Judgement, Rules, Verdict, excerpt, shown
 from httsleep_airflow._dotted import import_dotted
-from httsleep_airflow._secrets import redact, redact_exception, scrub
+from httsleep_airflow._secrets import joined, redact, redact_exception, scrub, tidy
 from httsleep_airflow.exceptions import (
     Alarm,
     ConditionError,
@@ -569,24 +569,55 @@ def response_excerpt(
     response: requests.Response, secrets: tuple[str, ...] = (), limit: int = 200
 ) -> str:
     """``"<status> <start of body>"`` for messages: the body with ``secrets`` redacted, then
-    cut to ``limit`` characters. A long body without a declared charset is read from its first
-    ``EXCERPT_BYTES``, its charset told from them alone (requests' detection over megabytes
-    takes seconds, holding the GIL: it stalled a triggerer's loop from a worker thread)."""
+    cut to ``limit`` characters. A body without a declared charset is read as requests reads
+    it, but one of more than ``EXCERPT_BYTES`` that is UTF-8 is read as such without asking
+    requests' detection (over megabytes it takes seconds, holding the GIL: it stalled a
+    triggerer's loop from a worker thread). Read in another charset, a secret of letters past
+    ASCII is redacted as that charset shows its UTF-8 bytes too."""
     try:
-        body = response.text if response.encoding is not None else _start_text(response)
+        body, charset = _body_text(response)
     except Exception:  # undecodable bodies still get a status
-        body = ""
+        body, charset = "", None
+    if charset is not None and secrets:
+        secrets = joined(secrets, tidy(_misread(secrets, charset)))
     return f"{response.status_code} {scrub(body, secrets, limit)}".rstrip()
 
 
-#: What a message's excerpt of a body without a declared charset is read from: its start.
+#: Past this, a body without a declared charset that is UTF-8 is read as such, undetected.
 EXCERPT_BYTES = 64 * 1024
 
 
-def _start_text(response: requests.Response) -> str:
+def _body_text(response: requests.Response) -> tuple[str, str | None]:
+    """``response.text``, and the charset it was read in (``None``: a UTF one)."""
+    if response.encoding is not None:  # declared, or ISO-8859-1 for text/* (requests' rule)
+        return response.text, _not_utf(response.encoding)
     content = response.content or b""
-    if len(content) <= EXCERPT_BYTES:
-        return response.text
-    start = type(response)()
-    start._content, start.encoding = content[:EXCERPT_BYTES], None
-    return start.text
+    if len(content) > EXCERPT_BYTES:
+        try:
+            return content.decode("utf-8"), None
+        except UnicodeDecodeError:
+            pass
+    if not content:
+        return "", None
+    charset = response.apparent_encoding  # response.text, detected once
+    try:
+        text = str(content, charset or "", errors="replace")
+    except (LookupError, TypeError):
+        return str(content, errors="replace"), None
+    return text, _not_utf(charset)
+
+
+def _not_utf(charset: str | None) -> str | None:
+    return None if not charset or "utf" in charset.replace("-", "").lower() else charset
+
+
+def _misread(secrets: tuple[str, ...], charset: str) -> tuple[str, ...]:
+    """The secrets past ASCII as a text read in ``charset`` shows their UTF-8 bytes."""
+    misread = []
+    for secret in secrets:
+        if not secret.isascii():
+            try:
+                misread.append(secret.encode("utf-8").decode(charset, "replace"))
+            except (LookupError, UnicodeError):
+                continue
+    return tuple(misread)

@@ -9,6 +9,7 @@ cannot drift apart. It imports requests (for its exception tree and cookie jar),
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import http.client
 import ipaddress
@@ -1047,9 +1048,11 @@ def store_cookies(
     prepared.url, prepared.headers = url, requests.structures.CaseInsensitiveDict(request_headers)
     request = MockRequest(prepared)
     for cookie in jar.make_cookies(CookieHeaders(pairs), request):  # type: ignore[arg-type]
-        for keeper in (jar, also):
-            if keeper is not None and keeper._policy.set_ok(cookie, request):  # type: ignore[arg-type]
-                keeper.set_cookie(cookie)
+        # each jar its own (requests' set_cookie changes a quoted value in place)
+        copies = [(jar, cookie)] + ([(also, copy.copy(cookie))] if also is not None else [])
+        for keeper, kept in copies:
+            if keeper._policy.set_ok(kept, request):  # type: ignore[arg-type]
+                keeper.set_cookie(kept)
 
 
 def cookie_header(

@@ -676,25 +676,49 @@ def test_an_integer_of_any_length_is_json_and_an_integer_past_64_bits(digits: in
         response_payload(response)
 
 
+@pytest.mark.parametrize("fill", ["🔥 ", "€", "Grüße aus Köln. ", "\0"])
 @pytest.mark.parametrize("size", [10, 70_000, 3_000_000])
-def test_an_excerpt_tells_a_long_bodys_charset_from_its_start(
-    size: int, monkeypatch: pytest.MonkeyPatch
+def test_an_excerpt_reads_a_long_utf8_body_as_requests_does_without_detecting_it(
+    fill: str, size: int, monkeypatch: pytest.MonkeyPatch
 ):
-    """A message quotes the start of a body: one without a declared charset has it told from
-    its first ``EXCERPT_BYTES`` (requests' detection read all of it: seconds for megabytes,
-    holding the GIL), the same text as requests reads there."""
+    """A message quotes the start of a body as ``response.text`` reads it: one without a
+    declared charset past ``EXCERPT_BYTES`` that is UTF-8 is read so without requests'
+    detection (seconds for megabytes, holding the GIL); its start alone was detected as cp1125
+    or EBCDIC, and showed mojibake."""
     import requests.models
 
     from httsleep_airflow._core import EXCERPT_BYTES, response_excerpt
 
+    body = (fill * (size // len(fill.encode()) + 1)).encode()[:size]
+    body = body.decode("utf-8", "ignore").encode()
+    response = requests.Response()
+    response.status_code, response._content, response.encoding = 200, body, None
+    expected = f"200 {' '.join(response.text.split())}"[:60]
     read: list[int] = []
     real = requests.models.chardet.detect  # type: ignore[union-attr]
     monkeypatch.setattr(
         requests.models.chardet, "detect", lambda data: read.append(len(data)) or real(data)
     )
-    body = ("Grüße aus Köln, der Auftrag läuft noch. " * (size // 40 + 1))[:size].encode()
+    shown = response_excerpt(response, limit=300)
+    assert shown.startswith(expected.rstrip()), (shown[:60], expected)
+    assert read == ([] if len(body) > EXCERPT_BYTES else [len(body)]) or not body
+
+
+@pytest.mark.parametrize(("fill", "size"), [("ж", 40000), ("ü", 30), ("ü", 400), ("ü", 40000)])
+def test_a_secret_past_ascii_is_redacted_in_a_body_read_in_another_charset(fill: str, size: int):
+    """A server echoing a password of letters past ASCII in a body without a declared charset
+    that requests takes for CP932 or windows-1250: the excerpt showed the password's UTF-8
+    bytes in that charset, readable back by encoding the message again."""
+    import json
+
+    from httsleep_airflow._core import response_excerpt
+    from httsleep_airflow._secrets import basic_secrets, tidy
+
+    secret = "Pä55wörd€Ünïcødé"
+    body = json.dumps(
+        {"user": "ann", "password": secret, "n": fill * size}, ensure_ascii=False
+    ).encode()
     response = requests.Response()
     response.status_code, response._content, response.encoding = 200, body, None
-    shown = response_excerpt(response, limit=80)
-    assert shown.startswith("200 Grüße aus Köln") or size < 20
-    assert read and max(read) <= EXCERPT_BYTES
+    shown = response_excerpt(response, tidy([*basic_secrets("ann", secret), secret]), 200)
+    assert '"password": "***"' in shown, shown[:80]

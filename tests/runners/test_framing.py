@@ -1427,27 +1427,39 @@ def test_a_connection_refused_is_worded_alike_by_both_runners():
     )
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=60)
 @given(
     over=st.integers(min_value=-3, max_value=3),
     end=st.sampled_from([b"\r\n", b"\n"]),
     interim=st.booleans(),
     lead=st.sampled_from([b"", b"\r\n"]),
     cut=st.sampled_from([0, 7, 40_000, 65_530]),
+    start=st.sampled_from([b"HTTP/1.1 200 ", b"XTTP/1.1 200 ", b"HTTP/1.1 2x0 "]),
 )
 def test_a_status_line_at_the_limit_is_read_alike(
-    raw_server: RawServer, over: int, end: bytes, interim: bool, lead: bytes, cut: int
+    raw_server: RawServer,
+    over: int,
+    end: bytes,
+    interim: bool,
+    lead: bytes,
+    cut: int,
+    start: bytes,
 ):
     """A status line is refused (``HeaderTooLarge``) once it is longer than 65536 bytes, its
     line end included (http.client's limit; aiohttp's parser counts its reason alone, about 15
-    bytes more), whether it comes whole or cut into reads, after an interim head or not."""
-    line = b"HTTP/1.1 200 " + b"R" * (MAX_STATUS_LINE - 13 - len(end) + over) + end
+    bytes more), whether it comes whole or cut into reads, after an interim head or not, and
+    whether it is a bad one (``ConnectionError`` within the limit) or not."""
+    # (an interim head, then a bad status line past the limit cut into reads: the aiohttp
+    # runner refuses the bad line before it is long, docs/reference.md's limits of the parity)
+    interim = interim and start == b"HTTP/1.1 200 "
+    line = start + b"R" * (MAX_STATUS_LINE - 13 - len(end) + over) + end
     head = line + b"Content-Length: 2" + end + end + b"{}"
     raw = lead + (b"HTTP/1.1 100 Continue\r\n\r\n" if interim else b"") + head
     reply = RawReply(pieces=[raw[:cut], raw[cut:]]) if cut else RawReply(raw=raw)
     result = _alike(raw_server, reply)
+    good = start == b"HTTP/1.1 200 "
     assert (result[0] if isinstance(result, tuple) else result) == (
-        "HeaderTooLarge" if over > 0 else 200
+        "HeaderTooLarge" if over > 0 else 200 if good else "ConnectionError"
     )
 
 

@@ -283,3 +283,31 @@ def test_a_requests_session_given_to_the_async_runner_is_named_as_such():
 
     with pytest.raises(ConditionError, match=r"must be an aiohttp\.ClientSession, not Session"):
         AsyncHttSleeper("http://127.0.0.1:9/j", UNTIL, session=requests.Session())
+
+
+@settings(SETTINGS, max_examples=60)
+@given(inner=st.lists(st.sampled_from([b"a", b"\\", b'"', b'\\"', b" "]), max_size=6))
+def test_a_quoted_cookie_is_kept_and_sent_back_alike(raw_server: RawServer, inner: list[bytes]):
+    """A quoted value holding ``\\"``: requests takes ``\\"`` out of it each time a jar takes
+    it (the response's own jar once, the session's again at each request); the async runner
+    does as much, in the response's cookies and in what it sends back."""
+    set_cookie = b'k="' + b"".join(inner) + b'"; Path=/'
+    ended = []
+    for runner in ("sync", "async"):
+        seen: list[dict[str, Any]] = []
+
+        def kept(response: Any, seen: list[dict[str, Any]] = seen) -> bool:
+            seen.append({cookie.name: cookie.value for cookie in response.cookies})
+            return len(seen) >= 2
+
+        raw_server.script(RawReply(headers=[(b"Set-Cookie", set_cookie)], body=b"{}"), RawReply())
+        try:
+            run_in(
+                runner, raw_server.url("/c"), {"callback": kept}, max_retries=2, polling_interval=0
+            )
+        except requests.RequestException as exc:
+            seen.append({"raised": type(exc).__name__})
+        heads = [received.head.split(b"\r\n") for received in raw_server.received]
+        sent = [[line for line in h if line.lower().startswith(b"cookie:")] for h in heads]
+        ended.append((seen[:1], sent))
+    assert ended[0] == ended[1]
