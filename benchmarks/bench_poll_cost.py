@@ -37,7 +37,6 @@ ROWS = {
     "floor + request deadline": ("deadline",),
     "floor + all three": ALL,
     "AsyncHttSleeper": None,
-    "HttSleepTrigger": None,
 }
 
 
@@ -87,43 +86,14 @@ async def _ours(base: str, k: int, polls: int) -> int:
     return sum(await asyncio.gather(*(poller(i) for i in range(k))))
 
 
-async def _trigger(base: str, k: int, polls: int) -> int:
-    from httsleep_airflow.triggers.httsleep import HttSleepTrigger
-
-    async def poller(i: int) -> int:
-        trigger = HttSleepTrigger(
-            endpoint=base + f"/jobs/{i}",
-            conditions={"until": UNTIL},
-            polling_interval=0,
-            max_retries=polls,
-            request_timeout=TIMEOUT,
-        )
-        async for event in trigger.run():
-            assert event.payload["status"] == "exhausted", event.payload
-            return polls
-        raise AssertionError("no event")
-
-    return sum(await asyncio.gather(*(poller(i) for i in range(k))))
-
-
 def child(row: str, base: str, k: int, polls: int) -> None:
-    import gc
     import logging
 
-    # every row holds the same modules, as a triggerer does (Airflow's SDK, the trigger); their
-    # objects are frozen out of the garbage collector's walks, which would otherwise land in
-    # one run and not the other, by chance, and move a row by a few percent
-    import httsleep_airflow.triggers.httsleep  # noqa: F401
-
-    gc.collect()
-    gc.freeze()
+    import httsleep_airflow._async  # noqa: F401  (every row holds the same modules)
 
     logging.disable(logging.WARNING)
     extras = ROWS[row]
-    if row == "HttSleepTrigger":
-        work = _trigger(base, k, polls)
-    else:
-        work = _ours(base, k, polls) if extras is None else _floor(base, k, polls, extras)
+    work = _ours(base, k, polls) if extras is None else _floor(base, k, polls, extras)
     done = asyncio.run(work)
     assert done == k * polls, (done, k * polls)
 
