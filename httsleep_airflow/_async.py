@@ -434,7 +434,6 @@ def joined(pairs: list[tuple[str, str]]) -> ResponseHeaders:
     return headers
 
 
-#: Where a response's cookies come from: its URL, the request's headers, its header lines.
 #: What a hop sent: its method, URL, headers and body.
 _Sent = tuple[str, str, Mapping[str, Any], Any]
 
@@ -1486,11 +1485,9 @@ class AsyncHttSleeper(Plan):
         """The ``Cookie`` value for a hop to ``url``: the sleeper's cookies with the request's
         own (as requests merges them); ``None`` when there are none (see ``cookie_header``)."""
         jar: CookieJar | None = self._jar
-        if self.request.cookies or jar:  # a copy of each, as requests makes per request (its
-            merged = RequestsCookieJar()  # set_cookie takes a quoted value's \" out again)
-            if jar is not None:
-                merged.update(jar)
-            jar = merge_cookies(merged, self.request.cookies) if self.request.cookies else merged
+        if self.request.cookies or jar:  # as requests' prepare_request: a new jar of copies
+            # (its set_cookie takes a quoted value's \" out again), then the request's own
+            jar = merge_cookies(merge_cookies(RequestsCookieJar(), jar), self.request.cookies)
         return cookie_header(jar, url, headers) if jar else None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
