@@ -58,14 +58,20 @@ __all__ = [
 
 #: Header and query parameter names whose values are secrets (``X-Api-Key``, ``Authorization``,
 #: ``X-Auth``, ``X-Session-Id``, ``access_token``, ``X-Amz-Signature``, ``sig``, ``X-JWT``,
-#: ``passphrase``, ``pass``, ``pw``, ``user[pw]``...).
+#: ``passphrase``, ``pass``, ``pw``, ``user[pw]``, ``X-Shopify-Hmac-Sha256``,
+#: ``client_assertion``, ``otp``, ``pin``, ``sid``...). Not ``code`` nor ``ticket``: a job
+#: API's data more often than an OAuth code or a CAS ticket.
 SECRET_NAME = re.compile(
     r"key|token|secret|passw|passphrase|passcode|pwd|auth|credential|session|cookie|signature"
-    r"|jwt|bearer|(?:^|[-_.\[\]+ ])(?:sig|pass|pw)(?:$|[-_.\[\]+ ])",
+    r"|jwt|bearer|hmac|client_assertion"
+    r"|(?:^|[-_.\[\]+ ])(?:sig|pass|pw|otp|pin|sid)(?:$|[-_.\[\]+ ])",
     re.IGNORECASE,
 )
-#: The short words of ``SECRET_NAME`` as a word of a camel-case name (``userPass``, ``adminPw``).
-_CAMEL_SECRET = re.compile(r"(?<=[a-z0-9])(?:Pass|PASS|Pw|PW|Sig|SIG)(?=$|[^a-z])")
+#: The short words of ``SECRET_NAME`` as a word of a camel-case name (``userPass``, ``adminPw``,
+#: ``loginOtp``).
+_CAMEL_SECRET = re.compile(
+    r"(?<=[a-z0-9])(?:Pass|PASS|Pw|PW|Sig|SIG|Otp|OTP|Pin|PIN|Sid|SID)(?=$|[^a-z])"
+)
 #: Shorter strings are not redacted: they would blank out ordinary words and numbers.
 MIN_SECRET_LENGTH = 5
 MASK = "***"
@@ -163,14 +169,16 @@ def _base64(login: str, password: str, encoding: str) -> str | None:
 def basic_secrets(login: Any, password: Any) -> list[str]:
     """What Basic credentials must not show: the password (or, when it is empty, the login,
     which is then the credential: an API key sent as the user name, as ``curl -u key:`` does),
-    and the header value made from both, in each encoding a client may use (latin-1, as
-    requests does where it can, and UTF-8). Nothing when both are empty."""
+    ``login:password`` (the header value decoded, as a server may echo it), and the header
+    value made from both, in each encoding a client may use (latin-1, as requests does where
+    it can, and UTF-8). Nothing when both are empty."""
     login, password = _text(login or ""), _text(password or "")
     credential = password or login
     if not credential:
         return []
     values = [_base64(login, password, "latin-1"), _base64(login, password, "utf-8")]
-    return list(dict.fromkeys([credential, *(value for value in values if value)]))
+    pair = f"{login}:{password}" if login and password else None  # the header value decoded
+    return list(dict.fromkeys([credential, *(value for value in (pair, *values) if value)]))
 
 
 _BASIC = re.compile(r"\s*basic\s+([A-Za-z0-9+/=_-]+)\s*", re.IGNORECASE)
@@ -477,12 +485,21 @@ def _escape_variants(secret: str) -> set[str]:
     return forms
 
 
+#: The encodings of a server that answers in UTF-16 or UTF-32 without saying so.
+_WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+
+
 def _byte_variants(secret: str) -> set[str]:
     """How ``secret`` shows when its bytes are read or written as other text: UTF-8 read as
     latin-1 (what requests and aiohttp do with text sent without a charset), latin-1 bytes
-    read as UTF-8, their ``repr``, hex, and base64 (of the secret alone, and the characters
-    that stay the same wherever it sits in a longer value, at each of the three alignments)."""
+    read as UTF-8, UTF-16 and UTF-32 bytes read as either (a NUL beside each ASCII character:
+    what requests shows of a JSON body in UTF-16 without a charset), their ``repr``, hex, and
+    base64 (of the secret alone, and the characters that stay the same wherever it sits in a
+    longer value, at each of the three alignments)."""
     forms: set[str] = set()
+    for wide in _WIDE:
+        data = secret.encode(wide, "surrogatepass")
+        forms |= {data.decode("latin-1").strip("\0"), data.decode("utf-8", "replace").strip("\0")}
     for encoding in ("utf-8", "latin-1"):
         try:
             data = secret.encode(encoding)
@@ -677,6 +694,15 @@ def _utf8_chars(data: bytes, widths: list[int]) -> list[tuple[str, int]]:
     return chars
 
 
+#: A character of UTF-16 or UTF-32 text read a byte at a time (``_WIDE``): it, and the NULs of
+#: its other bytes (the NULs before the first, in big-endian text, stay in the reading).
+_WIDE_CHAR = re.compile(r"[^\0]\0{1,3}")
+
+
+def _wide_unescaped(token: str) -> list[tuple[str, int]]:
+    return [(token[0], len(token))]
+
+
 def _hex_unescaped(token: str) -> list[tuple[str, int]]:
     return _bytes_unescaped(token, _HEX_BYTE, 16)
 
@@ -750,10 +776,10 @@ def _patterns(secrets: tuple[str, ...]) -> _Patterns:
     """What redaction looks for beyond the whole forms, shared by equal secret sets (the
     triggers of one connection hold one copy); each form is read as written and decoded (a
     text's escapes are undone once)."""
+    narrow = [form for form in secrets if "\0" not in form]  # the wide forms are found whole
+    # (their runs hold half as many characters or fewer), and read in a text without its NULs
     readings = {
-        reading
-        for form in secrets
-        for reading in (_decoded(form)[0], form.translate(_FOLD).lower())
+        reading for form in narrow for reading in (_decoded(form)[0], form.translate(_FOLD).lower())
     }
     readings = {reading for reading in readings if len(reading) >= MIN_SECRET_LENGTH}
     short = tuple(sorted(reading for reading in readings if len(reading) < RUN_LENGTH))
@@ -771,7 +797,7 @@ def _patterns(secrets: tuple[str, ...]) -> _Patterns:
         for form in (core, core.replace("+", "-").replace("/", "_"))
     }
     return _Patterns(
-        _runs_of(secrets),
+        _runs_of(narrow),
         _runs_of(readings),
         short,
         tuple(sorted(short_bytes, key=len)),
@@ -841,6 +867,7 @@ def _mask_runs(text: str, secrets: tuple[str, ...]) -> str:
         for grammar, unescape in (
             (_HEX_BYTES, _hex_unescaped),
             (_DECIMAL_BYTES, _decimal_unescaped),
+            (_WIDE_CHAR, _wide_unescaped),
         )
         if grammar.search(text)  # most texts have none: no reading of them
     ]

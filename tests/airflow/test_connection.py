@@ -435,7 +435,7 @@ def test_what_is_handed_to_the_secrets_masker():
         "c", host="h", login="ann", password="pw", extra={"headers": headers}
     )
     token = base64.b64encode(b"ann:pw").decode()  # the Basic header's value, should it be echoed
-    assert set(basic.secrets) == {"pw", token, "k", "c"}
+    assert set(basic.secrets) == {"pw", "ann:pw", token, "k", "c"}
     bearer = settings_from_connection(
         "c", host="h", password="tok", extra={"auth_type": "bearer", "headers": headers}
     )
@@ -446,7 +446,7 @@ def test_what_is_handed_to_the_secrets_masker():
     assert settings_from_connection("c", host="h").secrets == ()
     # A sensor's own request: user-info in an absolute endpoint, secret-looking headers.
     own = argument_secrets("http://ann:ui@h/x", {"Authorization": "Bearer t", "Accept": "json"})
-    assert set(own) == {"Bearer t", "t", "ui", base64.b64encode(b"ann:ui").decode()}
+    assert set(own) == {"Bearer t", "t", "ui", "ann:ui", base64.b64encode(b"ann:ui").decode()}
     assert argument_secrets("/x", None) == []
     assert argument_secrets("{{ var.value.url }}", "{{ headers }}") == []  # not rendered yet
 

@@ -27,14 +27,14 @@ def b64(text: str) -> str:
     ("request_kwargs", "expected"),
     [
         ({"auth": BearerAuth("tok-123")}, {"tok-123"}),
-        ({"auth": HTTPBasicAuth("ann", "pw-456")}, {"pw-456", b64("ann:pw-456")}),
-        ({"auth": ("ann", "pw-456")}, {"pw-456", b64("ann:pw-456")}),
+        ({"auth": HTTPBasicAuth("ann", "pw-456")}, {"pw-456", "ann:pw-456", b64("ann:pw-456")}),
+        ({"auth": ("ann", "pw-456")}, {"pw-456", "ann:pw-456", b64("ann:pw-456")}),
         ({"auth": HTTPDigestAuth("ann", "pw-456")}, {"pw-456"}),
         # bytes credentials go on the wire as they are: their secrets are the same
-        ({"auth": HTTPBasicAuth(b"ann", b"pw-456")}, {"pw-456", b64("ann:pw-456")}),
-        ({"auth": (b"ann", b"pw-456")}, {"pw-456", b64("ann:pw-456")}),
+        ({"auth": HTTPBasicAuth(b"ann", b"pw-456")}, {"pw-456", "ann:pw-456", b64("ann:pw-456")}),
+        ({"auth": (b"ann", b"pw-456")}, {"pw-456", "ann:pw-456", b64("ann:pw-456")}),
         ({"auth": HTTPDigestAuth(b"ann", b"pw-456")}, {"pw-456"}),
-        ({"url": "http://ann:pw-789@h/x"}, {"pw-789", b64("ann:pw-789")}),
+        ({"url": "http://ann:pw-789@h/x"}, {"pw-789", "ann:pw-789", b64("ann:pw-789")}),
         (
             {"headers": {"X-Api-Key": "k-12345", "Cookie": "c=12345", "Accept": "text/plain"}},
             {"k-12345", "c=12345"},
@@ -678,6 +678,41 @@ def test_a_secrets_bytes_read_as_other_text_lose_every_run(secret, form):
     assert_hidden(tidy([secret]), echoed, echoed, secret)
 
 
+WIDE = ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"]
+
+
+@GENERATED
+@given(
+    secret=tricky_text,
+    wide=st.sampled_from(WIDE),
+    reading=st.sampled_from(["latin-1", "utf-8"]),
+    start=st.integers(0, 8),
+    limit=st.sampled_from([60, 200, None]),
+)
+def test_a_secret_in_utf16_or_utf32_text_read_a_byte_at_a_time_loses_every_run(
+    secret: str, wide: str, reading: str, start: int, limit: int | None
+):
+    """A server that answers in UTF-16 or UTF-32 without saying so: requests reads the body a
+    byte at a time (UTF-8 for JSON, latin-1 for text), each ASCII character with NULs beside
+    it; no run of the secret, whole or echoed from any place on, shows with the NULs taken
+    out."""
+    echoed = secret[start:]
+    assume(len(echoed) >= RUN)
+    text = ECHO.format(echoed).encode(wide, "surrogatepass").decode(reading, "replace")
+    shown = scrub(text, tidy([secret]), limit)
+    assert survivors(echoed, shown.replace("\0", "")) == [], shown
+
+
+def test_utf32_text_keeps_what_is_no_part_of_a_secret():
+    """Runs of a secret are looked for in the text read without its NULs, not in the secret's
+    wide forms (a run of eight of UTF-32's characters holds two of the secret's)."""
+    secret = "tok-hunter2-verysecret"
+    for wide in WIDE:
+        body = f'{{"you_sent": "Bearer {secret}", "status": "refused"}}'.encode(wide)
+        shown = scrub(body.decode("latin-1"), tidy([secret]), 1000).replace("\0", "")
+        assert shown == '{"you_sent": "Bearer ***", "status": "refused"}', (wide, shown)
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     secret=st.text(alphabet=st.sampled_from("abcXYZ0189-_%+&=;"), min_size=RUN, max_size=40),
@@ -777,6 +812,20 @@ def test_an_error_whose_repr_shows_other_attributes_is_redacted_in_its_repr_too(
         ("sigma", False),
         ("userSignal", False),
         ("pathway", False),
+        ("otp", True),
+        ("loginOtp", True),
+        ("user[pin]", True),
+        ("userPin", True),
+        ("sid", True),
+        ("X-Shopify-Hmac-Sha256", True),
+        ("client_assertion", True),
+        ("spinner", False),
+        ("pinned", False),
+        ("considered", False),
+        ("outSide", False),
+        ("code", False),
+        ("ticket", False),
+        ("nonce", False),
     ],
 )
 def test_short_secret_words_count_as_words_of_a_name(name: str, secret: bool):
@@ -807,6 +856,24 @@ def test_a_bodys_secret_echoed_back_is_redacted_in_both_runners(server, runner, 
         run_in(runner, request, {"status_code": 200}, alarms=alarms, max_retries=1)
     assert b"cs-ECHO-2468" in server.received[0].body  # it was sent
     assert "cs-ECHO-2468" not in str(alarm.value) and "***" in str(alarm.value)
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+@pytest.mark.parametrize("wide", ["utf-16-le", "utf-16", "utf-32-be"])
+def test_a_secret_echoed_in_utf16_or_utf32_is_redacted_in_both_runners(server, runner, wide):
+    """A body in UTF-16 (with or without its byte order mark) or UTF-32 under a JSON type
+    without a charset: the alarm's message shows no run of the token, NULs taken out."""
+    from tests.helpers import run_in
+    from tests.scripted_server import Reply
+
+    token = "tok-hunter2-verysecret"
+    body = f'{{"status": "failed", "you_sent": "Bearer {token}"}}'.encode(wide)
+    server.script(Reply(500, body, {"Content-Type": "application/json"}))
+    request = requests.Request("GET", server.url("/job"), headers={"X-Api-Key": token})
+    with pytest.raises(Alarm) as alarm:
+        run_in(runner, request, {"status_code": 200}, alarms={"status_code": 500}, max_retries=1)
+    shown = str(alarm.value).replace("\0", "")
+    assert survivors(token, shown) == [] and "***" in shown, shown
 
 
 def _base64_readings(text: str) -> list[bytes]:
@@ -968,6 +1035,7 @@ def test_an_xcom_value_loses_the_credentials_it_echoes_and_nothing_else():
         "file_b64": "MTIzNDU2eHh4eA==",
         "said": "you sent tok-ECHO-4242 twice",
         "url": "https://b.example/f?X-Amz-Signature=tok-ECHO-4242",
+        "pair": "ann:pw-ECHO-99",  # the Basic value decoded
     }
     assert masked_echoes(value, secrets) == {
         "auth": "Bearer ***",
@@ -977,6 +1045,7 @@ def test_an_xcom_value_loses_the_credentials_it_echoes_and_nothing_else():
         "file_b64": "MTIzNDU2eHh4eA==",
         "said": "you sent tok-ECHO-4242 twice",
         "url": "https://b.example/f?X-Amz-Signature=tok-ECHO-4242",
+        "pair": "***",
     }
     assert masked_echoes("tok-ECHO-4242", secrets) == "***"
     assert masked_echoes({"ok": 1}, secrets) == {"ok": 1}

@@ -605,6 +605,11 @@ SCENARIOS = [
                 {"headers": {"X-Api-Key": "key-67890"}},
             ),
             ("the auth's password, base64", {"data": "blob=YW5uOnB3LTEyMzQ1"}, CREDENTIALS),
+            # named as secrets, too short to be redacted (a PIN, a one-time code)
+            ("a short JSON password", {"json": {"password": "1234"}}, {}),
+            ("a short form client_secret", {"data": {"client_secret": "abc"}}, {}),
+            ("a short one-time code as text", {"data": "user=u&otp=9"}, {}),
+            ("a short pin in a nested JSON field", {"json": {"user": {"pin": 42}}}, {}),
         )
     ),
     Scenario(
@@ -617,6 +622,15 @@ SCENARIOS = [
             server.other.received[0].method == "POST"
             and server.other.received[0].body == b'{"q": 1}'
             and carries_none(server.other.received[0])
+        ),
+    ),
+    Scenario(
+        "a 307 to another origin for a body whose secret-named field is empty is followed",
+        [Reply(307, "", {"Location": "{other}/collect"})],
+        request={"method": "POST", "json": {"code": "1234", "password": ""}},
+        requests_seen=1,
+        check=lambda result, server: (
+            server.other.received[0].body == b'{"code": "1234", "password": ""}'
         ),
     ),
     Scenario(
