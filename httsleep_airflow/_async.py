@@ -90,6 +90,7 @@ from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
 from httsleep_airflow._sync import (
     MISSING,
     BearerAuth,
+    DigestAuth,
     KeepAuthorization,
     Plan,
     describe_request,
@@ -248,10 +249,9 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[
     if call is HTTPProxyAuth.__call__:
         headers["Proxy-Authorization"] = basic_header(auth.username, auth.password)
         return {}
-    if call is HTTPDigestAuth.__call__:
-        # requests types the credentials str | bytes; aiohttp takes str (bytes fail in both)
-        digest = aiohttp.DigestAuthMiddleware(auth.username, auth.password)
-        return {"middlewares": (digest,)}
+    if call is HTTPDigestAuth.__call__:  # answered as the requests runner answers it
+        own = auth if type(auth) is DigestAuth else DigestAuth(auth.username, auth.password)
+        return {"middlewares": (_Digest(own),), "digest": own}
     if call is BearerAuth.__call__:
         headers["Authorization"] = f"Bearer {auth.token}"
         return {}
@@ -261,6 +261,34 @@ def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[
         "the async runner supports Basic (to a server or a proxy), Digest and bearer auth, "
         f"not {type(auth).__name__}"
     )
+
+
+class _Digest:
+    """aiohttp middleware that answers a Digest challenge with ``DigestAuth``'s header, by its
+    rules (once per hop, a challenge it cannot answer leaves the 4xx, its body unread), as the
+    requests runner answers it; the answer to the last challenge on a later request is sent
+    by ``AsyncHttSleeper._exchange`` (``DigestAuth.preemptive``), as requests prepares it."""
+
+    __slots__ = ("_auth",)
+
+    def __init__(self, auth: DigestAuth) -> None:
+        self._auth = auth
+
+    async def __call__(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        response = await handler(request)
+        challenge = ", ".join(  # the lines joined, as requests reads them (latin-1)
+            value.decode("latin-1")
+            for name, value in response.raw_headers
+            if name.lower() == b"www-authenticate"
+        )
+        header = self._auth.answer(response.status, challenge, request.method, str(request.url))
+        if header is None:
+            return response
+        response.close()  # its body not read, as the requests runner
+        request.headers["Authorization"] = header
+        return await handler(request)
 
 
 class _Stalled(aiohttp.ClientConnectionError):
@@ -1235,6 +1263,7 @@ class AsyncHttSleeper(Plan):
         # shared with equal ones once the first send has added the environment's (send_once)
         self._request_options: Mapping[str, Any] = request_options
         self._middlewares = extra.get("middlewares")
+        self._digest: DigestAuth | None = extra.get("digest")
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
         self._proxies: Mapping[str, str] | None = dict(proxies) if proxies else None  # most
@@ -1376,6 +1405,10 @@ class AsyncHttSleeper(Plan):
         cookie = self._cookie_for(url, headers)
         if cookie:
             headers = {**headers, "Cookie": cookie}  # never into the sleeper's own
+        if self._digest is not None:  # as requests prepares a request: the last challenge's
+            answer = self._digest.preemptive(method, url)  # answer, on each hop in the origin
+            if answer:
+                headers = {**headers, "Authorization": answer}
         middlewares = self._middlewares
         hops, left_origin = 0, False
         target: yarl.URL | None = self._target

@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies, get_netrc_auth
+from requests.utils import get_environ_proxies, get_netrc_auth, parse_dict_header
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from httsleep_airflow._conditions import Rules, meets, normalized
@@ -118,7 +118,7 @@ from httsleep_airflow.exceptions import (
     ResponseTooLarge,
 )
 
-__all__ = ["BearerAuth", "HttSleeper", "Plan", "httsleep"]
+__all__ = ["BearerAuth", "DigestAuth", "HttSleeper", "Plan", "httsleep"]
 
 
 #: The default ``max_body_bytes``: far above any job status document.
@@ -672,6 +672,74 @@ class BearerAuth(AuthBase):
         return "BearerAuth(***)"
 
 
+class DigestAuth(HTTPDigestAuth):
+    """requests' Digest auth, as both runners answer with it (the aiohttp runner through
+    ``_async._Digest``): requests' own header, once per hop for a 4xx whose
+    ``WWW-Authenticate`` values (joined, as requests reads them) hold a Digest challenge, and
+    on later requests to answer the last challenge. A challenge that cannot be answered (no
+    realm or nonce, a ``qop`` or ``algorithm`` requests does not know: requests raised
+    ``KeyError`` or ``TypeError``, or sent the request again without credentials, by version)
+    leaves the 4xx as the response; a challenge's body is not read (its connection is closed),
+    however long it is."""
+
+    def build_digest_header(self, method: str, url: str) -> str | None:
+        try:
+            return super().build_digest_header(method, url) or None
+        except Exception:  # a challenge requests cannot read: no answer
+            return None
+
+    def preemptive(self, method: str, url: str) -> str | None:
+        """What requests' ``__call__`` puts on a new request: the answer to the last challenge
+        answered (``None`` before one); each hop may answer a challenge once again."""
+        self.init_per_thread_state()
+        self._thread_local.num_401_calls = 1
+        if not self._thread_local.last_nonce:
+            return None
+        return self.build_digest_header(method, url)
+
+    def answer(self, status: int, challenge: str, method: str, url: str) -> str | None:
+        """The ``Authorization`` value answering a response of ``status`` whose
+        ``WWW-Authenticate`` values are ``challenge``, or ``None``: not a 4xx, no Digest
+        challenge, one answered already on this hop, or one that cannot be answered."""
+        self.init_per_thread_state()
+        state = self._thread_local
+        if not 400 <= status < 500 or "digest" not in challenge.lower():
+            state.num_401_calls = 1
+            return None
+        if state.num_401_calls >= 2:  # answered once on this hop: the 4xx stands
+            state.num_401_calls = 1
+            return None
+        state.num_401_calls += 1
+        state.chal = parse_dict_header(_DIGEST_WORD.sub("", challenge, count=1))
+        return self.build_digest_header(method, url)
+
+    def handle_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
+        request = r.request
+        header = self.answer(
+            r.status_code,
+            r.headers.get("WWW-Authenticate", ""),
+            request.method or "GET",
+            request.url or "",
+        )
+        if header is None:
+            return r
+        r.raw.close()  # its body not read: the connection closes
+        r._content, r._content_consumed = b"", True
+        r.close()
+        again = request.copy()
+        again.headers["Authorization"] = header
+        answered: requests.Response = r.connection.send(again, **kwargs)
+        answered.history.append(r)
+        answered.request = again
+        return answered
+
+    def __repr__(self) -> str:
+        return "DigestAuth(***)"
+
+
+_DIGEST_WORD = re.compile(r"digest ", re.IGNORECASE)
+
+
 def auth_secrets(auth: Any) -> list[str]:
     """What a requests ``auth`` sends that must not be shown: a token, a password, and the
     ``Basic`` header value made from it."""
@@ -995,13 +1063,16 @@ def _exact_pair(pair: Any) -> Any:
 def _exact_auth(auth: Any) -> Any:
     """``auth`` with a login and password that are ``str`` or ``bytes`` of a subclass as the
     plain ones they hold, for the kinds of auth whose credentials are redacted
-    (``auth_secrets``): a pair, and requests' own Basic and Digest auth."""
+    (``auth_secrets``): a pair, and requests' own Basic and Digest auth (Digest as
+    ``DigestAuth``, a new one per request built: its challenge state is the request's)."""
     if isinstance(auth, tuple) and len(auth) == 2:
         return (exact_text(auth[0]), exact_text(auth[1]))
-    if type(auth) in (HTTPBasicAuth, HTTPDigestAuth):
+    if type(auth) in (HTTPDigestAuth, DigestAuth):  # each request its own challenge state
+        return DigestAuth(exact_text(auth.username), exact_text(auth.password))
+    if type(auth) is HTTPBasicAuth:
         login, password = exact_text(auth.username), exact_text(auth.password)
         if login is not auth.username or password is not auth.password:
-            return type(auth)(login, password)
+            return HTTPBasicAuth(login, password)
     return auth
 
 

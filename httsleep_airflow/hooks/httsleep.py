@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+from requests.auth import HTTPBasicAuth
 
 from httsleep_airflow._http import same_origin
 from httsleep_airflow._secrets import (
@@ -32,6 +32,7 @@ from httsleep_airflow._secrets import (
 )
 from httsleep_airflow._sync import (
     BearerAuth,
+    DigestAuth,
     HttSleeper,
     KeepAuthorization,
     auth_secrets,
@@ -483,7 +484,7 @@ def settings_from_connection(
             raise _bad(conn_id, "auth_type 'bearer' needs the token in the password field")
         auth = BearerAuth(password)
     elif login or password:
-        auth = (HTTPDigestAuth if auth_type == "digest" else HTTPBasicAuth)(
+        auth = (DigestAuth if auth_type == "digest" else HTTPBasicAuth)(
             login or "", password or ""
         )
     try:

@@ -10,8 +10,10 @@ import sys
 import pytest
 import requests
 import responses
+from requests.auth import HTTPDigestAuth
 
 from httsleep_airflow import Alarm, HttSleeper, MaxRetriesExceeded, httsleep
+from httsleep_airflow._sync import DigestAuth
 from httsleep_airflow.exceptions import ConditionError
 from tests.helpers import Recorder
 from tests.scripted_server import Reply, ScriptedServer, free_port
@@ -381,7 +383,9 @@ def test_auth_written_as_str_subclasses_is_kept_as_the_text_it_holds(auth: objec
     held = sleeper.request.auth
     login, password = held if isinstance(held, tuple) else (held.username, held.password)
     assert (type(login), type(password)) == (str, str)
-    assert (login, password) == ("ann", "pw-12345") and type(held) is type(auth)
+    assert (login, password) == ("ann", "pw-12345")
+    # Digest as DigestAuth, the answers both runners give (a subclass of requests' own)
+    assert type(held) is (DigestAuth if isinstance(auth, HTTPDigestAuth) else type(auth))
     assert "pw-12345" in sleeper.secrets
 
 

@@ -1,0 +1,152 @@
+"""Digest auth: both runners answer a challenge with the same header, by the same rules
+(``_sync.DigestAuth``), whatever the server's challenge, in every environment."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from requests.auth import HTTPDigestAuth
+
+from httsleep_airflow.exceptions import RetriesExhausted
+from tests.helpers import run_in
+from tests.scripted_server import Reply, ScriptedServer
+
+PASSWORD = "digest-PW-2468"
+UNTIL = {"jsonpath": [{"expression": "status", "value": "OK"}]}
+#: A field whose value is random per answer (the client's nonce) or follows from it.
+_RANDOM = re.compile(r'(cnonce|response)="[^"]*"')
+
+
+def _said(received: list[Any]) -> list[str]:
+    """The Authorization each request carried, its random fields blanked."""
+    return [_RANDOM.sub(r'\1="…"', r.headers.get("Authorization", "-")) for r in received]
+
+
+def _outcome(runner: str, url: str, **options: Any) -> tuple[str, str]:
+    try:
+        result = run_in(
+            runner,
+            requests.Request("GET", url, auth=HTTPDigestAuth("ann", PASSWORD)),
+            UNTIL,
+            max_retries=4,
+            polling_interval=0,
+            **options,
+        )
+    except RetriesExhausted as exc:  # the blocking runner's is also a StopIteration
+        return "RetriesExhausted", str(exc)
+    except Exception as exc:  # the same class and words from both, or a difference
+        return type(exc).__name__, str(exc)
+    return "returned", str(result.status_code)
+
+
+parameter = st.sampled_from(
+    [
+        'realm="api"',
+        'nonce="n-123"',
+        'qop="auth"',
+        'qop="auth-int"',
+        'qop="auth-int,auth"',
+        'qop="auth,auth-int"',
+        "algorithm=MD5",
+        "algorithm=MD5-sess",
+        "algorithm=SHA-256",
+        "algorithm=SHA-256-sess",
+        "algorithm=SHA-512",
+        "algorithm=FOO",
+        "stale=true",
+        'opaque="o-9"',
+        'domain="/other"',
+        "realm=bare",
+        'nonce=""',
+    ]
+)
+challenge = st.tuples(
+    st.sampled_from(["Digest", "digest", "DIGEST"]),
+    st.lists(parameter, max_size=6),
+    st.sampled_from(["", 'Basic realm="b"']),  # another scheme beside it
+    st.booleans(),  # on its own line (two WWW-Authenticate headers) or the same
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(challenge=challenge)
+def test_both_runners_answer_any_digest_challenge_alike(server: ScriptedServer, challenge):
+    """The same outcome, the same requests and the same Authorization fields (but the client's
+    nonce and what follows from it) from both runners: an answerable challenge is answered
+    once, and the next poll answers it again unasked; one that is not (no realm or nonce, an
+    unknown qop or algorithm) leaves the 401 as the poll's response."""
+    scheme, parameters, other, own_line = challenge
+    digest = f"{scheme} {', '.join(parameters)}".strip()
+    headers: dict[str, str] = {"WWW-Authenticate": digest}
+    if other and own_line:
+        headers = {"WWW-Authenticate": other, "Www-Authenticate": digest}
+    elif other:
+        headers = {"WWW-Authenticate": f"{other}, {digest}"}
+    script = [
+        Reply(401, {"status": "UNAUTHORIZED"}, headers),
+        Reply(body={"status": "RUNNING"}),
+        Reply(body={"status": "OK"}),
+    ]
+    seen = {}
+    for runner in ("sync", "async"):
+        server.script(*script)
+        seen[runner] = (_outcome(runner, server.url("/job?x=1")), _said(server.received))
+    assert seen["sync"] == seen["async"], seen
+    outcome = seen["sync"][0]
+    assert outcome[0] == "returned"
+
+
+def test_a_digest_answer_goes_on_on_the_next_poll_with_its_count(server: ScriptedServer):
+    """After one answer, each poll answers the same challenge unasked, its count going up
+    (requests' nc), in both runners."""
+    digest = 'Digest realm="api", nonce="n-1", qop="auth"'
+    for runner in ("sync", "async"):
+        server.script(
+            Reply(401, "", {"WWW-Authenticate": digest}),
+            Reply(body={"status": "RUNNING"}),
+            Reply(body={"status": "RUNNING"}),
+            Reply(body={"status": "OK"}),
+        )
+        assert _outcome(runner, server.url("/job")) == ("returned", "200")
+        said = _said(server.received)
+        assert said[0] == "-"
+        assert [re.search(r"nc=(\d+)", line).group(1) for line in said[1:]] == [  # type: ignore[union-attr]
+            "00000001",
+            "00000002",
+            "00000003",
+        ], (runner, said)
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_a_challenges_body_is_not_read_however_long(server: ScriptedServer, runner: str):
+    """The 401 that carries a challenge is answered without reading its body (the requests
+    runner read it whole, past ``max_body_bytes``)."""
+    server.script(
+        Reply(401, b"x" * 3_000_000, {"WWW-Authenticate": 'Digest realm="a", nonce="n"'}),
+        Reply(body={"status": "OK"}),
+    )
+    assert _outcome(runner, server.url("/job"), max_body_bytes=10_000) == ("returned", "200")
+    assert server.received[1].headers["Authorization"].startswith('Digest username="ann"')
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_a_digest_challenge_from_another_origin_is_not_answered(
+    server: ScriptedServer, other_server: ScriptedServer, runner: str
+):
+    server.script(Reply(302, "", {"Location": other_server.url("/job")}))
+    other_server.script(
+        Reply(401, {"status": "NO"}, {"WWW-Authenticate": 'Digest realm="a", nonce="n"'})
+    )
+    outcome = _outcome(runner, server.url("/job"))
+    assert outcome[0] == "RetriesExhausted" and "401" in outcome[1]
+    assert all("Authorization" not in r.headers for r in other_server.received)
