@@ -59,6 +59,7 @@ from httsleep_airflow._http import (
     INTERIM_LIMIT_TEXT,
     MALFORMED_TEXT,
     NO_ANSWER_TEXT,
+    PROXY_AUTH,
     BodyDropped,
     HeaderTooLarge,
     MalformedHeaders,
@@ -78,12 +79,14 @@ from httsleep_airflow._http import (
     hop_headers,
     joined_header_lines,
     next_hop,
+    proxy_reads_it,
     redirect_location,
     same_origin,
     stale_connection_cause,
     store_cookies,
     text_encoding,
     tls_context_of,
+    without_proxy_authorization,
     worded,
 )
 from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
@@ -1252,6 +1255,7 @@ class AsyncHttSleeper(Plan):
                 for name, value in prepared.headers.items()
             }
         )
+        self._proxy_authorization = any(name.lower() == PROXY_AUTH for name in self._headers)
         request_options: dict[str, Any] = {
             "allow_redirects": False,
             "auto_decompress": False,  # decoded by the shared rule (_http.decode_body)
@@ -1428,6 +1432,8 @@ class AsyncHttSleeper(Plan):
                     options = {**options, "proxy": proxy}
             elif self._bad_proxy is not None:
                 checked_proxy(self._bad_proxy)  # raises what requests raises for it
+            if self._proxy_authorization and not proxy_reads_it(url, options.get("proxy")):
+                headers = without_proxy_authorization(headers)  # not to the origin
             if target is None:
                 target = _wire_url(url)
             try:

@@ -62,6 +62,7 @@ __all__ = [
     "check_headers",
     "check_json_body",
     "check_method",
+    "check_proxy_credentials",
     "check_status",
     "check_status_line",
     "credential_headers",
@@ -74,11 +75,13 @@ __all__ = [
     "holds_secret",
     "joined_header_lines",
     "next_hop",
+    "proxy_reads_it",
     "same_origin",
     "text_encoding",
     "tls_context",
     "tls_context_of",
     "trailer_lines",
+    "without_proxy_authorization",
 ]
 
 
@@ -688,6 +691,22 @@ def next_hop(
     return method, target, keep_body
 
 
+def proxy_reads_it(url: str, proxy: str | None) -> bool:
+    """Whether a ``Proxy-Authorization`` header on a request to ``url`` through ``proxy``
+    (``None``: none) goes to the proxy: plain http through a proxy, which the proxy reads.
+    Over https a proxy sees only the tunnel (its credentials go in its URL, on the
+    ``CONNECT``), and with no proxy the origin would read it: not sent there (requests sends
+    it to the origin in both)."""
+    return bool(proxy) and url[:5].lower() == "http:"
+
+
+def without_proxy_authorization(headers: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in headers.items() if name.lower() != PROXY_AUTH}
+
+
+PROXY_AUTH = "proxy-authorization"
+
+
 def holds_secret(body: Any, secrets: tuple[str, ...]) -> bool:
     """Whether a request's ``body`` (text or bytes, as prepared) holds one of ``secrets`` (as
     ``tidy`` makes them), in any form ``redact`` finds, or a field named as a secret with a
@@ -982,6 +1001,32 @@ def basic_header(username: str | bytes, password: str | bytes) -> str:
 NO_PROXY_HOST_TEXT = "Please check proxy URL. It is malformed and could be missing the host."
 
 
+PROXY_CREDENTIALS_TEXT = (
+    "the proxy's login or password is not latin-1 text once percent-decoded: requests sends "
+    "them as latin-1 in Proxy-Authorization, and reads a percent escape as UTF-8 (an escape "
+    "that is no UTF-8 is U+FFFD); write 'é' as %C3%A9, and only characters of latin-1"
+)
+
+
+def check_proxy_credentials(proxy: str) -> None:
+    """Refuse a proxy URL whose credentials requests cannot send (it raised a bare
+    ``UnicodeEncodeError`` while sending; aiohttp sent an undecodable escape as it was
+    written), in both runners, and when a connection names such a proxy.
+
+    :raises requests.exceptions.InvalidProxyURL: a login or password past latin-1, decoded.
+    """
+    if "@" not in proxy:
+        return
+    try:
+        login, password = get_auth_from_url(prepend_scheme_if_needed(proxy, "http"))
+        if login:
+            f"{login}:{password}".encode("latin-1")
+    except UnicodeEncodeError:
+        raise requests.exceptions.InvalidProxyURL(PROXY_CREDENTIALS_TEXT) from None
+    except (ValueError, LocationValueError):  # a URL refused on its own (``checked_proxy``)
+        return
+
+
 def checked_proxy(proxy: str) -> str:
     """``proxy`` as requests reads and checks it before sending through it, with its errors
     (``HTTPAdapter.get_connection_with_tls_context`` and ``proxy_manager_for``): ``http://``
@@ -1012,6 +1057,7 @@ def checked_proxy(proxy: str) -> str:
     except LocationValueError as exc:  # as requests words it (``HTTPAdapter.send``)
         raise requests.exceptions.InvalidURL(exc) from None
     urlsplit(raw)  # then requests reads the proxy as given (``HTTPAdapter.request_url``)
+    check_proxy_credentials(proxy)
     if parsed.auth and not login:
         # requests sends no Proxy-Authorization without a login (``http://:pw@``, or a login
         # alone, ``http://key@``, whose missing password it reads as none); aiohttp would

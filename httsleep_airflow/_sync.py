@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies, get_netrc_auth, parse_dict_header
+from requests.utils import get_environ_proxies, get_netrc_auth, parse_dict_header, select_proxy
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from httsleep_airflow._conditions import Rules, meets, normalized
@@ -55,6 +55,7 @@ from httsleep_airflow._http import (
     INTERIM_LIMIT_TEXT,
     MALFORMED_TEXT,
     NO_ANSWER_TEXT,
+    PROXY_AUTH,
     TOKEN_CHARACTERS,
     BodyDropped,
     CookieHeaders,
@@ -69,6 +70,7 @@ from httsleep_airflow._http import (
     check_headers,
     check_json_body,
     check_method,
+    check_proxy_credentials,
     connect_failure,
     cookie_header,
     cut_line_refused,
@@ -80,6 +82,7 @@ from httsleep_airflow._http import (
     hop_headers,
     joined_header_lines,
     next_hop,
+    proxy_reads_it,
     redirect_location,
     same_origin,
     stale_connection_cause,
@@ -88,6 +91,7 @@ from httsleep_airflow._http import (
     timeout_cause,
     tls_context_of,
     trailer_lines,
+    without_proxy_authorization,
     worded,
 )
 from httsleep_airflow._secrets import (
@@ -1558,6 +1562,13 @@ class HttSleeper(Plan):
             # aiohttp runner
         elif options["cert"]:  # no TLS over http: requests would look for its files even so
             options = {**options, "cert": None}
+        url = prepared.url or ""
+        proxy = select_proxy(url, options.get("proxies") or {})
+        if proxy:
+            check_proxy_credentials(proxy)  # as the aiohttp runner refuses them
+        if PROXY_AUTH in prepared.headers and not proxy_reads_it(url, proxy):  # not to the origin
+            prepared = prepared.copy()
+            prepared.headers = CaseInsensitiveDict(without_proxy_authorization(prepared.headers))
         session.get_redirect_target = _no_redirect_target  # type: ignore[method-assign]
         try:
             return session.send(prepared, allow_redirects=False, timeout=timeout, **options)

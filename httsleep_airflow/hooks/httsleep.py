@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.auth import HTTPBasicAuth
 
-from httsleep_airflow._http import same_origin
+from httsleep_airflow._http import check_proxy_credentials, same_origin
 from httsleep_airflow._secrets import (
     MIN_SECRET_LENGTH,
     body_secrets,
@@ -455,6 +455,10 @@ def settings_from_connection(
                 conn_id,
                 f"extra 'proxies': the {scheme!r} proxy must be a URL like 'http://proxy:3128'",
             )
+        try:
+            check_proxy_credentials(proxy)
+        except requests.exceptions.InvalidProxyURL as exc:
+            raise _bad(conn_id, f"extra 'proxies': the {scheme!r} proxy: {exc}") from None
     secret_headers = options.get("secret_headers", [])
     if isinstance(secret_headers, str):  # one name alone, as the sensor takes it
         secret_headers = [secret_headers]
@@ -484,9 +488,7 @@ def settings_from_connection(
             raise _bad(conn_id, "auth_type 'bearer' needs the token in the password field")
         auth = BearerAuth(password)
     elif login or password:
-        auth = (DigestAuth if auth_type == "digest" else HTTPBasicAuth)(
-            login or "", password or ""
-        )
+        auth = (DigestAuth if auth_type == "digest" else HTTPBasicAuth)(login or "", password or "")
     try:
         check_request_headers(headers, auth, "extra 'headers'", "password (the bearer token)")
     except ValueError as exc:

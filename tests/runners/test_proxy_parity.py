@@ -201,3 +201,61 @@ def test_a_tls_handshake_the_server_closes_is_a_tls_error_in_both_runners():
         assert [_end(runner, url) for runner in ("sync", "async")] == ["SSLError", "SSLError"]
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("given_as", ["header", "HTTPProxyAuth"])
+def test_proxy_authorization_goes_only_to_a_proxy_that_reads_it(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, given_as: str
+):
+    """A ``Proxy-Authorization`` header (or ``HTTPProxyAuth``'s) goes to a forwarding proxy,
+    not to the origin when no proxy is on the way (requests sends it there), in both
+    runners; over https a proxy sees only the tunnel, so it is not sent there either
+    (``proxy_reads_it``)."""
+    from requests.auth import HTTPProxyAuth
+
+    from httsleep_airflow._http import proxy_reads_it
+
+    value = "Basic cHU6cHJveHlQVy0yMjI="  # pu:proxyPW-222
+    raw_server.script(RawReply(body=b"{}", headers=[("Content-Type", "application/json")]))
+
+    def request(url: str) -> requests.Request:
+        if given_as == "header":
+            return requests.Request("GET", url, headers={"Proxy-Authorization": value})
+        return requests.Request("GET", url, auth=HTTPProxyAuth("pu", "proxyPW-222"))
+
+    for runner in ("sync", "async"):
+        assert _end(runner, request(raw_server.url("/jobs/3")))[0] == 200
+        assert "Proxy-Authorization" not in raw_server.received[-1].headers, runner
+    monkeypatch.setenv("HTTP_PROXY", raw_server.url())
+    for runner in ("sync", "async"):
+        assert _end(runner, request(JOB))[0] == 200
+        assert raw_server.received[-1].headers["Proxy-Authorization"] == value, runner
+    assert not proxy_reads_it("https://job-api.invalid/jobs/3", "http://proxy:3128")
+    assert not proxy_reads_it("http://job-api.invalid/jobs/3", None)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["p%E9ssword", "pa%E2%82%ACss", "pa€ss", "%FF%FE"],
+    ids=["latin1-escape", "euro", "raw-euro", "bytes"],
+)
+def test_proxy_credentials_requests_cannot_send_are_refused_alike(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, password: str
+):
+    """A proxy password past latin-1 once percent-decoded (as requests decodes it: UTF-8, an
+    escape that is none as U+FFFD): requests raised a bare ``UnicodeEncodeError`` at each
+    request, aiohttp sent an undecodable escape as written; both refuse it now, and a
+    connection that names such a proxy fails when it is read."""
+    from httsleep_airflow.hooks.httsleep import ConnectionConfigError, settings_from_connection
+
+    proxy = raw_server.url().replace("://", f"://ann:{password}@")
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    assert [_end(runner, JOB) for runner in ("sync", "async")] == ["InvalidProxyURL"] * 2
+    assert not raw_server.received
+    with pytest.raises(ConnectionConfigError, match="not latin-1 text once percent-decoded"):
+        settings_from_connection("c", host="h", extra={"proxies": {"http": proxy}})
+    monkeypatch.setenv("HTTP_PROXY", raw_server.url().replace("://", "://ann:p%C3%A9ss@"))
+    raw_server.script(RawReply(body=b"{}", headers=[("Content-Type", "application/json")]))
+    for runner in ("sync", "async"):
+        assert _end(runner, JOB)[0] == 200
+        assert raw_server.received[-1].headers["Proxy-Authorization"] == "Basic YW5uOnDpc3M="
