@@ -98,6 +98,7 @@ from httsleep_airflow._sync import (
     Plan,
     describe_request,
     environ_proxies,
+    hop_proxies,
     netrc_auth,
     proxy_secrets,
 )
@@ -1416,6 +1417,7 @@ class AsyncHttSleeper(Plan):
         middlewares = self._middlewares
         hops, left_origin = 0, False
         target: yarl.URL | None = self._target
+        proxies = self._proxies
         while True:
             options = self._request_options  # shared, not copied: the first hop is most polls
             if middlewares:
@@ -1425,8 +1427,9 @@ class AsyncHttSleeper(Plan):
                     options = {**options, "ssl": _ssl_option(self._tls[0], None)}
                 elif self._tls_problem is not None:
                     raise ConditionError(self._tls_problem)
-            if hops and self._proxies:  # each hop through its own scheme's proxy, as requests
-                proxy = select_proxy(url, self._proxies)  # type: ignore[arg-type]
+            if hops:  # each hop through its own scheme's proxy, as requests
+                proxies = hop_proxies(url, proxies)
+                proxy = select_proxy(url, proxies)
                 proxy = checked_proxy(proxy) if proxy else None
                 if proxy != options.get("proxy"):
                     options = {**options, "proxy": proxy}

@@ -830,6 +830,21 @@ def environ_proxies(url: str) -> Mapping[str, str]:
     return _proxies_of(f"{parts.scheme}://{parts.netloc}", proxy_variables())
 
 
+def hop_proxies(url: str, proxies: Mapping[str, str] | None) -> dict[str, str]:
+    """The proxies a redirect's hop to ``url`` goes through, as requests works them out
+    (``rebuild_proxies``): the request's so far, and the environment's for ``url``'s scheme
+    when ``NO_PROXY`` does not name its host (a request to a host ``NO_PROXY`` names, sent
+    direct, is redirected elsewhere through the proxy; the other way, it stays on it)."""
+    found = dict(proxies or {})
+    environ = environ_proxies(url)
+    if environ:
+        scheme = urlsplit(url).scheme
+        proxy = environ.get(scheme, environ.get("all"))
+        if proxy:
+            found.setdefault(scheme, proxy)
+    return found
+
+
 #: The environment last read (a copy of ``os.environ``'s own store) and its proxy variables.
 _ENVIRONMENT_SEEN: tuple[dict[Any, Any] | None, tuple[tuple[str, str], ...]] = (None, ())
 
@@ -1484,17 +1499,18 @@ class HttSleeper(Plan):
             prepared = session.prepare_request(self._wire[1])  # per poll: cookies can change
         self._learn_sent(prepared)
         hops, left_origin = 0, False
+        proxies = self._send_options["proxies"]
         while True:
             timeout = self._timeout_until(deadline)
             try:
-                response = self._send(prepared, timeout, left_origin)
+                response = self._send(prepared, timeout, left_origin, proxies)
             except requests.exceptions.ConnectionError as exc:
                 # closed before any byte of answer: most often a kept-alive connection the
                 # server closed after its last answer; sent once more, on a new connection
                 # (the same rule as the aiohttp runner)
                 if prepared.method not in IDEMPOTENT_METHODS or not stale_connection_cause(exc):
                     raise
-                response = self._send(prepared, self._timeout_until(deadline), left_origin)
+                response = self._send(prepared, self._timeout_until(deadline), left_origin, proxies)
             if response.request is not prepared and response.request is not None:
                 self._learn_sent(response.request)  # sent again by a hook (an auth's 401 retry)
             location = redirect_location(response.status_code, response.headers)
@@ -1515,6 +1531,7 @@ class HttSleeper(Plan):
             hops += 1
             left_origin = left_origin or not same_origin(current, url)
             prepared = self._next_hop(prepared, method, url, keep_body, left_origin)
+            proxies = hop_proxies(url, proxies)
         self._read_body(response, deadline)
         return response
 
@@ -1541,7 +1558,11 @@ class HttSleeper(Plan):
         self.secrets = self._learned_into = joined(self._unlearned, tidy(self._learned))
 
     def _send(
-        self, prepared: requests.PreparedRequest, timeout: Any, left_origin: bool = False
+        self,
+        prepared: requests.PreparedRequest,
+        timeout: Any,
+        left_origin: bool = False,
+        proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """One hop, through ``Session.send`` (so that mounted adapters and the mocking libraries
         users test with, which patch it, see every request), with redirects left to us.
@@ -1555,6 +1576,8 @@ class HttSleeper(Plan):
         prepared.hooks = {"response": [_check_raw_headers, *prepared.hooks.get("response", [])]}
         options = self._send_options
         assert options is not None, "set by _exchange()"
+        if proxies is not None and proxies != options["proxies"]:  # a redirect's hop's
+            options = {**options, "proxies": proxies}
         if (prepared.url or "").startswith("https:"):
             if left_origin:  # a client certificate goes to its origin only
                 options = {**options, "cert": None}

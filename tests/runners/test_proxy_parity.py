@@ -259,3 +259,21 @@ def test_proxy_credentials_requests_cannot_send_are_refused_alike(
     for runner in ("sync", "async"):
         assert _end(runner, JOB)[0] == 200
         assert raw_server.received[-1].headers["Proxy-Authorization"] == "Basic YW5uOnDpc3M="
+
+
+def test_a_redirect_from_a_no_proxy_host_goes_elsewhere_through_the_proxy(
+    raw_server: RawServer, server: Any, monkeypatch: pytest.MonkeyPatch
+):
+    """``NO_PROXY`` is judged per hop, as requests judges it (``rebuild_proxies``): a request
+    sent direct to a host it names, redirected to another host, goes there through the proxy
+    (both runners went direct, and could not resolve it)."""
+    from tests.scripted_server import Reply
+
+    monkeypatch.setenv("HTTP_PROXY", raw_server.url())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    for runner in ("sync", "async"):
+        server.script(Reply(302, "", {"Location": JOB}))
+        raw_server.script(RawReply(body=b"{}", headers=[("Content-Type", "application/json")]))
+        assert _end(runner, server.url("/start"))[0] == 200, runner
+        assert len(server.received) == 1
+        assert raw_server.received[-1].head.startswith(f"GET {JOB} HTTP/1.1".encode()), runner
