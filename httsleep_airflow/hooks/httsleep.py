@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.auth import HTTPBasicAuth
 
-from httsleep_airflow._http import check_proxy_credentials, same_origin
+from httsleep_airflow._http import check_proxy_credentials, origin, same_origin
 from httsleep_airflow._secrets import (
     MIN_SECRET_LENGTH,
     body_secrets,
@@ -662,13 +662,18 @@ class HttSleepHook(BaseHook):
         """
         return self.sleeper(endpoint, until, alarms, **options).run()
 
+    #: The longest the UI's Test button waits for an answer, redirects included.
+    TEST_SECONDS = 15.0
+
     def test_connection(self) -> tuple[bool, str]:
         """What the UI's *Test* button shows: one GET, to the connection's ``test_endpoint``
         (which must answer 2xx) or else to its base URL (any answer but 401/403, 407 or 5xx:
         the API is reachable and takes the credentials). It is sent as a poll is
         (``sleeper().send_once()``): redirects are followed with the credentials only within
-        the connection's origin, and a ``test_endpoint`` on another origin gets none. Messages
-        name no connection id: the UI tests under a temporary one."""
+        the connection's origin, and a ``test_endpoint`` on another origin gets none; one that
+        ends on another origin than the one asked is no pass (nothing checked the
+        credentials). It waits ``TEST_SECONDS`` at most. Messages name no connection id: the
+        UI tests under a temporary one."""
         try:
             settings = self.settings
         except ConnectionConfigError as exc:
@@ -682,8 +687,11 @@ class HttSleepHook(BaseHook):
             return False, f"test_endpoint: {scrub(str(exc), secrets, 500)}"
         secrets = tidy([*secrets, *sleeper.secrets])
         where = f"GET {strip_credentials(str(sleeper.request.url))}"
-        try:
-            response = sleeper.send_once()
+        deadline = sleeper.request_deadline
+        try:  # a button waits: no longer than TEST_SECONDS, whatever the timeouts
+            response = sleeper.send_once(
+                self.TEST_SECONDS if deadline is None else min(deadline, self.TEST_SECONDS)
+            )
         except Exception as exc:
             text = scrub(f"{type(exc).__name__}: {exc}", secrets, 500)
             return False, f"{where} failed: {text}"
@@ -691,6 +699,14 @@ class HttSleepHook(BaseHook):
             sleeper.close()  # the session it made for another origin; the hook's stays open
         answer = scrub(f"{where} answered {response.status_code} {response.reason}", secrets, 500)
         status = response.status_code
+        asked = str(sleeper.request.url)
+        if not same_origin(asked, response.url or asked):
+            scheme, host, port = origin(response.url)
+            return False, (
+                f"{answer}, redirected to another origin ({scheme}://{host}:{port}), where the "
+                "connection's credentials are not sent: they were not checked; give that "
+                "origin as the connection's host"
+            )
         if settings.test_endpoint:
             ok = 200 <= status < 300
         else:

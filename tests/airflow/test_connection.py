@@ -230,7 +230,7 @@ def test_test_connection_keeps_the_credentials_within_the_origin(
         ok, message = HttSleepHook("redirected").test_connection()
     finally:
         other.stop()
-    assert ok, message
+    assert not ok and "redirected to another origin" in message, message  # nothing checked
     assert [r.path for r in server.received] == ["/", "/moved"]
     for own in server.received:
         assert own.headers["Authorization"].startswith("Basic ")
@@ -266,6 +266,29 @@ def test_test_connection_answers_only_its_own_origins_digest_challenge(
     finally:
         other.stop()
     assert not ok and "401" in message and "pw-digest-123" not in message
+    assert [r.headers.get("Authorization") for r in other.received] == [None]
+
+
+def test_test_connection_waits_a_bounded_time_and_names_a_redirect_elsewhere(
+    monkeypatch, server: ScriptedServer
+):
+    """The Test button waits at most ``TEST_SECONDS`` (a server that stalls held it for the
+    connect and read timeouts, up to 90 s), and a base URL redirected to another origin, where
+    the credentials are not sent, does not pass (its 200 checked no credential)."""
+    set_conn(monkeypatch, "tested", host=server.url(), login="ann", password="pw-test-1")
+    monkeypatch.setattr(HttSleepHook, "TEST_SECONDS", 0.3)
+    server.script(Reply(delay=3, body={"status": "OK"}))
+    ok, message = HttSleepHook("tested").test_connection()
+    assert not ok and "RequestDeadlineExceeded" in message and "0.3 s" in message, message
+    other = ScriptedServer().start()
+    try:
+        other.script(OK)
+        server.script(Reply(status=302, headers={"Location": other.url("/landing")}))
+        ok, message = HttSleepHook("tested").test_connection()
+    finally:
+        other.stop()
+    assert not ok and "redirected to another origin (http://127.0.0.1:" in message, message
+    assert "answered 200" in message and "pw-test-1" not in message
     assert [r.headers.get("Authorization") for r in other.received] == [None]
 
 
