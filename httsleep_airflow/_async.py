@@ -86,6 +86,8 @@ from httsleep_airflow._http import (
     store_cookies,
     text_encoding,
     tls_context_of,
+    tls_failure,
+    tunnel_refusal,
     without_proxy_authorization,
     worded,
 )
@@ -397,6 +399,11 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         for cause in causes(error)
     ):
         return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
+    refused = tunnel_refusal(error)
+    if refused is not None:  # both runners' words for each
+        return requests.exceptions.ProxyError(scrub(refused, secrets, 300))
+    if isinstance(error, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError):
+        return requests.exceptions.SSLError(scrub(tls_failure(error), secrets, 300))
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
             text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)

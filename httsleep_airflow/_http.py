@@ -80,7 +80,9 @@ __all__ = [
     "text_encoding",
     "tls_context",
     "tls_context_of",
+    "tls_failure",
     "trailer_lines",
+    "tunnel_refusal",
     "without_proxy_authorization",
 ]
 
@@ -142,6 +144,42 @@ def connect_failure(error: BaseException) -> str:
     return CONNECT_FAILED_TEXT
 
 
+TLS_FAILED_TEXT = "the TLS handshake failed"
+TUNNEL_REFUSED_TEXT = "the proxy refused the tunnel"
+#: A TLS handshake the other end ended: urllib3 has ``SSLEOFError`` behind it, aiohttp nothing.
+_TLS_CUT = "the other end closed the connection inside it"
+
+
+def tls_failure(error: BaseException) -> str:
+    """``TLS_FAILED_TEXT`` with ssl's own reason, from the ssl error behind ``error`` (urllib3
+    named its internal pool class, aiohttp an SSL context's address)."""
+    for cause in causes(error):
+        for found in (getattr(cause, "os_error", None), cause):  # aiohttp keeps it there
+            if type(found).__module__ != "ssl":  # aiohttp's own are ssl.SSLError too
+                continue
+            if isinstance(found, ssl.SSLEOFError):
+                return f"{TLS_FAILED_TEXT} ({_TLS_CUT})"
+            if isinstance(found, ssl.SSLError):
+                return f"{TLS_FAILED_TEXT} ({found})"
+    return f"{TLS_FAILED_TEXT} ({_TLS_CUT})"
+
+
+_TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})(?: (.*))?")
+
+
+def tunnel_refusal(error: BaseException) -> str | None:
+    """``TUNNEL_REFUSED_TEXT`` with the status a proxy answered ``CONNECT`` with, when that is
+    what ``error`` is (urllib3 words it inside its pool's error, aiohttp as the reason alone)."""
+    for cause in causes(error):
+        status, reason = getattr(cause, "status", None), getattr(cause, "message", None)
+        if type(status) is int and type(reason) is str and "Proxy" in type(cause).__name__:
+            return f"{TUNNEL_REFUSED_TEXT} ({status} {reason})".replace(" )", ")")
+        found = _TUNNEL_STATUS.fullmatch(str(cause)) if isinstance(cause, OSError) else None
+        if found is not None:
+            return f"{TUNNEL_REFUSED_TEXT} ({found[1]} {found[2] or ''})".replace(" )", ")")
+    return None
+
+
 def worded(error: BaseException, label: str, budget: float | None) -> BaseException:
     """``error`` in the words both runners use for its cause where their libraries word it
     their own way: a read or connect timeout, the request's deadline (``budget``: seconds)."""
@@ -155,6 +193,10 @@ def worded(error: BaseException, label: str, budget: float | None) -> BaseExcept
         CONNECT_FAILED_TEXT
     ):
         return requests.exceptions.ConnectionError(f"{label}: {error}")
+    if type(error) in (requests.exceptions.SSLError, requests.exceptions.ProxyError) and str(
+        error
+    ).startswith((TLS_FAILED_TEXT, TUNNEL_REFUSED_TEXT)):
+        return type(error)(f"{label}: {error}")
     return error
 
 

@@ -90,7 +90,9 @@ from httsleep_airflow._http import (
     text_encoding,
     timeout_cause,
     tls_context_of,
+    tls_failure,
     trailer_lines,
+    tunnel_refusal,
     without_proxy_authorization,
     worded,
 )
@@ -193,6 +195,11 @@ def translate_error(
             return type(cause)(*cause.args)  # a shared rule's refusal, which requests wraps
         if isinstance(cause, http.client.RemoteDisconnected):
             return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
+    tunnel = tunnel_refusal(error)
+    if tunnel is not None:  # both runners' words for each
+        return requests.exceptions.ProxyError(scrub(tunnel, secrets, 300))
+    if isinstance(error, requests.exceptions.SSLError):
+        return requests.exceptions.SSLError(scrub(tls_failure(error), secrets, 300))
     if isinstance(error, _FINAL):
         return error
     message = scrub(str(error) or type(error).__name__, secrets, 300)

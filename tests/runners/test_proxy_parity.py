@@ -127,6 +127,49 @@ def test_a_proxys_answer_to_connect_is_read_as_a_response_is(
     assert _tunnel_ends(raw_server, monkeypatch, answer) == [end, end]
 
 
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+            "ProxyError: GET https://job-api.invalid/jobs/3: the proxy refused the tunnel "
+            "(407 Proxy Authentication Required)",
+        ),
+        (
+            b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n",
+            "ProxyError: GET https://job-api.invalid/jobs/3: the proxy refused the tunnel "
+            "(302 Found)",
+        ),
+        (
+            b"HTTP/1.1 200 Connection established\r\n\r\n",  # then closed: inside the handshake
+            "SSLError: GET https://job-api.invalid/jobs/3: the TLS handshake failed (the other "
+            "end closed the connection inside it)",
+        ),
+        (
+            [b"HTTP/1.1 200 Connection established\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"],
+            "SSLError: GET https://job-api.invalid/jobs/3: the TLS handshake failed ([SSL: "
+            "WRONG_VERSION_NUMBER] wrong version number",
+        ),
+    ],
+    ids=["407", "302", "closed-in-handshake", "no-tls-in-tunnel"],
+)
+def test_a_refused_tunnel_or_handshake_is_worded_alike_in_both_runners(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, answer: Any, said: str
+):
+    """The words too, not only the class: urllib3 named its internal pool class inside a
+    ``Max retries exceeded`` sentence, aiohttp the proxy's reason alone or an SSL context's
+    memory address."""
+    raw_server.script(RawReply(pieces=answer) if isinstance(answer, list) else RawReply(raw=answer))
+    monkeypatch.setenv("HTTPS_PROXY", raw_server.url())
+    for runner in ("sync", "async"):
+        try:
+            run_in(runner, "https://job-api.invalid/jobs/3", UNTIL, timeout=5, max_retries=1)
+        except requests.RequestException as exc:
+            assert f"{type(exc).__name__}: {exc}".startswith(said), (runner, str(exc))
+        else:
+            raise AssertionError(f"{runner} ended without an error")
+
+
 @SETTINGS
 @given(lines=HEAD_PIECES, line=STATUS_LINES)
 def test_a_generated_answer_to_connect_ends_alike_in_both_runners(
