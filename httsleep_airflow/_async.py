@@ -275,10 +275,13 @@ class _Digest:
     requests runner answers it; the answer to the last challenge on a later request is sent
     by ``AsyncHttSleeper._exchange`` (``DigestAuth.preemptive``), as requests prepares it."""
 
-    __slots__ = ("_auth",)
+    __slots__ = ("_auth", "cookie")
 
     def __init__(self, auth: DigestAuth) -> None:
         self._auth = auth
+        #: the ``Cookie`` for an answer, given the challenge's URL and header lines (set by the
+        #: sleeper: it keeps the challenge's cookies first, as requests does for its answer)
+        self.cookie: Callable[[str, list[tuple[str, str]]], str | None] | None = None
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -289,12 +292,18 @@ class _Digest:
             for name, value in response.raw_headers
             if name.lower() == b"www-authenticate"
         )
-        header = self._auth.answer(response.status, challenge, request.method, str(request.url))
+        url = str(request.url)
+        header = self._auth.answer(response.status, challenge, request.method, url)
         if header is None:
             return response
+        cookie = self.cookie(url, _headers(response.raw_headers)) if self.cookie else None
         response.close()  # its body not read, as the requests runner
         request.headers["Authorization"] = header
-        return await handler(request)
+        if cookie:
+            request.headers["Cookie"] = cookie
+        answered = await handler(request)
+        self._auth.ended(answered.status)
+        return answered
 
 
 class _Stalled(aiohttp.ClientConnectionError):
@@ -1276,6 +1285,9 @@ class AsyncHttSleeper(Plan):
         self._request_options: Mapping[str, Any] = request_options
         self._middlewares = extra.get("middlewares")
         self._digest: DigestAuth | None = extra.get("digest")
+        for middleware in self._middlewares or ():
+            if isinstance(middleware, _Digest):
+                middleware.cookie = self._challenge_cookie
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
         self._proxies: Mapping[str, str] | None = dict(proxies) if proxies else None  # most
@@ -1442,13 +1454,14 @@ class AsyncHttSleeper(Plan):
                     options = {**options, "proxy": proxy}
             elif self._bad_proxy is not None:
                 checked_proxy(self._bad_proxy)  # raises what requests raises for it
+            sent = headers
             if self._proxy_authorization and not proxy_reads_it(url, options.get("proxy")):
-                headers = without_proxy_authorization(headers)  # not to the origin
+                sent = without_proxy_authorization(headers)  # not to the origin (this hop)
             if target is None:
                 target = _wire_url(url)
             try:
                 response = await self._client().request(
-                    method, target, data=body, headers=headers, **options
+                    method, target, data=body, headers=sent, **options
                 )
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 # closed before any byte of answer: most often a kept-alive connection the
@@ -1458,7 +1471,7 @@ class AsyncHttSleeper(Plan):
                 if method not in IDEMPOTENT_METHODS or not stale:
                     raise
                 response = await self._client().request(
-                    method, target, data=body, headers=headers, **options
+                    method, target, data=body, headers=sent, **options
                 )
             async with response:
                 check_status(response.status, response.version or (0, 0))
@@ -1529,6 +1542,13 @@ class AsyncHttSleeper(Plan):
                 cookie = self._cookie_for(url, headers)
                 if cookie:
                     headers["Cookie"] = cookie
+
+    def _challenge_cookie(self, url: str, pairs: list[tuple[str, str]]) -> str | None:
+        """The ``Cookie`` for the answer to a Digest challenge at ``url`` whose header lines are
+        ``pairs``: its cookies kept first, as requests keeps them for its answer."""
+        if any(name.lower() == "set-cookie" for name, _ in pairs):
+            self._keep_cookies(url, self._headers, pairs)
+        return self._cookie_for(url, self._headers)
 
     def _cookie_for(self, url: str, headers: Mapping[str, str | bytes]) -> str | None:
         """The ``Cookie`` value for a hop to ``url``: the sleeper's cookies with the request's

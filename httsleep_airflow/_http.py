@@ -44,7 +44,7 @@ from httsleep_airflow._core import (
     MAX_STATUS_LINE,
     REDIRECT_STATUSES,
 )
-from httsleep_airflow._secrets import body_secrets, causes, is_secret_name, redact
+from httsleep_airflow._secrets import causes, holds_named_secret, is_secret_name, redact
 from httsleep_airflow.exceptions import ConditionError
 
 __all__ = [
@@ -751,14 +751,14 @@ PROXY_AUTH = "proxy-authorization"
 
 def holds_secret(body: Any, secrets: tuple[str, ...]) -> bool:
     """Whether a request's ``body`` (text or bytes, as prepared) holds one of ``secrets`` (as
-    ``tidy`` makes them), in any form ``redact`` finds, or a field named as a secret with a
-    value (``password=1234``: too short for ``secrets``, but named one); a stream's content
-    is not known."""
+    ``tidy`` makes them), in any form ``redact`` finds, or a field named as a credential
+    with a value (``password=1234``: too short for ``secrets``, but named one:
+    ``holds_named_secret``); a stream's content is not known."""
     if isinstance(body, bytes | bytearray):
         body = bytes(body).decode("latin-1")  # UTF-8 read so is one of a secret's forms
     if not isinstance(body, str) or not body:
         return False
-    return redact(body, secrets) != body or any(body_secrets(body))
+    return redact(body, secrets) != body or holds_named_secret(body)
 
 
 # --- request headers ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "basic_secrets",
     "body_secrets",
     "covered",
+    "holds_named_secret",
     "is_secret_name",
     "is_secret_parameter",
     "joined",
@@ -332,6 +333,39 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
         elif secret and _is_scalar(value):
             (items if in_list else found).append(_text(value))
     return list(dict.fromkeys([*found, *named, *items]))[:BODY_SECRETS_MAX]
+
+
+#: The words of a field's name that make its value a credential however short (a PIN, a
+#: one-time code): a request body holding one goes to no other origin (``_http.holds_secret``).
+#: Narrower than ``SECRET_NAME``: ``author``, ``keyboard`` or ``session_count`` name data.
+_SHORT_SECRET_WORDS = frozenset(
+    {"password", "passwd", "passphrase", "passcode", "pass", "pw", "pwd", "pin", "otp"}
+    | {"secret", "token"}
+)
+_NAME_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def holds_named_secret(text: str) -> bool:
+    """Whether a request body, form or JSON text, has a field with a value whose name holds a
+    word of ``_SHORT_SECRET_WORDS`` (``password``, ``client_secret``, ``userPin``, ``otp``),
+    at any depth: a credential, however short."""
+
+    def named(name: Any) -> bool:
+        return any(word.lower() in _SHORT_SECRET_WORDS for word in _NAME_WORDS.findall(name))
+
+    if any(named(unquote_plus(name)) for name, _ in _query_pairs(text)):
+        return True
+    stack = [_json_text(text)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and _is_scalar(child) and child != "" and named(key):
+                    return True
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 #: Of a body's secret-looking values, how many are secrets: every message is redacted of each

@@ -28,7 +28,7 @@ import urllib3
 import urllib3.connection
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
-from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies, get_netrc_auth, parse_dict_header, select_proxy
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -724,6 +724,13 @@ class DigestAuth(HTTPDigestAuth):
         state.chal = parse_dict_header(_DIGEST_WORD.sub("", challenge, count=1))
         return self.build_digest_header(method, url)
 
+    def ended(self, status: int) -> None:
+        """A hop's answer came (requests' ``handle_redirect``): a redirect lets the next hop
+        answer a challenge of its own."""
+        if 300 <= status < 400:
+            self.init_per_thread_state()
+            self._thread_local.num_401_calls = 1
+
     def handle_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
         request = r.request
         header = self.answer(
@@ -734,12 +741,16 @@ class DigestAuth(HTTPDigestAuth):
         )
         if header is None:
             return r
+        again = request.copy()
+        jar = again._cookies if again._cookies is not None else RequestsCookieJar()
+        extract_cookies_to_jar(jar, request, r.raw)  # the challenge's cookies, as requests
+        again.prepare_cookies(jar)
+        again.headers["Authorization"] = header
         r.raw.close()  # its body not read: the connection closes
         r._content, r._content_consumed = b"", True
         r.close()
-        again = request.copy()
-        again.headers["Authorization"] = header
         answered: requests.Response = r.connection.send(again, **kwargs)
+        _check_raw_headers(answered)  # the hooks before this one ran on the challenge only
         answered.history.append(r)
         answered.request = again
         return answered

@@ -624,14 +624,27 @@ SCENARIOS = [
             and carries_none(server.other.received[0])
         ),
     ),
-    Scenario(
-        "a 307 to another origin for a body whose secret-named field is empty is followed",
-        [Reply(307, "", {"Location": "{other}/collect"})],
-        request={"method": "POST", "json": {"code": "1234", "password": ""}},
-        requests_seen=1,
-        check=lambda result, server: (
-            server.other.received[0].body == b'{"code": "1234", "password": ""}'
-        ),
+    *(
+        Scenario(
+            f"a 307 to another origin for a body of {what} is followed",
+            [Reply(307, "", {"Location": "{other}/collect"})],
+            request={"method": "POST", **body},
+            requests_seen=1,
+            check=lambda result, server, sent=sent: server.other.received[0].body == sent,
+        )
+        for what, body, sent in (
+            (
+                "an empty password field",
+                {"json": {"code": "1234", "password": ""}},
+                b'{"code": "1234", "password": ""}',
+            ),
+            (
+                "short values under names that only hold a secret word's letters",
+                {"json": {"author": "bob", "keyboard": "us", "session_count": 3, "max_tokens": 9}},
+                b'{"author": "bob", "keyboard": "us", "session_count": 3, "max_tokens": 9}',
+            ),
+            ("a short form field named author", {"data": "author=bob"}, b"author=bob"),
+        )
     ),
     Scenario(
         "a 308 within the origin keeps a body holding a credential",
