@@ -281,7 +281,7 @@ class _Digest:
         self._auth = auth
         #: the ``Cookie`` for an answer, given the challenge's URL and header lines (set by the
         #: sleeper: it keeps the challenge's cookies first, as requests does for its answer)
-        self.cookie: Callable[[str, list[tuple[str, str]]], str | None] | None = None
+        self.cookie: Callable[[str, list[tuple[str, str]]], Awaitable[str | None]] | None = None
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -296,7 +296,7 @@ class _Digest:
         header = self._auth.answer(response.status, challenge, request.method, url)
         if header is None:
             return response
-        cookie = self.cookie(url, _headers(response.raw_headers)) if self.cookie else None
+        cookie = await self.cookie(url, _headers(response.raw_headers)) if self.cookie else None
         response.close()  # its body not read, as the requests runner
         request.headers["Authorization"] = header
         if cookie:
@@ -1543,11 +1543,16 @@ class AsyncHttSleeper(Plan):
                 if cookie:
                     headers["Cookie"] = cookie
 
-    def _challenge_cookie(self, url: str, pairs: list[tuple[str, str]]) -> str | None:
+    async def _challenge_cookie(self, url: str, pairs: list[tuple[str, str]]) -> str | None:
         """The ``Cookie`` for the answer to a Digest challenge at ``url`` whose header lines are
-        ``pairs``: its cookies kept first, as requests keeps them for its answer."""
+        ``pairs``: its cookies kept first, as requests keeps them for its answer (long ones in
+        a worker thread, as a response's)."""
         if any(name.lower() == "set-cookie" for name, _ in pairs):
-            self._keep_cookies(url, self._headers, pairs)
+            keep = functools.partial(self._keep_cookies, url, self._headers, pairs)
+            if _cookie_chars(pairs) > OFFLOAD_COOKIE_CHARS:
+                await aside(keep)
+            else:
+                keep()
         return self._cookie_for(url, self._headers)
 
     def _cookie_for(self, url: str, headers: Mapping[str, str | bytes]) -> str | None:

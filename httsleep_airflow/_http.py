@@ -733,6 +733,9 @@ def next_hop(
     return method, target, keep_body
 
 
+PROXY_AUTH = "proxy-authorization"
+
+
 def proxy_reads_it(url: str, proxy: str | None) -> bool:
     """Whether a ``Proxy-Authorization`` header on a request to ``url`` through ``proxy``
     (``None``: none) goes to the proxy: plain http through a proxy, which the proxy reads.
@@ -743,10 +746,8 @@ def proxy_reads_it(url: str, proxy: str | None) -> bool:
 
 
 def without_proxy_authorization(headers: Mapping[str, Any]) -> dict[str, Any]:
+    """``headers`` but ``Proxy-Authorization`` (``proxy_reads_it``), in any case."""
     return {name: value for name, value in headers.items() if name.lower() != PROXY_AUTH}
-
-
-PROXY_AUTH = "proxy-authorization"
 
 
 def holds_secret(body: Any, secrets: tuple[str, ...]) -> bool:

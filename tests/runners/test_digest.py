@@ -221,3 +221,35 @@ def test_the_answers_response_is_read_by_the_same_header_rules(raw_server: Any, 
     )
     outcome = _outcome(runner, raw_server.url("/job"), timeout=5)
     assert outcome[0] == "MalformedHeaders", outcome
+
+
+def test_a_challenges_long_set_cookie_lines_are_read_off_the_loop(
+    raw_server: Any, monkeypatch: pytest.MonkeyPatch
+):
+    """A challenge whose ``Set-Cookie`` lines hold thousands of attributes: its cookies are
+    kept in a worker thread, as a response's are (``http.cookiejar`` held the loop 650 ms)."""
+    import threading
+
+    from httsleep_airflow import _async, _http
+    from tests.raw_server import RawReply
+
+    threads: list[str] = []
+    real = _http.store_cookies
+
+    def recorded(*args: Any, **kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(_async, "store_cookies", recorded)
+    cookie = "c=v" + ";a=b" * 4000 + "; Path=/"
+    raw_server.script(
+        RawReply(
+            status=401,
+            body=b'{"status": "NO"}',
+            headers=[("WWW-Authenticate", 'Digest realm="a", nonce="n"'), ("Set-Cookie", cookie)],
+        ),
+        RawReply(body=b'{"status": "OK"}', headers=[("Content-Type", "application/json")]),
+    )
+    assert _outcome("async", raw_server.url("/job")) == ("returned", "200")
+    assert raw_server.received[1].headers["Cookie"] == "c=v"
+    assert threads and threading.main_thread().name not in threads, threads
