@@ -42,14 +42,14 @@ def _gaps(server: ScriptedServer) -> list[float]:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_retry_after_past_the_timeout_ends_at_the_timeout(run_dag, server, capfd, mode):
-    """Airflow slept what the server asked (6 s) past a 2 s timeout, then timed out with a
+    """Airflow slept what the server asked (30 s) past a 2 s timeout, then timed out with a
     message of its own, in poke and reschedule mode; the engine gave up at its deadline."""
-    server.script(Reply(503, {"status": "BUSY"}, {"Retry-After": "6"}))
+    server.script(Reply(503, {"status": "BUSY"}, {"Retry-After": "30"}))
     dr = _run(run_dag, server, mode, "ra_timeout", timeout="2", poke_interval="0.1")
     assert task_states(dr) == {"wait": ("failed", 1)}  # a give-up: no retry
     assert len(server.received) == 2  # the first, and a last look at the timeout
-    assert 1.8 < _gaps(server)[0] < 5.5  # not the 6 s asked (dag.test starts a rescheduled
-    # run up to a second or two after it is due)
+    assert 1.8 < _gaps(server)[0] < 20  # not the 30 s asked (dag.test starts a rescheduled
+    # run a second or two after it is due, more on a busy machine: 6.2 s was seen)
     out = capfd.readouterr()
     assert "gave up: deadline passed after 2 attempts" in out.out + out.err
 
