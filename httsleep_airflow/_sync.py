@@ -1604,7 +1604,8 @@ class HttSleeper(Plan):
         elif options["cert"]:  # no TLS over http: requests would look for its files even so
             options = {**options, "cert": None}
         url = prepared.url or ""
-        proxy = select_proxy(url, options.get("proxies") or {})
+        chosen = options.get("proxies")
+        proxy = select_proxy(url, chosen) if chosen else None  # none: no URL parse a poll
         if proxy:
             check_proxy_credentials(proxy)  # as the aiohttp runner refuses them
         if PROXY_AUTH in prepared.headers and not proxy_reads_it(url, proxy):  # not to the origin

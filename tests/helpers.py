@@ -72,3 +72,21 @@ def run_in(runner: str, url_or_request: Any, until: Any, **options: Any) -> Any:
             return await sleeper.run()
 
     return asyncio.run(main())
+
+
+def threads_storing_cookies(monkeypatch: Any) -> list[str]:
+    """The names of the threads the aiohttp runner keeps cookies in, from now on (its
+    ``store_cookies`` recorded, then called)."""
+    import threading
+
+    from httsleep_airflow import _async, _http
+
+    threads: list[str] = []
+    real = _http.store_cookies
+
+    def recorded(*args: Any, **kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(_async, "store_cookies", recorded)
+    return threads

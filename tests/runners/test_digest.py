@@ -230,17 +230,10 @@ def test_a_challenges_long_set_cookie_lines_are_read_off_the_loop(
     kept in a worker thread, as a response's are (``http.cookiejar`` held the loop 650 ms)."""
     import threading
 
-    from httsleep_airflow import _async, _http
+    from tests.helpers import threads_storing_cookies
     from tests.raw_server import RawReply
 
-    threads: list[str] = []
-    real = _http.store_cookies
-
-    def recorded(*args: Any, **kwargs: Any) -> None:
-        threads.append(threading.current_thread().name)
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(_async, "store_cookies", recorded)
+    threads = threads_storing_cookies(monkeypatch)
     cookie = "c=v" + ";a=b" * 4000 + "; Path=/"
     raw_server.script(
         RawReply(

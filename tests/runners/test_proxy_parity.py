@@ -210,15 +210,15 @@ def test_what_stalls_once_connected_is_a_read_timeout_in_both_runners(
     assert ended == ["ReadTimeout", "ReadTimeout"]
 
 
-def test_a_tls_handshake_the_server_closes_is_a_tls_error_in_both_runners():
-    """urllib3 reads an end of the connection inside a TLS handshake as a TLS error
-    (``SSLEOFError``); aiohttp called it a lost connection."""
+def _tls_errors(after_hello: bytes) -> tuple[str, list[str]]:
+    """A TLS server's URL, and the ``SSLError`` text each runner raised polling it, when the
+    server reads the ClientHello and then sends ``after_hello`` (nothing: it closes)."""
     import socket
     import threading
 
     listener = socket.create_server(("127.0.0.1", 0))
 
-    def close_after_hello() -> None:
+    def serve() -> None:
         while True:
             try:
                 connection, _ = listener.accept()
@@ -226,8 +226,10 @@ def test_a_tls_handshake_the_server_closes_is_a_tls_error_in_both_runners():
                 return
             with connection:
                 connection.recv(65536)  # the ClientHello
+                if after_hello:
+                    connection.sendall(after_hello)
 
-    threading.Thread(target=close_after_hello, daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
     url = f"https://127.0.0.1:{listener.getsockname()[1]}/jobs/3"
     said = []
     try:
@@ -237,6 +239,13 @@ def test_a_tls_handshake_the_server_closes_is_a_tls_error_in_both_runners():
             said.append(str(raised.value))
     finally:
         listener.close()
+    return url, said
+
+
+def test_a_tls_handshake_the_server_closes_is_a_tls_error_in_both_runners():
+    """urllib3 reads an end of the connection inside a TLS handshake as a TLS error
+    (``SSLEOFError``); aiohttp called it a lost connection."""
+    url, said = _tls_errors(b"")
     assert (
         said
         == [f"GET {url}: the TLS handshake failed (the other end closed the connection inside it)"]
@@ -323,30 +332,6 @@ def test_a_redirect_from_a_no_proxy_host_goes_elsewhere_through_the_proxy(
 def test_a_handshake_answered_without_tls_is_worded_alike_in_both_runners():
     """A server that reads the ClientHello and answers plain HTTP: ssl's own reason, in the
     same words from both runners."""
-    import socket
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def answer_in_clear() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            with connection:
-                connection.recv(65536)  # the ClientHello
-                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-
-    threading.Thread(target=answer_in_clear, daemon=True).start()
-    url = f"https://127.0.0.1:{listener.getsockname()[1]}/jobs/3"
-    said = []
-    try:
-        for runner in ("sync", "async"):
-            with pytest.raises(requests.exceptions.SSLError) as raised:
-                run_in(runner, url, UNTIL, timeout=5, max_retries=1)
-            said.append(str(raised.value))
-    finally:
-        listener.close()
+    url, said = _tls_errors(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
     assert said[0] == said[1], said
     assert said[0].startswith(f"GET {url}: the TLS handshake failed ([SSL: "), said

@@ -270,16 +270,9 @@ def test_long_set_cookie_lines_are_read_off_the_loop_and_alike(
     ``OFFLOAD_COOKIE_CHARS`` in all they are read in a worker thread, to the same cookies."""
     import threading
 
-    from httsleep_airflow import _async, _http
+    from tests.helpers import threads_storing_cookies
 
-    threads: list[str] = []
-    real = _http.store_cookies
-
-    def recorded(*args: Any, **kwargs: Any) -> None:
-        threads.append(threading.current_thread().name)
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(_async, "store_cookies", recorded)
+    threads = threads_storing_cookies(monkeypatch)
     attributes = b";a=b" * 4000
     head = b"".join(b"Set-Cookie: c%d=v%s; Path=/\r\n" % (n, attributes) for n in range(lines))
     raw = b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: 2\r\n\r\n{}"
