@@ -658,8 +658,9 @@ class _Connector(aiohttp.TCPConnector):
         """aiohttp's, but what stalls once the TCP connection is made (a TLS handshake, a
         proxy's answer to CONNECT) is a read timeout at the connect timeout, as requests
         reads it (aiohttp called a stalled handshake a connect timeout, and waited for the
-        proxy's answer until the request's deadline); and a TLS handshake the other end closes
-        is a TLS error, as urllib3 reads it (an EOF in a handshake), not a lost connection."""
+        proxy's answer until the request's deadline); and a TLS handshake the other end closes,
+        resets or aborts is a TLS error, as urllib3 reads an EOF in a handshake (the requests
+        runner a reset too: ``_sync._HandshakeCut``), not a lost or refused connection."""
         made: list[_Handler] = []
         tokens = _MADE.set(made), _TUNNEL_READ.set(timeout.sock_connect)
         try:
@@ -677,8 +678,10 @@ class _Connector(aiohttp.TCPConnector):
             handshaking = req.is_ssl() and len(made) > (req.proxy is not None)
             if isinstance(exc, aiohttp.ClientSSLError) or not handshaking:
                 raise
-            os_error = getattr(exc, "_os_error", None)
-            if type(os_error) is not ConnectionResetError or os_error.errno is not None:
+            os_error = getattr(exc, "_os_error", None)  # closed (no errno), reset, aborted
+            if not isinstance(
+                os_error, ConnectionResetError | ConnectionAbortedError | BrokenPipeError
+            ):
                 raise
             raise aiohttp.ClientConnectorSSLError(req.connection_key, os_error) from exc
         finally:

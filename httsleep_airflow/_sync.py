@@ -522,15 +522,42 @@ class _TunnelAnswer(_FinalResponse):
         return f"HTTP/{self.version / 10:.1f}", self.status, self.reason
 
 
+class _HandshakeCut(urllib3.exceptions.SSLError):
+    """A TLS handshake the other end reset or aborted: a TLS error, as an end of the connection
+    inside one is to urllib3 (``SSLEOFError``) and both to the aiohttp runner (urllib3 called
+    a reset a connection aborted, or an ``SSLEOFError`` when it raced the close)."""
+
+
 class _TLSConnection(urllib3.connection.HTTPSConnection):
     response_class = _FinalResponse
+    #: Whether what ``connect`` does now is a TLS handshake (with the origin or an https proxy):
+    #: once the TCP connection is made, and not while a proxy is asked for a tunnel.
+    _handshaking = False
+
+    def connect(self) -> None:
+        self._handshaking = False
+        try:
+            super().connect()
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
+            if not self._handshaking:
+                raise
+            raise _HandshakeCut(str(exc)) from exc
+        finally:
+            self._handshaking = False
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        self._handshaking = True
+        return sock
 
     def _tunnel(self) -> None:  # CONNECT through a proxy, its answer read as a response's
         self.response_class = _TunnelAnswer
+        self._handshaking = False
         try:
             super()._tunnel()
         finally:
             del self.response_class
+        self._handshaking = True
 
 
 class _WatchedPool(HTTPConnectionPool):

@@ -37,7 +37,8 @@ class RawReply:
     :ivar raw: the whole reply, byte for byte, sent in one piece instead; then close.
     :ivar pieces: the whole reply in these pieces instead, each a read of its own (a moment
         apart); then close.
-    :ivar reset: end with a reset (RST) where it would close, a moment after the last byte.
+    :ivar reset: end with a reset (RST) where it would close, a moment after the last byte (at
+        once with ``drop``).
     :ivar unasked: bytes sent a moment after the reply, on the same connection, which stays
         open (an answer nobody asked for); ``RawServer.unasked_sent`` is set once they are.
     :ivar past: bytes past the reply's end, sent in one piece with its head and body (one
@@ -155,7 +156,10 @@ class RawServer:
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop:
-            connection.shutdown(socket.SHUT_RDWR)
+            if reply.reset:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                connection.shutdown(socket.SHUT_RDWR)
             return False
         if reply.pieces:
             for piece in reply.pieces:

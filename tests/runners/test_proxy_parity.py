@@ -20,6 +20,7 @@ from tests.raw_server import RawReply, RawServer
 from tests.runners.test_framing import HEAD_PIECES, SETTINGS, STATUS_LINES
 
 UNTIL = {"status_code": 200}
+TLS_CUT_TEXT = "the TLS handshake failed (the other end closed the connection inside it)"
 JOB = "http://job-api.invalid/jobs/3"
 PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY")
 PROXY_VARIABLES += ("all_proxy", "NO_PROXY", "no_proxy")
@@ -210,10 +211,14 @@ def test_what_stalls_once_connected_is_a_read_timeout_in_both_runners(
     assert ended == ["ReadTimeout", "ReadTimeout"]
 
 
-def _tls_errors(after_hello: bytes) -> tuple[str, list[str]]:
+def _tls_errors(after_hello: bytes, *, reset: str = "") -> tuple[str, list[str]]:
     """A TLS server's URL, and the ``SSLError`` text each runner raised polling it, when the
-    server reads the ClientHello and then sends ``after_hello`` (nothing: it closes)."""
+    server reads the ClientHello and then sends ``after_hello`` (nothing: it closes); with
+    ``reset``, it resets the connection instead of closing it, once it has read the ClientHello
+    (``"read"``) or with it unread (``"unread"``)."""
+    import select
     import socket
+    import struct
     import threading
 
     listener = socket.create_server(("127.0.0.1", 0))
@@ -225,8 +230,15 @@ def _tls_errors(after_hello: bytes) -> tuple[str, list[str]]:
             except OSError:
                 return
             with connection:
+                if reset == "unread":  # closed with the ClientHello unread: the kernel resets
+                    select.select([connection], [], [], 5)
+                    continue
                 connection.recv(65536)  # the ClientHello
-                if after_hello:
+                if reset:  # no lingering: a reset, not an orderly end
+                    connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                elif after_hello:
                     connection.sendall(after_hello)
 
     threading.Thread(target=serve, daemon=True).start()
@@ -246,11 +258,45 @@ def test_a_tls_handshake_the_server_closes_is_a_tls_error_in_both_runners():
     """urllib3 reads an end of the connection inside a TLS handshake as a TLS error
     (``SSLEOFError``); aiohttp called it a lost connection."""
     url, said = _tls_errors(b"")
-    assert (
-        said
-        == [f"GET {url}: the TLS handshake failed (the other end closed the connection inside it)"]
-        * 2
-    )
+    assert said == [f"GET {url}: {TLS_CUT_TEXT}"] * 2
+
+
+@pytest.mark.parametrize("reset", ["read", "unread"])
+def test_a_tls_handshake_the_server_resets_is_the_same_tls_error_in_both_runners(reset: str):
+    """A reset inside a TLS handshake: urllib3 called it a connection aborted (or, racing the
+    reset, an ``SSLEOFError``), aiohttp a connection it could not make; both runners say now
+    what they say of a handshake the other end closes."""
+    url, said = _tls_errors(b"", reset=reset)
+    assert said == [f"GET {url}: {TLS_CUT_TEXT}"] * 2
+
+
+def test_a_tls_handshake_reset_through_a_tunnel_is_a_tls_error_in_both_runners(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A proxy makes the tunnel, then the connection is reset while the handshake goes through
+    it: the same ``SSLError`` from both runners (not a refused tunnel, not a lost connection)."""
+    url = "https://job-api.invalid/jobs/3"
+    monkeypatch.setenv("HTTPS_PROXY", raw_server.url())
+    said = []
+    for runner in ("sync", "async"):
+        raw_server.script(RawReply(reason=b"Connection established", close=True, reset=True))
+        with pytest.raises(requests.exceptions.SSLError) as raised:
+            run_in(runner, url, UNTIL, timeout=5, max_retries=1)
+        said.append(str(raised.value))
+    assert said == [f"GET {url}: {TLS_CUT_TEXT}"] * 2
+
+
+def test_a_reset_before_any_tunnel_is_no_tls_error(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A proxy that resets the connection instead of answering ``CONNECT``: no TLS handshake
+    began, so neither runner calls it a TLS error."""
+    monkeypatch.setenv("HTTPS_PROXY", raw_server.url())
+    ended = []
+    for runner in ("sync", "async"):
+        raw_server.script(RawReply(drop=True, reset=True))
+        ended.append(_end(runner, "https://job-api.invalid/jobs/3"))
+    assert ended[0] == ended[1] != "SSLError", ended
 
 
 @pytest.mark.parametrize("given_as", ["header", "HTTPProxyAuth"])
