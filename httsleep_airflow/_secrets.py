@@ -232,7 +232,9 @@ def covered(value: str, secrets: tuple[str, ...]) -> bool:
 def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
     """The values of headers whose names look secret (or are named in ``extra``), with the
     credentials after an ``Authorization`` scheme (``Token <key>``: the key alone), and
-    inside a ``Basic`` value (``basic_secrets``)."""
+    inside a ``Basic`` value (``basic_secrets``); of a ``Digest`` answer, its ``response``
+    hash alone (the password's; the login, realm, nonce and path beside it are no secret, and
+    a secret made of them hid their words wherever a server echoed them)."""
     if not isinstance(headers, Mapping):
         return []
     marked = frozenset(name.lower() for name in extra)
@@ -240,11 +242,20 @@ def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
     for name, value in headers.items():
         if value and is_secret_name(name, marked):
             text = _text(value)
+            authorization = header_name(name) in _AUTHORIZATION
+            signed = _DIGEST_RESPONSE.match(text) if authorization else None
+            if signed is not None:
+                found.append(signed.group(1))
+                continue
             found += [text, *_basic_value_secrets(text)]
-            scheme = _SCHEMED.fullmatch(text) if header_name(name) in _AUTHORIZATION else None
+            scheme = _SCHEMED.fullmatch(text) if authorization else None
             if scheme is not None:
                 found.append(scheme.group(1))
     return found
+
+
+#: A ``Digest`` answer and its ``response`` hash (requests writes it quoted).
+_DIGEST_RESPONSE = re.compile(r'\s*digest\s.*?\bresponse\s*=\s*"?([^",\s]+)', re.IGNORECASE)
 
 
 def _query_pairs(query: str) -> Iterator[tuple[str, str]]:

@@ -1244,6 +1244,10 @@ class Plan:
                 f"{type(given).__name__}"
             )
         self._label: str | None = None  # described when first needed (``label``)
+        # what ``_learn`` was given, and the secrets it was added to (set when it first is)
+        self._learned: tuple[str, ...] = ()
+        self._learned_into: tuple[str, ...] | None = None
+        self._unlearned: tuple[str, ...] = ()
         self.secrets = tidy(
             [
                 *request_secrets(self.request, secret_headers=self.secret_headers),
@@ -1361,6 +1365,21 @@ class Plan:
                 limit=limit,
             )
 
+    def _learn(self, sent: list[str]) -> None:
+        """Secrets a request sent that the plan did not know (``sent``: credentials as sent,
+        ``secret_header_values``): secrets from now on. What it sends stays a secret, and of
+        what it sent before and no longer sends, the last ``LEARNED_KEPT`` values: a token that
+        changes on every request does not grow the secrets without end."""
+        # "Bearer <token>" of a known token is known: redacted as "Bearer ***" in both runners
+        if all(covered(value, self.secrets) for value in sent):
+            return
+        if self.secrets is not self._learned_into:  # set elsewhere since: the new base
+            self._unlearned = self.secrets
+        # what this request sent, and the latest of what earlier ones sent and this one not
+        older = [value for value in self._learned if value not in sent][-LEARNED_KEPT:]
+        self._learned = (*older, *dict.fromkeys(sent))
+        self.secrets = self._learned_into = joined(self._unlearned, tidy(self._learned))
+
     def poller(
         self, *, attempts_made: int = 0, deadline: float | None = None, **options: Any
     ) -> Poller:
@@ -1446,9 +1465,6 @@ class HttSleeper(Plan):
         self._sleep = sleep or time.sleep  # looked up now, so that a patched time.sleep applies
         self._send_options: dict[str, Any] | None = None
         self._wire: tuple[requests.Session | None, requests.Request] = (None, self.request)
-        # what ``_learn_sent`` found on the wire, and the secrets it was added to
-        self._learned: tuple[str, ...] = ()
-        self._unlearned = self._learned_into = self.secrets
 
     @property
     def session(self) -> requests.Session:
@@ -1582,25 +1598,15 @@ class HttSleeper(Plan):
 
     def _learn_sent(self, prepared: requests.PreparedRequest) -> None:
         """What an auth of the caller's put on this request (``Token <key>``, an API key header
-        or query parameter, a token it refreshes or a signature it makes per request): secrets
-        from now on, as the known auths' are (those, the aiohttp runner's too, hold a known
-        secret). What it sends stays a secret, and of what it sent before and no longer sends, the
-        last ``LEARNED_KEPT`` values: a token that changes on every request does not grow the
-        secrets without end."""
+        or query parameter, a token it refreshes or a signature it makes per request, a Digest
+        answer's hash): secrets from now on (``_learn``), as the known auths' are (those hold a
+        known secret; the aiohttp runner learns the Digest answers it makes)."""
         # its Cookie is the caller's cookies (known) and the server's own, as in the aiohttp
-        # runner, which learns nothing from the wire
+        # runner, which learns nothing else from the wire
         headers = {k: v for k, v in prepared.headers.items() if k.lower() != "cookie"}
         sent = secret_header_values(headers, self.secret_headers)
         sent += secret_query_values(prepared.url)
-        # "Bearer <token>" of a known token is known: redacted as "Bearer ***" in both runners
-        if all(covered(value, self.secrets) for value in sent):
-            return
-        if self.secrets is not self._learned_into:  # set elsewhere since: the new base
-            self._unlearned = self.secrets
-        # what this request sent, and the latest of what earlier ones sent and this one not
-        older = [value for value in self._learned if value not in sent][-LEARNED_KEPT:]
-        self._learned = (*older, *dict.fromkeys(sent))
-        self.secrets = self._learned_into = joined(self._unlearned, tidy(self._learned))
+        self._learn(sent)
 
     def _send(
         self,
