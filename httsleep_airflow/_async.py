@@ -91,7 +91,7 @@ from httsleep_airflow._http import (
     without_proxy_authorization,
     worded,
 )
-from httsleep_airflow._secrets import basic_secrets, causes, scrub, secret_header_values, tidy
+from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
 from httsleep_airflow._sync import (
     MISSING,
     BearerAuth,
@@ -275,15 +275,13 @@ class _Digest:
     requests runner answers it; the answer to the last challenge on a later request is sent
     by ``AsyncHttSleeper._exchange`` (``DigestAuth.preemptive``), as requests prepares it."""
 
-    __slots__ = ("_auth", "cookie", "learn")
+    __slots__ = ("_auth", "cookie")
 
     def __init__(self, auth: DigestAuth) -> None:
         self._auth = auth
         #: the ``Cookie`` for an answer, given the challenge's URL and header lines (set by the
         #: sleeper: it keeps the challenge's cookies first, as requests does for its answer)
         self.cookie: Callable[[str, list[tuple[str, str]]], Awaitable[str | None]] | None = None
-        #: given each answer (set by the sleeper: its hash is a secret from then on)
-        self.learn: Callable[[str], None] | None = None
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -300,8 +298,6 @@ class _Digest:
             return response
         cookie = await self.cookie(url, _headers(response.raw_headers)) if self.cookie else None
         response.close()  # its body not read, as the requests runner
-        if self.learn is not None:
-            self.learn(header)
         request.headers["Authorization"] = header
         if cookie:
             request.headers["Cookie"] = cookie
@@ -1295,7 +1291,6 @@ class AsyncHttSleeper(Plan):
         for middleware in self._middlewares or ():
             if isinstance(middleware, _Digest):
                 middleware.cookie = self._challenge_cookie
-                middleware.learn = self._learn_answer
         # made at the first Set-Cookie; the same cookie policy as requests (IP hosts included)
         self._jar: RequestsCookieJar | None = None
         self._proxies: Mapping[str, str] | None = dict(proxies) if proxies else None  # most
@@ -1440,7 +1435,6 @@ class AsyncHttSleeper(Plan):
         if self._digest is not None:  # as requests prepares a request: the last challenge's
             answer = self._digest.preemptive(method, url)  # answer, on each hop in the origin
             if answer:
-                self._learn_answer(answer)
                 headers = {**headers, "Authorization": answer}
         middlewares = self._middlewares
         hops, left_origin = 0, False
@@ -1552,11 +1546,6 @@ class AsyncHttSleeper(Plan):
                 if cookie:
                     headers["Cookie"] = cookie
 
-    def _learn_answer(self, header: str) -> None:
-        """A Digest answer this runner made: its hash a secret from now on, as the requests
-        runner learns it from the request it sent (``HttSleeper._learn_sent``)."""
-        self._learn(secret_header_values({"Authorization": header}))
-
     async def _challenge_cookie(self, url: str, pairs: list[tuple[str, str]]) -> str | None:
         """The ``Cookie`` for the answer to a Digest challenge at ``url`` whose header lines are
         ``pairs``: its cookies kept first, as requests keeps them for its answer (long ones in
@@ -1659,7 +1648,6 @@ class AsyncHttSleeper(Plan):
                 outcome: requests.Response | Exception = await self.send_once(budget)
             except Exception as exc:
                 outcome = exc
-            poller.secrets = self.secrets  # with those the request learned (a Digest answer's)
             if self._offload(outcome):
                 await aside(
                     poller.receive, outcome, self._clock(), user_code=self.rules.has_callback

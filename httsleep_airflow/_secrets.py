@@ -232,9 +232,9 @@ def covered(value: str, secrets: tuple[str, ...]) -> bool:
 def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
     """The values of headers whose names look secret (or are named in ``extra``), with the
     credentials after an ``Authorization`` scheme (``Token <key>``: the key alone), and
-    inside a ``Basic`` value (``basic_secrets``); of a ``Digest`` answer, its ``response``
-    hash alone (the password's; the login, realm, nonce and path beside it are no secret, and
-    a secret made of them hid their words wherever a server echoed them)."""
+    inside a ``Basic`` value (``basic_secrets``); none of a ``Digest`` answer (its hash is
+    masked wherever it shows, ``mask_url_parts``: its login, realm, nonce and path are no
+    secret, and a secret made of them hid their words wherever a server echoed them)."""
     if not isinstance(headers, Mapping):
         return []
     marked = frozenset(name.lower() for name in extra)
@@ -243,9 +243,7 @@ def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
         if value and is_secret_name(name, marked):
             text = _text(value)
             authorization = header_name(name) in _AUTHORIZATION
-            signed = _DIGEST_RESPONSE.match(text) if authorization else None
-            if signed is not None:
-                found.append(signed.group(1))
+            if authorization and _DIGEST_SCHEME.match(text):
                 continue
             found += [text, *_basic_value_secrets(text)]
             scheme = _SCHEMED.fullmatch(text) if authorization else None
@@ -254,8 +252,8 @@ def secret_header_values(headers: Any, extra: Iterable[str] = ()) -> list[str]:
     return found
 
 
-#: A ``Digest`` answer and its ``response`` hash (requests writes it quoted).
-_DIGEST_RESPONSE = re.compile(r'\s*digest\s.*?\bresponse\s*=\s*"?([^",\s]+)', re.IGNORECASE)
+#: A ``Digest`` answer.
+_DIGEST_SCHEME = re.compile(r"\s*digest\s", re.IGNORECASE)
 
 
 def _query_pairs(query: str) -> Iterator[tuple[str, str]]:
@@ -604,6 +602,13 @@ RUN_LENGTH = 8
 RUN_SCAN_LIMIT = 64 * 1024
 
 
+#: A Digest answer's ``response`` field and its hash (hex of MD5 to SHA-512, either case),
+#: quoted or not, its quote escaped or not (an answer echoed inside JSON).
+_DIGEST_HASH = re.compile(
+    r"""(\bresponse=(?:\\*["'])?)[0-9a-f]{32,128}(?![0-9a-z])""", re.IGNORECASE
+)
+
+
 def _mask_userinfo(match: re.Match[str]) -> str:
     login, password = match.group(1), match.group(2)
     if password:
@@ -613,10 +618,12 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 def mask_url_parts(text: str) -> str:
     """``text`` with every URL's user-info credential (its password, or its login when it has
-    none) and secret-looking parameters (``is_secret_parameter``) as ``***``."""
+    none) and secret-looking parameters (``is_secret_parameter``) as ``***``, and a Digest
+    answer's ``response`` hash (made from the password: a server may echo the answer)."""
     if "@" in text:
         text = _USERINFO.sub(_mask_userinfo, text)
     if "=" in text:
+        text = _DIGEST_HASH.sub(rf"\g<1>{MASK}", text)
         text = _PARAMETER.sub(
             lambda m: (
                 f"{m.group(1)}{m.group(2)}={MASK}"

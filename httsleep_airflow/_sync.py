@@ -550,6 +550,10 @@ class _TLSConnection(urllib3.connection.HTTPSConnection):
         self._handshaking = True
         return sock
 
+    def _connect_tls_proxy(self, hostname: str, sock: Any) -> Any:
+        self._handshaking = False  # an https proxy's own handshake: the proxy's error, as the
+        return super()._connect_tls_proxy(hostname, sock)  # aiohttp runner's (and requests')
+
     def _tunnel(self) -> None:  # CONNECT through a proxy, its answer read as a response's
         self.response_class = _TunnelAnswer
         self._handshaking = False
@@ -1598,11 +1602,11 @@ class HttSleeper(Plan):
 
     def _learn_sent(self, prepared: requests.PreparedRequest) -> None:
         """What an auth of the caller's put on this request (``Token <key>``, an API key header
-        or query parameter, a token it refreshes or a signature it makes per request, a Digest
-        answer's hash): secrets from now on (``_learn``), as the known auths' are (those hold a
-        known secret; the aiohttp runner learns the Digest answers it makes)."""
+        or query parameter, a token it refreshes or a signature it makes per request): secrets
+        from now on (``_learn``), as the known auths' are (those, the aiohttp runner's too, hold
+        a known secret; a Digest answer holds none: its hash is masked wherever it shows)."""
         # its Cookie is the caller's cookies (known) and the server's own, as in the aiohttp
-        # runner, which learns nothing else from the wire
+        # runner, which learns nothing from the wire
         headers = {k: v for k, v in prepared.headers.items() if k.lower() != "cookie"}
         sent = secret_header_values(headers, self.secret_headers)
         sent += secret_query_values(prepared.url)

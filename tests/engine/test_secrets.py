@@ -6,6 +6,7 @@ import base64
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -1084,3 +1085,56 @@ def test_one_string_given_as_secrets_is_one_secret():
         "own-secret-777"
         in HttSleeper("http://h/x", {"status_code": 200}, secrets="own-secret-777").secrets
     )
+
+
+@given(
+    digest=st.text("0123456789abcdefABCDEF", min_size=32, max_size=128),
+    quote=st.sampled_from(['"', "'", '\\"', '\\\\\\"', ""]),
+    word=st.sampled_from(["response", "RESPONSE", "Response"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_digest_answers_hash_is_masked_wherever_it_shows(digest: str, quote: str, word: str):
+    """A Digest answer's ``response`` hash (MD5 to SHA-512 hex, either case), quoted, escaped
+    (an answer echoed in JSON) or bare, is masked in every message; the answer's other fields
+    and a ``response=`` that holds no hash are shown."""
+    text = (
+        f"seen: Digest username={quote}ann{quote}, uri={quote}/job?response=ready{quote}, "
+        f"{word}={quote}{digest}{quote}, nc=00000001"
+    )
+    shown = redact(text, ())
+    assert digest not in shown and digest[:8] not in shown
+    assert f"{word}={quote}***{quote}" in shown
+    assert "username=" in shown and "/job?response=ready" in shown and "nc=00000001" in shown
+
+
+def test_digest_answers_are_not_learned_as_secrets(server: Any) -> None:
+    """Neither runner adds a Digest answer to its secrets (its hash is masked by its shape):
+    a new answer every poll would make redaction's patterns again on every poll (on the
+    triggerer's loop, the whole request's secrets with them)."""
+    import asyncio
+
+    from httsleep_airflow._async import AsyncHttSleeper
+    from tests.scripted_server import Reply
+
+    challenge = {"WWW-Authenticate": 'Digest realm="api", nonce="n-1", qop="auth"'}
+    request = requests.Request("GET", server.url("/job"), auth=HTTPDigestAuth("ann", "pw-1234567"))
+    until = {"status_code": 299}
+    server.script(Reply(401, "", challenge), Reply())
+    sync = HttSleeper(request, until, max_retries=3, polling_interval=0)
+    before = sync.secrets
+    with pytest.raises(RetriesExhausted):
+        sync.run()
+    assert sync.secrets is before
+
+    async def run() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        async with AsyncHttSleeper(request, until, max_retries=3, polling_interval=0) as sleeper:
+            before = sleeper.secrets
+            with pytest.raises(RetriesExhausted):
+                await sleeper.run()
+            return before, sleeper.secrets
+
+    server.script(Reply(401, "", challenge), Reply())
+    before, after = asyncio.run(run())
+    assert after is before
+    sent = [r.headers.get("Authorization", "")[:6] for r in server.received]
+    assert sent == ["", "Digest", "Digest", "Digest"]

@@ -248,13 +248,18 @@ def test_a_challenges_long_set_cookie_lines_are_read_off_the_loop(
     assert threads and threading.main_thread().name not in threads, threads
 
 
+@pytest.mark.parametrize(
+    ("path", "realm"),
+    [("/job", "api"), ("/job?response=ready", "api"), ("/job", "x response=running")],
+)
 def test_a_digest_answer_echoed_back_shows_all_but_its_hash_alike(
-    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, path: str, realm: str
 ):
     """A server that echoes the ``Authorization`` it got: the answer's hash (made from the
-    password) is redacted, the rest of it shown, the same in both runners. The requests runner
-    learned the whole header as a secret, and its runs hid ordinary words elsewhere in the
-    message (``last***``); the aiohttp runner showed the hash."""
+    password) is masked, the rest of it shown, the same in both runners, whatever else says
+    ``response=`` (a query, a realm the server chose). The requests runner learned the whole
+    header as a secret, and its runs hid ordinary words elsewhere in the message
+    (``last***``); the aiohttp runner showed the hash."""
     record = server._record
 
     def echo(received: Any) -> Reply:
@@ -265,19 +270,19 @@ def test_a_digest_answer_echoed_back_shows_all_but_its_hash_alike(
         return Reply(body={"status": "RUNNING", "seen": seen})
 
     monkeypatch.setattr(server, "_record", echo)
-    challenge = 'Digest realm="api", nonce="nonce-abcdef-123456", qop="auth", opaque="op-98765"'
+    challenge = f'Digest realm="{realm}", nonce="nonce-abcdef-123456", qop="auth", opaque="o-98"'
     said, hashes = [], []
     for runner in ("sync", "async"):
         server.script(Reply(401, "", {"WWW-Authenticate": challenge}), Reply())
-        kind, message = _outcome(runner, server.url("/job"))
+        kind, message = _outcome(runner, server.url(path))
         assert kind == "RetriesExhausted", (runner, message)
         hashes += [
-            re.search(r'response="(\w+)"', r.headers["Authorization"]).group(1)  # type: ignore[union-attr]
+            re.search(r', response="(\w+)"', r.headers["Authorization"]).group(1)  # type: ignore[union-attr]
             for r in server.received[1:]
         ]
         said.append(re.sub(r'cnonce=\\"\w+', "cnonce=…", message))  # random, cut short
     assert len(hashes) == 8
     assert not any(value in text for value in hashes for text in said), said
     assert said[0] == said[1], said
-    assert 'response=\\"***\\"' in said[0] and "last response" in said[0], said
-    assert 'username=\\"ann\\", realm=\\"api' in said[0], said
+    assert 'response=\\"***\\"' in said[0] and "last response: 200" in said[0], said
+    assert f'username=\\"ann\\", realm=\\"{realm}\\"' in said[0], said

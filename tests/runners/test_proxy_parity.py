@@ -211,11 +211,11 @@ def test_what_stalls_once_connected_is_a_read_timeout_in_both_runners(
     assert ended == ["ReadTimeout", "ReadTimeout"]
 
 
-def _tls_errors(after_hello: bytes, *, reset: str = "") -> tuple[str, list[str]]:
-    """A TLS server's URL, and the ``SSLError`` text each runner raised polling it, when the
-    server reads the ClientHello and then sends ``after_hello`` (nothing: it closes); with
-    ``reset``, it resets the connection instead of closing it, once it has read the ClientHello
-    (``"read"``) or with it unread (``"unread"``)."""
+def _handshake_server(after_hello: bytes = b"", *, reset: str = "") -> Any:
+    """A listening socket that reads each connection's ClientHello and then sends
+    ``after_hello`` (nothing: it closes); with ``reset``, it resets the connection instead of
+    closing it, once it has read the ClientHello (``"read"``) or with it unread
+    (``"unread"``). Close it to stop it."""
     import select
     import socket
     import struct
@@ -242,6 +242,13 @@ def _tls_errors(after_hello: bytes, *, reset: str = "") -> tuple[str, list[str]]
                     connection.sendall(after_hello)
 
     threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def _tls_errors(after_hello: bytes, *, reset: str = "") -> tuple[str, list[str]]:
+    """A TLS server's URL, and the ``SSLError`` text each runner raised polling it
+    (``_handshake_server``)."""
+    listener = _handshake_server(after_hello, reset=reset)
     url = f"https://127.0.0.1:{listener.getsockname()[1]}/jobs/3"
     said = []
     try:
@@ -297,6 +304,24 @@ def test_a_reset_before_any_tunnel_is_no_tls_error(
         raw_server.script(RawReply(drop=True, reset=True))
         ended.append(_end(runner, "https://job-api.invalid/jobs/3"))
     assert ended[0] == ended[1] != "SSLError", ended
+
+
+def test_an_https_proxys_own_handshake_reset_is_no_tls_error_of_the_origin(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A reset inside the TLS handshake with an ``https://`` proxy is the proxy's failure: no
+    runner calls it the origin's TLS handshake, nor names a class of its own."""
+    listener = _handshake_server(reset="read")
+    monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{listener.getsockname()[1]}")
+    said = []
+    try:
+        for runner in ("sync", "async"):
+            with pytest.raises(requests.exceptions.RequestException) as raised:
+                run_in(runner, "https://job-api.invalid/jobs/3", UNTIL, timeout=5, max_retries=1)
+            said.append(f"{type(raised.value).__name__}: {raised.value}")
+    finally:
+        listener.close()
+    assert not any(TLS_CUT_TEXT in text or "_HandshakeCut" in text for text in said), said
 
 
 @pytest.mark.parametrize("given_as", ["header", "HTTPProxyAuth"])
