@@ -1171,10 +1171,15 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 def stale_connection_cause(error: BaseException) -> bool:
     """Whether ``error`` is a connection closed before any byte of answer: most often a
     kept-alive one the server closed after its last response without saying
-    ``Connection: close`` (whether a client notices that before sending is a race)."""
+    ``Connection: close`` (whether a client notices that before sending is a race). A TLS
+    handshake that failed is none: its connection was a new one (urllib3 reads a close inside
+    it as a TLS error, aiohttp a reset as well as a close)."""
+    found = list(causes(error))
+    if any(isinstance(cause, ssl.SSLError | requests.exceptions.SSLError) for cause in found):
+        return False
     return any(
         isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
-        for cause in causes(error)
+        for cause in found
     )
 
 

@@ -211,11 +211,14 @@ def test_what_stalls_once_connected_is_a_read_timeout_in_both_runners(
     assert ended == ["ReadTimeout", "ReadTimeout"]
 
 
-def _handshake_server(after_hello: bytes = b"", *, reset: str = "") -> Any:
+def _handshake_server(
+    after_hello: bytes = b"", *, reset: str = "", accepted: list[int] | None = None
+) -> Any:
     """A listening socket that reads each connection's ClientHello and then sends
     ``after_hello`` (nothing: it closes); with ``reset``, it resets the connection instead of
     closing it, once it has read the ClientHello (``"read"``) or with it unread
-    (``"unread"``). Close it to stop it."""
+    (``"unread"``). Each connection it takes is counted in ``accepted``. Close it to stop
+    it."""
     import select
     import socket
     import struct
@@ -229,6 +232,8 @@ def _handshake_server(after_hello: bytes = b"", *, reset: str = "") -> Any:
                 connection, _ = listener.accept()
             except OSError:
                 return
+            if accepted is not None:
+                accepted.append(1)
             with connection:
                 if reset == "unread":  # closed with the ClientHello unread: the kernel resets
                     select.select([connection], [], [], 5)
@@ -247,15 +252,19 @@ def _handshake_server(after_hello: bytes = b"", *, reset: str = "") -> Any:
 
 def _tls_errors(after_hello: bytes, *, reset: str = "") -> tuple[str, list[str]]:
     """A TLS server's URL, and the ``SSLError`` text each runner raised polling it
-    (``_handshake_server``)."""
-    listener = _handshake_server(after_hello, reset=reset)
+    (``_handshake_server``), each on one connection (a handshake that failed is no stale
+    connection: the request is not sent again)."""
+    accepted: list[int] = []
+    listener = _handshake_server(after_hello, reset=reset, accepted=accepted)
     url = f"https://127.0.0.1:{listener.getsockname()[1]}/jobs/3"
     said = []
     try:
         for runner in ("sync", "async"):  # the class and the words
+            before = len(accepted)
             with pytest.raises(requests.exceptions.SSLError) as raised:
                 run_in(runner, url, UNTIL, timeout=5, max_retries=1)
             said.append(str(raised.value))
+            assert len(accepted) - before == 1, (runner, said)
     finally:
         listener.close()
     return url, said
