@@ -530,8 +530,8 @@ class _HandshakeCut(urllib3.exceptions.SSLError):
 
 class _TLSConnection(urllib3.connection.HTTPSConnection):
     response_class = _FinalResponse
-    #: Whether what ``connect`` does now is a TLS handshake (with the origin or an https proxy):
-    #: once the TCP connection is made, and not while a proxy is asked for a tunnel.
+    #: Whether what ``connect`` does now is the origin's TLS handshake: once the TCP connection
+    #: is made, and neither while a proxy is asked for a tunnel nor in an https proxy's own.
     _handshaking = False
 
     def connect(self) -> None:
