@@ -1248,10 +1248,6 @@ class Plan:
                 f"{type(given).__name__}"
             )
         self._label: str | None = None  # described when first needed (``label``)
-        # what ``_learn`` was given, and the secrets it was added to (set when it first is)
-        self._learned: tuple[str, ...] = ()
-        self._learned_into: tuple[str, ...] | None = None
-        self._unlearned: tuple[str, ...] = ()
         self.secrets = tidy(
             [
                 *request_secrets(self.request, secret_headers=self.secret_headers),
@@ -1369,21 +1365,6 @@ class Plan:
                 limit=limit,
             )
 
-    def _learn(self, sent: list[str]) -> None:
-        """Secrets a request sent that the plan did not know (``sent``: credentials as sent,
-        ``secret_header_values``): secrets from now on. What it sends stays a secret, and of
-        what it sent before and no longer sends, the last ``LEARNED_KEPT`` values: a token that
-        changes on every request does not grow the secrets without end."""
-        # "Bearer <token>" of a known token is known: redacted as "Bearer ***" in both runners
-        if all(covered(value, self.secrets) for value in sent):
-            return
-        if self.secrets is not self._learned_into:  # set elsewhere since: the new base
-            self._unlearned = self.secrets
-        # what this request sent, and the latest of what earlier ones sent and this one not
-        older = [value for value in self._learned if value not in sent][-LEARNED_KEPT:]
-        self._learned = (*older, *dict.fromkeys(sent))
-        self.secrets = self._learned_into = joined(self._unlearned, tidy(self._learned))
-
     def poller(
         self, *, attempts_made: int = 0, deadline: float | None = None, **options: Any
     ) -> Poller:
@@ -1469,6 +1450,9 @@ class HttSleeper(Plan):
         self._sleep = sleep or time.sleep  # looked up now, so that a patched time.sleep applies
         self._send_options: dict[str, Any] | None = None
         self._wire: tuple[requests.Session | None, requests.Request] = (None, self.request)
+        # what ``_learn`` was given, and the secrets it was added to
+        self._learned: tuple[str, ...] = ()
+        self._unlearned = self._learned_into = self.secrets
 
     @property
     def session(self) -> requests.Session:
@@ -1611,6 +1595,21 @@ class HttSleeper(Plan):
         sent = secret_header_values(headers, self.secret_headers)
         sent += secret_query_values(prepared.url)
         self._learn(sent)
+
+    def _learn(self, sent: list[str]) -> None:
+        """Secrets a request sent that the plan did not know (``sent``: credentials as sent,
+        ``secret_header_values``): secrets from now on. What it sends stays a secret, and of
+        what it sent before and no longer sends, the last ``LEARNED_KEPT`` values: a token that
+        changes on every request does not grow the secrets without end."""
+        # "Bearer <token>" of a known token is known: redacted as "Bearer ***" in both runners
+        if all(covered(value, self.secrets) for value in sent):
+            return
+        if self.secrets is not self._learned_into:  # set elsewhere since: the new base
+            self._unlearned = self.secrets
+        # what this request sent, and the latest of what earlier ones sent and this one not
+        older = [value for value in self._learned if value not in sent][-LEARNED_KEPT:]
+        self._learned = (*older, *dict.fromkeys(sent))
+        self.secrets = self._learned_into = joined(self._unlearned, tidy(self._learned))
 
     def _send(
         self,
