@@ -397,7 +397,8 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
     if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
         return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
-    if _closed_before_answering(error):
+    if _closed_before_answering(error) or stale_connection_cause(error):  # a reset before any
+        # byte of answer too (a server that closes with the request unread resets it)
         return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
     if isinstance(error, aiohttp.ClientConnectorError) and not isinstance(
         error, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError
@@ -1463,7 +1464,7 @@ class AsyncHttSleeper(Plan):
             if target is None:
                 target = _wire_url(url)
             try:
-                response = await self._client().request(
+                response: aiohttp.ClientResponse | None = await self._client().request(
                     method, target, data=body, headers=sent, **options
                 )
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
@@ -1473,6 +1474,9 @@ class AsyncHttSleeper(Plan):
                 stale = _closed_before_answering(exc) or stale_connection_cause(exc)
                 if method not in IDEMPOTENT_METHODS or not stale:
                     raise
+                response = None
+            if response is None:  # sent again outside the handler: what the second try
+                # raises is its own failure, not chained to the first (each runner words it)
                 response = await self._client().request(
                     method, target, data=body, headers=sent, **options
                 )

@@ -224,6 +224,9 @@ def translate_error(
         for cause in causes(error)
     ):
         return BodyDropped(BODY_DROPPED_TEXT)  # each runner's library words it its own way
+    if stale_connection_cause(error):  # reset before any byte of answer (a server that closes
+        # with the request unread resets it): the words of a close, as the shared rule says
+        return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
     if isinstance(error, requests.exceptions.ProxyError) and any(
         isinstance(cause, ConnectionResetError | ConnectionAbortedError | BrokenPipeError)
         for cause in causes(error)
@@ -1552,13 +1555,18 @@ class HttSleeper(Plan):
         while True:
             timeout = self._timeout_until(deadline)
             try:
-                response = self._send(prepared, timeout, left_origin, proxies)
+                response: requests.Response | None = self._send(
+                    prepared, timeout, left_origin, proxies
+                )
             except requests.exceptions.ConnectionError as exc:
                 # closed before any byte of answer: most often a kept-alive connection the
                 # server closed after its last answer; sent once more, on a new connection
                 # (the same rule as the aiohttp runner)
                 if prepared.method not in IDEMPOTENT_METHODS or not stale_connection_cause(exc):
                     raise
+                response = None
+            if response is None:  # sent again outside the handler: what the second try
+                # raises is its own failure, not chained to the first (each runner words it)
                 response = self._send(prepared, self._timeout_until(deadline), left_origin, proxies)
             if response.request is not prepared and response.request is not None:
                 self._learn_sent(response.request)  # sent again by a hook (an auth's 401 retry)

@@ -171,14 +171,17 @@ def replies(draw: Any) -> RawReply:
         return RawReply(status=status, headers=coded, interim=draw(BEFORE_HEAD))
     # (read timeouts are scenario rows: a generated stall would race a busy machine's clock)
     trouble = draw(st.sampled_from(["none"] * 16 + ["cut", "close", "drop", "no-length"] * 2))
+    cut = trouble == "cut" and bool(body)
     return RawReply(
         status=status,
         body=body,
         headers=headers,
         chunks=draw(st.sampled_from([0, 0, 0, 1, 5])),
-        cut=draw(st.integers(0, max(0, len(body) - 1))) if trouble == "cut" and body else None,
+        cut=draw(st.integers(0, max(0, len(body) - 1))) if cut else None,
         close=trouble == "close",
         drop=trouble == "drop",
+        # a close with a reset instead: where a body is cut, or no answer comes at all
+        reset=(cut or trouble == "drop") and draw(st.booleans()),
         content_length=trouble != "no-length",
         interim=draw(BEFORE_HEAD),
     )

@@ -552,6 +552,45 @@ def test_a_reset_inside_the_body_is_a_dropped_body_in_both_runners(
     assert _alike(raw_server, reply) == "BodyDropped"
 
 
+_RESET = RawReply(drop=True, reset=True)  # the request read, then a reset: no byte of answer
+_SECOND_TRIES = {
+    "a reset": _RESET,
+    "a close": RawReply(drop=True),
+    "a cut status line": RawReply(raw=b"HTTP/1.1 2"),
+    "a cut head": RawReply(raw=b"HTTP/1.1 200 OK\r\nContent-Le"),
+    "a cut body": RawReply(raw=b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", reset=True),
+    "an answer": RawReply(body=b'{"status": "DONE"}'),
+}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("second", list(_SECOND_TRIES), ids=list(_SECOND_TRIES))
+@pytest.mark.parametrize("first", ["a reset", "a close"])
+def test_a_reset_before_any_answer_is_a_close_without_answering_in_both_runners(
+    raw_server: RawServer, first: str, second: str, method: str
+):
+    """A server that closes with the request unread resets the connection (whether it read
+    it first is a race): worded as a close without an answer, sent again once as one (GET),
+    and what the second try meets is worded by itself, not by the first's failure."""
+    request = requests.Request(
+        method, raw_server.url("/r"), data=b"x" if method == "POST" else None
+    )
+    ends, counts = [], []
+    for runner in ("sync", "async"):
+        raw_server.script(_SECOND_TRIES[first], _SECOND_TRIES[second])
+        before = len(raw_server.received)
+        try:
+            end: Any = run_in(runner, request, UNTIL, timeout=5, max_retries=1).json()
+        except Exception as exc:
+            end = (type(exc).__name__, str(exc))
+        ends.append(end)
+        counts.append(len(raw_server.received) - before)
+    assert ends[0] == ends[1]
+    assert counts == [2, 2] if method == "GET" else [1, 1]
+    if method == "POST" or second in ("a reset", "a close"):
+        assert ends[0] == ("ConnectionError", "the server closed the connection without answering")
+
+
 @pytest.mark.parametrize(
     "body",
     [

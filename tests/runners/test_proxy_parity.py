@@ -315,6 +315,30 @@ def test_a_reset_before_any_tunnel_is_no_tls_error(
     assert ended[0] == ended[1] != "SSLError", ended
 
 
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("HTTP_PROXY", "http://job-api.invalid/jobs/3"),
+        ("HTTPS_PROXY", "https://job-api.invalid/jobs/3"),
+    ],
+)
+def test_a_proxy_that_resets_before_answering_is_worded_alike(
+    raw_server: RawServer, monkeypatch: pytest.MonkeyPatch, variable: str, url: str
+):
+    """A proxy that reads the request (or ``CONNECT``) and resets: a close without an answer
+    in both runners, sent again once as one (urllib3's pool and proxy words, a class of the
+    runner's own among them, stay out of it)."""
+    monkeypatch.setenv(variable, raw_server.url())
+    said = []
+    for runner in ("sync", "async"):
+        raw_server.script(*[RawReply(drop=True, reset=True)] * 2)
+        with pytest.raises(requests.exceptions.ConnectionError) as raised:
+            run_in(runner, url, UNTIL, timeout=5, max_retries=1)
+        said.append(str(raised.value))
+        assert len(raw_server.received) == 2
+    assert said == ["the server closed the connection without answering"] * 2
+
+
 def test_an_https_proxys_own_handshake_reset_is_no_tls_error_of_the_origin(
     monkeypatch: pytest.MonkeyPatch,
 ):
