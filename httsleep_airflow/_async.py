@@ -85,6 +85,7 @@ from httsleep_airflow._http import (
     stale_connection_cause,
     store_cookies,
     text_encoding,
+    tls_cause,
     tls_context_of,
     tls_failure,
     tunnel_refusal,
@@ -412,7 +413,9 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
     refused = tunnel_refusal(error)
     if refused is not None:  # both runners' words for each
         return requests.exceptions.ProxyError(scrub(refused, secrets, 300))
-    if isinstance(error, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError):
+    if isinstance(error, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError) or (
+        isinstance(error, aiohttp.ClientOSError) and tls_cause(error)
+    ):  # the second: an alert after the handshake (TLS 1.3 refuses a client's certificate so)
         return requests.exceptions.SSLError(scrub(tls_failure(error), secrets, 300))
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):

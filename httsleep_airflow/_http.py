@@ -1174,12 +1174,19 @@ def stale_connection_cause(error: BaseException) -> bool:
     ``Connection: close`` (whether a client notices that before sending is a race). A TLS
     handshake that failed is none: its connection was a new one (urllib3 reads a close inside
     it as a TLS error, aiohttp a reset as well as a close)."""
-    found = list(causes(error))
-    if any(isinstance(cause, ssl.SSLError | requests.exceptions.SSLError) for cause in found):
+    if tls_cause(error):
         return False
     return any(
         isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
-        for cause in found
+        for cause in causes(error)
+    )
+
+
+def tls_cause(error: BaseException) -> bool:
+    """Whether TLS refused something behind ``error`` (an alert the other end sent, a record
+    that does not decrypt): a TLS error in both runners, whenever it comes."""
+    return any(
+        isinstance(cause, ssl.SSLError | requests.exceptions.SSLError) for cause in causes(error)
     )
 
 

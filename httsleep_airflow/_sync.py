@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import heapq
 import http.client
@@ -14,6 +15,7 @@ import operator
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 import types
@@ -552,6 +554,16 @@ class _TLSConnection(urllib3.connection.HTTPSConnection):
         sock = super()._new_conn()
         self._handshaking = True
         return sock
+
+    def send(self, data: Any) -> None:
+        """Send ``data``; the other end's close or reset seen while sending is a broken pipe,
+        as over plain http: urllib3 then reads the answer a server sent before it (a ``413``
+        for a large upload), or finds none (the aiohttp runner reads it alike). Python's TLS
+        socket raises it as a TLS error, which urllib3 raised at once."""
+        try:
+            super().send(data)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            raise BrokenPipeError(errno.EPIPE, "the other end closed the connection") from exc
 
     def _connect_tls_proxy(self, hostname: str, sock: Any) -> Any:
         self._handshaking = False  # an https proxy's own handshake: the proxy's error, as the

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -90,3 +93,25 @@ def threads_storing_cookies(monkeypatch: Any) -> list[str]:
 
     monkeypatch.setattr(_async, "store_cookies", recorded)
     return threads
+
+
+def serving_each(
+    handle: Callable[[socket.socket], None], *, threads: bool = False
+) -> socket.socket:
+    """A listening socket on 127.0.0.1 that gives each connection it takes to ``handle`` (one
+    after another, or each in a thread of its own); close it to stop it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            if threads:
+                threading.Thread(target=handle, args=(connection,), daemon=True).start()
+            else:
+                handle(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener

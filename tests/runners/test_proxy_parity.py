@@ -15,7 +15,7 @@ import requests
 from hypothesis import given
 
 from httsleep_airflow.exceptions import RetriesExhausted
-from tests.helpers import run_in
+from tests.helpers import run_in, serving_each
 from tests.raw_server import RawReply, RawServer
 from tests.runners.test_framing import HEAD_PIECES, SETTINGS, STATUS_LINES
 
@@ -222,32 +222,21 @@ def _handshake_server(
     import select
     import socket
     import struct
-    import threading
 
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
+    def serve(connection: socket.socket) -> None:
+        if accepted is not None:
+            accepted.append(1)
+        with connection:
+            if reset == "unread":  # closed with the ClientHello unread: the kernel resets
+                select.select([connection], [], [], 5)
                 return
-            if accepted is not None:
-                accepted.append(1)
-            with connection:
-                if reset == "unread":  # closed with the ClientHello unread: the kernel resets
-                    select.select([connection], [], [], 5)
-                    continue
-                connection.recv(65536)  # the ClientHello
-                if reset:  # no lingering: a reset, not an orderly end
-                    connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
-                elif after_hello:
-                    connection.sendall(after_hello)
+            connection.recv(65536)  # the ClientHello
+            if reset:  # no lingering: a reset, not an orderly end
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif after_hello:
+                connection.sendall(after_hello)
 
-    threading.Thread(target=serve, daemon=True).start()
-    return listener
+    return serving_each(serve)
 
 
 def _tls_errors(after_hello: bytes, *, reset: str = "") -> tuple[str, list[str]]:

@@ -4,6 +4,8 @@ bundle, in both runners; the environment applies only when none is set."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
@@ -14,7 +16,8 @@ import trustme
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
-from httsleep_airflow.exceptions import ConditionError
+from httsleep_airflow.exceptions import ConditionError, RetriesExhausted
+from tests.helpers import run_in, serving_each
 from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
@@ -110,10 +113,62 @@ def test_a_client_certificate_is_presented_whether_or_not_the_server_is_verified
 def test_without_a_client_certificate_both_runners_fail_with_a_connection_error(
     mtls_server: ScriptedServer, ca_file: str
 ):
-    # requests reads the server's "certificate required" alert (SSLError); aiohttp's TLS
-    # transport sees the reset that follows it. Both are ConnectionErrors.
+    # this server closes with the request unread once it refused the certificate: whether a
+    # runner reads the alert first or meets the reset is a race (the test below has none)
     outcomes = _both_runners(mtls_server.url("/"), ca_file, None)
     assert all(issubclass(kind, requests.exceptions.ConnectionError) for kind in outcomes)
+
+
+def _refusing_server(ca: trustme.CA, accepted: list[int]) -> Any:
+    """A TLS 1.3 server that wants a client certificate: it refuses a client without one (an
+    alert, after the client's side of the handshake is done), reads the request that follows
+    and closes, so the alert is read, not raced by a reset. Close it to stop it."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+
+    def serve(connection: Any) -> None:
+        accepted.append(1)
+        kept = connection.dup()  # the TLS socket closes its own at a failed handshake
+        with (
+            contextlib.suppress(ssl.SSLError, OSError),
+            context.wrap_socket(connection, server_side=True) as tls,
+        ):
+            tls.recv(65536)
+        with kept:
+            kept.settimeout(1)
+            with contextlib.suppress(OSError):
+                kept.recv(65536)  # the request, sent after the client's handshake
+
+    return serving_each(serve)
+
+
+def test_a_client_certificate_refused_after_the_handshake_is_the_same_tls_error(
+    ca: trustme.CA, ca_file: str
+):
+    """TLS 1.3 refuses a missing client certificate once the client's handshake is done,
+    with an alert the client reads with the response: the same ``SSLError`` in both runners
+    (aiohttp raised it as a connection's ``OSError``), sent once."""
+    accepted: list[int] = []
+    listener = _refusing_server(ca, accepted)
+    url = f"https://localhost:{listener.getsockname()[1]}/jobs/3"
+    said = []
+    try:
+        for runner in ("sync", "async"):
+            with pytest.raises(requests.exceptions.SSLError) as raised:
+                run_in(runner, url, UNTIL, max_retries=1, verify=ca_file, timeout=5)
+            said.append(str(raised.value))
+    finally:
+        listener.close()
+    assert said[0] == said[1]
+    assert said[0].startswith(
+        f"GET {url}: the TLS handshake failed ([SSL: TLSV13_ALERT_CERTIFICATE"
+    )
+    assert len(accepted) == 2
 
 
 @pytest.mark.parametrize("verify", ["ca", "default"])
@@ -269,3 +324,64 @@ def test_a_directory_of_ca_certificates_is_a_ca_bundle_in_both_runners(
         (requests.exceptions.SSLError, ANY),
         (requests.exceptions.SSLError, ANY),
     ]
+
+
+def _early_answer_server(ca: trustme.CA, version: str, answer: bytes, seen: list[int]) -> Any:
+    """A TLS server that reads a request's head, sends ``answer`` (nothing: none) without
+    reading the body, and closes: the body's unread bytes make the close a reset, which the
+    client meets while it still sends. Each request is counted in ``seen``."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.maximum_version = getattr(ssl.TLSVersion, version)
+    ca.issue_cert("localhost").configure_cert(context)
+
+    def serve(connection: Any) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += tls.recv(65536)
+            seen.append(1)
+            tls.sendall(answer)
+            time.sleep(0.1)  # the server's own pace: the client reads meanwhile
+
+    return serving_each(serve, threads=True)
+
+
+TOO_LARGE = (
+    b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 23\r\n\r\n{"status": "TOO_LARGE"}'
+)
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+@pytest.mark.parametrize("answer", [TOO_LARGE, b""], ids=["413", "no answer"])
+def test_an_upload_answered_or_cut_early_over_tls_ends_alike(
+    ca: trustme.CA, ca_file: str, version: str, method: str, answer: bytes
+):
+    """A server that answers a large upload before reading it (or answers nothing) and closes
+    over TLS: the answer in both runners (the requests runner called the reset a failed TLS
+    handshake), else a close without an answer, sent again alike."""
+    ends, counts = [], []
+    for runner in ("sync", "async"):
+        seen: list[int] = []
+        listener = _early_answer_server(ca, version, answer, seen)
+        url = f"https://localhost:{listener.getsockname()[1]}/upload"
+        request = requests.Request(method, url, data=b"x" * (8 << 20))
+        try:
+            run_in(runner, request, UNTIL, timeout=5, max_retries=1, verify=ca_file)
+        except RetriesExhausted as exc:
+            assert exc.response is not None
+            ends.append(("answered", exc.response.status_code, exc.response.json()))
+        except requests.RequestException as exc:
+            ends.append((type(exc).__name__, str(exc).replace(url, "URL")))
+        finally:
+            listener.close()
+        counts.append(len(seen))
+    assert ends[0] == ends[1]
+    if answer:
+        assert ends[0] == ("answered", 413, {"status": "TOO_LARGE"})
+    else:
+        assert ends[0] == ("ConnectionError", "the server closed the connection without answering")
+    assert counts[0] == counts[1] == (2 if method == "PUT" and not answer else 1)
