@@ -84,10 +84,12 @@ MASK = "***"
 _USERINFO = re.compile(r"://([^/\s:@'\"<>]*)(?::([^/\s@'\"<>]*))?@")
 #: A parameter's name is any run of what a query may carry up to its "="; its value runs to the
 #: next "&" or "#", to a ";" or "?" that starts another parameter, or to a quote that closes
-#: the URL (a quote the value goes on after is the value's: requests sends "'" as it is).
+#: the URL (a quote the value goes on after is the value's: requests sends "'" as it is); a
+#: colon before a space or the end is the text's, not the value's (a message's "URL: why").
 _NAME = r"[^=&;?#\s\"<>]+"
 _PARAMETER = re.compile(
-    rf"([?&;#])({_NAME})=((?:[^&;?#\s'\"<>]|[;?](?!{_NAME}=)|'(?=[^\s'\",)\]}}<>&;?#]))+)"
+    rf"([?&;#])({_NAME})=((?:[^&;?#\s'\"<>:]|:(?!\s|\Z)|[;?](?!{_NAME}=)"
+    rf"|'(?=[^\s'\",)\]}}<>&;?#]))+)"
 )
 
 

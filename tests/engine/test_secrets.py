@@ -321,6 +321,15 @@ def test_urls_in_any_text_lose_their_passwords_and_secret_parameters():
     assert label == "http://h/x?api_key=***&b=1#access_token=***"
 
 
+@pytest.mark.parametrize("value", ["TOK987654", "a:b:TOK987654", "TOK:"])
+def test_a_secret_parameter_ending_a_label_keeps_the_colon_after_it(value):
+    """A message quotes the URL, then ": " and why: the mask takes the value, not the colon
+    that ends the label (a colon inside the value is the value's)."""
+    shown = mask_url_parts(f"GET https://h/jobs?access_token={value}: the TLS handshake failed")
+    assert shown == "GET https://h/jobs?access_token=***: the TLS handshake failed"
+    assert mask_url_parts(f"?token={value}&page=2") == "?token=***&page=2"
+
+
 @pytest.mark.timeout(20)
 def test_a_password_after_any_scheme_is_masked_in_time_linear_in_the_text():
     """The user-info is found after its "://": a scheme after a dot or a digit is no hiding
