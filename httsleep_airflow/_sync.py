@@ -91,6 +91,7 @@ from httsleep_airflow._http import (
     store_cookies,
     text_encoding,
     timeout_cause,
+    tls_cause,
     tls_context_of,
     tls_failure,
     trailer_lines,
@@ -200,7 +201,9 @@ def translate_error(
     tunnel = tunnel_refusal(error)
     if tunnel is not None:  # both runners' words for each
         return requests.exceptions.ProxyError(scrub(tunnel, secrets, 300))
-    if isinstance(error, requests.exceptions.SSLError):
+    if isinstance(error, requests.exceptions.SSLError) or (
+        isinstance(error, requests.exceptions.ProxyError) and tls_cause(error)
+    ):  # the second: an https proxy's own certificate or protocol refused
         return requests.exceptions.SSLError(scrub(tls_failure(error), secrets, 300))
     if isinstance(error, _FINAL):
         return error
@@ -538,22 +541,34 @@ class _TLSConnection(urllib3.connection.HTTPSConnection):
     #: Whether what ``connect`` does now is the origin's TLS handshake: once the TCP connection
     #: is made, and neither while a proxy is asked for a tunnel nor in an https proxy's own.
     _handshaking = False
+    #: Whether it is an https proxy's own handshake (before a tunnel, or a forwarding proxy's).
+    _proxy_handshaking = False
 
     def connect(self) -> None:
-        self._handshaking = False
+        self._handshaking = self._proxy_handshaking = False
         try:
             super().connect()
+        except ssl.SSLEOFError:
+            if not self._proxy_handshaking:
+                raise
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
             if not self._handshaking:
                 raise
             raise _HandshakeCut(str(exc)) from exc
+        else:
+            return
         finally:
-            self._handshaking = False
+            self._handshaking = self._proxy_handshaking = False
+        # an https proxy that closed inside its own handshake: a close without an answer (sent
+        # again), as a reset there is, and as the aiohttp runner reads both; raised here, out
+        # of the handler, with no TLS error behind it
+        raise http.client.RemoteDisconnected(NO_ANSWER_TEXT)
 
     def _new_conn(self) -> Any:
         sock = super()._new_conn()
-        self._handshaking = True
-        return sock
+        forwarding = self.proxy_is_forwarding  # an https proxy's handshake comes next (urllib3
+        self._handshaking, self._proxy_handshaking = not forwarding, forwarding  # 2.5 makes it
+        return sock  # as an origin's; later ones in _connect_tls_proxy)
 
     def send(self, data: Any) -> None:
         """Send ``data``; the other end's close or reset seen while sending is a broken pipe,
@@ -566,8 +581,11 @@ class _TLSConnection(urllib3.connection.HTTPSConnection):
             raise BrokenPipeError(errno.EPIPE, "the other end closed the connection") from exc
 
     def _connect_tls_proxy(self, hostname: str, sock: Any) -> Any:
-        self._handshaking = False  # an https proxy's own handshake: the proxy's error, as the
-        return super()._connect_tls_proxy(hostname, sock)  # aiohttp runner's (and requests')
+        # an https proxy's own handshake: the proxy's error, as the aiohttp runner's
+        self._handshaking, self._proxy_handshaking = False, True
+        wrapped = super()._connect_tls_proxy(hostname, sock)
+        self._proxy_handshaking = False
+        return wrapped
 
     def _tunnel(self) -> None:  # CONNECT through a proxy, its answer read as a response's
         self.response_class = _TunnelAnswer
@@ -618,6 +636,7 @@ def watch_session(session: requests.Session) -> None:
             _watch(manager)
         if "proxy_manager_for" not in vars(adapter):  # a proxy's manager is made at its first
             adapter.proxy_manager_for = functools.partial(_watched_proxy, adapter)  # type: ignore[method-assign]
+            adapter.cert_verify = functools.partial(_proxy_verified, adapter)  # type: ignore[method-assign]
 
 
 def _watched_proxy(adapter: HTTPAdapter, proxy: str, **options: Any) -> Any:
@@ -625,6 +644,16 @@ def _watched_proxy(adapter: HTTPAdapter, proxy: str, **options: Any) -> Any:
     manager = HTTPAdapter.proxy_manager_for(adapter, proxy, **options)
     _watch(manager)
     return manager
+
+
+def _proxy_verified(adapter: HTTPAdapter, conn: Any, url: str, verify: Any, cert: Any) -> None:
+    """``HTTPAdapter.cert_verify``, but an ``https://`` proxy that forwards a plain http
+    request is verified as for an https URL (``verify``'s bundle, or the default): requests
+    turned verification off for it, so a proxy's credentials went to any certificate; the
+    aiohttp runner verifies it."""
+    if url[:5].lower() == "http:" and isinstance(conn, HTTPSConnectionPool):
+        url = "https:" + url[5:]  # the pool of an http URL is TLS only to a proxy
+    HTTPAdapter.cert_verify(adapter, conn, url, verify, cert)
 
 
 def _watch(manager: Any) -> None:

@@ -7,6 +7,7 @@ a tunnel: ``test_environment``), and one closed inside a TLS handshake an ``SSLE
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -328,22 +329,34 @@ def test_a_proxy_that_resets_before_answering_is_worded_alike(
     assert said == ["the server closed the connection without answering"] * 2
 
 
-def test_an_https_proxys_own_handshake_reset_is_no_tls_error_of_the_origin(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    "target", ["https://job-api.invalid/jobs/3", "http://job-api.invalid/jobs/3"]
+)
+@pytest.mark.parametrize("cut", ["read", ""], ids=["reset", "close"])
+def test_an_https_proxys_own_handshake_cut_is_a_close_without_answer_in_both_runners(
+    monkeypatch: pytest.MonkeyPatch, cut: str, target: str
 ):
-    """A reset inside the TLS handshake with an ``https://`` proxy is the proxy's failure: no
-    runner calls it the origin's TLS handshake, nor names a class of its own."""
-    listener = _handshake_server(reset="read")
-    monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{listener.getsockname()[1]}")
-    said = []
+    """A reset or a close inside the TLS handshake with an ``https://`` proxy (before a tunnel,
+    or forwarding plain http) is the proxy's failure, not the origin's TLS handshake: a close
+    without an answer, sent again once, in both runners (the requests runner named urllib3's
+    pool, or called a close a TLS error of the origin on urllib3 2.5)."""
+    accepted: list[int] = []
+    listener = _handshake_server(reset=cut, accepted=accepted)
+    proxy = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    said, counts = [], []
     try:
         for runner in ("sync", "async"):
+            accepted.clear()
             with pytest.raises(requests.exceptions.RequestException) as raised:
-                run_in(runner, "https://job-api.invalid/jobs/3", UNTIL, timeout=5, max_retries=1)
+                run_in(runner, target, UNTIL, timeout=5, max_retries=1)
             said.append(f"{type(raised.value).__name__}: {raised.value}")
+            counts.append(len(accepted))
     finally:
         listener.close()
-    assert not any(TLS_CUT_TEXT in text or "_HandshakeCut" in text for text in said), said
+    assert said == ["ConnectionError: the server closed the connection without answering"] * 2
+    assert counts == [2, 2]
 
 
 @pytest.mark.parametrize("given_as", ["header", "HTTPProxyAuth"])
@@ -428,3 +441,54 @@ def test_a_handshake_answered_without_tls_is_worded_alike_in_both_runners():
     url, said = _tls_errors(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
     assert said[0] == said[1], said
     assert said[0].startswith(f"GET {url}: the TLS handshake failed ([SSL: "), said
+
+
+@pytest.mark.parametrize(
+    ("verify", "scheme"),
+    [("bundle", "http"), ("off", "http"), ("default", "http"), ("default", "https")],
+)
+def test_an_https_proxys_certificate_is_verified_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, verify: str, scheme: str
+):
+    """An ``https://`` proxy's certificate is checked by ``verify`` in both runners, and its
+    refusal worded alike (the requests runner gave urllib3's pool text): for an https URL,
+    before its tunnel, and for a plain http one it forwards (requests turned verification off
+    for an http URL, so the proxy's credentials went to any certificate); ``verify=False``
+    checks nothing, in both."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    forwarded: list[bytes] = []
+
+    def serve(connection: Any) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
+            forwarded.append(tls.recv(65536).split(b"\r\n")[0])
+            tls.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"status": "OK"}')
+
+    listener = serving_each(serve, threads=True)
+    monkeypatch.setenv(f"{scheme.upper()}_PROXY", f"https://127.0.0.1:{listener.getsockname()[1]}")
+    options = {"bundle": {"verify": str(bundle)}, "off": {"verify": False}, "default": {}}[verify]
+    url = f"{scheme}://job-api.invalid/jobs/3"
+    ends = []
+    try:
+        for runner in ("sync", "async"):
+            try:
+                response = run_in(runner, url, UNTIL, timeout=5, max_retries=1, **options)
+                ends.append(response.json())
+            except requests.RequestException as exc:
+                ends.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        listener.close()
+    if verify == "default":
+        failed = f"SSLError: GET {url}: the TLS handshake failed ([SSL: CERTIFICATE_VERIFY_FAILED]"
+        assert ends[0] == ends[1] and ends[0].startswith(failed), ends
+        assert forwarded == []
+    else:
+        assert ends == [{"status": "OK"}] * 2
+        assert forwarded == [b"GET http://job-api.invalid/jobs/3 HTTP/1.1"] * 2
