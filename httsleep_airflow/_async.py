@@ -398,6 +398,10 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
         return requests.exceptions.ConnectionError(BAD_STATUS_TEXT)
     if isinstance(error, aiohttp.ServerDisconnectedError) and not _closed_before_answering(error):
         return requests.exceptions.ConnectionError(CUT_HEAD_TEXT)
+    if isinstance(error, aiohttp.ClientConnectionError) and type(error.__cause__) is TypeError:
+        # a TLS handshake through an https proxy's tunnel that failed (TLS in TLS: asyncio's
+        # transport fails with a TypeError, which aiohttp wraps): a close inside it too
+        return requests.exceptions.SSLError(scrub(tls_failure(error), secrets, 300))
     if _closed_before_answering(error) or stale_connection_cause(error):  # a reset before any
         # byte of answer too (a server that closes with the request unread resets it)
         return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
@@ -414,8 +418,10 @@ def translate_error(error: BaseException, secrets: tuple[str, ...] = ()) -> Base
     if refused is not None:  # both runners' words for each
         return requests.exceptions.ProxyError(scrub(refused, secrets, 300))
     if isinstance(error, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError) or (
-        isinstance(error, aiohttp.ClientOSError) and tls_cause(error)
-    ):  # the second: an alert after the handshake (TLS 1.3 refuses a client's certificate so)
+        isinstance(error, aiohttp.ClientConnectionError | TypeError) and tls_cause(error)
+    ):  # the second: an alert after the handshake (TLS 1.3 refuses a client's certificate so),
+        # or one through an https proxy's tunnel, where asyncio's TLS in TLS fails with a
+        # TypeError of its own
         return requests.exceptions.SSLError(scrub(tls_failure(error), secrets, 300))
     for source, target in _TRANSLATIONS:
         if isinstance(error, source):
@@ -1461,6 +1467,11 @@ class AsyncHttSleeper(Plan):
                     options = {**options, "proxy": proxy}
             elif self._bad_proxy is not None:
                 checked_proxy(self._bad_proxy)  # raises what requests raises for it
+            if url.startswith("http:") and str(options.get("proxy") or "").startswith("https:"):
+                # TLS to an https proxy only: checked by verify, and no client certificate
+                # (the origin's), as the requests runner; a CA bundle that cannot be used is
+                # refused, never taken for no checking
+                options = {**options, "ssl": _ssl_option(self._tls[0], None)}
             sent = headers
             if self._proxy_authorization and not proxy_reads_it(url, options.get("proxy")):
                 sent = without_proxy_authorization(headers)  # not to the origin (this hop)

@@ -630,13 +630,18 @@ def watch_session(session: requests.Session) -> None:
     """Let the watchdog reach the connections of ``session``'s plain HTTP(S) adapters, a
     proxy's too, and read their responses as aiohttp does (pools made from now on)."""
     for adapter in session.adapters.values():
+        if (  # an https proxy checked for http URLs too, whoever subclassed the adapter
+            isinstance(adapter, HTTPAdapter)
+            and type(adapter).cert_verify is HTTPAdapter.cert_verify
+            and "cert_verify" not in vars(adapter)
+        ):
+            adapter.cert_verify = functools.partial(_proxy_verified, adapter)  # type: ignore[method-assign]
         if type(adapter) is not HTTPAdapter:
             continue
         for manager in (adapter.poolmanager, *adapter.proxy_manager.values()):
             _watch(manager)
         if "proxy_manager_for" not in vars(adapter):  # a proxy's manager is made at its first
             adapter.proxy_manager_for = functools.partial(_watched_proxy, adapter)  # type: ignore[method-assign]
-            adapter.cert_verify = functools.partial(_proxy_verified, adapter)  # type: ignore[method-assign]
 
 
 def _watched_proxy(adapter: HTTPAdapter, proxy: str, **options: Any) -> Any:
@@ -1693,6 +1698,8 @@ class HttSleeper(Plan):
         proxy = select_proxy(url, chosen) if chosen else None  # none: no URL parse a poll
         if proxy:
             check_proxy_credentials(proxy)  # as the aiohttp runner refuses them
+            if url.startswith("http:") and proxy.lower().startswith("https:"):
+                tls_context_of(options["verify"], None)  # the proxy's CA bundle (_proxy_verified)
         if PROXY_AUTH in prepared.headers and not proxy_reads_it(url, proxy):  # not to the origin
             prepared = prepared.copy()
             prepared.headers = CaseInsensitiveDict(without_proxy_authorization(prepared.headers))

@@ -115,3 +115,14 @@ def serving_each(
 
     threading.Thread(target=accept, daemon=True).start()
     return listener
+
+
+def read_head(connection: Any) -> bytes:
+    """What a server reads of a request until its head has ended (the end of the stream too)."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = connection.recv(65536)
+        if not data:
+            break
+        head += data
+    return head

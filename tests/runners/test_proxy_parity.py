@@ -15,8 +15,8 @@ import pytest
 import requests
 from hypothesis import given
 
-from httsleep_airflow.exceptions import RetriesExhausted
-from tests.helpers import run_in, serving_each
+from httsleep_airflow.exceptions import ConditionError, RetriesExhausted
+from tests.helpers import read_head, run_in, serving_each
 from tests.raw_server import RawReply, RawServer
 from tests.runners.test_framing import HEAD_PIECES, SETTINGS, STATUS_LINES
 
@@ -443,18 +443,9 @@ def test_a_handshake_answered_without_tls_is_worded_alike_in_both_runners():
     assert said[0].startswith(f"GET {url}: the TLS handshake failed ([SSL: "), said
 
 
-@pytest.mark.parametrize(
-    ("verify", "scheme"),
-    [("bundle", "http"), ("off", "http"), ("default", "http"), ("default", "https")],
-)
-def test_an_https_proxys_certificate_is_verified_alike(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, verify: str, scheme: str
-):
-    """An ``https://`` proxy's certificate is checked by ``verify`` in both runners, and its
-    refusal worded alike (the requests runner gave urllib3's pool text): for an https URL,
-    before its tunnel, and for a plain http one it forwards (requests turned verification off
-    for an http URL, so the proxy's credentials went to any certificate); ``verify=False``
-    checks nothing, in both."""
+def _tls_proxy(tmp_path: Any) -> tuple[Any, Any]:
+    """A CA bundle in ``tmp_path``, and a server's TLS context with a certificate for
+    127.0.0.1 that it trusts (an ``https://`` proxy's)."""
     import ssl
 
     import trustme
@@ -464,6 +455,33 @@ def test_an_https_proxys_certificate_is_verified_alike(
     ca.cert_pem.write_to_path(str(bundle))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
+    return bundle, context
+
+
+@pytest.mark.parametrize(
+    ("verify", "scheme"),
+    [
+        ("bundle", "http"),
+        ("off", "http"),
+        ("default", "http"),
+        ("default", "https"),
+        ("a missing client certificate", "http"),
+        ("a missing bundle", "http"),
+        ("an adapter of the user's", "http"),
+    ],
+)
+def test_an_https_proxys_certificate_is_verified_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, verify: str, scheme: str
+):
+    """An ``https://`` proxy's certificate is checked by ``verify`` in both runners, and its
+    refusal worded alike (the requests runner gave urllib3's pool text): for an https URL,
+    before its tunnel, and for a plain http one it forwards (requests turned verification off
+    for an http URL, so the proxy's credentials went to any certificate); ``verify=False``
+    checks nothing, in both. A CA bundle that cannot be used is refused, never taken for no
+    check, and so is a client certificate that cannot be used (its origin's: an http URL has
+    none to present it to, and the aiohttp runner took the failure for no check at all); a
+    session's own adapter (a subclass) checks it as well."""
+    bundle, context = _tls_proxy(tmp_path)
     forwarded: list[bytes] = []
 
     def serve(connection: Any) -> None:
@@ -473,22 +491,86 @@ def test_an_https_proxys_certificate_is_verified_alike(
 
     listener = serving_each(serve, threads=True)
     monkeypatch.setenv(f"{scheme.upper()}_PROXY", f"https://127.0.0.1:{listener.getsockname()[1]}")
-    options = {"bundle": {"verify": str(bundle)}, "off": {"verify": False}, "default": {}}[verify]
+    given: dict[str, Any] = {
+        "bundle": {"verify": str(bundle)},
+        "off": {"verify": False},
+        "a missing client certificate": {"cert": str(tmp_path / "missing-client.pem")},
+        "a missing bundle": {"verify": str(tmp_path / "missing.pem")},
+    }.get(verify, {})
     url = f"{scheme}://job-api.invalid/jobs/3"
     ends = []
     try:
         for runner in ("sync", "async"):
+            options = dict(given)
+            if runner == "sync" and ("cert" in given or verify == "an adapter of the user's"):
+                session = requests.Session()  # the requests runner's certificate is its session's
+                session.cert = options.pop("cert", None)
+                if verify == "an adapter of the user's":
+                    session.mount(
+                        "http://", type("Adapter", (requests.adapters.HTTPAdapter,), {})()
+                    )
+                options["session"] = session
             try:
                 response = run_in(runner, url, UNTIL, timeout=5, max_retries=1, **options)
                 ends.append(response.json())
-            except requests.RequestException as exc:
+            except (requests.RequestException, ConditionError) as exc:
                 ends.append(f"{type(exc).__name__}: {exc}")
     finally:
         listener.close()
-    if verify == "default":
+    if verify == "a missing bundle":
+        assert (
+            ends
+            == [
+                f"ConditionError: verify: the CA bundle {str(tmp_path / 'missing.pem')!r} "
+                "cannot be used (no such file or directory)"
+            ]
+            * 2
+        )
+        assert forwarded == []
+    elif verify != "bundle" and verify != "off":
         failed = f"SSLError: GET {url}: the TLS handshake failed ([SSL: CERTIFICATE_VERIFY_FAILED]"
         assert ends[0] == ends[1] and ends[0].startswith(failed), ends
         assert forwarded == []
     else:
         assert ends == [{"status": "OK"}] * 2
         assert forwarded == [b"GET http://job-api.invalid/jobs/3 HTTP/1.1"] * 2
+
+
+@pytest.mark.parametrize("cut", ["close", "reset"])
+def test_a_handshake_cut_inside_an_https_proxys_tunnel_is_a_tls_error_in_both_runners(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, cut: str
+):
+    """An ``https://`` proxy makes the tunnel, then the origin's handshake through it is cut
+    (TLS inside TLS): the same ``SSLError`` from both runners, sent once (asyncio's transport
+    fails there with a ``TypeError`` of its own, which escaped the aiohttp runner or was worded
+    as no answer)."""
+    import socket
+    import struct
+
+    bundle, context = _tls_proxy(tmp_path)
+    tunnels: list[int] = []
+
+    def serve(connection: Any) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
+            read_head(tls)
+            tunnels.append(1)
+            tls.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            tls.recv(65536)  # the origin's ClientHello, through the tunnel
+            if cut == "reset":
+                tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    listener = serving_each(serve, threads=True)
+    monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{listener.getsockname()[1]}")
+    url = "https://job-api.invalid/jobs/3"
+    said, counts = [], []
+    try:
+        for runner in ("sync", "async"):
+            tunnels.clear()
+            with pytest.raises(requests.exceptions.SSLError) as raised:
+                run_in(runner, url, UNTIL, timeout=5, max_retries=1, verify=str(bundle))
+            said.append(str(raised.value))
+            counts.append(len(tunnels))
+    finally:
+        listener.close()
+    assert said == [f"GET {url}: {TLS_CUT_TEXT}"] * 2
+    assert counts == [1, 1]

@@ -17,7 +17,7 @@ import trustme
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
 from httsleep_airflow.exceptions import ConditionError, RetriesExhausted
-from tests.helpers import run_in, serving_each
+from tests.helpers import read_head, run_in, serving_each
 from tests.scripted_server import Reply, ScriptedServer
 
 UNTIL = {"status_code": 200}
@@ -338,9 +338,7 @@ def _early_answer_server(ca: trustme.CA, version: str, answer: bytes, seen: list
 
     def serve(connection: Any) -> None:
         with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += tls.recv(65536)
+            read_head(tls)
             seen.append(1)
             tls.sendall(answer)
             time.sleep(0.1)  # the server's own pace: the client reads meanwhile
