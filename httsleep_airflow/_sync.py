@@ -233,11 +233,10 @@ def translate_error(
         # with the request unread resets it): the words of a close, as the shared rule says
         return requests.exceptions.ConnectionError(NO_ANSWER_TEXT)
     if isinstance(error, requests.exceptions.ProxyError) and any(
-        isinstance(cause, ConnectionResetError | ConnectionAbortedError | BrokenPipeError)
-        for cause in causes(error)
-    ):  # urllib3 calls a connection through a proxy that the other end closes or resets the
-        # proxy's error, as though the proxy were never reached; the async runner, as without
-        # a proxy (a ProxyError is a proxy refusing a tunnel)
+        isinstance(cause, ConnectionAbortedError) for cause in causes(error)
+    ):  # urllib3 calls a connection through a proxy that the other end aborts the proxy's
+        # error, as though the proxy were never reached; the async runner, as without a proxy
+        # (a ProxyError is a proxy refusing a tunnel; a reset is a close, above)
         return requests.exceptions.ConnectionError(message)
     if isinstance(error, requests.exceptions.RequestException):
         return error
