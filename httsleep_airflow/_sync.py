@@ -537,27 +537,26 @@ class _HandshakeCut(urllib3.exceptions.SSLError):
 
 class _TLSConnection(urllib3.connection.HTTPSConnection):
     response_class = _FinalResponse
-    #: Whether what ``connect`` does now is the origin's TLS handshake: once the TCP connection
-    #: is made, and neither while a proxy is asked for a tunnel nor in an https proxy's own.
-    _handshaking = False
-    #: Whether it is an https proxy's own handshake (before a tunnel, or a forwarding proxy's).
-    _proxy_handshaking = False
+    #: Whose TLS handshake ``connect`` is in now: ``"origin"`` once the TCP connection is made
+    #: (and again once a tunnel is), ``"proxy"`` in an https proxy's own (before a tunnel, or a
+    #: forwarding proxy's), ``None`` while a proxy is asked for a tunnel, and outside.
+    _handshake: str | None = None
 
     def connect(self) -> None:
-        self._handshaking = self._proxy_handshaking = False
+        self._handshake = None
         try:
             super().connect()
         except ssl.SSLEOFError:
-            if not self._proxy_handshaking:
+            if self._handshake != "proxy":
                 raise
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
-            if not self._handshaking:
+            if self._handshake != "origin":
                 raise
             raise _HandshakeCut(str(exc)) from exc
         else:
             return
         finally:
-            self._handshaking = self._proxy_handshaking = False
+            self._handshake = None
         # an https proxy that closed inside its own handshake: a close without an answer (sent
         # again), as a reset there is, and as the aiohttp runner reads both; raised here, out
         # of the handler, with no TLS error behind it
@@ -565,9 +564,10 @@ class _TLSConnection(urllib3.connection.HTTPSConnection):
 
     def _new_conn(self) -> Any:
         sock = super()._new_conn()
-        forwarding = self.proxy_is_forwarding  # an https proxy's handshake comes next (urllib3
-        self._handshaking, self._proxy_handshaking = not forwarding, forwarding  # 2.5 makes it
-        return sock  # as an origin's; later ones in _connect_tls_proxy)
+        # a forwarding https proxy's handshake comes next (urllib3 2.5 makes it as an origin's;
+        # later ones in _connect_tls_proxy)
+        self._handshake = "proxy" if self.proxy_is_forwarding else "origin"
+        return sock
 
     def send(self, data: Any) -> None:
         """Send ``data``; the other end's close or reset seen while sending is a broken pipe,
@@ -581,19 +581,19 @@ class _TLSConnection(urllib3.connection.HTTPSConnection):
 
     def _connect_tls_proxy(self, hostname: str, sock: Any) -> Any:
         # an https proxy's own handshake: the proxy's error, as the aiohttp runner's
-        self._handshaking, self._proxy_handshaking = False, True
+        self._handshake = "proxy"
         wrapped = super()._connect_tls_proxy(hostname, sock)
-        self._proxy_handshaking = False
+        self._handshake = None
         return wrapped
 
     def _tunnel(self) -> None:  # CONNECT through a proxy, its answer read as a response's
         self.response_class = _TunnelAnswer
-        self._handshaking = False
+        self._handshake = None
         try:
             super()._tunnel()
         finally:
             del self.response_class
-        self._handshaking = True
+        self._handshake = "origin"
 
 
 class _WatchedPool(HTTPConnectionPool):
