@@ -1049,6 +1049,11 @@ class _Framed:
                 return _CUT_PAST_LIMIT
         return uncompleted
 
+    def answer_begun(self) -> bool:
+        """Whether a byte of an answer came (past the CR and LF bytes before a status line, and
+        past any interim head that ended): a head begun, or a final head that ended."""
+        return self._payload is not None or self._refusing is not None or self._head != b""
+
     def _inside_status_line(self) -> bool:
         """Whether a head has begun and its status line has not ended (``_head``: past the CR
         and LF bytes before it, and past any interim head that ended)."""
@@ -1173,6 +1178,26 @@ class _Handler(ResponseHandler):
             self._read_slot = None
         if self._read_timeout_handle is not None:
             super()._drop_timeout()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if isinstance(exc, ConnectionResetError) and self._reset_reads_as_close():
+            exc = None
+        super().connection_lost(exc)
+
+    def _reset_reads_as_close(self) -> bool:
+        """Whether a reset now is taken for a close: over TLS, once a byte of an answer came.
+        There the requests runner's TLS socket reads a reset as the stream's end (a close
+        without TLS's close notice is one too, so it cannot tell them apart): a head cut (a
+        bad status line, or a close inside the header section), a body cut short, or a body
+        the close ends, whole. A reset before any byte of an answer stays what both call a
+        close without an answer."""
+        parser, transport = self._parser, self.transport
+        return (
+            isinstance(parser, _Framed)
+            and parser.answer_begun()
+            and transport is not None
+            and transport.get_extra_info("sslcontext") is not None
+        )
 
     def __call__(self) -> None:  # the wheel's slot of the read timeout ended
         self._read_slot = None

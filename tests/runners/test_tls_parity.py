@@ -16,6 +16,7 @@ import trustme
 
 from httsleep_airflow import HttSleeper
 from httsleep_airflow._async import AsyncHttSleeper
+from httsleep_airflow._http import BAD_STATUS_TEXT, BODY_DROPPED_TEXT, CUT_HEAD_TEXT
 from httsleep_airflow.exceptions import ConditionError, RetriesExhausted
 from tests.helpers import read_head, run_in, serving_each
 from tests.scripted_server import Reply, ScriptedServer
@@ -326,15 +327,21 @@ def test_a_directory_of_ca_certificates_is_a_ca_bundle_in_both_runners(
     ]
 
 
-def _early_answer_server(ca: trustme.CA, version: str, answer: bytes, seen: list[int]) -> Any:
-    """A TLS server that reads a request's head, sends ``answer`` (nothing: none) without
-    reading the body, and closes: the body's unread bytes make the close a reset, which the
-    client meets while it still sends. Each request is counted in ``seen``."""
+def _server_context(ca: trustme.CA, version: str) -> Any:
+    """A server's TLS context, with a certificate ``ca`` issued for localhost, up to ``version``."""
     import ssl
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.maximum_version = getattr(ssl.TLSVersion, version)
     ca.issue_cert("localhost").configure_cert(context)
+    return context
+
+
+def _early_answer_server(ca: trustme.CA, version: str, answer: bytes, seen: list[int]) -> Any:
+    """A TLS server that reads a request's head, sends ``answer`` (nothing: none) without
+    reading the body, and closes: the body's unread bytes make the close a reset, which the
+    client meets while it still sends. Each request is counted in ``seen``."""
+    context = _server_context(ca, version)
 
     def serve(connection: Any) -> None:
         with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
@@ -383,3 +390,86 @@ def test_an_upload_answered_or_cut_early_over_tls_ends_alike(
     else:
         assert ends[0] == ("ConnectionError", "the server closed the connection without answering")
     assert counts[0] == counts[1] == (2 if method == "PUT" and not answer else 1)
+
+
+def _resetting_server(ca: trustme.CA, version: str, answer: bytes, seen: list[int]) -> Any:
+    """A TLS server that reads a request, sends ``answer``, and a moment later resets the
+    connection (the client has read the answer by then). Each request is counted in ``seen``;
+    a second one is answered in full."""
+    import socket
+    import struct
+
+    context = _server_context(ca, version)
+
+    def serve(connection: Any) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
+            read_head(tls)
+            seen.append(1)
+            if len(seen) > 1:
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                time.sleep(0.2)
+                return
+            tls.sendall(answer)
+            time.sleep(0.1)
+            tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    return serving_each(serve, threads=True)
+
+
+_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+#: What a server sends before it resets, and what both runners make of it.
+RESET_AFTER = {
+    "nothing": (b"", ("answered", 200), 2),  # a close without an answer: a GET sent again
+    "a status line begun": (b"HTTP/1.1 2", ("ConnectionError", BAD_STATUS_TEXT), 1),
+    "a head begun": (_HEAD + b"Content-Ty", ("ConnectionError", CUT_HEAD_TEXT), 1),
+    "an interim head, then a status line begun": (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2",
+        ("ConnectionError", BAD_STATUS_TEXT),
+        1,
+    ),
+    "part of a body of a declared length": (
+        _HEAD + b'Content-Length: 17\r\n\r\n{"sta',
+        ("BodyDropped", BODY_DROPPED_TEXT),
+        1,
+    ),
+    "part of a chunk": (
+        _HEAD + b"Transfer-Encoding: chunked\r\n\r\n11\r\n{",
+        ("BodyDropped", BODY_DROPPED_TEXT),
+        1,
+    ),
+    "a body the close ends": (_HEAD + b'\r\n{"status": "DONE"}', ("answered", 200), 1),
+}
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+@pytest.mark.parametrize("case", list(RESET_AFTER))
+def test_a_reset_over_tls_is_read_as_a_close_alike(
+    ca: trustme.CA, ca_file: str, version: str, case: str
+):
+    """Over TLS the requests runner reads a reset as the stream's end (TLS's close notice is
+    missing from a close too, so the two cannot be told apart): after a byte of an answer, the
+    aiohttp runner does so too, and both say what a close there is (they said a close without
+    an answer and sent a GET again, or a body cut short, where the requests runner read a cut
+    head, or a whole body). Before any byte, both call it a close without an answer."""
+    answer, expected, requests_seen = RESET_AFTER[case]
+    ends, counts = [], []
+    for runner in ("sync", "async"):
+        seen: list[int] = []
+        listener = _resetting_server(ca, version, answer, seen)
+        url = f"https://localhost:{listener.getsockname()[1]}/jobs/1"
+        try:
+            response = run_in(
+                runner, url, {"status_code": 299}, timeout=5, max_retries=1, verify=ca_file
+            )
+        except RetriesExhausted as exc:
+            assert exc.response is not None
+            ends.append(("answered", exc.response.status_code))
+        except requests.RequestException as exc:
+            ends.append((type(exc).__name__, str(exc).replace(url, "URL")))
+        else:
+            ends.append(("met", response.status_code))
+        finally:
+            listener.close()
+        counts.append(len(seen))
+    assert ends == [expected, expected]
+    assert counts == [requests_seen, requests_seen]
