@@ -17,6 +17,7 @@ import inspect
 import math
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -237,7 +238,15 @@ def _ssl_option(verify: bool | str | None, cert: str | tuple[str, str] | None) -
         return False
     if verify is None or verify is True:
         verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    return tls_context_of(verify, cert)
+    context = tls_context_of(verify, cert)
+    if cert and context not in _FOR_PROXY:
+        _FOR_PROXY[context] = tls_context_of(verify, None)
+    return context
+
+
+#: The TLS settings for an https proxy of those with a client certificate: the same check by
+#: ``verify``, no certificate (its origin's; ``_Connector._create_direct_connection``).
+_FOR_PROXY: weakref.WeakKeyDictionary[ssl.SSLContext, ssl.SSLContext] = weakref.WeakKeyDictionary()
 
 
 def _auth_options(auth: Any, headers: CaseInsensitiveDict[str | bytes]) -> dict[str, Any]:
@@ -663,6 +672,25 @@ class _Connector(aiohttp.TCPConnector):
         if made is not None:
             made.append(handler)
         return handler
+
+    async def _create_direct_connection(
+        self,
+        req: Any,
+        traces: Any,
+        timeout: Any,
+        *,
+        client_error: type[Exception] = aiohttp.ClientConnectorError,
+    ) -> Any:
+        """aiohttp's, but an https proxy is checked by ``verify`` alone: the origin's client
+        certificate goes to its origin only, as the requests runner presents it (aiohttp
+        presented it to the proxy too)."""
+        if client_error is aiohttp.ClientProxyConnectionError and req.is_ssl():
+            for_proxy = _FOR_PROXY.get(req.ssl) if isinstance(req.ssl, ssl.SSLContext) else None
+            if for_proxy is not None:
+                req._ssl = for_proxy
+        return await super()._create_direct_connection(
+            req, traces, timeout, client_error=client_error
+        )
 
     async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
         """aiohttp's, but what stalls once the TCP connection is made (a TLS handshake, a

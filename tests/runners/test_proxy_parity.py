@@ -574,3 +574,56 @@ def test_a_handshake_cut_inside_an_https_proxys_tunnel_is_a_tls_error_in_both_ru
         listener.close()
     assert said == [f"GET {url}: {TLS_CUT_TEXT}"] * 2
     assert counts == [1, 1]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_https_proxy_is_never_shown_the_origins_client_certificate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, scheme: str
+):
+    """A client certificate goes to its origin only: an ``https://`` proxy that asks for one
+    (forwarding a plain http request, or asked for a tunnel to an https URL) gets none from
+    either runner. The aiohttp runner presented it to the proxy before a tunnel."""
+    import ssl
+
+    import trustme
+
+    bundle, context = _tls_proxy(tmp_path)
+    clients = trustme.CA()  # the CA of the client's certificate, which the proxy trusts
+    client = tmp_path / "client.pem"
+    clients.issue_cert("client.test").private_key_and_cert_chain_pem.write_to_path(str(client))
+    clients.configure_trust(context)
+    context.verify_mode = ssl.CERT_OPTIONAL  # asks for a certificate, takes a client without
+    presented: list[Any] = []
+
+    def serve(connection: Any) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
+            presented.append(tls.getpeercert())
+            read_head(tls)
+            if scheme == "https":  # the tunnel refused: what matters was the handshake
+                tls.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            else:
+                tls.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"status": "OK"}')
+
+    listener = serving_each(serve, threads=True)
+    monkeypatch.setenv(f"{scheme.upper()}_PROXY", f"https://127.0.0.1:{listener.getsockname()[1]}")
+    url = f"{scheme}://job-api.invalid/jobs/3"
+    ends = []
+    try:
+        for runner in ("sync", "async"):
+            options: dict[str, Any] = {"verify": str(bundle)}
+            if runner == "sync":
+                options["session"] = session = requests.Session()
+                session.cert = str(client)
+            else:
+                options["cert"] = str(client)
+            try:
+                ends.append(run_in(runner, url, UNTIL, timeout=5, max_retries=1, **options).json())
+            except requests.RequestException as exc:
+                ends.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        listener.close()
+    if scheme == "https":
+        assert ends == [f"ProxyError: GET {url}: the proxy refused the tunnel (403 Forbidden)"] * 2
+    else:
+        assert ends == [{"status": "OK"}] * 2
+    assert presented == [None, None]  # asked for, none given
