@@ -1213,18 +1213,21 @@ class _Handler(ResponseHandler):
         super().connection_lost(exc)
 
     def _reset_reads_as_close(self) -> bool:
-        """Whether a reset now is taken for a close: over TLS, once a byte of an answer came.
-        There the requests runner's TLS socket reads a reset as the stream's end (a close
-        without TLS's close notice is one too, so it cannot tell them apart): a head cut (a
-        bad status line, or a close inside the header section), a body cut short, or a body
-        the close ends, whole. A reset before any byte of an answer stays what both call a
-        close without an answer."""
+        """Whether a reset now is taken for a close: once a byte of an answer came, over TLS,
+        or while the request is still being sent (its bytes past what the connection holds
+        unsent). There the requests runner reads a reset as the stream's end: its TLS socket
+        (a close without TLS's close notice is one too, so it cannot tell them apart), and its
+        plain socket once a send met the reset first (urllib3 then reads the early answer,
+        and the socket says the reset once). It calls the answer cut there (a bad status line,
+        a close inside the header section, a body cut short) or reads a body the close ends
+        whole. A reset before any byte of an answer stays what both call a close without an
+        answer."""
         parser, transport = self._parser, self.transport
         return (
             isinstance(parser, _Framed)
             and parser.answer_begun()
             and transport is not None
-            and transport.get_extra_info("sslcontext") is not None
+            and (self.writing_paused or transport.get_extra_info("sslcontext") is not None)
         )
 
     def __call__(self) -> None:  # the wheel's slot of the read timeout ended

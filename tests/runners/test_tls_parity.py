@@ -337,18 +337,24 @@ def _server_context(ca: trustme.CA, version: str) -> Any:
     return context
 
 
-def _early_answer_server(ca: trustme.CA, version: str, answer: bytes, seen: list[int]) -> Any:
-    """A TLS server that reads a request's head, sends ``answer`` (nothing: none) without
-    reading the body, and closes: the body's unread bytes make the close a reset, which the
-    client meets while it still sends. Each request is counted in ``seen``."""
-    context = _server_context(ca, version)
+def _early_answer_server(
+    ca: trustme.CA, version: str | None, answer: bytes, seen: list[int]
+) -> Any:
+    """A server (over TLS up to ``version``, or plain http for ``None``) that reads a request's
+    head, sends ``answer`` (nothing: none) without reading the body, and closes: the body's
+    unread bytes make the close a reset, which the client meets while it still sends. Each
+    request is counted in ``seen``."""
+    context = _server_context(ca, version) if version else None
 
     def serve(connection: Any) -> None:
-        with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
-            read_head(tls)
-            seen.append(1)
-            tls.sendall(answer)
-            time.sleep(0.1)  # the server's own pace: the client reads meanwhile
+        with contextlib.suppress(OSError):
+            if context is not None:
+                connection = context.wrap_socket(connection, server_side=True)
+            with connection:
+                read_head(connection)
+                seen.append(1)
+                connection.sendall(answer)
+                time.sleep(0.1)  # the server's own pace: the client reads meanwhile
 
     return serving_each(serve, threads=True)
 
@@ -357,22 +363,42 @@ TOO_LARGE = (
     b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Type: application/json\r\n"
     b'Content-Length: 23\r\n\r\n{"status": "TOO_LARGE"}'
 )
+#: What a server answers a large upload before reading it, and how both runners end.
+EARLY_ANSWERS = {
+    "413": (TOO_LARGE, ("answered", 413, {"status": "TOO_LARGE"})),
+    "no answer": (b"", ("ConnectionError", "the server closed the connection without answering")),
+    "a status line begun": (b"HTTP/1.1 4", ("ConnectionError", BAD_STATUS_TEXT)),
+    "a head begun": (
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Le",
+        ("ConnectionError", CUT_HEAD_TEXT),
+    ),
+    "part of a body": (
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\n\r\nab",
+        ("BodyDropped", BODY_DROPPED_TEXT),
+    ),
+}
 
 
-@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+@pytest.mark.parametrize(
+    "version", [None, "TLSv1_2", "TLSv1_3"], ids=["http", "TLS 1.2", "TLS 1.3"]
+)
 @pytest.mark.parametrize("method", ["PUT", "POST"])
-@pytest.mark.parametrize("answer", [TOO_LARGE, b""], ids=["413", "no answer"])
-def test_an_upload_answered_or_cut_early_over_tls_ends_alike(
-    ca: trustme.CA, ca_file: str, version: str, method: str, answer: bytes
+@pytest.mark.parametrize("answer", list(EARLY_ANSWERS))
+def test_an_upload_answered_or_cut_early_ends_alike(
+    ca: trustme.CA, ca_file: str, version: str | None, method: str, answer: str
 ):
-    """A server that answers a large upload before reading it (or answers nothing) and closes
-    over TLS: the answer in both runners (the requests runner called the reset a failed TLS
-    handshake), else a close without an answer, sent again alike."""
+    """A server that answers a large upload before reading it (or answers nothing) and closes,
+    which the client meets as a reset while it still sends: the answer in both runners, or
+    what a close there is (the requests runner called the reset over TLS a failed TLS
+    handshake; the aiohttp runner, its write failed, called a cut answer a close without an
+    answer and sent a PUT again); a close without an answer is sent again alike."""
+    sent, expected = EARLY_ANSWERS[answer]
+    scheme = "https" if version else "http"
     ends, counts = [], []
     for runner in ("sync", "async"):
         seen: list[int] = []
-        listener = _early_answer_server(ca, version, answer, seen)
-        url = f"https://localhost:{listener.getsockname()[1]}/upload"
+        listener = _early_answer_server(ca, version, sent, seen)
+        url = f"{scheme}://localhost:{listener.getsockname()[1]}/upload"
         request = requests.Request(method, url, data=b"x" * (8 << 20))
         try:
             run_in(runner, request, UNTIL, timeout=5, max_retries=1, verify=ca_file)
@@ -384,12 +410,8 @@ def test_an_upload_answered_or_cut_early_over_tls_ends_alike(
         finally:
             listener.close()
         counts.append(len(seen))
-    assert ends[0] == ends[1]
-    if answer:
-        assert ends[0] == ("answered", 413, {"status": "TOO_LARGE"})
-    else:
-        assert ends[0] == ("ConnectionError", "the server closed the connection without answering")
-    assert counts[0] == counts[1] == (2 if method == "PUT" and not answer else 1)
+    assert ends == [expected, expected]
+    assert counts[0] == counts[1] == (2 if method == "PUT" and not sent else 1)
 
 
 def _resetting_server(ca: trustme.CA, version: str, answer: bytes, seen: list[int]) -> Any:
