@@ -312,7 +312,7 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
         if lowered == "content-length":
             lengths += 1
             length = value.strip(" \t\r\n")
-            if lengths > 1 or not _DIGITS.fullmatch(length) or int(length) >= 1 << 64:
+            if lengths > 1 or not _DIGITS.fullmatch(length) or _at_least_2_64(length):
                 raise MalformedHeaders(MALFORMED_TEXT)
         elif lowered == "transfer-encoding":
             codings += 1
@@ -320,6 +320,14 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
                 raise MalformedHeaders(MALFORMED_TEXT)
     if lengths and codings:
         raise MalformedHeaders(MALFORMED_TEXT)
+
+
+def _at_least_2_64(digits: str) -> bool:
+    """Whether decimal ``digits`` are refused as a length: 2**64 or more, or more than 4,300
+    digits with their leading zeros (more than Python reads as a number: aiohttp reads them
+    so), worked out without reading more than a length needs."""
+    number = digits.lstrip("0")
+    return len(digits) > 4300 or len(number) > 20 or int(number or "0") >= 1 << 64
 
 
 #: A status line both runners read: HTTP/1.0 or 1.1, a status of three digits from 100, a
@@ -385,7 +393,7 @@ def cut_line_refused(line: bytes, *, trailer: bool, first: bool) -> bool:
     if name.lower() != b"content-length":
         return False
     number = _CUT_LENGTH.fullmatch(value)
-    return trailer or number is None or int(number.group(1) or 0) >= 1 << 64
+    return trailer or number is None or _at_least_2_64(number.group(1).decode())
 
 
 #: A header name llhttp reads with states of its own, then the spaces or tabs after it (after
@@ -632,7 +640,9 @@ def declared_body_size(method: str | None, status: int, content_length: str | No
     if method == "HEAD" or status < 200 or status in (204, 304):
         return None
     content_length = (content_length or "").strip()
-    return int(content_length) if content_length.isdigit() else None
+    if not _DIGITS.fullmatch(content_length) or _at_least_2_64(content_length):
+        return None  # refused with the head (check_header_lines)
+    return int(content_length.lstrip("0") or "0")
 
 
 def redirect_location(status: int, headers: Mapping[str, str]) -> str | None:

@@ -433,7 +433,10 @@ class _FinalResponse(http.client.HTTPResponse):
             size = _CHUNK_SIZE_BARE.fullmatch(line)
             if size is None or self.fp.read(1) != b"\n":  # ValueError: http.client's way to
                 raise ValueError("a chunk size line aiohttp's parser refuses")  # IncompleteRead
-        return int(size.group(1), 16)
+        chunk = int(size.group(1), 16)
+        if chunk >= 1 << 64:  # past what aiohttp's parser counts: refused at once, as there
+            raise ValueError("a chunk size aiohttp's parser refuses")
+        return chunk
 
     def _get_chunk_left(self) -> int | None:
         if self.chunk_left == 0:  # a chunk's data read: a line break ends it (http.client

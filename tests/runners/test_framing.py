@@ -85,6 +85,10 @@ def _raw(headers: list[tuple[bytes, bytes]], body: bytes = b"{}") -> RawReply:
 
 
 CHUNKED = b"2\r\n{}\r\n0\r\n\r\n"
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+CLOSING_INTERIM = b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n"
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\n"
+WHOLE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
 
 @pytest.mark.parametrize(
@@ -114,6 +118,11 @@ def _whole(head: bytes, body: bytes = b"hi") -> RawReply:
     return RawReply(raw=head + body)
 
 
+def _chunks_on_open(chunks: bytes) -> RawReply:
+    """A chunked reply of ``chunks``, byte for byte, on a connection that stays open."""
+    return RawReply(headers=[(b"Transfer-Encoding", b"chunked")], content_length=False, past=chunks)
+
+
 @pytest.mark.parametrize(
     ("reply", "end"),
     [
@@ -124,6 +133,22 @@ def _whole(head: bytes, body: bytes = b"hi") -> RawReply:
             _whole(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n"),
             "MalformedHeaders",
         ),
+        # more digits than Python reads into an int (4,300): the requests runner raised
+        # ValueError, in a final head and in an interim one
+        (
+            _whole(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 4301 + b"\r\n\r\n"),
+            "MalformedHeaders",
+        ),
+        (
+            _whole(
+                EARLY_HINTS + b"Content-Length: " + b"9" * 4301 + b"\r\n\r\n" + WHOLE[:-2], b"{}"
+            ),
+            "MalformedHeaders",
+        ),
+        # a chunk size past 2**64 - 1, the connection kept open: the requests runner waited
+        # for so many bytes until its read timeout
+        (_chunks_on_open(b"10000000000000000\r\nhi\r\n0\r\n\r\n"), "BodyDropped"),
+        (_chunks_on_open(b"F" * 40 + b"\r\nhi\r\n0\r\n\r\n"), "BodyDropped"),
         # a head cut before its blank line: http.client took it for a whole one
         (_whole(b"HTTP/1.1 200 OK\r\nX: y\r\n", b""), "ConnectionError"),
         # status lines only one parser read
@@ -154,6 +179,11 @@ def test_what_both_runners_refuse_in_a_head(raw_server: RawServer, reply: RawRep
         b"HTTP/1.1 200  O K  \r\nContent-Length: 2\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \r\n\r\n2\r\nhi\r\n0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+        # leading zeros: a small number, however many digits (up to 4,300, as Python reads one)
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"0" * 4000 + b"2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"0" * 40
+        + b"2\r\nhi\r\n0\r\n\r\n",
     ],
 )
 def test_odd_heads_both_runners_read_alike(raw_server: RawServer, head: bytes):
@@ -195,12 +225,6 @@ def test_what_comes_before_a_status_line_is_read_alike(
 ):
     reply = RawReply(body=b"{}", interim=before, interim_stall=stall)
     assert _alike(raw_server, reply)[:2] == (200, b"{}")
-
-
-CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-CLOSING_INTERIM = b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n"
-EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\n"
-WHOLE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
 
 def test_a_final_head_after_an_interim_close_in_one_read_is_read_alike(raw_server: RawServer):
