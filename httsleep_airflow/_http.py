@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import ssl
+import stat
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -1213,6 +1214,16 @@ def timeout_cause(error: BaseException) -> bool:
     return any(isinstance(cause, socket.timeout | TimeoutError) for cause in causes(error))
 
 
+def _not_regular(path: str) -> bool:
+    """Whether ``path`` is there but neither a file nor a directory (a FIFO, a device, a
+    socket), without opening it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False  # missing or unreadable: ssl says why
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @functools.lru_cache(maxsize=64)
 def tls_context(cafile: str | None, cert: tuple[str, ...] | None) -> ssl.SSLContext:
     """The TLS settings of a request as one context, shared (loading a bundle costs ms): the CA
@@ -1224,6 +1235,9 @@ def tls_context(cafile: str | None, cert: tuple[str, ...] | None) -> ssl.SSLCont
 
     :raises ConditionError: naming the option and the file, and why.
     """
+    if cafile is not None and _not_regular(cafile):  # a FIFO or a device: opening or reading
+        # it may wait without end (on a triggerer's loop)
+        raise ConditionError(f"verify: the CA bundle {cafile!r} cannot be used (not a file)")
     try:
         if cafile is None:
             context = ssl.create_default_context()
@@ -1240,9 +1254,10 @@ def tls_context(cafile: str | None, cert: tuple[str, ...] | None) -> ssl.SSLCont
     if cert:
         for path in cert:  # ssl names neither file when one is missing
             if not os.path.isfile(path):
+                why = "a directory" if os.path.isdir(path) else "no such file"
                 raise ConditionError(
                     f"cert: the client certificate file {path!r} cannot be used "
-                    f"({'a directory' if os.path.isdir(path) else 'no such file'})"
+                    f"({'not a file' if _not_regular(path) else why})"
                 )
         try:  # an encrypted key would have OpenSSL ask for its passphrase on the terminal
             context.load_cert_chain(cert[0], cert[1] if len(cert) > 1 else None, _no_passphrase)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,8 @@ def unusable(tmp_path: Path, ca_file: str, client_cert: str) -> dict[str, tuple[
         )
     )
     missing = str(tmp_path / "missing.pem")
+    fifo = str(tmp_path / "fifo.pem")  # opened, it would wait for a writer without end
+    os.mkfifo(fifo)
     return {
         "missing CA bundle": (missing, None, f"verify: the CA bundle {missing!r}"),
         "CA bundle not PEM": (str(text), None, f"verify: the CA bundle {str(text)!r}"),
@@ -260,6 +263,12 @@ def unusable(tmp_path: Path, ca_file: str, client_cert: str) -> dict[str, tuple[
         "missing key": (ca_file, (str(plain), missing), f"file {missing!r}"),
         "a directory as certificate": (False, str(directory), "(a directory)"),
         "encrypted key": (ca_file, (str(plain), str(encrypted)), "its key is encrypted"),
+        "a FIFO as CA bundle": (
+            fifo,
+            None,
+            f"verify: the CA bundle {fifo!r} cannot be used (not a file)",
+        ),
+        "a FIFO as certificate": (ca_file, fifo, f"file {fifo!r} cannot be used (not a file)"),
     }
 
 
@@ -271,6 +280,8 @@ CASES = [
     "missing key",
     "a directory as certificate",
     "encrypted key",
+    "a FIFO as CA bundle",
+    "a FIFO as certificate",
 ]
 
 
