@@ -94,6 +94,7 @@ from httsleep_airflow._http import (
     worded,
 )
 from httsleep_airflow._secrets import basic_secrets, causes, scrub, tidy
+from httsleep_airflow._secrets import joined as joined_secrets
 from httsleep_airflow._sync import (
     MISSING,
     BearerAuth,
@@ -1315,7 +1316,7 @@ class AsyncHttSleeper(Plan):
             found = netrc_auth(cast(str, request.url))  # the host, if it has some
             if found is not None:
                 auth = HTTPBasicAuth(*found)
-                self.secrets = tidy([*self.secrets, *basic_secrets(*found)])
+                self.secrets = joined_secrets(self.secrets, tidy(basic_secrets(*found)))
         extra = _auth_options(auth, headers)
         # requests' Request.prepare but its cookie and hook steps (none are given here; cookies
         # go per hop), and with no empty params or data to run through its type checks
@@ -1362,7 +1363,7 @@ class AsyncHttSleeper(Plan):
         self._proxies: Mapping[str, str] | None = dict(proxies) if proxies else None  # most
         # have none: no dict held; with the environment's once it is read (``send_once``)
         if proxies:
-            self.secrets = tidy([*self.secrets, *proxy_secrets(proxies)])
+            self.secrets = joined_secrets(self.secrets, tidy(proxy_secrets(proxies)))
         # for every https hop, a redirect's from http included (aiohttp ignores it on http)
         self._tls = (self.verify, cert)
         self._environment_read = False

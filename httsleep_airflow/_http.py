@@ -227,6 +227,9 @@ def check_method(method: Any) -> str:
     send a space or a line break in it as it is; http.client refuses it only once sent)."""
     if not isinstance(method, str) or not _TOKEN.fullmatch(method):
         raise ConditionError(f"method must be an HTTP method like 'GET', not {method!r}")
+    if method.upper() == "CONNECT":  # a tunnel to open, no request to a job API: aiohttp
+        # sends its target as host:port, requests as the URL's path
+        raise ConditionError("method must be an HTTP method like 'GET', not 'CONNECT' (a tunnel)")
     return method.upper()
 
 

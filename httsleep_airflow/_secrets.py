@@ -43,6 +43,7 @@ __all__ = [
     "masked_data",
     "masked_form",
     "masked_json",
+    "masked_json_body",
     "multipart_secrets",
     "prepare",
     "redact",
@@ -325,6 +326,8 @@ def body_secrets(data: Any = None, json_body: Any = None) -> list[str]:
     stack: list[tuple[Any, bool, bool]] = [
         (json_body, False, False),
         (_json_text(data), False, False),
+        (_json_text(json_body), False, False),  # JSON text given as the body: sent as a JSON
+        # string, its own text (and so its secrets) in it
     ]
     seen: set[tuple[int, bool]] = set()  # a body that holds itself: each part looked at once
     while stack:
@@ -441,6 +444,13 @@ def masked_form(form: Any) -> Any:
         for pair in pairs
         if isinstance(pair, list | tuple) and len(pair) == 2 and not is_secret_parameter(pair[0])
     }
+
+
+def masked_json_body(body: Any) -> Any:
+    """A request's ``json`` as it may be shown (``masked_json``); JSON text given as it (sent
+    as a JSON string, its text whole) with its secret values as ``***``."""
+    parsed = _json_text(body)
+    return masked_json(body) if parsed is None else json.dumps(masked_json(parsed))
 
 
 def masked_json(value: Any, secret: bool = False) -> Any:
@@ -560,7 +570,19 @@ def _byte_variants(secret: str) -> set[str]:
     return forms | {form.replace("+", "-").replace("/", "_") for form in forms}
 
 
-def secret_forms(secret: str) -> set[str]:
+def secret_forms(secret: str) -> frozenset[str]:
+    """``_forms``, worked out once per secret of up to ``FORMS_KEPT_UP_TO`` characters (kept as
+    ``_patterns`` keeps them): every sleeper of a connection holds its credentials, and
+    thousands of triggers build one each on one loop."""
+    return _kept_forms(secret) if len(secret) <= FORMS_KEPT_UP_TO else _forms(secret)
+
+
+#: The longest secret whose forms are kept for the next sleeper (its forms take about a hundred
+#: times its length).
+FORMS_KEPT_UP_TO = 1024
+
+
+def _forms(secret: str) -> frozenset[str]:
     """Every form in which ``secret`` may come back in a body or a message: as is, with its
     whitespace folded, upper- or lower-cased, NFC or NFD, JSON-escaped (ASCII or not, as PHP,
     Java or Go write it, or twice), Python-escaped (in a ``repr`` or ``ascii`` of text or
@@ -575,20 +597,33 @@ def secret_forms(secret: str) -> set[str]:
     forms |= {escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"')}
     forms |= {secret.upper(), secret.lower()}  # "ß" is "SS", "İ" is "i̇": folding misses them
     forms |= {unicodedata.normalize("NFC", secret), unicodedata.normalize("NFD", secret)}
-    return forms | _escape_variants(secret) | _byte_variants(secret)
+    return frozenset(forms | _escape_variants(secret) | _byte_variants(secret))
+
+
+_kept_forms = functools.lru_cache(maxsize=512)(_forms)
 
 
 def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
     """Every form of each secret long enough to redact, the longest first (so that a secret
     holding another is replaced whole). What ``redact`` and ``scrub`` take."""
-    kept: set[str] = set()
+    texts = []
     for secret in secrets:
         secret = exact_text(secret)
         if isinstance(secret, bytes):
             secret = secret.decode("latin-1")
         if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
-            kept |= {form for form in secret_forms(secret) if len(form) >= MIN_SECRET_LENGTH}
+            texts.append(secret)
+    if sum(map(len, texts)) <= FORMS_KEPT_UP_TO:  # most: a connection's, shared by its sleepers
+        return _kept_tidy(tuple(texts))
+    return _tidy(tuple(texts))
+
+
+def _tidy(texts: tuple[str, ...]) -> tuple[str, ...]:
+    kept = {form for text in texts for form in secret_forms(text) if len(form) >= MIN_SECRET_LENGTH}
     return tuple(sorted(kept, key=lambda form: (-len(form), form)))  # the same in every process
+
+
+_kept_tidy = functools.lru_cache(maxsize=256)(_tidy)
 
 
 def joined(*tidied: tuple[str, ...]) -> tuple[str, ...]:

@@ -1299,12 +1299,9 @@ class Plan:
                 f"{type(given).__name__}"
             )
         self._label: str | None = None  # described when first needed (``label``)
-        self.secrets = tidy(
-            [
-                *request_secrets(self.request, secret_headers=self.secret_headers),
-                *environment_secrets(),
-                *listed(secrets),
-            ]
+        self.secrets = joined(  # each secret's forms once: not the forms of its forms
+            request_secrets(self.request, secret_headers=self.secret_headers),
+            tidy([*environment_secrets(), *listed(secrets)]),
         )
         self.timeout = check_timeout(timeout)
         self.max_wait = (  # finite; never slept, only compared: no upper bound
@@ -1491,11 +1488,11 @@ class HttSleeper(Plan):
             **options,
         )
         if session is not None:  # a configured session (a connection's) adds its own
-            self.secrets = tidy(
-                [*self.secrets, *request_secrets(self.request, session, self.secret_headers)]
+            self.secrets = joined(
+                self.secrets, request_secrets(self.request, session, self.secret_headers)
             )
         if self.request.auth is None:  # requests sends ~/.netrc's credentials for the host then
-            self.secrets = tidy([*self.secrets, *netrc_secrets(self.request.url)])
+            self.secrets = joined(self.secrets, tidy(netrc_secrets(self.request.url)))
         self._session = session
         self._owns_session = session is None
         self._sleep = sleep or time.sleep  # looked up now, so that a patched time.sleep applies
@@ -1517,8 +1514,8 @@ class HttSleeper(Plan):
         """Poll through ``session`` from now on (it is left open; the classic allowed this)."""
         self.close()
         self._session, self._owns_session, self._send_options = session, False, None
-        self.secrets = tidy(
-            [*self.secrets, *request_secrets(self.request, session, self.secret_headers)]
+        self.secrets = joined(
+            self.secrets, request_secrets(self.request, session, self.secret_headers)
         )
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from httsleep_airflow._secrets import (
     body_secrets,
     header_name,
     header_names,
+    joined,
     listed,
     redact,
     scrub,
@@ -685,7 +686,7 @@ class HttSleepHook(BaseHook):
             sleeper = self.sleeper(settings.test_endpoint, {"status_code": 200})
         except ValueError as exc:  # a test_endpoint that is not a path or an http(s) URL
             return False, f"test_endpoint: {scrub(str(exc), secrets, 500)}"
-        secrets = tidy([*secrets, *sleeper.secrets])
+        secrets = joined(secrets, sleeper.secrets)
         where = f"GET {strip_credentials(str(sleeper.request.url))}"
         deadline = sleeper.request_deadline
         try:  # a button waits: no longer than TEST_SECONDS, whatever the timeouts

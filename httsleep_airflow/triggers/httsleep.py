@@ -49,7 +49,7 @@ from httsleep_airflow._secrets import (
     is_secret_name,
     masked_data,
     masked_form,
-    masked_json,
+    masked_json_body,
     prepare,
     scrub,
     secret_query_values,
@@ -212,6 +212,23 @@ def _failed(read: asyncio.Future[Any]) -> bool:
 
 _CONNECTIONS = SharedReads(_read_settings)
 
+#: Each loop's turn to build a sleeper on it (``_turn``).
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turn() -> asyncio.Lock:
+    """The running loop's lock that its triggers build their sleepers under, one per pass of
+    the loop: thousands of triggers of one connection wait for one read of it, and resume in
+    one pass; built there, each build held every other wait of the loop (a second for a
+    thousand). Airflow starts triggers one a pass, so a lone one waits for nothing."""
+    loop = asyncio.get_running_loop()
+    lock = _TURNS.get(loop)
+    if lock is None:
+        lock = _TURNS[loop] = asyncio.Lock()
+    return lock
+
 
 def _fernet() -> Any:
     from airflow.models.crypto import get_fernet
@@ -322,7 +339,7 @@ def split_secrets(
     params = arguments.get("params")
     if secret_query_values(None, params):  # each sealed whole: the triggerer sends it as given
         shown["params"], sealed["params"] = masked_form(params), params
-    for name, masked in (("data", masked_data), ("json_body", masked_json)):
+    for name, masked in (("data", masked_data), ("json_body", masked_json_body)):
         body = arguments.get(name)
         if body_secrets(**{name: body}):
             sealed[name] = body
@@ -677,7 +694,9 @@ class HttSleepTrigger(BaseTrigger):
                     self.sleeper, settings, sealed, user_code=user_code
                 )
             else:
-                sleeper = self.sleeper(settings, sealed)
+                async with _turn():  # one build a pass: those that waited for one connection
+                    sleeper = self.sleeper(settings, sealed)  # read resume in one pass
+                    await asyncio.sleep(0)
         except ConditionError as exc:
             raise TriggerProblem(f"the trigger cannot be rebuilt: {exc}", fatal=True) from None
         except (TypeError, ValueError, AttributeError, LookupError) as exc:
@@ -828,6 +847,12 @@ def _class_log(trigger: HttSleepTrigger) -> Any:
     return log
 
 
+#: An error event carries its exception's arguments up to this many (each cut to
+#: ``EVENT_TEXT_LIMIT``); past it, its message alone (a callback's error of ten thousand
+#: arguments made an event of megabytes, stored with the trigger).
+EVENT_ARGS_LIMIT = 16
+
+
 def _is_plain_arg(value: Any) -> bool:
     return isinstance(value, str | int) or (isinstance(value, float) and math.isfinite(value))
 
@@ -877,7 +902,7 @@ def _error_event(
     args = exc.args
     if isinstance(exc, OSError) and len(args) == 2 and exc.filename is not None:
         args = (*args, exc.filename)  # its text names the file: OSError(errno, why, file)
-    if args and all(_is_plain_arg(arg) for arg in args):
+    if args and len(args) <= EVENT_ARGS_LIMIT and all(_is_plain_arg(arg) for arg in args):
         # what the task raises again, as poke mode raises the error itself (plain, redacted)
         event["args"] = [
             scrub(arg, secrets, EVENT_TEXT_LIMIT) if isinstance(arg, str) else arg for arg in args

@@ -1099,3 +1099,15 @@ def test_rules_of_many_checks_are_judged_off_the_loop():
     many = Rules([{"status_code": 200 + i} for i in range(MANY_CHECKS + 1)])
     few = Rules([{"status_code": 200 + i} for i in range(MANY_CHECKS)])
     assert (many.may_take_long, few.may_take_long) == (True, False)
+
+
+@pytest.mark.parametrize("count", [16, 17, 10_000])
+def test_an_error_events_arguments_are_bounded_in_number(count: int):
+    """Each argument is cut to ``EVENT_TEXT_LIMIT``, and an error of more arguments than
+    ``EVENT_ARGS_LIMIT`` sends its message alone: ten thousand of 100 KB made an event of
+    megabytes, stored with the trigger."""
+    from httsleep_airflow.triggers.httsleep import EVENT_ARGS_LIMIT, _error_event
+
+    event = _error_event(ValueError(*["x" * 100_000] * count))
+    assert len(json.dumps(event)) < 20_000
+    assert ("args" in event) == (count <= EVENT_ARGS_LIMIT)

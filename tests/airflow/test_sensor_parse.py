@@ -30,6 +30,7 @@ from httsleep_airflow.sensors.httsleep import HttSleepSensor
         ({"until": {"status_code": 200}, "endpoint": 5}, "endpoint must be a string"),
         ({"until": {"status_code": 200}, "method": "GET X"}, "method must be an HTTP method"),
         ({"until": {"status_code": 200}, "method": 5}, "method must be an HTTP method"),
+        ({"until": {"status_code": 200}, "method": "connect"}, "not 'CONNECT' (a tunnel)"),
         ({"until": {"status_code": 200}, "xcom_jsonpath": 3}, "xcom_jsonpath must be a JSONPath"),
         ({"until": {"status_code": 200}, "json_body": {1, 2}}, "json_body cannot be sent as JSON"),
         (

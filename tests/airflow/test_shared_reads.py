@@ -4,6 +4,7 @@ deferring on one connection read it once, not a thousand times."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -12,6 +13,19 @@ from httsleep_airflow.hooks.httsleep import HttSleepHook
 from httsleep_airflow.triggers import httsleep as trigger_module
 from httsleep_airflow.triggers.httsleep import HttSleepTrigger, SharedReads, TriggerProblem
 from tests.scripted_server import Reply
+
+
+def _triggers(conn_id: str, count: int) -> list[HttSleepTrigger]:
+    """``count`` triggers on the connection ``conn_id``, each waiting for a 200."""
+    return [
+        HttSleepTrigger(
+            endpoint=f"jobs/{i}",
+            httsleep_conn_id=conn_id,
+            conditions={"until": {"status_code": 200}},
+            polling_interval=0,
+        )
+        for i in range(count)
+    ]
 
 
 def test_triggers_deferred_together_read_their_connection_once(monkeypatch, server):
@@ -29,15 +43,7 @@ def test_triggers_deferred_together_read_their_connection_once(monkeypatch, serv
 
     monkeypatch.setattr(HttSleepHook, "aget_connection", classmethod(counted))
     server.script(Reply(body={"status": "OK"}))
-    triggers = [
-        HttSleepTrigger(
-            endpoint=f"jobs/{i}",
-            httsleep_conn_id="shared_read",
-            conditions={"until": {"status_code": 200}},
-            polling_interval=0,
-        )
-        for i in range(30)
-    ]
+    triggers = _triggers("shared_read", 30)
 
     async def main() -> list[str]:
         async def one(trigger: HttSleepTrigger) -> str:
@@ -178,3 +184,46 @@ def test_the_shared_read_has_the_portal_a_trigger_has():
         return str(greenback.await_(asyncio.sleep(0, result="settings")))
 
     assert asyncio.run(SharedReads(read).read("c")) == "settings"
+
+
+def test_triggers_that_waited_for_one_read_build_their_sleepers_one_a_loop_pass(
+    monkeypatch, server
+):
+    """Those that waited for one read resume in one pass of the loop: each builds its sleeper
+    in a pass of its own, so that no pass holds the loop for all their builds (a thousand held
+    it for a second)."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SHARED_BUILD",
+        json.dumps({"conn_type": "httsleep", "host": server.url("/api"), "password": "pw-77"}),
+    )
+    monkeypatch.setattr(trigger_module, "_CONNECTIONS", SharedReads(trigger_module._read_settings))
+    server.script(Reply(body={"status": "OK"}))
+    marks: list[str] = []
+    real = HttSleepTrigger.sleeper
+
+    def built(self, *args, **kwargs):
+        marks.append("build")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(HttSleepTrigger, "sleeper", built)
+    triggers = _triggers("shared_build", 20)
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+
+        def a_pass() -> None:  # one mark a pass of the loop, until all have built
+            marks.append("pass")
+            if marks.count("build") < len(triggers):
+                loop.call_soon(a_pass)
+
+        async def one(trigger: HttSleepTrigger) -> str:
+            (event,) = [event async for event in trigger.run()]
+            return str(event.payload["status"])
+
+        loop.call_soon(a_pass)
+        return await asyncio.gather(*(one(t) for t in triggers))
+
+    assert asyncio.run(main()) == ["success"] * 20
+    builds = [i for i, mark in enumerate(marks) if mark == "build"]
+    assert len(builds) == 20
+    assert all(later - earlier > 1 for earlier, later in itertools.pairwise(builds)), marks

@@ -1147,3 +1147,31 @@ def test_digest_answers_are_not_learned_as_secrets(server: Any) -> None:
     assert after is before
     sent = [r.headers.get("Authorization", "")[:6] for r in server.received]
     assert sent == ["", "Digest", "Digest", "Digest"]
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_a_sleeper_holds_each_secrets_forms_not_the_forms_of_its_forms(
+    monkeypatch: pytest.MonkeyPatch, runner: str
+):
+    """The forms of a secret's forms (base64 of its base64...) are no form of it: worked out
+    again for every sleeper, they took the loop seconds for a password of a few KiB (and
+    minutes of CPU for 100 KiB)."""
+    from httsleep_airflow._async import AsyncHttSleeper
+
+    monkeypatch.setenv("NETRC", "/nonexistent")
+    password = "pw-" + "k7" * 2000
+    session = requests.Session()
+    session.headers["X-Api-Key"] = "key-" + "q9" * 50
+    request = requests.Request(
+        "GET", f"http://user:{password}@127.0.0.1:9/x", params={"token": "t0k3n-123"}
+    )
+    sleeper = (HttSleeper if runner == "sync" else AsyncHttSleeper)(
+        request, {"status_code": 200}, secrets=["extra-secret-1"]
+    )
+    if runner == "sync":  # a session set later adds its own
+        sleeper.session = session
+        carried = request_secrets(request, session)
+    else:
+        carried = request_secrets(request)
+    assert set(sleeper.secrets) == {*carried, *tidy(["extra-secret-1"])}
+    assert set(tidy(carried)) > set(carried)  # what it held before: forms of forms

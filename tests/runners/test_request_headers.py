@@ -311,3 +311,13 @@ def test_a_quoted_cookie_is_kept_and_sent_back_alike(raw_server: RawServer, inne
         sent = [[line for line in h if line.lower().startswith(b"cookie:")] for h in heads]
         ended.append((seen[:1], sent))
     assert ended[0] == ended[1]
+
+
+@pytest.mark.parametrize("runner", ["sync", "async"])
+def test_connect_is_no_method_to_poll_with(server, runner: str):
+    """A tunnel to open, no request to a job API: aiohttp sent its target as host:port,
+    requests as the URL's path. Refused alike, before anything is sent."""
+    request = requests.Request("connect", server.url("/x"))
+    with pytest.raises(ConditionError, match=r"not 'CONNECT' \(a tunnel\)"):
+        run_in(runner, request, {"status_code": 200}, max_retries=1)
+    assert server.received == []
