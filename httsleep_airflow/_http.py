@@ -316,7 +316,7 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
         if lowered == "content-length":
             lengths += 1
             length = value.strip(" \t\r\n")
-            if lengths > 1 or not _DIGITS.fullmatch(length) or _at_least_2_64(length):
+            if lengths > 1 or not _DIGITS.fullmatch(length) or _past_19_digits(length):
                 raise MalformedHeaders(MALFORMED_TEXT)
         elif lowered == "transfer-encoding":
             codings += 1
@@ -324,6 +324,11 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
                 raise MalformedHeaders(MALFORMED_TEXT)
     if lengths and codings:
         raise MalformedHeaders(MALFORMED_TEXT)
+
+
+def _past_19_digits(digits: str) -> bool:
+    """``_at_least_2_64`` of decimal ``digits``, at once for most (19 digits are below 2**64)."""
+    return len(digits) > 19 and _at_least_2_64(digits)
 
 
 def _at_least_2_64(digits: str) -> bool:
@@ -644,9 +649,13 @@ def declared_body_size(method: str | None, status: int, content_length: str | No
     if method == "HEAD" or status < 200 or status in (204, 304):
         return None
     content_length = (content_length or "").strip()
-    if not _DIGITS.fullmatch(content_length) or _at_least_2_64(content_length):
-        return None  # refused with the head (check_header_lines)
-    return int(content_length.lstrip("0") or "0")
+    if not (content_length.isascii() and content_length.isdigit()):
+        return None
+    if len(content_length) > 19:  # leading zeros, or past 2**64: refused with the head
+        if _at_least_2_64(content_length):  # (check_header_lines)
+            return None
+        content_length = content_length.lstrip("0") or "0"
+    return int(content_length)
 
 
 def redirect_location(status: int, headers: Mapping[str, str]) -> str | None:
@@ -1219,12 +1228,23 @@ def timeout_cause(error: BaseException) -> bool:
 
 def _not_regular(path: str) -> bool:
     """Whether ``path`` is there but neither a file nor a directory (a FIFO, a device, a
-    socket), without opening it."""
+    socket), or is a directory holding such an entry (OpenSSL opens a CA directory's files
+    during a handshake, on a triggerer's loop), without opening any."""
     try:
         mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            with os.scandir(path) as entries:
+                return any(_not_regular_entry(entry) for entry in entries)
     except (OSError, ValueError):
         return False  # missing or unreadable: ssl says why
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    return not stat.S_ISREG(mode)
+
+
+def _not_regular_entry(entry: os.DirEntry[str]) -> bool:
+    try:
+        return not (entry.is_file() or entry.is_dir())  # a link followed, as OpenSSL does
+    except OSError:
+        return False
 
 
 @functools.lru_cache(maxsize=64)
@@ -1240,7 +1260,8 @@ def tls_context(cafile: str | None, cert: tuple[str, ...] | None) -> ssl.SSLCont
     """
     if cafile is not None and _not_regular(cafile):  # a FIFO or a device: opening or reading
         # it may wait without end (on a triggerer's loop)
-        raise ConditionError(f"verify: the CA bundle {cafile!r} cannot be used (not a file)")
+        why = "it holds an entry that is not a file" if os.path.isdir(cafile) else "not a file"
+        raise ConditionError(f"verify: the CA bundle {cafile!r} cannot be used ({why})")
     try:
         if cafile is None:
             context = ssl.create_default_context()

@@ -603,9 +603,12 @@ def _forms(secret: str) -> frozenset[str]:
 _kept_forms = functools.lru_cache(maxsize=512)(_forms)
 
 
-def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
+def tidy(secrets: Iterable[Any], *, deep: bool = True) -> tuple[str, ...]:
     """Every form of each secret long enough to redact, the longest first (so that a secret
-    holding another is replaced whole). What ``redact`` and ``scrub`` take."""
+    holding another is replaced whole). What ``redact`` and ``scrub`` take.
+
+    :param deep: the forms of each form too (``_deep_forms``); without, the forms alone (what
+        Airflow's masker takes: it compiles a pattern of all it holds at each new one)."""
     texts = []
     for secret in secrets:
         secret = exact_text(secret)
@@ -613,17 +616,40 @@ def tidy(secrets: Iterable[Any]) -> tuple[str, ...]:
             secret = secret.decode("latin-1")
         if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
             texts.append(secret)
-    if sum(map(len, texts)) <= FORMS_KEPT_UP_TO:  # most: a connection's, shared by its sleepers
-        return _kept_tidy(tuple(texts))
-    return _tidy(tuple(texts))
+    if sum(map(len, texts)) <= 4 * FORMS_KEPT_UP_TO:  # most: a connection's, shared by its
+        return _kept_tidy(tuple(texts), deep)  # sleepers (one copy of their forms for all)
+    return _tidy(tuple(texts), deep)
 
 
-def _tidy(texts: tuple[str, ...]) -> tuple[str, ...]:
-    kept = {form for text in texts for form in secret_forms(text) if len(form) >= MIN_SECRET_LENGTH}
+def _tidy(texts: tuple[str, ...], deep: bool = True) -> tuple[str, ...]:
+    forms = _deep_forms if deep else secret_forms
+    kept = {form for text in texts for form in forms(text) if len(form) >= MIN_SECRET_LENGTH}
     return tuple(sorted(kept, key=lambda form: (-len(form), form)))  # the same in every process
 
 
-_kept_tidy = functools.lru_cache(maxsize=256)(_tidy)
+_kept_tidy = functools.lru_cache(maxsize=64)(_tidy)
+
+#: Secrets up to this long have the forms of their forms redacted too; longer ones (their
+#: forms' forms take seconds to work out) their forms.
+DEEP_FORMS_UP_TO = 1024
+
+
+def _deep_forms(secret: str) -> frozenset[str]:
+    """``secret_forms`` of ``secret``, and of each of them: a secret a server echoes encoded
+    twice (a form body percent-encodes it, then the echo is base64; base64 of base64). Worked
+    out once per secret: ``tidy``'s own output is only ever ``joined``, never expanded again."""
+    forms = secret_forms(secret)
+    if len(secret) > DEEP_FORMS_UP_TO:
+        return forms
+    return forms.union(
+        *(
+            secret_forms(form)
+            for form in forms
+            # a wide form's (UTF-16, UTF-32) are no text a server writes: redaction finds
+            # those in a text read without its NULs
+            if form != secret and len(form) >= MIN_SECRET_LENGTH and "\0" not in form
+        )
+    )
 
 
 def joined(*tidied: tuple[str, ...]) -> tuple[str, ...]:

@@ -557,7 +557,7 @@ class HttSleepHook(BaseHook):
             settings = settings_of(
                 self.httsleep_conn_id, self.get_connection(self.httsleep_conn_id)
             )
-            for secret in tidy(settings.secrets):
+            for secret in tidy(settings.secrets, deep=False):
                 mask_secret(secret)
             self._settings = settings
         return self._settings

@@ -547,7 +547,7 @@ class HttSleepSensor(BaseSensorOperator):
             data=self.data,
             json_body=self.json_body,
         )
-        for secret in tidy(own):
+        for secret in tidy(own, deep=False):
             mask_secret(secret)
 
     def _connection_secret_headers(self) -> tuple[str, ...]:
@@ -589,7 +589,7 @@ class HttSleepSensor(BaseSensorOperator):
             raise AirflowFailException(f"{self.task_id}: {exc}") from None
         engine_options["secret_headers"] = self._secret_headers()
         # The connection may name more of the sensor's own headers as secret: mask them too.
-        for secret in tidy(secret_header_values(self.headers, settings.secret_headers)):
+        for secret in tidy(secret_header_values(self.headers, settings.secret_headers), deep=False):
             mask_secret(secret)
         return self._hook.sleeper(
             self.endpoint, self.until, self.alarms, **request_options, **engine_options

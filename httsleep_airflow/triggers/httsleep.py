@@ -212,10 +212,9 @@ def _failed(read: asyncio.Future[Any]) -> bool:
 
 _CONNECTIONS = SharedReads(_read_settings)
 
-#: Each loop's turn to build a sleeper on it (``_turn``).
-_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
+#: Each loop's turn to build a sleeper on it (``_turn``); a lock holds its loop, so the loops
+#: that ended are dropped when another comes.
+_TURNS: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
 
 def _turn() -> asyncio.Lock:
@@ -226,6 +225,7 @@ def _turn() -> asyncio.Lock:
     loop = asyncio.get_running_loop()
     lock = _TURNS.get(loop)
     if lock is None:
+        drop_ended_loops(_TURNS)
         lock = _TURNS[loop] = asyncio.Lock()
     return lock
 

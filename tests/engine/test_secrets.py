@@ -14,7 +14,7 @@ from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from httsleep_airflow._conditions import Rules
 from httsleep_airflow._core import Policy, Poller
-from httsleep_airflow._secrets import mask_url_parts, redact, secret_forms, tidy
+from httsleep_airflow._secrets import _deep_forms, mask_url_parts, redact, tidy
 from httsleep_airflow._sync import BearerAuth, HttSleeper, request_secrets
 from httsleep_airflow.exceptions import Alarm, RetriesExhausted
 from tests.helpers import make_response
@@ -58,7 +58,7 @@ def test_what_a_request_carries(request_kwargs, expected):
     request = requests.Request(**{"method": "GET", "url": "http://h/x", **request_kwargs})
     found = set(request_secrets(request))
     assert expected <= found  # "abc" is too short to redact
-    assert all(any(form in secret_forms(s) for s in expected) for form in found)
+    assert all(any(form in _deep_forms(s) for s in expected) for form in found)
 
 
 def test_a_session_adds_its_auth_and_headers():
@@ -1150,12 +1150,11 @@ def test_digest_answers_are_not_learned_as_secrets(server: Any) -> None:
 
 
 @pytest.mark.parametrize("runner", ["sync", "async"])
-def test_a_sleeper_holds_each_secrets_forms_not_the_forms_of_its_forms(
-    monkeypatch: pytest.MonkeyPatch, runner: str
-):
-    """The forms of a secret's forms (base64 of its base64...) are no form of it: worked out
-    again for every sleeper, they took the loop seconds for a password of a few KiB (and
-    minutes of CPU for 100 KiB)."""
+def test_a_sleeper_works_out_each_secrets_forms_once(monkeypatch: pytest.MonkeyPatch, runner: str):
+    """Each secret's forms, and theirs (``_deep_forms``), are worked out once and joined: the
+    sleeper expanded the whole set again at each step (a session's, netrc's, a proxy's
+    credentials), which took the loop seconds for a password of a few KiB and minutes of CPU
+    for 100 KiB."""
     from httsleep_airflow._async import AsyncHttSleeper
 
     monkeypatch.setenv("NETRC", "/nonexistent")
@@ -1174,4 +1173,24 @@ def test_a_sleeper_holds_each_secrets_forms_not_the_forms_of_its_forms(
     else:
         carried = request_secrets(request)
     assert set(sleeper.secrets) == {*carried, *tidy(["extra-secret-1"])}
-    assert set(tidy(carried)) > set(carried)  # what it held before: forms of forms
+    assert set(tidy(carried)) > set(carried)  # what it held before: expanded once more
+
+
+@pytest.mark.parametrize("secret", ["tok/en+with=chars&more!", "S3cr3tT0k3n!", "p@ss:w/rd?&="])
+def test_a_secret_a_server_echoes_encoded_twice_is_masked(secret: str):
+    """A form body percent-encodes a secret and the server echoes the body in base64, or
+    base64 of base64: the forms of its forms are redacted too (``_deep_forms``)."""
+    from urllib.parse import quote
+
+    sleeper = HttSleeper("http://127.0.0.1:9/j", {"status_code": 200}, secrets=[secret])
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    for echoed in (
+        b64("k=" + quote(secret, safe="")),
+        b64(b64(secret)),
+        b64(quote(secret, safe="")),
+    ):
+        shown = scrub(f"the server said: {echoed} end", sleeper.secrets)
+        assert "***" in shown and len(shown) <= len("the server said:  end") + 12, shown

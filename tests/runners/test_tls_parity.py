@@ -255,6 +255,9 @@ def unusable(tmp_path: Path, ca_file: str, client_cert: str) -> dict[str, tuple[
     missing = str(tmp_path / "missing.pem")
     fifo = str(tmp_path / "fifo.pem")  # opened, it would wait for a writer without end
     os.mkfifo(fifo)
+    fifos = tmp_path / "fifo-dir"  # a CA directory: OpenSSL opens its files in a handshake
+    fifos.mkdir()
+    os.mkfifo(fifos / "0badc0de.0")
     return {
         "missing CA bundle": (missing, None, f"verify: the CA bundle {missing!r}"),
         "CA bundle not PEM": (str(text), None, f"verify: the CA bundle {str(text)!r}"),
@@ -269,6 +272,7 @@ def unusable(tmp_path: Path, ca_file: str, client_cert: str) -> dict[str, tuple[
             f"verify: the CA bundle {fifo!r} cannot be used (not a file)",
         ),
         "a FIFO as certificate": (ca_file, fifo, f"file {fifo!r} cannot be used (not a file)"),
+        "a FIFO in a CA directory": (str(fifos), None, "(it holds an entry that is not a file)"),
     }
 
 
@@ -282,6 +286,7 @@ CASES = [
     "encrypted key",
     "a FIFO as CA bundle",
     "a FIFO as certificate",
+    "a FIFO in a CA directory",
 ]
 
 
