@@ -227,10 +227,11 @@ def check_method(method: Any) -> str:
     send a space or a line break in it as it is; http.client refuses it only once sent)."""
     if not isinstance(method, str) or not _TOKEN.fullmatch(method):
         raise ConditionError(f"method must be an HTTP method like 'GET', not {method!r}")
-    if method.upper() == "CONNECT":  # a tunnel to open, no request to a job API: aiohttp
-        # sends its target as host:port, requests as the URL's path
+    upper: str = method.upper()
+    if upper == "CONNECT":  # a tunnel to open, no request to a job API: aiohttp sends its
+        # target as host:port, requests as the URL's path
         raise ConditionError("method must be an HTTP method like 'GET', not 'CONNECT' (a tunnel)")
-    return method.upper()
+    return upper
 
 
 def check_json_body(body: Any) -> None:
@@ -316,7 +317,7 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
         if lowered == "content-length":
             lengths += 1
             length = value.strip(" \t\r\n")
-            if lengths > 1 or not _DIGITS.fullmatch(length) or _past_19_digits(length):
+            if lengths > 1 or not _DIGITS.fullmatch(length) or _length_refused(length):
                 raise MalformedHeaders(MALFORMED_TEXT)
         elif lowered == "transfer-encoding":
             codings += 1
@@ -326,15 +327,13 @@ def check_header_lines(pairs: Iterable[tuple[str, str]], *, interim: bool = Fals
         raise MalformedHeaders(MALFORMED_TEXT)
 
 
-def _past_19_digits(digits: str) -> bool:
-    """``_at_least_2_64`` of decimal ``digits``, at once for most (19 digits are below 2**64)."""
-    return len(digits) > 19 and _at_least_2_64(digits)
-
-
-def _at_least_2_64(digits: str) -> bool:
+def _length_refused(digits: str) -> bool:
     """Whether decimal ``digits`` are refused as a length: 2**64 or more, or more than 4,300
     digits with their leading zeros (more than Python reads as a number: aiohttp reads them
-    so), worked out without reading more than a length needs."""
+    so), worked out without reading more than a length needs (at once for 19 digits or
+    fewer, all below 2**64)."""
+    if len(digits) <= 19:
+        return False
     number = digits.lstrip("0")
     return len(digits) > 4300 or len(number) > 20 or int(number or "0") >= 1 << 64
 
@@ -402,7 +401,7 @@ def cut_line_refused(line: bytes, *, trailer: bool, first: bool) -> bool:
     if name.lower() != b"content-length":
         return False
     number = _CUT_LENGTH.fullmatch(value)
-    return trailer or number is None or _at_least_2_64(number.group(1).decode())
+    return trailer or number is None or _length_refused(number.group(1).decode())
 
 
 #: A header name llhttp reads with states of its own, then the spaces or tabs after it (after
@@ -651,10 +650,8 @@ def declared_body_size(method: str | None, status: int, content_length: str | No
     content_length = (content_length or "").strip()
     if not (content_length.isascii() and content_length.isdigit()):
         return None
-    if len(content_length) > 19:  # leading zeros, or past 2**64: refused with the head
-        if _at_least_2_64(content_length):  # (check_header_lines)
-            return None
-        content_length = content_length.lstrip("0") or "0"
+    if _length_refused(content_length):  # refused with the head (check_header_lines)
+        return None
     return int(content_length)
 
 

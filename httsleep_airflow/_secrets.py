@@ -653,8 +653,8 @@ def _deep_forms(secret: str) -> frozenset[str]:
 
 
 def joined(*tidied: tuple[str, ...]) -> tuple[str, ...]:
-    """Secrets ``tidy`` made, together, in its order: their forms are not expanded again (a
-    form's own forms, base64 of base64, are no form of the secret)."""
+    """Secrets ``tidy`` made, together, in its order: not expanded again (``tidy`` worked out
+    each secret's forms, and theirs, already; a third level is no form a server writes)."""
     return tuple(sorted(set().union(*tidied), key=lambda form: (-len(form), form)))
 
 

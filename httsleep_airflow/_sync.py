@@ -1299,7 +1299,7 @@ class Plan:
                 f"{type(given).__name__}"
             )
         self._label: str | None = None  # described when first needed (``label``)
-        self.secrets = joined(  # each secret's forms once: not the forms of its forms
+        self.secrets = joined(  # each secret's forms worked out once, never expanded again
             request_secrets(self.request, secret_headers=self.secret_headers),
             tidy([*environment_secrets(), *listed(secrets)]),
         )
